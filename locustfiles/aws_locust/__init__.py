@@ -1,0 +1,29 @@
+"""Locust glue shared by every service's locustfile.
+
+A locustfile names its service; this package adds the flags, starts local emulators,
+provisions, and builds one user class per writer strategy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from writers.services import workload_class
+
+_lifecycle: Any = None
+
+
+def service_users(service: str, module: str) -> dict[str, Any]:
+    """User classes for `service` ("dynamodb", ...), to place in the locustfile's namespace."""
+    global _lifecycle
+    from aws_locust.lifecycle import Lifecycle
+    from aws_locust.users import user_classes
+
+    if _lifecycle is None:
+        _lifecycle = Lifecycle()
+    workload = workload_class(service)
+    _lifecycle.register(workload)
+    classes = user_classes(workload)
+    for cls in classes.values():
+        cls.__module__ = module
+    return classes

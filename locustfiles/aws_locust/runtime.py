@@ -1,0 +1,74 @@
+"""What each load-generator process holds for a run, made after Locust forks."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from locust.env import Environment
+
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
+from writers.records import BookRecords
+from writers.retry import RetryPolicy
+from writers.services import Workload, WorkloadOptions
+from writers.strategies import StrategyOptions
+from writers.target import Endpoint, resolve_endpoint
+
+from aws_locust.budget import RecordBudget, share_of
+from aws_locust.settings import RunSettings, read_settings
+
+
+def format_local_endpoints(endpoints: dict[str, str]) -> str:
+    return ",".join(f"{service}={url}" for service, url in sorted(endpoints.items()))
+
+
+def parse_local_endpoints(value: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in value.split(",") if "=" in part)
+
+
+def endpoint_for(settings: RunSettings, workload: type[Workload], options: Any) -> Endpoint:
+    local = parse_local_endpoints(getattr(options, "local_endpoints", "") or "")
+    return resolve_endpoint(
+        settings.target,
+        workload.service,
+        settings.region,
+        local_url=local.get(workload.service.boto3_name),
+        local_credentials=(LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY),
+    )
+
+
+@dataclass
+class ProcessRuntime:
+    settings: RunSettings
+    workload: Workload
+    endpoint: Endpoint
+    records: BookRecords
+    budget: RecordBudget
+    strategy_options: StrategyOptions
+    retry_policy: RetryPolicy
+
+
+_runtimes: dict[tuple[int, type[Workload], RunSettings], ProcessRuntime] = {}
+
+
+def runtime_for(environment: Environment, workload: type[Workload]) -> ProcessRuntime:
+    """The process's runtime for these settings (a new one when the web UI changed them)."""
+    options = environment.parsed_options
+    settings = read_settings(options, workload)
+    key = (os.getpid(), workload, settings)
+    runtime = _runtimes.get(key)
+    if runtime is None:
+        runner = environment.runner
+        index = max(0, getattr(runner, "worker_index", 0))
+        workers = int(getattr(options, "budget_workers", 1) or 1)
+        runtime = _runtimes[key] = ProcessRuntime(
+            settings=settings,
+            workload=workload(WorkloadOptions(settings.resource, settings.batch, settings.payload_bytes)),
+            endpoint=endpoint_for(settings, workload, options),
+            records=BookRecords(settings.seed, stream=index, payload_bytes=settings.payload_bytes),
+            budget=RecordBudget(share_of(settings.max_records, workers, index)),
+            strategy_options=StrategyOptions(settings.concurrency, settings.keep_alive, settings.timeout),
+            retry_policy=RetryPolicy(max_attempts=settings.max_attempts),
+        )
+    return runtime

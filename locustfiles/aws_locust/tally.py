@@ -1,0 +1,70 @@
+"""Counts Locust's own stats do not keep: items, acknowledgements, retries, failure kinds.
+
+Fed by the `context` of each request event; workers send theirs to the master with
+every stats report, so the master's tally covers the whole run.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+from locust.env import Environment
+
+FIELDS = ("calls", "items", "acked", "retried_items", "given_up_items")
+
+
+class AwsTally:
+    def __init__(self) -> None:
+        self.rows: defaultdict[str, Counter[str]] = defaultdict(Counter)
+
+    def on_request(self, request_type: str, name: str, context: dict[str, Any], exception: Any = None, **_: Any) -> None:
+        if "items" not in context:
+            return  # not one of ours
+        row = self.rows[f"{request_type} {name}"]
+        row["calls"] += 1
+        row["items"] += context["items"]
+        row["acked"] += context["acked"]
+        row["retried_items"] += context["retried_items"]
+        row["given_up_items"] += context["given_up_items"]
+        if exception is not None:
+            row[f"failed_{context['failure_kind']}"] += 1
+
+    def take(self) -> dict[str, dict[str, int]]:
+        """What to send to the master: the rows since the last report."""
+        rows = {name: dict(counts) for name, counts in self.rows.items()}
+        self.rows.clear()
+        return rows
+
+    def merge(self, rows: dict[str, dict[str, int]]) -> None:
+        for name, counts in rows.items():
+            self.rows[name].update(counts)
+
+    def total(self, field: str) -> int:
+        return sum(row[field] for row in self.rows.values())
+
+    def summary(self) -> str:
+        lines = [f"{'AWS calls':<40} {'calls':>9} {'items':>9} {'acked':>9} {'retried':>8} {'given up':>8}  failures"]
+        for name in sorted(self.rows):
+            row = self.rows[name]
+            failures = ", ".join(f"{k[7:]} {v}" for k, v in sorted(row.items()) if k.startswith("failed_")) or "-"
+            lines.append(
+                f"{name:<40} {row['calls']:>9} {row['items']:>9} {row['acked']:>9} "
+                f"{row['retried_items']:>8} {row['given_up_items']:>8}  {failures}"
+            )
+        lines.append(f"acknowledged records: {self.total('acked')}, given up: {self.total('given_up_items')}")
+        return "\n".join(lines)
+
+
+def attach(environment: Environment, tally: AwsTally) -> None:
+    """Wire the tally to Locust's events for this process's role."""
+    environment.events.request.add_listener(tally.on_request)
+
+    def report_to_master(client_id: str, data: dict[str, Any]) -> None:
+        data["aws_tally"] = tally.take()
+
+    def worker_report(client_id: str, data: dict[str, Any]) -> None:
+        tally.merge(data.get("aws_tally", {}))
+
+    environment.events.report_to_master.add_listener(report_to_master)
+    environment.events.worker_report.add_listener(worker_report)

@@ -1,0 +1,111 @@
+"""What one AWS API call is, independent of how it is sent.
+
+A service operation (PutItem, SendMessage, ...) describes itself once: the boto3
+method and parameters, the raw HTTP request on the wire, how to read the answer, and
+which of its items the service acknowledged. Strategies only move calls; they never
+look inside one.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from writers.errors import AwsCallError
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    name: str  # as Locust shows it: "DynamoDB"
+    boto3_name: str  # boto3.client(...) name: "dynamodb"
+    signing_name: str  # SigV4 credential scope service: "dynamodb"
+    endpoint_env: str  # AWS_ENDPOINT_URL_<this>: "DYNAMODB"
+    s3_signing: bool = False
+
+    def default_endpoint(self, region: str) -> str:
+        return f"https://{self.signing_name}.{region}.amazonaws.com"
+
+
+@dataclass(slots=True)
+class WireRequest:
+    """The raw HTTP request, before signing. `path` is already URI-encoded."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(slots=True)
+class Settlement:
+    """What the service did with the items of one successful call."""
+
+    acked: int
+    leftover: Call | None = None  # the unprocessed part, to send again
+
+
+class Call(ABC):
+    """One AWS API call. Subclasses are the service operations."""
+
+    service: ClassVar[ServiceInfo]
+    operation: ClassVar[str]  # "PutItem"
+    api_method: ClassVar[str]  # boto3 method: "put_item"
+    is_read: ClassVar[bool] = False
+
+    def __init__(self, params: dict[str, Any], items: int = 1, attempt: int = 1) -> None:
+        self.params = params
+        self.items = items
+        self.attempt = attempt
+        self._wire: WireRequest | None = None
+
+    @abstractmethod
+    def build_wire(self) -> WireRequest:
+        """The raw HTTP request for this call (JSON or REST protocol)."""
+
+    @abstractmethod
+    def parse_wire(self, status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+        """The answer as boto3 would return it; raises AwsCallError on an error answer."""
+
+    def settle(self, response: dict[str, Any]) -> Settlement:
+        """How many items the service took. Batch operations override this."""
+        return Settlement(acked=0 if self.is_read else self.items)
+
+    def wire(self) -> WireRequest:
+        if self._wire is None:
+            self._wire = self.build_wire()
+        return self._wire
+
+    @property
+    def request_bytes(self) -> int:
+        return len(self.wire().body)
+
+    def again(self) -> Call:
+        """The same call, as its next attempt."""
+        return type(self)(self.params, self.items, self.attempt + 1)
+
+    @property
+    def label(self) -> str:
+        return self.operation
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One attempt of one call: what Locust reports as one request event."""
+
+    call: Call
+    response_time_ms: float
+    response: dict[str, Any] | None = None
+    error: AwsCallError | None = None
+    bytes_received: int = 0
+    # Filled in by the driver once the answer is read:
+    acked: int = 0
+    retried_items: int = 0
+    given_up_items: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def response_length(self) -> int:
+        return self.bytes_received if self.call.is_read else self.call.request_bytes

@@ -1,0 +1,75 @@
+"""Failure classes shared by every service and strategy.
+
+A failed AWS call is one of four kinds, because each calls for a different reaction:
+throttled calls are retried after a backoff, server errors and network faults are
+retried, client errors are not (the request itself is wrong).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class FailureKind(str, Enum):
+    THROTTLED = "throttled"
+    CLIENT = "client"  # 4xx: the request is wrong, retrying will not help
+    SERVER = "server"  # 5xx
+    NETWORK = "network"  # connection refused/reset, timeout, DNS
+
+    @property
+    def retryable(self) -> bool:
+        return self is not FailureKind.CLIENT
+
+
+# Error codes AWS services use for throttling, whatever the HTTP status.
+THROTTLING_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "SlowDown",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "ThrottledException",
+        "AWS.SimpleQueueService.RequestThrottled",
+        "KMS.ThrottlingException",
+        "LimitExceededException",
+    }
+)
+
+
+class AwsCallError(Exception):
+    """One failed AWS call, already classified."""
+
+    def __init__(self, kind: FailureKind, code: str, message: str = "", status: int | None = None) -> None:
+        self.kind = kind
+        self.code = code
+        self.status = status
+        self.message = message
+        # Short and stable: Locust groups failures by this text, so no request ids here.
+        super().__init__(f"{kind.value}: {code}" + (f" (HTTP {status})" if status else ""))
+
+    @classmethod
+    def from_response(cls, status: int, code: str, message: str = "") -> AwsCallError:
+        """Classify an error answer from the service by its code and HTTP status."""
+        short_code = code.rsplit("#", 1)[-1]  # JSON protocol: "com.amazonaws.dynamodb.v20120810#Code"
+        if short_code in THROTTLING_CODES or status == 429:
+            kind = FailureKind.THROTTLED
+        elif status >= 500:
+            kind = FailureKind.SERVER
+        else:
+            kind = FailureKind.CLIENT
+        return cls(kind, short_code, message, status)
+
+    @classmethod
+    def network(cls, exc: BaseException) -> AwsCallError:
+        return cls(FailureKind.NETWORK, type(exc).__name__, str(exc)[:200])
+
+    def __reduce__(self) -> tuple[type[AwsCallError], tuple[FailureKind, str, str, int | None]]:
+        return (type(self), (self.kind, self.code, self.message, self.status))
+
+
+class ConfigError(Exception):
+    """Bad input from the user: reported as one line, never as a traceback."""

@@ -1,0 +1,69 @@
+"""Faker-made book records, as in the published DynamoDB test: ISBN, title, author, date.
+
+Seedable, so a run can be repeated record for record. ISBNs are unique within a stream
+(one stream per load-generator process): the 9 free digits are the stream number and
+a bijective scramble of a counter, so no set of used keys has to be kept in memory.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from faker import Faker
+
+ISBN_SPACE = 10_000_000  # keys per stream before they repeat
+_SCRAMBLE = 7_654_321  # odd and not a multiple of 5: a bijection modulo 10**7
+FILLER_BLOCK = 64 * 1024
+POOL_SIZE = 1024  # Faker values made up front: a Faker call costs ~30 us, a pick ~1 us
+
+
+def isbn13(body9: str) -> str:
+    digits = "978" + body9
+    total = sum(int(d) * (1 if i % 2 == 0 else 3) for i, d in enumerate(digits))
+    return digits + str((10 - total % 10) % 10)
+
+
+def record_size(record: dict[str, Any]) -> int:
+    """Bytes as DynamoDB counts them for string attributes: names plus UTF-8 values."""
+    return sum(len(k) + len(str(v).encode()) for k, v in record.items())
+
+
+class BookRecords:
+    """An endless, reproducible stream of unique book records."""
+
+    def __init__(self, seed: int | None = None, stream: int = 0, payload_bytes: int = 0) -> None:
+        self.stream = stream % 100
+        self.payload_bytes = payload_bytes
+        self._faker = Faker()
+        self._rng = random.Random(None if seed is None else seed * 1000 + stream)
+        self._faker.seed_instance(self._rng.getrandbits(64))
+        self._offset = self._rng.randrange(ISBN_SPACE)
+        self._count = 0
+        self._filler = self._faker.text(max_nb_chars=FILLER_BLOCK) * 2 if payload_bytes else ""
+        fake = self._faker
+        self._titles = [fake.catch_phrase() for _ in range(POOL_SIZE)]
+        self._authors = [fake.name() for _ in range(POOL_SIZE)]
+        self._dates = [fake.date_between(start_date="-80y", end_date="today").isoformat() for _ in range(POOL_SIZE)]
+
+    def next_key(self) -> str:
+        n = (self._offset + self._count * _SCRAMBLE) % ISBN_SPACE
+        self._count += 1
+        return isbn13(f"{self.stream:02d}{n:07d}")
+
+    def next(self) -> dict[str, Any]:
+        pick = self._rng.randrange
+        record: dict[str, Any] = {
+            "isbn": self.next_key(),
+            "title": self._titles[pick(POOL_SIZE)],
+            "author": self._authors[pick(POOL_SIZE)],
+            "published": self._dates[pick(POOL_SIZE)],
+        }
+        missing = self.payload_bytes - record_size(record) - len("blurb")
+        if missing > 0:
+            start = self._rng.randrange(FILLER_BLOCK // 2)
+            record["blurb"] = self._filler[start : start + missing]
+        return record
+
+    def take(self, n: int) -> list[dict[str, Any]]:
+        return [self.next() for _ in range(n)]

@@ -1,0 +1,55 @@
+"""What a service contributes: its resource, its calls, and provisioning."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from writers.calls import Call, ServiceInfo
+from writers.errors import ConfigError
+from writers.target import Endpoint
+
+
+@dataclass(frozen=True)
+class WorkloadOptions:
+    resource: str  # table, bucket or queue name
+    batch: int = 1  # items per call; 1 = the single-item API
+    payload_bytes: int = 0
+
+
+class Workload(ABC):
+    """Turns records into calls for one service, and owns the resource they go to."""
+
+    service: ClassVar[ServiceInfo]
+    resource_kind: ClassVar[str]  # "table", "bucket", "queue": also the CLI flag name
+    default_resource: ClassVar[str]
+    max_batch: ClassVar[int]
+    max_payload_bytes: ClassVar[int]  # the service's limit for one record
+    resource_pattern: ClassVar[str]  # what AWS accepts as a name, as a regex
+
+    @classmethod
+    def check_resource_name(cls, name: str) -> None:
+        if not re.fullmatch(cls.resource_pattern, name):
+            raise ConfigError(f"--{cls.resource_kind} {name!r} is not a valid {cls.service.name} {cls.resource_kind} name")
+
+    def __init__(self, options: WorkloadOptions) -> None:
+        self.options = options
+
+    @abstractmethod
+    def write_calls(self, records: Sequence[dict[str, Any]]) -> list[Call]:
+        """The calls that write these records (single or batch API by options.batch)."""
+
+    @abstractmethod
+    def provision(self, endpoint: Endpoint, timeout: float = 60.0) -> bool:
+        """Create the resource if missing and wait until usable; True if created."""
+
+    @abstractmethod
+    def teardown(self, endpoint: Endpoint) -> None:
+        """Delete the resource."""
+
+    @abstractmethod
+    def stored_keys(self, endpoint: Endpoint) -> set[str]:
+        """Every key in the resource now (for tests and verification)."""

@@ -1,0 +1,26 @@
+"""The registry of writer strategies: name -> class. Services never appear here."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from writers.errors import ConfigError
+from writers.strategies.base import Strategy, StrategyOptions
+
+# name -> "module:Class", imported on first use so a missing optional package
+# only matters to the strategy that needs it.
+STRATEGIES: dict[str, str] = {
+    "sequential": "writers.strategies.sequential:SequentialStrategy",
+    "threaded": "writers.strategies.threaded:ThreadedStrategy",
+}
+
+
+def strategy_class(name: str) -> type[Strategy]:
+    try:
+        module, cls = STRATEGIES[name].split(":")
+    except KeyError:
+        raise ConfigError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}") from None
+    return getattr(import_module(module), cls)  # type: ignore[no-any-return]
+
+
+__all__ = ["STRATEGIES", "Strategy", "StrategyOptions", "strategy_class"]

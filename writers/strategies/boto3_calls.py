@@ -1,0 +1,98 @@
+"""boto3 plumbing shared by the boto3-based strategies: clients and one timed call.
+
+botocore's own retries are turned off: the driver retries, so every attempt is seen
+and timed on its own. Clients are costly to make (6-70 ms), so they are made once per
+process (and per thread for the threaded strategy), never per call.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+
+from writers.calls import Attempt, Call
+from writers.errors import AwsCallError, FailureKind
+from writers.strategies.base import StrategyOptions
+from writers.target import Endpoint
+
+# botocore's default pool of 10 connections would silently cap every user sharing a
+# process-wide client; lift it well above any sensible number of users per process.
+SHARED_POOL_CONNECTIONS = 1000
+
+
+def classify_botocore_error(exc: Exception) -> AwsCallError:
+    """botocore/aiobotocore exception -> one of our four failure kinds."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
+        return AwsCallError.from_response(int(status), str(error.get("Code", "Unknown")), str(error.get("Message", "")))
+    if isinstance(exc, ParamValidationError):
+        return AwsCallError(FailureKind.CLIENT, "ParamValidationError", str(exc)[:200])
+    return AwsCallError.network(exc)
+
+
+def client_config(options: StrategyOptions, pool_connections: int) -> Config:
+    return Config(
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        max_pool_connections=pool_connections,
+        connect_timeout=options.timeout,
+        read_timeout=options.timeout,
+    )
+
+
+def _close_connection(request: Any, **_: Any) -> None:
+    request.headers["Connection"] = "close"
+
+
+def make_client(endpoint: Endpoint, options: StrategyOptions, pool_connections: int) -> Any:
+    client = endpoint.boto3_session().client(
+        endpoint.service.boto3_name,
+        endpoint_url=endpoint.url,
+        config=client_config(options, pool_connections),
+    )
+    if not options.keep_alive:
+        # After signing, just before sending: the server closes the connection after
+        # answering, so every call pays for a new one.
+        client.meta.events.register("before-send", _close_connection)
+    return client
+
+
+_shared_clients: dict[tuple[int, Endpoint, StrategyOptions], Any] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_client(endpoint: Endpoint, options: StrategyOptions) -> Any:
+    """One client per process and settings; made after a fork, never inherited."""
+    key = (os.getpid(), endpoint, StrategyOptions(1, options.keep_alive, options.timeout))
+    client = _shared_clients.get(key)
+    if client is None:
+        with _shared_lock:
+            client = _shared_clients.get(key)
+            if client is None:
+                client = _shared_clients[key] = make_client(endpoint, options, SHARED_POOL_CONNECTIONS)
+    return client
+
+
+def call_boto3(client: Any, call: Call) -> Attempt:
+    """Make one call, timed around the call alone; errors come back classified."""
+    method = getattr(client, call.api_method)
+    started = time.perf_counter()
+    try:
+        response = method(**call.params)
+    except (ClientError, BotoCoreError) as exc:
+        return Attempt(call, (time.perf_counter() - started) * 1000, error=classify_botocore_error(exc))
+    elapsed = (time.perf_counter() - started) * 1000
+    return Attempt(call, elapsed, response=response, bytes_received=response_bytes(response))
+
+
+def response_bytes(response: dict[str, Any]) -> int:
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    try:
+        return int(headers.get("content-length", 0))
+    except ValueError:
+        return 0

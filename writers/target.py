@@ -1,0 +1,96 @@
+"""Where calls go and as whom: target resolution and credentials.
+
+`--target local` uses a local emulator and its fixed fake credentials; `--target aws`
+uses boto3's credential chain and AWS's endpoints (or AWS_ENDPOINT_URL[_<SERVICE>]
+when set); `--target URL` sends to that URL with credentials from boto3's chain.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+from botocore.credentials import Credentials
+
+from writers.calls import ServiceInfo
+from writers.errors import ConfigError
+
+DEFAULT_REGION = "us-east-1"
+
+
+def parse_target(value: str) -> str:
+    """Check a --target value: "local", "aws" or an http(s) URL with a host."""
+    value = value.strip()
+    if value in ("local", "aws"):
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--target must be 'local', 'aws' or an http(s):// URL, not {value!r}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ConfigError(f"--target URL has an invalid port: {value!r}") from None
+    return value.rstrip("/")
+
+
+def env_endpoint(service: ServiceInfo) -> str | None:
+    """The endpoint boto3 itself would take from the environment."""
+    return os.environ.get(f"AWS_ENDPOINT_URL_{service.endpoint_env}") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def default_region() -> str:
+    return boto3.session.Session().region_name or DEFAULT_REGION
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One service at one place, with the credentials to use there. Secrets stay out of repr."""
+
+    service: ServiceInfo
+    region: str
+    url: str | None  # None: AWS's own endpoint for the region
+    access_key: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
+
+    @property
+    def raw_url(self) -> str:
+        """The URL raw strategies send to (they have no endpoint resolver of their own)."""
+        return self.url or self.service.default_endpoint(self.region)
+
+    def boto3_session(self) -> boto3.session.Session:
+        if self.access_key:
+            return boto3.session.Session(
+                aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key, region_name=self.region
+            )
+        return boto3.session.Session(region_name=self.region)
+
+    def credentials(self) -> Any:
+        """botocore credentials (refreshable when the chain gives such), for our own signer."""
+        if self.access_key:
+            return Credentials(self.access_key, self.secret_key or "")
+        creds = self.boto3_session().get_credentials()
+        if creds is None:
+            raise ConfigError("no AWS credentials found (boto3 looked in env, profile, SSO, IRSA, instance role)")
+        return creds
+
+
+def resolve_endpoint(
+    target: str,
+    service: ServiceInfo,
+    region: str,
+    *,
+    local_url: str | None = None,
+    local_credentials: tuple[str, str] | None = None,
+) -> Endpoint:
+    """The endpoint for one service under a checked --target value."""
+    if target == "local":
+        if local_url is None:
+            raise ConfigError(f"no local emulator is running for {service.name}")
+        access, secret = local_credentials or (None, None)
+        return Endpoint(service, region, local_url, access, secret)
+    if target == "aws":
+        return Endpoint(service, region, env_endpoint(service))
+    return Endpoint(service, region, target)
