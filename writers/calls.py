@@ -37,6 +37,11 @@ class WireRequest:
     query: str
     headers: dict[str, str]
     body: bytes
+    payload_hash: str | None = None  # e.g. "UNSIGNED-PAYLOAD" for S3; None: hash the body
+
+    @property
+    def path_and_query(self) -> str:
+        return f"{self.path}?{self.query}" if self.query else self.path
 
 
 @dataclass(slots=True)

@@ -60,12 +60,18 @@ class Endpoint:
         """The URL raw strategies send to (they have no endpoint resolver of their own)."""
         return self.url or self.service.default_endpoint(self.region)
 
-    def boto3_session(self) -> boto3.session.Session:
+    def session_kwargs(self) -> dict[str, Any]:
+        """Arguments for a boto3 or aioboto3 Session: fixed keys for emulators, else the chain."""
         if self.access_key:
-            return boto3.session.Session(
-                aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key, region_name=self.region
-            )
-        return boto3.session.Session(region_name=self.region)
+            return {
+                "aws_access_key_id": self.access_key,
+                "aws_secret_access_key": self.secret_key,
+                "region_name": self.region,
+            }
+        return {"region_name": self.region}
+
+    def boto3_session(self) -> boto3.session.Session:
+        return boto3.session.Session(**self.session_kwargs())
 
     def credentials(self) -> Any:
         """botocore credentials (refreshable when the chain gives such), for our own signer."""

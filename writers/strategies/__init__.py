@@ -12,6 +12,9 @@ from writers.strategies.base import Strategy, StrategyOptions
 STRATEGIES: dict[str, str] = {
     "sequential": "writers.strategies.sequential:SequentialStrategy",
     "threaded": "writers.strategies.threaded:ThreadedStrategy",
+    "aioboto3": "writers.strategies.aioboto3_client:Aioboto3Strategy",
+    "aiohttp": "writers.strategies.aiohttp_raw:AiohttpStrategy",
+    "gevent": "writers.strategies.gevent_raw:GeventStrategy",
 }
 
 

@@ -45,7 +45,7 @@ def client_config(options: StrategyOptions, pool_connections: int) -> Config:
     )
 
 
-def _close_connection(request: Any, **_: Any) -> None:
+def close_connection(request: Any, **_: Any) -> None:
     request.headers["Connection"] = "close"
 
 
@@ -58,7 +58,7 @@ def make_client(endpoint: Endpoint, options: StrategyOptions, pool_connections: 
     if not options.keep_alive:
         # After signing, just before sending: the server closes the connection after
         # answering, so every call pays for a new one.
-        client.meta.events.register("before-send", _close_connection)
+        client.meta.events.register("before-send", close_connection)
     return client
 
 

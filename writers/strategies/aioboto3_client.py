@@ -1,0 +1,59 @@
+"""`aioboto3`: aiobotocore clients, `concurrency` tasks in flight per user.
+
+One client per process loop; as with boto3, botocore's own retries are off so the
+driver sees and times every attempt.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import aioboto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from writers.calls import Attempt, Call
+from writers.strategies.asyncbase import AsyncStrategy
+from writers.strategies.boto3_calls import (
+    SHARED_POOL_CONNECTIONS,
+    classify_botocore_error,
+    client_config,
+    close_connection,
+    response_bytes,
+)
+
+
+class Aioboto3Strategy(AsyncStrategy):
+    name = "aioboto3"
+
+    async def _client(self) -> Any:
+        endpoint, options = self.endpoint, self.options
+
+        async def make() -> tuple[Any, Any]:
+            session = aioboto3.Session(**endpoint.session_kwargs())
+            context = session.client(
+                endpoint.service.boto3_name,
+                endpoint_url=endpoint.url,
+                config=client_config(options, SHARED_POOL_CONNECTIONS),
+            )
+            client = await context.__aenter__()
+            if not options.keep_alive:
+                client.meta.events.register("before-send", close_connection)
+            return context, client
+
+        async def close(made: Any) -> None:
+            await made[0].__aexit__(None, None, None)
+
+        key = ("aioboto3", endpoint, options.keep_alive, options.timeout)
+        return (await self.process_loop.resource(key, make, close))[1]
+
+    async def send(self, call: Call) -> Attempt:
+        client = await self._client()
+        method = getattr(client, call.api_method)
+        started = time.perf_counter()
+        try:
+            response = await method(**call.params)
+        except (ClientError, BotoCoreError) as exc:
+            return Attempt(call, (time.perf_counter() - started) * 1000, error=classify_botocore_error(exc))
+        elapsed = (time.perf_counter() - started) * 1000
+        return Attempt(call, elapsed, response=response, bytes_received=response_bytes(response))

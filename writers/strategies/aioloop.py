@@ -1,0 +1,152 @@
+"""One asyncio loop per process, on a native OS thread, bridged to gevent.
+
+Measured on these machines (DESIGN.md): asyncio inside Locust works only on its own
+native thread (uvloop, else the original epoll selector); greenlets hand work over with
+`call_soon_threadsafe`, and results come back through the gevent hub's
+`run_callback_threadsafe`, so that Locust events are fired from the user's greenlet and
+never from the loop's thread. The loop and its thread are made on first use after a
+fork and end, closing every session and client, when the last strategy lets go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import selectors
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import gevent
+import gevent.event
+from gevent.monkey import get_original
+
+logger = logging.getLogger("writers.aioloop")
+
+_start_native_thread: Any = get_original("_thread", "start_new_thread")
+_native_lock: Any = get_original("_thread", "allocate_lock")
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop()
+    except ImportError:
+        # gevent may have patched `select`; asyncio must use the real epoll.
+        class NativeEpollSelector(selectors.EpollSelector):
+            _selector_cls = get_original("select", "epoll")
+
+        return asyncio.SelectorEventLoop(NativeEpollSelector())
+
+
+class ProcessLoop:
+    """The loop, its thread, and the shared sessions/clients living on it."""
+
+    def __init__(self) -> None:
+        self.loop = new_event_loop()
+        self.users = 0
+        self._resources: dict[Any, asyncio.Future[Any]] = {}
+        self._closers: list[Callable[[], Awaitable[Any]]] = []
+        self.finished = _native_lock()
+        self.finished.acquire()
+        _start_native_thread(self._run, ())
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_forever()
+            self.loop.run_until_complete(self._close_resources())
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        finally:
+            self.loop.close()
+            self.finished.release()
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run fn(*args) on the loop's thread; safe from any thread or greenlet."""
+        self.loop.call_soon_threadsafe(fn, *args)
+
+    async def resource(self, key: Any, make: Callable[[], Awaitable[Any]], close: Callable[[Any], Awaitable[Any]]) -> Any:
+        """A session or client shared by every task of the process: made once, closed at the end."""
+        future = self._resources.get(key)
+        if future is None:
+            future = self._resources[key] = self.loop.create_future()
+            try:
+                value = await make()
+            except BaseException as exc:
+                del self._resources[key]
+                future.set_exception(exc)
+                future.exception()  # retrieved: the caller re-raises it below
+                raise
+            future.set_result(value)
+            self._closers.append(lambda: close(value))
+        return await asyncio.shield(future)
+
+    async def _close_resources(self) -> None:
+        for closer in reversed(self._closers):
+            try:
+                await closer()
+            except Exception as exc:  # closing must go on for the others
+                logger.debug("closing a loop resource failed: %s", exc)
+        self._closers.clear()
+        self._resources.clear()
+
+    def stop(self) -> None:
+        self.call_soon(self.loop.stop)
+
+    def join(self, timeout: float = 10.0) -> bool:
+        """Wait cooperatively until the loop's thread has finished."""
+        deadline = gevent.get_hub().loop.now() + timeout
+        while not self.finished.acquire(False):
+            if gevent.get_hub().loop.now() > deadline:
+                return False
+            gevent.sleep(0.01)
+        self.finished.release()
+        return True
+
+
+_current: ProcessLoop | None = None
+_current_pid = 0
+
+
+def acquire_loop() -> ProcessLoop:
+    global _current, _current_pid
+    if _current is None or _current_pid != os.getpid():
+        _current, _current_pid = ProcessLoop(), os.getpid()
+    _current.users += 1
+    return _current
+
+
+def release_loop(process_loop: ProcessLoop) -> None:
+    """The last strategy to let go stops the loop; sessions and sockets are closed."""
+    global _current
+    process_loop.users -= 1
+    if process_loop.users <= 0:
+        if _current is process_loop:
+            _current = None
+        process_loop.stop()
+
+
+class Inbox:
+    """Results posted from the loop's thread, picked up by one greenlet."""
+
+    def __init__(self) -> None:
+        self._post = gevent.get_hub().loop.run_callback_threadsafe
+        self._ready: deque[Any] = deque()
+        self._event = gevent.event.Event()
+
+    def post_threadsafe(self, item: Any) -> None:
+        self._post(self._deliver, item)
+
+    def _deliver(self, item: Any) -> None:  # runs in the hub, on gevent's thread
+        self._ready.append(item)
+        self._event.set()
+
+    def take(self, timeout: float | None) -> list[Any]:
+        if not self._ready:
+            self._event.wait(timeout)
+        items = list(self._ready)
+        self._ready.clear()
+        self._event.clear()
+        return items
