@@ -49,7 +49,8 @@ class Settlement:
     """What the service did with the items of one successful call."""
 
     acked: int
-    leftover: Call | None = None  # the unprocessed part, to send again
+    leftover: Call | None = None  # the unprocessed part, to send again after a backoff
+    next_calls: list[Call] = field(default_factory=list)  # the next steps (multipart parts, deletes)
 
 
 class Call(ABC):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -47,6 +48,7 @@ class Driver:
         """Send every call (and its retries) with at most `strategy.concurrency` in flight."""
         self.totals = Totals()
         fresh = iter(calls)
+        follow_ups: deque[Call] = deque()  # next steps of calls already made: before fresh ones
         waiting: list[tuple[float, int, Call]] = []  # retries, by the time they may go
         order = itertools.count()
         in_flight = 0
@@ -56,6 +58,9 @@ class Driver:
             now = time.monotonic()
             while in_flight < limit and waiting and waiting[0][0] <= now:
                 self.strategy.start(heapq.heappop(waiting)[2])
+                in_flight += 1
+            while in_flight < limit and follow_ups:
+                self.strategy.start(follow_ups.popleft())
                 in_flight += 1
             while in_flight < limit and fresh_left:
                 call = next(fresh, None)
@@ -72,12 +77,12 @@ class Driver:
             timeout = max(0.0, waiting[0][0] - now) if waiting and in_flight < limit else None
             for attempt in self.strategy.collect(timeout):
                 in_flight -= 1
-                retry = self._settle(attempt)
+                retry = self._settle(attempt, follow_ups)
                 if retry is not None:
                     ready = time.monotonic() + self.policy.delay(retry.attempt)
                     heapq.heappush(waiting, (ready, next(order), retry))
 
-    def _settle(self, attempt: Attempt) -> Call | None:
+    def _settle(self, attempt: Attempt, follow_ups: deque[Call]) -> Call | None:
         """Read one answer, report it, and return what must be sent again."""
         call = attempt.call
         retry: Call | None = None
@@ -91,6 +96,7 @@ class Driver:
             assert attempt.response is not None
             settlement = call.settle(attempt.response)
             attempt.acked = settlement.acked
+            follow_ups.extend(settlement.next_calls)
             leftover = settlement.leftover
             if leftover is not None:
                 if self.policy.allows(leftover.attempt):

@@ -7,10 +7,10 @@ retried, client errors are not (the request itself is wrong).
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class FailureKind(str, Enum):
+class FailureKind(StrEnum):
     THROTTLED = "throttled"
     CLIENT = "client"  # 4xx: the request is wrong, retrying will not help
     SERVER = "server"  # 5xx

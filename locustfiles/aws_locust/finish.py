@@ -32,7 +32,7 @@ def quota_reached(environment: Environment) -> None:
     _ended.add(id(environment))
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
-        runner.send_message(QUOTA_DONE, runner.client_id)
+        runner.send_message(QUOTA_DONE, {"worker": runner.client_id})
     else:
         _end_run(environment)
 
@@ -41,7 +41,7 @@ def on_quota_done(environment: Environment, msg: Any, **_: Any) -> None:
     """Master: end the run when every worker has written its share."""
     runner = environment.runner
     assert isinstance(runner, MasterRunner)
-    _workers_done.add(str(msg.data))
+    _workers_done.add(str(msg.data["worker"]))
     if len(_workers_done) >= runner.worker_count and id(environment) not in _ended:
         _ended.add(id(environment))
         _end_run(environment)

@@ -12,14 +12,13 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from aws_locust import finish
+from aws_locust.runtime import endpoint_for, format_local_endpoints
+from aws_locust.settings import RunSettings, add_common_arguments, read_settings
+from aws_locust.tally import AwsTally, attach
 from writers.emulators import EmulatorError, RunningEmulator, banner, start_emulator
 from writers.errors import ConfigError
 from writers.services import Workload
-
-from aws_locust import finish
-from aws_locust.runtime import endpoint_for, format_local_endpoints
-from aws_locust.settings import RunSettings, add_common_arguments, add_resource_argument, read_settings
-from aws_locust.tally import AwsTally, attach
 
 logger = logging.getLogger("aws_locust")
 
@@ -42,7 +41,7 @@ class Lifecycle:
     def on_parser(self, parser: Any) -> None:
         add_common_arguments(parser)
         for workload in self.workloads:
-            add_resource_argument(parser, workload)
+            workload.add_arguments(parser)
 
     def on_init(self, environment: Environment, **_: Any) -> None:
         attach(environment, self.tally)
@@ -61,6 +60,7 @@ class Lifecycle:
     def prepare(self, environment: Environment) -> None:
         """Check flags, start emulators, provision: all before any user starts."""
         options = environment.parsed_options
+        assert options is not None
         settings = {w: read_settings(options, w) for w in self.workloads}
         if any(s.target == "local" for s in settings.values()):
             missing = [w.service.boto3_name for w in self.workloads if w.service.boto3_name not in self.emulators]
@@ -78,13 +78,17 @@ class Lifecycle:
         endpoint = endpoint_for(settings, workload, environment.parsed_options)
         where = endpoint.url or f"AWS {settings.region}"
         try:
-            instance = workload(_options(settings))
+            instance = workload(settings.workload)
             created = instance.provision(endpoint)
         except (BotoCoreError, ClientError) as exc:
-            raise ConfigError(f"cannot prepare {workload.service.name} {workload.resource_kind} "
-                              f"{settings.resource!r} at {where}: {_one_line(exc)}") from None
+            raise ConfigError(
+                f"cannot prepare {workload.service.name} {workload.resource_kind} "
+                f"{settings.workload.resource!r} at {where}: {_one_line(exc)}"
+            ) from None
         verb = "created" if created else "using existing"
-        logger.info("%s %s %s %r at %s", workload.service.name, verb, workload.resource_kind, settings.resource, where)
+        logger.info(
+            "%s %s %s %r at %s", workload.service.name, verb, workload.resource_kind, settings.workload.resource, where
+        )
         self.provisioned[workload] = settings
 
     def on_test_start(self, environment: Environment, **_: Any) -> None:
@@ -92,7 +96,7 @@ class Lifecycle:
         runner = environment.runner
         if isinstance(runner, WorkerRunner):
             return
-        if isinstance(runner, MasterRunner):
+        if isinstance(runner, MasterRunner) and environment.parsed_options is not None:
             environment.parsed_options.budget_workers = max(1, runner.worker_count)
         try:  # the web UI may have changed the flags since start-up
             self.prepare(environment)
@@ -108,8 +112,10 @@ class Lifecycle:
             if settings.teardown:
                 endpoint = endpoint_for(settings, workload, environment.parsed_options)
                 try:
-                    workload(_options(settings)).teardown(endpoint)
-                    logger.info("deleted %s %s %r", workload.service.name, workload.resource_kind, settings.resource)
+                    workload(settings.workload).teardown(endpoint)
+                    logger.info(
+                        "deleted %s %s %r", workload.service.name, workload.resource_kind, settings.workload.resource
+                    )
                 except (BotoCoreError, ClientError) as exc:
                     logger.error("teardown failed: %s", _one_line(exc))
         if self.tally.rows:
@@ -120,12 +126,6 @@ class Lifecycle:
         for emulator in self.emulators.values():
             emulator.stop()
         self.emulators.clear()
-
-
-def _options(settings: RunSettings) -> Any:
-    from writers.services import WorkloadOptions
-
-    return WorkloadOptions(settings.resource, settings.batch, settings.payload_bytes)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -8,15 +8,14 @@ from typing import Any
 
 from locust.env import Environment
 
-from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
-from writers.records import BookRecords
-from writers.retry import RetryPolicy
-from writers.services import Workload, WorkloadOptions
-from writers.strategies import StrategyOptions
-from writers.target import Endpoint, resolve_endpoint
-
 from aws_locust.budget import RecordBudget, share_of
 from aws_locust.settings import RunSettings, read_settings
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
+from writers.retry import RetryPolicy
+from writers.services import Workload
+from writers.services.base import RecordSource
+from writers.strategies import StrategyOptions
+from writers.target import Endpoint, resolve_endpoint
 
 
 def format_local_endpoints(endpoints: dict[str, str]) -> str:
@@ -43,7 +42,7 @@ class ProcessRuntime:
     settings: RunSettings
     workload: Workload
     endpoint: Endpoint
-    records: BookRecords
+    records: RecordSource
     budget: RecordBudget
     strategy_options: StrategyOptions
     retry_policy: RetryPolicy
@@ -62,11 +61,12 @@ def runtime_for(environment: Environment, workload: type[Workload]) -> ProcessRu
         runner = environment.runner
         index = max(0, getattr(runner, "worker_index", 0))
         workers = int(getattr(options, "budget_workers", 1) or 1)
+        instance = workload(settings.workload)
         runtime = _runtimes[key] = ProcessRuntime(
             settings=settings,
-            workload=workload(WorkloadOptions(settings.resource, settings.batch, settings.payload_bytes)),
+            workload=instance,
             endpoint=endpoint_for(settings, workload, options),
-            records=BookRecords(settings.seed, stream=index, payload_bytes=settings.payload_bytes),
+            records=instance.records(settings.seed, index),
             budget=RecordBudget(share_of(settings.max_records, workers, index)),
             strategy_options=StrategyOptions(settings.concurrency, settings.keep_alive, settings.timeout),
             retry_policy=RetryPolicy(max_attempts=settings.max_attempts),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from writers.errors import ConfigError
-from writers.services import Workload
+from writers.services import Workload, WorkloadOptions
 from writers.target import default_region, parse_target
 
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
@@ -16,13 +16,21 @@ REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
 def add_common_arguments(parser: Any) -> None:
     group = parser  # Locust's own parser: only its add_argument knows include_in_web_ui
-    group.add_argument("--target", default="local", help="'local' (an emulator started for you), 'aws', or an endpoint URL")
+    group.add_argument(
+        "--target", default="local", help="'local' (an emulator started for you), 'aws', or an endpoint URL"
+    )
     group.add_argument("--region", default="", help="AWS region (default: boto3's configured region, else us-east-1)")
     group.add_argument("--records-per-task", type=int, default=100, help="records each user writes per task run")
-    group.add_argument("--concurrency", type=int, default=8, help="calls in flight per user (threads, tasks or greenlets)")
+    group.add_argument(
+        "--concurrency", type=int, default=8, help="calls in flight per user (threads, tasks or greenlets)"
+    )
     group.add_argument("--batch", type=int, default=1, help="items per call: 1 = single-item API, more = batch API")
-    group.add_argument("--payload-bytes", type=int, default=0, help="pad each record to about this many bytes (0: ~100 B)")
-    group.add_argument("--max-records", type=int, default=0, help="stop after this many acknowledged records (0: no limit)")
+    group.add_argument(
+        "--payload-bytes", type=int, default=0, help="pad each record to about this many bytes (0: ~100 B)"
+    )
+    group.add_argument(
+        "--max-records", type=int, default=0, help="stop after this many acknowledged records (0: no limit)"
+    )
     group.add_argument("--seed", type=int, default=-1, help="seed for reproducible records (-1: random)")
     group.add_argument("--max-attempts", type=int, default=8, help="attempts per call before its items are given up")
     group.add_argument("--timeout", type=float, default=10.0, help="connect and read timeout per call, seconds")
@@ -32,22 +40,19 @@ def add_common_arguments(parser: Any) -> None:
         default=True,
         help="reuse connections (--no-keep-alive sends 'Connection: close': a new connection per call)",
     )
-    group.add_argument("--teardown", action="store_true", default=False, help="delete the table/bucket/queue at the end")
+    group.add_argument(
+        "--teardown", action="store_true", default=False, help="delete the table/bucket/queue at the end"
+    )
     # Set by the master for its workers: where the local emulators listen, how many share --max-records.
     group.add_argument("--local-endpoints", default="", include_in_web_ui=False, help=argparse.SUPPRESS)
     group.add_argument("--budget-workers", type=int, default=1, include_in_web_ui=False, help=argparse.SUPPRESS)
-
-
-def add_resource_argument(parser: Any, workload: type[Workload]) -> None:
-    kind = workload.resource_kind
-    parser.add_argument(f"--{kind}", default=workload.default_resource, help=f"{workload.service.name} {kind} name")
 
 
 @dataclass(frozen=True)
 class RunSettings:
     target: str
     region: str
-    resource: str
+    workload: WorkloadOptions  # the service's own options, resource name first
     records_per_task: int
     concurrency: int
     batch: int
@@ -74,8 +79,6 @@ def read_settings(options: Any, workload: type[Workload]) -> RunSettings:
     region = str(options.region or "").strip() or default_region()
     if not REGION_PATTERN.match(region):
         raise ConfigError(f"--region {region!r} is not an AWS region name like us-east-1")
-    resource = str(getattr(options, workload.resource_kind))
-    workload.check_resource_name(resource)
     _at_least("records-per-task", options.records_per_task, 1, 1_000_000)
     _at_least("concurrency", options.concurrency, 1, 10_000)
     _at_least("batch", options.batch, 1, workload.max_batch)
@@ -87,7 +90,7 @@ def read_settings(options: Any, workload: type[Workload]) -> RunSettings:
     return RunSettings(
         target=target,
         region=region,
-        resource=resource,
+        workload=workload.read_options(options, int(options.batch), int(options.payload_bytes)),
         records_per_task=int(options.records_per_task),
         concurrency=int(options.concurrency),
         batch=int(options.batch),

@@ -18,7 +18,9 @@ class AwsTally:
     def __init__(self) -> None:
         self.rows: defaultdict[str, Counter[str]] = defaultdict(Counter)
 
-    def on_request(self, request_type: str, name: str, context: dict[str, Any], exception: Any = None, **_: Any) -> None:
+    def on_request(
+        self, request_type: str, name: str, context: dict[str, Any], exception: Any = None, **_: Any
+    ) -> None:
         if "items" not in context:
             return  # not one of ours
         row = self.rows[f"{request_type} {name}"]

@@ -11,14 +11,13 @@ from locust import User, constant, task
 from locust.env import Environment
 from locust.exception import StopUser
 
+from aws_locust import finish
+from aws_locust.runtime import ProcessRuntime, runtime_for
 from writers.calls import Attempt
 from writers.driver import Driver, Totals
 from writers.errors import ConfigError
 from writers.services import Workload
 from writers.strategies import STRATEGIES, strategy_class
-
-from aws_locust import finish
-from aws_locust.runtime import ProcessRuntime, runtime_for
 
 logger = logging.getLogger("aws_locust")
 

@@ -6,15 +6,22 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from writers.calls import Call, ServiceInfo
 from writers.errors import ConfigError
+from writers.records import BookRecords
 from writers.target import Endpoint
+
+
+class RecordSource(Protocol):
+    def take(self, n: int) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
 class WorkloadOptions:
+    """A service's options; services with flags of their own subclass it (frozen, hashable)."""
+
     resource: str  # table, bucket or queue name
     batch: int = 1  # items per call; 1 = the single-item API
     payload_bytes: int = 0
@@ -30,13 +37,35 @@ class Workload(ABC):
     max_payload_bytes: ClassVar[int]  # the service's limit for one record
     resource_pattern: ClassVar[str]  # what AWS accepts as a name, as a regex
 
+    options_class: ClassVar[type[WorkloadOptions]] = WorkloadOptions
+
+    @classmethod
+    def add_arguments(cls, parser: Any) -> None:
+        """The service's own flags (Locust's parser: they show in the web UI too)."""
+        parser.add_argument(
+            f"--{cls.resource_kind}", default=cls.default_resource, help=f"{cls.service.name} {cls.resource_kind} name"
+        )
+
+    @classmethod
+    def read_options(cls, options: Any, batch: int, payload_bytes: int) -> WorkloadOptions:
+        """Check the service's own flags; ConfigError with one clear line if one is bad."""
+        name = str(getattr(options, cls.resource_kind))
+        cls.check_resource_name(name)
+        return cls.options_class(name, batch, payload_bytes)
+
     @classmethod
     def check_resource_name(cls, name: str) -> None:
         if not re.fullmatch(cls.resource_pattern, name):
-            raise ConfigError(f"--{cls.resource_kind} {name!r} is not a valid {cls.service.name} {cls.resource_kind} name")
+            raise ConfigError(
+                f"--{cls.resource_kind} {name!r} is not a valid {cls.service.name} {cls.resource_kind} name"
+            )
 
     def __init__(self, options: WorkloadOptions) -> None:
         self.options = options
+
+    def records(self, seed: int | None, stream: int) -> RecordSource:
+        """What this service writes: Faker book records unless it says otherwise."""
+        return BookRecords(seed, stream=stream, payload_bytes=self.options.payload_bytes)
 
     @abstractmethod
     def write_calls(self, records: Sequence[dict[str, Any]]) -> list[Call]:

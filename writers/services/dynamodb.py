@@ -57,7 +57,9 @@ class BatchWriteItem(DynamoDBCall):
         left = sum(len(requests) for requests in unprocessed.values())
         if not left:
             return Settlement(acked=self.items)
-        return Settlement(acked=self.items - left, leftover=BatchWriteItem({"RequestItems": unprocessed}, left, self.attempt + 1))
+        return Settlement(
+            acked=self.items - left, leftover=BatchWriteItem({"RequestItems": unprocessed}, left, self.attempt + 1)
+        )
 
 
 def put_item(table: str, record: Mapping[str, Any]) -> PutItem:

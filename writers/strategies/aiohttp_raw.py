@@ -6,7 +6,6 @@ one session per process loop (uvloop where installed).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -54,7 +53,7 @@ class AiohttpStrategy(AsyncStrategy):
                 request.method, URL(request.url, encoded=True), data=request.body, headers=request.headers
             ) as response:
                 body = await response.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return network_failure(call, (time.perf_counter() - started) * 1000, exc)
         elapsed = (time.perf_counter() - started) * 1000
         return read_answer(call, elapsed, response.status, response.headers, body)

@@ -67,7 +67,9 @@ class ProcessLoop:
         """Run fn(*args) on the loop's thread; safe from any thread or greenlet."""
         self.loop.call_soon_threadsafe(fn, *args)
 
-    async def resource(self, key: Any, make: Callable[[], Awaitable[Any]], close: Callable[[Any], Awaitable[Any]]) -> Any:
+    async def resource(
+        self, key: Any, make: Callable[[], Awaitable[Any]], close: Callable[[Any], Awaitable[Any]]
+    ) -> Any:
         """A session or client shared by every task of the process: made once, closed at the end."""
         future = self._resources.get(key)
         if future is None:

@@ -40,5 +40,5 @@ class Strategy(ABC):
     @abstractmethod
     def collect(self, timeout: float | None) -> list[Attempt]: ...
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most strategies hold nothing to release
         """Cancel what is in flight and release what this strategy holds."""

@@ -24,7 +24,6 @@ _NativeLocal: Any = get_original("_thread", "_local")
 _thread_state = _NativeLocal()
 
 
-
 def _close_thread_clients() -> None:
     for client in (getattr(_thread_state, "clients", None) or {}).values():
         client.close()
