@@ -62,10 +62,12 @@ def runtime_for(environment: Environment, workload: type[Workload]) -> ProcessRu
         index = max(0, getattr(runner, "worker_index", 0))
         workers = int(getattr(options, "budget_workers", 1) or 1)
         instance = workload(settings.workload)
+        endpoint = endpoint_for(settings, workload, options)
+        instance.prepare(endpoint)
         runtime = _runtimes[key] = ProcessRuntime(
             settings=settings,
             workload=instance,
-            endpoint=endpoint_for(settings, workload, options),
+            endpoint=endpoint,
             records=instance.records(settings.seed, index),
             budget=RecordBudget(share_of(settings.max_records, workers, index)),
             strategy_options=StrategyOptions(settings.concurrency, settings.keep_alive, settings.timeout),

@@ -63,6 +63,9 @@ class Workload(ABC):
     def __init__(self, options: WorkloadOptions) -> None:
         self.options = options
 
+    def prepare(self, endpoint: Endpoint) -> None:  # noqa: B027 - most services need nothing
+        """Once per process before the first call (e.g. look up a queue URL). Provisioning is not here."""
+
     def records(self, seed: int | None, stream: int) -> RecordSource:
         """What this service writes: Faker book records unless it says otherwise."""
         return BookRecords(seed, stream=stream, payload_bytes=self.options.payload_bytes)
