@@ -73,14 +73,14 @@ class Lifecycle:
             self.provision(environment, workload, setting)
 
     def provision(self, environment: Environment, workload: type[Workload], settings: RunSettings) -> None:
-        if self.provisioned.get(workload) == settings:
+        if self.provisioned.get(workload) == settings or not settings.provision:
             return
         endpoint = endpoint_for(settings, workload, environment.parsed_options)
         where = endpoint.url or f"AWS {settings.region}"
         try:
             instance = workload(settings.workload)
             created = instance.provision(endpoint)
-        except (BotoCoreError, ClientError) as exc:
+        except (BotoCoreError, ClientError, KeyError) as exc:
             raise ConfigError(
                 f"cannot prepare {workload.service.name} {workload.resource_kind} "
                 f"{settings.workload.resource!r} at {where}: {_one_line(exc)}"

@@ -41,6 +41,12 @@ def add_common_arguments(parser: Any) -> None:
         help="reuse connections (--no-keep-alive sends 'Connection: close': a new connection per call)",
     )
     group.add_argument(
+        "--provision",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="create the table/bucket/queue if missing (--no-provision: it must exist; no create rights needed)",
+    )
+    group.add_argument(
         "--teardown", action="store_true", default=False, help="delete the table/bucket/queue at the end"
     )
     # Set by the master for its workers: where the local emulators listen, how many share --max-records.
@@ -62,6 +68,7 @@ class RunSettings:
     max_attempts: int
     timeout: float
     keep_alive: bool
+    provision: bool
     teardown: bool
 
 
@@ -100,5 +107,6 @@ def read_settings(options: Any, workload: type[Workload]) -> RunSettings:
         max_attempts=int(options.max_attempts),
         timeout=float(options.timeout),
         keep_alive=bool(options.keep_alive),
+        provision=bool(options.provision),
         teardown=bool(options.teardown),
     )

@@ -131,24 +131,32 @@ def release_loop(process_loop: ProcessLoop) -> None:
 
 
 class Inbox:
-    """Results posted from the loop's thread, picked up by one greenlet."""
+    """Results posted from the loop's thread, picked up by one greenlet.
+
+    A libev async watcher wakes the hub (its `send` is safe from any thread); it is
+    referenced while the inbox lives, so gevent knows a wake-up may still come even
+    when nothing else is pending (outside Locust, the hub would otherwise give up).
+    """
 
     def __init__(self) -> None:
-        self._post = gevent.get_hub().loop.run_callback_threadsafe
-        self._ready: deque[Any] = deque()
+        self._ready: deque[Any] = deque()  # appended on the loop's thread: atomic under the GIL
         self._event = gevent.event.Event()
+        self._watcher = gevent.get_hub().loop.async_()
+        self._watcher.start(self._event.set)
 
     def post_threadsafe(self, item: Any) -> None:
-        self._post(self._deliver, item)
-
-    def _deliver(self, item: Any) -> None:  # runs in the hub, on gevent's thread
         self._ready.append(item)
-        self._event.set()
+        self._watcher.send()
 
     def take(self, timeout: float | None) -> list[Any]:
         if not self._ready:
             self._event.wait(timeout)
-        items = list(self._ready)
-        self._ready.clear()
         self._event.clear()
+        items = []
+        while self._ready:
+            items.append(self._ready.popleft())
         return items
+
+    def close(self) -> None:
+        self._watcher.stop()
+        self._watcher.close()

@@ -56,6 +56,7 @@ class AsyncStrategy(Strategy):
         if self._closed:
             return
         self._closed = True
+        self._inbox.close()
         self._process_loop.call_soon(self._cancel_all)
         release_loop(self._process_loop)
 

@@ -1,0 +1,115 @@
+"""All five strategies inside Locust: several processes at once, clean stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, start_emulator
+from writers.services import WorkloadOptions
+from writers.services.dynamodb import SERVICE, DynamoDBWorkload
+from writers.strategies import STRATEGIES
+from writers.target import Endpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCUST = str(ROOT / ".venv" / "bin" / "locust")
+USER_CLASSES = [name.capitalize() + "User" for name in STRATEGIES]
+
+pytestmark = pytest.mark.slow
+
+
+def locust(args: list[str], cwd: Path, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, **env}
+    command = [LOCUST, "-f", str(ROOT / "locustfiles" / "dynamodb.py"), "--headless", *args]
+    return subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def dynalite() -> Iterator[RunningEmulator]:
+    emulator = start_emulator("dynamodb")
+    yield emulator
+    emulator.stop()
+
+
+def credentials() -> dict[str, str]:
+    return {"AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY}
+
+
+def test_five_user_classes_in_two_processes(dynalite: RunningEmulator, tmp_path: Path) -> None:
+    table = "books-processes"
+    result = locust(
+        [
+            "--processes",
+            "2",
+            "-u",
+            "10",
+            "-r",
+            "10",
+            "-t",
+            "60s",
+            "--max-records",
+            "1500",
+            "--records-per-task",
+            "20",
+            "--target",
+            dynalite.endpoint,
+            "--table",
+            table,
+            "--json-file",
+            str(tmp_path / "stats"),
+            *USER_CLASSES,
+        ],
+        tmp_path,
+        **credentials(),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    stats = {row["name"]: row for row in json.loads((tmp_path / "stats.json").read_text())}
+    for strategy in STRATEGIES:
+        row = stats[f"PutItem [{strategy}]"]
+        assert row["num_requests"] > 0 and row["num_failures"] == 0
+    assert sum(row["num_requests"] for row in stats.values()) == 1500
+    assert "acknowledged records: 1500" in result.stderr
+    endpoint = Endpoint(SERVICE, "us-east-1", dynalite.endpoint, LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY)
+    assert len(DynamoDBWorkload(WorkloadOptions(table)).stored_keys(endpoint)) == 1500
+
+
+def test_run_time_stop_is_clean_with_calls_in_flight(tmp_path: Path) -> None:
+    sink = subprocess.Popen(
+        [
+            sys.executable,
+            str(
+                ROOT / "tests" / "sigcheck_server.py",
+            ),
+            LOCAL_SECRET_KEY,
+            "400",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert sink.stdout is not None
+    url = sink.stdout.readline().strip()
+    try:
+        started = time.monotonic()
+        # No provisioning against the sink: --target URL with a table it "has" (it answers {} to all).
+        result = locust(
+            ["-u", "5", "-r", "5", "-t", "4s", "--target", url, "--no-provision", "--concurrency", "4", *USER_CLASSES],
+            tmp_path,
+            **credentials(),
+        )
+        took = time.monotonic() - started
+    finally:
+        sink.terminate()
+        sink.wait(10)
+    output = result.stderr + result.stdout
+    assert result.returncode == 0, output[-2000:]
+    for bad in ("Traceback", "destroyed loop", "Unclosed", "Task was destroyed", "dictionary changed size"):
+        assert bad not in output
+    assert took < 30
