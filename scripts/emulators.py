@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Run local AWS stand-ins until Ctrl-C or SIGTERM.
+
+    python scripts/emulators.py [dynamodb] [s3] [sqs] [--prefer moto]
+
+Prints which emulator serves which service, then ``export`` lines (endpoints and the
+fake credentials the emulators accept) to paste into another shell. Every server
+binds 127.0.0.1 only, and all of them are stopped cleanly on Ctrl-C / SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+
+try:
+    from writers import emulators
+except ImportError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from writers import emulators
+
+DEFAULT_REGION = "us-east-1"
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Bad input: one line on stderr and exit 2, no usage block, no traceback."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class _Interrupted(BaseException):
+    """Raised from the signal handler: stop everything and exit 0."""
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    # A second Ctrl-C must not interrupt the clean-up of the first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise _Interrupted(signal.Signals(signum).name)
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = _OneLineParser(
+        prog="emulators.py",
+        description="Start local DynamoDB / S3 / SQS emulators on 127.0.0.1 until Ctrl-C.",
+    )
+    parser.add_argument(
+        "services",
+        nargs="*",
+        metavar="service",
+        help=f"any of {', '.join(emulators.SERVICES)} (default: all)",
+    )
+    parser.add_argument(
+        "--prefer",
+        metavar="NAME",
+        help="use this emulator wherever it serves the service, e.g. moto (one of "
+        f"{', '.join(emulators.ALL_EMULATORS)})",
+    )
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each server (default 30)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each start and stop")
+    args = parser.parse_args(argv)
+
+    services: list[str] = []
+    for raw in args.services or list(emulators.SERVICES):
+        service = raw.lower()
+        if service not in emulators.SERVICES:
+            parser.error(f"unknown service {raw!r}; choose from {', '.join(emulators.SERVICES)}")
+        if service not in services:
+            services.append(service)
+    args.services = services
+
+    if args.prefer is not None:
+        args.prefer = args.prefer.lower()
+        if args.prefer not in emulators.ALL_EMULATORS:
+            parser.error(f"unknown emulator {args.prefer!r}; choose from {', '.join(emulators.ALL_EMULATORS)}")
+        if not any(args.prefer in emulators.SERVICES[s] for s in services):
+            parser.error(f"{args.prefer} serves none of: {', '.join(services)}")
+    if args.timeout <= 0:
+        parser.error("--timeout must be positive")
+    return args
+
+
+def _exports(running: list[emulators.RunningEmulator]) -> list[str]:
+    lines = [f"export AWS_ENDPOINT_URL_{e.service.upper()}={e.endpoint}" for e in running]
+    lines += [
+        f"export AWS_ACCESS_KEY_ID={emulators.LOCAL_ACCESS_KEY}",
+        f"export AWS_SECRET_ACCESS_KEY={emulators.LOCAL_SECRET_KEY}",
+        f"export AWS_DEFAULT_REGION={DEFAULT_REGION}",
+    ]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
+
+    running: list[emulators.RunningEmulator] = []
+    code = 0
+    try:
+        for service in args.services:
+            prefer = args.prefer if args.prefer in emulators.SERVICES[service] else None
+            running.append(emulators.start_emulator(service, prefer=prefer, timeout=args.timeout))
+        print(emulators.banner(running))
+        print()
+        print("\n".join(_exports(running)))
+        print("# Ctrl-C to stop", flush=True)
+        while True:
+            dead = [e for e in running if not e.alive()]
+            if dead:
+                print(f"emulators.py: error: {dead[0].name} ({dead[0].service}) exited unexpectedly", file=sys.stderr)
+                code = 1
+                break
+            time.sleep(0.5)
+    except _Interrupted:
+        code = 0
+    except emulators.EmulatorError as error:
+        print(f"emulators.py: error: {error}", file=sys.stderr)
+        code = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for emulator in reversed(running):
+            emulator.stop()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,619 @@
+"""Local emulators: real servers, started and stopped by the tests themselves.
+
+Every server here binds 127.0.0.1 only, and every request goes to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from writers import emulators
+from writers.emulators import (
+    LOCAL_ACCESS_KEY,
+    LOCAL_SECRET_KEY,
+    EmulatorError,
+    RunningEmulator,
+    available_emulators,
+    banner,
+    start_emulator,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CLI = PROJECT_ROOT / "scripts" / "emulators.py"
+REGION = "us-east-1"
+
+COMBINATIONS = [(service, name) for service, names in emulators.SERVICES.items() for name in names]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _client(service: str, endpoint: str, secret: str = LOCAL_SECRET_KEY, **config: Any) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=LOCAL_ACCESS_KEY,
+        aws_secret_access_key=secret,
+        config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=10, **config),
+    )
+
+
+def _listening(port: int) -> list[str]:
+    """Local addresses in LISTEN state on ``port``, from /proc/net/tcp and tcp6."""
+    found: list[str] = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        found += _listening_in(Path(table).read_text(), port)
+    return found
+
+
+def _listening_in(table: str, port: int) -> list[str]:
+    found = []
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        address_hex, port_hex = fields[1].rsplit(":", 1)
+        if int(port_hex, 16) != port or fields[3] != "0A":  # 0A = TCP_LISTEN
+            continue
+        if len(address_hex) == 8:  # IPv4, little-endian
+            found.append(socket.inet_ntop(socket.AF_INET, bytes.fromhex(address_hex)[::-1]))
+        else:  # IPv6: four little-endian 32-bit words
+            raw = b"".join(bytes.fromhex(address_hex[i : i + 8])[::-1] for i in range(0, 32, 8))
+            found.append(socket.inet_ntop(socket.AF_INET6, raw))
+    return found
+
+
+def _assert_loopback_only(emulator: RunningEmulator) -> None:
+    assert emulator.ports, "the emulator reports the ports it opened"
+    for port in emulator.ports:
+        addresses = _listening(port)
+        assert addresses == ["127.0.0.1"], f"{emulator.name} port {port} listens on {addresses}"
+
+
+def _refuses(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return False
+    except OSError:
+        return True
+
+
+def _gone(pid: int) -> bool:
+    """True when no live process has this pid (a zombie nobody reaps counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def _group_empty(pgid: int) -> bool:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return False
+    return True
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                kids.append(int(entry.name))
+    return kids
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def _assert_stopped(emulator: RunningEmulator) -> None:
+    assert emulator.process is not None
+    pid = emulator.process.pid
+    assert not emulator.alive()
+    assert emulator.process.poll() is not None
+    assert _gone(pid)
+    assert _group_empty(pid), "nothing is left in the server's process group"
+    for port in emulator.ports:
+        assert _refuses(port), f"port {port} still accepts connections"
+    assert emulator.workdir is not None and not emulator.workdir.exists()
+
+
+def _skip_unless_available(service: str, name: str) -> None:
+    reason = emulators.why_unavailable(name)
+    if reason is not None:
+        pytest.skip(f"{name} cannot run here: {reason}")
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+def _dynamodb_round_trip(endpoint: str) -> None:
+    client = _client("dynamodb", endpoint)
+    client.create_table(
+        TableName="emulator-test",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.put_item(TableName="emulator-test", Item={"pk": {"S": "k1"}, "payload": {"S": "hello"}})
+    item = client.get_item(TableName="emulator-test", Key={"pk": {"S": "k1"}}, ConsistentRead=True)["Item"]
+    assert item == {"pk": {"S": "k1"}, "payload": {"S": "hello"}}
+
+
+def _s3_round_trip(endpoint: str) -> None:
+    client = _client("s3", endpoint)
+    client.create_bucket(Bucket="emulator-test")
+    client.put_object(Bucket="emulator-test", Key="dir/object.bin", Body=b"\x00hello" * 1000)
+    body = client.get_object(Bucket="emulator-test", Key="dir/object.bin")["Body"].read()
+    assert body == b"\x00hello" * 1000
+
+
+def _sqs_round_trip(endpoint: str) -> None:
+    client = _client("sqs", endpoint)
+    sent_to: list[str] = []
+    client.meta.events.register("before-send.sqs.*", lambda request, **_: sent_to.append(request.url))
+    queue_url = client.create_queue(QueueName="emulator-test")["QueueUrl"]
+    client.send_message(QueueUrl=queue_url, MessageBody="hello")
+    messages = client.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1, MaxNumberOfMessages=1)["Messages"]
+    assert [m["Body"] for m in messages] == ["hello"]
+    # fauxqs names queues at sqs.<region>.localhost, which does not resolve: boto3's
+    # JSON protocol sends every call to the endpoint and carries the URL in the body.
+    assert sent_to and all(url.rstrip("/").startswith(endpoint) for url in sent_to), sent_to
+
+
+ROUND_TRIPS: dict[str, Callable[[str], None]] = {
+    "dynamodb": _dynamodb_round_trip,
+    "s3": _s3_round_trip,
+    "sqs": _sqs_round_trip,
+}
+
+
+@pytest.mark.timeout(45)
+@pytest.mark.parametrize(("service", "name"), COMBINATIONS, ids=[f"{s}-{n}" for s, n in COMBINATIONS])
+def test_start_call_stop(service: str, name: str) -> None:
+    _skip_unless_available(service, name)
+    emulator = start_emulator(service, prefer=name, timeout=30)
+    try:
+        assert (emulator.service, emulator.name) == (service, name)
+        assert emulator.endpoint == f"http://127.0.0.1:{emulator.port}"
+        assert emulator.alive()
+        _assert_loopback_only(emulator)
+        ROUND_TRIPS[service](emulator.endpoint)
+    finally:
+        emulator.stop()
+    _assert_stopped(emulator)
+    emulator.stop()  # idempotent
+    assert not emulator.alive()
+
+
+@pytest.mark.timeout(30)
+def test_seaweedfs_checks_signatures() -> None:
+    _skip_unless_available("s3", "seaweedfs")
+    emulator = start_emulator("s3", prefer="seaweedfs")
+    try:
+        good = _client("s3", emulator.endpoint)
+        good.create_bucket(Bucket="signed-only")
+        good.put_object(Bucket="signed-only", Key="k", Body=b"v")
+
+        wrong = _client("s3", emulator.endpoint, secret=LOCAL_SECRET_KEY + "x")
+        with pytest.raises(ClientError) as wrong_secret:
+            wrong.get_object(Bucket="signed-only", Key="k")
+        assert wrong_secret.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+        with pytest.raises(ClientError) as wrong_put:
+            wrong.put_object(Bucket="signed-only", Key="k2", Body=b"v")
+        assert wrong_put.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+
+        anonymous = boto3.client(
+            "s3", endpoint_url=emulator.endpoint, region_name=REGION, config=Config(signature_version=UNSIGNED)
+        )
+        with pytest.raises(ClientError) as unsigned:
+            anonymous.get_object(Bucket="signed-only", Key="k")
+        assert unsigned.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+        assert good.get_object(Bucket="signed-only", Key="k")["Body"].read() == b"v"
+    finally:
+        emulator.stop()
+    _assert_stopped(emulator)
+
+
+@pytest.mark.timeout(20)
+def test_fauxqs_is_not_listening_on_all_interfaces() -> None:
+    # fauxqs 1.9.x hard-codes 0.0.0.0; our preload must turn that into 127.0.0.1.
+    _skip_unless_available("sqs", "fauxqs")
+    emulator = start_emulator("sqs", prefer="fauxqs")
+    try:
+        assert _listening(emulator.port) == ["127.0.0.1"]
+        assert "0.0.0.0" not in _listening(emulator.port)
+    finally:
+        emulator.stop()
+
+
+def test_listen_table_parser_sees_wildcards() -> None:
+    table = (
+        "  sl  local_address rem_address   st\n"
+        "   0: 0100007F:1F90 00000000:0000 0A\n"
+        "   1: 00000000:1F91 00000000:0000 0A\n"
+        "   2: 0100007F:1F92 0100007F:9999 01\n"
+    )
+    assert _listening_in(table, 0x1F90) == ["127.0.0.1"]
+    assert _listening_in(table, 0x1F91) == ["0.0.0.0"]
+    assert _listening_in(table, 0x1F92) == []  # established, not listening
+    table6 = "  sl  local_address rem_address st\n   0: 00000000000000000000000000000000:1F93 0:0 0A\n"
+    assert _listening_in(table6, 0x1F93) == ["::"]
+
+
+def test_banner_names_every_service() -> None:
+    running = [
+        RunningEmulator("dynamodb", "dynalite", "http://127.0.0.1:45123"),
+        RunningEmulator("s3", "seaweedfs", "http://127.0.0.1:45124"),
+        RunningEmulator("sqs", "moto", "http://127.0.0.1:45125"),
+    ]
+    assert banner(running).splitlines() == [
+        "DynamoDB -> dynalite at http://127.0.0.1:45123",
+        "S3 -> seaweedfs at http://127.0.0.1:45124",
+        "SQS -> moto at http://127.0.0.1:45125",
+    ]
+    for emulator in running:  # never started: stop and alive are harmless
+        assert not emulator.alive()
+        emulator.stop()
+
+
+# --------------------------------------------------------------------------- choice and errors
+
+
+def test_unknown_service_and_emulator_are_one_line_errors() -> None:
+    with pytest.raises(EmulatorError, match="unknown service 'redshift'") as bad_service:
+        start_emulator("redshift")
+    with pytest.raises(EmulatorError, match="unknown emulator 'fauxqs' for dynamodb") as bad_name:
+        start_emulator("dynamodb", prefer="fauxqs")
+    with pytest.raises(EmulatorError, match="unknown service"):
+        available_emulators("kinesis")
+    with pytest.raises(EmulatorError, match="unknown emulator"):
+        emulators.why_unavailable("localstack")
+    for error in (bad_service, bad_name):
+        assert "\n" not in str(error.value)
+
+
+def test_preference_order() -> None:
+    for service, names in emulators.SERVICES.items():
+        available = available_emulators(service)
+        assert available == [n for n in names if n in available], "kept in preference order"
+        assert names[-1] == "moto"
+
+
+@pytest.fixture
+def no_npm_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    empty = tmp_path / "node_modules"
+    empty.mkdir()
+    monkeypatch.setenv(emulators.EMULATORS_DIR_ENV, str(empty))
+    yield empty
+
+
+def test_missing_npm_packages_fall_back_to_moto(no_npm_packages: Path) -> None:
+    assert "dynalite" not in available_emulators("dynamodb")
+    assert "fauxqs" not in available_emulators("sqs")
+    reason = emulators.why_unavailable("dynalite")
+    assert reason is not None and "not found" in reason
+    with pytest.raises(EmulatorError, match="dynalite cannot run for dynamodb: npm package dynalite not found"):
+        start_emulator("dynamodb", prefer="dynalite")
+
+
+def test_missing_node_and_weed_fall_back_to_moto(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no node here
+    monkeypatch.setattr(emulators, "find_weed", lambda: None)
+    assert emulators.why_unavailable("dynalite") == "node is not on PATH"
+    assert emulators.why_unavailable("fauxqs") == "node is not on PATH"
+    assert emulators.why_unavailable("seaweedfs") is not None
+    if emulators.why_unavailable("moto") is None:
+        assert available_emulators("dynamodb") == ["moto"]
+        assert available_emulators("s3") == ["moto"]
+        assert available_emulators("sqs") == ["moto"]
+
+
+@pytest.mark.timeout(30)
+def test_fallback_starts_moto_with_warnings(no_npm_packages: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _skip_unless_available("sqs", "moto")
+    caplog.set_level(logging.INFO, logger="writers.emulators")
+    emulator = start_emulator("sqs")
+    try:
+        assert emulator.name == "moto"
+        _sqs_round_trip(emulator.endpoint)
+    finally:
+        emulator.stop()
+    text = caplog.text
+    assert "falling back to moto because fauxqs is unavailable" in text
+    assert "slows down as queues grow" in text
+    assert f"SQS -> moto at {emulator.endpoint}" in text
+    _assert_stopped(emulator)
+
+
+def _fake_dynalite(root: Path, script: str) -> Path:
+    package = root / "dynalite"
+    package.mkdir(parents=True)
+    (package / "package.json").write_text('{"name": "dynalite", "version": "0.0.0", "bin": "cli.js"}')
+    (package / "cli.js").write_text(script)
+    return root
+
+
+@pytest.mark.timeout(20)
+def test_server_that_dies_early_gives_its_last_log_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if emulators.why_unavailable("dynalite") == "node is not on PATH":
+        pytest.skip("node is not on PATH")
+    fake = _fake_dynalite(
+        tmp_path, "console.log('starting');\nconsole.error('boom: disk on fire');\nprocess.exit(3);\n"
+    )
+    monkeypatch.setenv(emulators.EMULATORS_DIR_ENV, str(fake))
+    before = set(Path(tempfile.gettempdir()).glob("aws-load-emulator-*"))
+    with pytest.raises(EmulatorError) as error:
+        start_emulator("dynamodb", prefer="dynalite", timeout=10)
+    message = str(error.value)
+    assert "\n" not in message
+    assert "dynalite exited with code 3" in message
+    assert message.endswith("boom: disk on fire")
+    after = set(Path(tempfile.gettempdir()).glob("aws-load-emulator-*"))
+    assert after <= before, "the temp dir of a failed start is removed"
+
+
+@pytest.mark.timeout(20)
+def test_server_that_never_answers_times_out_and_is_killed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if emulators.why_unavailable("dynalite") == "node is not on PATH":
+        pytest.skip("node is not on PATH")
+    fake = _fake_dynalite(
+        tmp_path / "nm",
+        "require('fs').writeFileSync(process.argv[1] + '.pid', String(process.pid));\n"
+        "console.log('thinking very hard');\nsetInterval(() => {}, 1000);\n",
+    )
+    monkeypatch.setenv(emulators.EMULATORS_DIR_ENV, str(fake))
+    started = time.monotonic()
+    with pytest.raises(EmulatorError) as error:
+        start_emulator("dynamodb", prefer="dynalite", timeout=1.5)
+    assert time.monotonic() - started < 10
+    message = str(error.value)
+    assert "did not answer" in message and "within 1.5 s" in message
+    assert message.endswith("thinking very hard")
+    pid_file = fake / "dynalite" / "cli.js.pid"
+    assert _gone(int(pid_file.read_text())), "the silent server was killed"
+
+
+# --------------------------------------------------------------------------- process hygiene
+
+
+STUBBORN_SERVER = """
+const http = require('http');
+const { spawn } = require('child_process');
+const port = Number(process.argv[process.argv.indexOf('--port') + 1]);
+process.on('SIGTERM', () => console.log('ignoring SIGTERM'));
+const helper = spawn('sleep', ['60'], { stdio: 'ignore' });
+require('fs').writeFileSync(__filename + '.helper', String(helper.pid));
+http.createServer((req, res) => res.end('ok')).listen(port, '127.0.0.1');
+"""
+
+
+@pytest.mark.timeout(20)
+def test_stop_kills_the_whole_group_and_a_server_ignoring_sigterm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    if emulators.why_unavailable("dynalite") == "node is not on PATH":
+        pytest.skip("node is not on PATH")
+    fake = _fake_dynalite(tmp_path, STUBBORN_SERVER)
+    monkeypatch.setenv(emulators.EMULATORS_DIR_ENV, str(fake))
+    emulator = start_emulator("dynamodb", prefer="dynalite", timeout=10)
+    helper = int((fake / "dynalite" / "cli.js.helper").read_text())
+    assert not _gone(helper)
+    emulator.stop_grace = 0.5
+    started = time.monotonic()
+    emulator.stop()
+    assert time.monotonic() - started < 5
+    assert "ignored SIGTERM for 0.5 s; killing it" in caplog.text
+    assert emulator.process is not None and emulator.process.returncode == -signal.SIGKILL
+    assert _wait_for(lambda: _gone(helper), 5), "the server's own child went with its group"
+    _assert_stopped(emulator)
+
+
+@pytest.mark.timeout(20)
+def test_atexit_stops_a_forgotten_emulator(tmp_path: Path) -> None:
+    _skip_unless_available("dynamodb", "dynalite")
+    program = (
+        "from writers.emulators import start_emulator\n"
+        "e = start_emulator('dynamodb', prefer='dynalite')\n"
+        "print(e.process.pid, e.port, flush=True)\n"  # exits without stop()
+    )
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=15, cwd=tmp_path, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    pid, port = map(int, done.stdout.split())
+    assert _wait_for(lambda: _gone(pid), 5)
+    assert _wait_for(lambda: _refuses(port), 5)
+
+
+@pytest.mark.timeout(20)
+def test_next_start_sweeps_up_after_a_killed_owner() -> None:
+    """A server that outlived its killed owner is killed, and its temp files removed."""
+    dead_owner = subprocess.Popen(["true"])
+    dead_owner.wait()
+    survivor = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        workdir = Path(tempfile.mkdtemp(prefix="aws-load-emulator-test-"))
+        leftover = workdir.with_name(workdir.name + ".sock")
+        leftover.write_text("")
+        record = {
+            "owner": dead_owner.pid,
+            "server": survivor.pid,
+            "server_start": emulators._start_time(survivor.pid),
+            "extra_paths": [str(leftover)],
+        }
+        (workdir / "owner.json").write_text(json.dumps(record))
+        emulators._sweep_stale_workdirs()
+        assert survivor.wait(timeout=5) == -signal.SIGKILL
+        assert not workdir.exists()
+        assert not leftover.exists()
+    finally:
+        if survivor.poll() is None:
+            survivor.kill()
+            survivor.wait()
+
+
+def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> list[str]:
+    """stdout lines up to and including the first that starts with ``marker``."""
+    assert process.stdout is not None
+    stream = process.stdout
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if line is None:
+            break
+        seen.append(line)
+        if line.startswith(marker):
+            return seen
+    raise AssertionError(f"no {marker!r} line within {timeout} s; got {seen}")
+
+
+def _start_cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(CLI), *args],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+    )
+
+
+@pytest.mark.timeout(45)
+def test_cli_prints_banner_and_stops_everything_on_sigterm(tmp_path: Path) -> None:
+    process = _start_cli(cwd=tmp_path)  # all three services, from an unrelated directory
+    try:
+        lines = _read_until(process, "# Ctrl-C", 35)
+        banner_lines = [line for line in lines if " -> " in line]
+        assert [line.split(" -> ")[0] for line in banner_lines] == ["DynamoDB", "S3", "SQS"]
+        endpoints = {line.split(" at ")[1] for line in banner_lines}
+        exports = dict(line.removeprefix("export ").split("=", 1) for line in lines if line.startswith("export "))
+        assert {exports[f"AWS_ENDPOINT_URL_{s}"] for s in ("DYNAMODB", "S3", "SQS")} == endpoints
+        assert exports["AWS_ACCESS_KEY_ID"] == LOCAL_ACCESS_KEY
+        assert exports["AWS_SECRET_ACCESS_KEY"] == LOCAL_SECRET_KEY
+        children = _children(process.pid)
+        assert len(children) == 3, children
+        ports = [int(endpoint.rsplit(":", 1)[1]) for endpoint in endpoints]
+        assert all(not _refuses(port) for port in ports)
+        _dynamodb_round_trip(exports["AWS_ENDPOINT_URL_DYNAMODB"])
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=25) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.stderr is not None
+    assert "Traceback" not in process.stderr.read()
+    for child in children:
+        assert _gone(child), f"child {child} survived"
+    assert _wait_for(lambda: all(_refuses(port) for port in ports), 5)
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _reap(pid: int, timeout: float) -> bool:
+    """Wait for an orphan that was re-parented to us (we are its subreaper)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return True
+        except ChildProcessError:  # not ours after all: fall back to /proc
+            return _wait_for(lambda: _gone(pid), max(0.0, deadline - time.monotonic()))
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.timeout(20)
+def test_cli_children_die_with_a_killed_parent(tmp_path: Path) -> None:
+    _skip_unless_available("dynamodb", "dynalite")
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans come to us, so we can reap them
+    process = _start_cli("dynamodb", cwd=tmp_path)
+    try:
+        lines = _read_until(process, "# Ctrl-C", 15)
+        children = _children(process.pid)
+        assert len(children) == 1
+        process.kill()  # SIGKILL: no clean-up code runs in the parent
+        process.wait(timeout=5)
+        assert _reap(children[0], 5), "PR_SET_PDEATHSIG stops the orphan"
+    finally:
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    port = int(next(line for line in lines if " -> " in line).rsplit(":", 1)[1])
+    assert _wait_for(lambda: _refuses(port), 5)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["redshift"], "unknown service 'redshift'"),
+        (["--prefer", "localstack"], "unknown emulator 'localstack'"),
+        (["s3", "--prefer", "dynalite"], "dynalite serves none of: s3"),
+        (["--timeout", "soon"], "invalid float value"),
+        (["--bogus"], "unrecognized arguments"),
+    ],
+)
+@pytest.mark.timeout(20)
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], expected: str) -> None:
+    done = subprocess.run([sys.executable, str(CLI), *args], cwd=tmp_path, capture_output=True, text=True, timeout=15)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert expected in done.stderr
