@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
+import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 from locust import events
 from locust.env import Environment
@@ -19,6 +21,7 @@ from aws_locust.tally import AwsTally, attach
 from writers.emulators import EmulatorError, RunningEmulator, banner, start_emulator
 from writers.errors import ConfigError
 from writers.services import Workload
+from writers.strategies import shutdown_process
 
 logger = logging.getLogger("aws_locust")
 
@@ -73,9 +76,13 @@ class Lifecycle:
             self.provision(environment, workload, setting)
 
     def provision(self, environment: Environment, workload: type[Workload], settings: RunSettings) -> None:
-        if self.provisioned.get(workload) == settings or not settings.provision:
+        if self.provisioned.get(workload) == settings:
             return
         endpoint = endpoint_for(settings, workload, environment.parsed_options)
+        endpoint.credentials()  # no credentials at all: say so now, not once per call
+        if not settings.provision:
+            self.provisioned[workload] = settings
+            return
         where = endpoint.url or f"AWS {settings.region}"
         try:
             instance = workload(settings.workload)
@@ -106,6 +113,7 @@ class Lifecycle:
             runner.stop()  # type: ignore[no-untyped-call]
 
     def on_quitting(self, environment: Environment, **_: Any) -> None:
+        shutdown_process()  # every process: native threads and loops must end before exit
         if isinstance(environment.runner, WorkerRunner):
             return
         for workload, settings in self.provisioned.items():
@@ -120,6 +128,10 @@ class Lifecycle:
                     logger.error("teardown failed: %s", _one_line(exc))
         if self.tally.rows:
             logger.info("AWS summary:\n%s", self.tally.summary())
+        path = getattr(environment.parsed_options, "summary_json", "")
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_bytes(orjson.dumps(self.tally.as_dict(), option=orjson.OPT_INDENT_2))
         self.stop_emulators()
 
     def stop_emulators(self) -> None:

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from gevent.lock import Semaphore
 from locust.env import Environment
 
 from aws_locust.budget import RecordBudget, share_of
@@ -49,6 +50,7 @@ class ProcessRuntime:
 
 
 _runtimes: dict[tuple[int, type[Workload], RunSettings], ProcessRuntime] = {}
+_creating = Semaphore()
 
 
 def runtime_for(environment: Environment, workload: type[Workload]) -> ProcessRuntime:
@@ -56,21 +58,22 @@ def runtime_for(environment: Environment, workload: type[Workload]) -> ProcessRu
     options = environment.parsed_options
     settings = read_settings(options, workload)
     key = (os.getpid(), workload, settings)
-    runtime = _runtimes.get(key)
-    if runtime is None:
-        runner = environment.runner
-        index = max(0, getattr(runner, "worker_index", 0))
-        workers = int(getattr(options, "budget_workers", 1) or 1)
-        instance = workload(settings.workload)
-        endpoint = endpoint_for(settings, workload, options)
-        instance.prepare(endpoint)
-        runtime = _runtimes[key] = ProcessRuntime(
-            settings=settings,
-            workload=instance,
-            endpoint=endpoint,
-            records=instance.records(settings.seed, index),
-            budget=RecordBudget(share_of(settings.max_records, workers, index)),
-            strategy_options=StrategyOptions(settings.concurrency, settings.keep_alive, settings.timeout),
-            retry_policy=RetryPolicy(max_attempts=settings.max_attempts),
-        )
+    with _creating:  # prepare() may do I/O and yield: users starting meanwhile wait for this runtime
+        runtime = _runtimes.get(key)
+        if runtime is None:
+            runner = environment.runner
+            index = max(0, getattr(runner, "worker_index", 0))
+            workers = int(getattr(options, "budget_workers", 1) or 1)
+            instance = workload(settings.workload)
+            endpoint = endpoint_for(settings, workload, options)
+            instance.prepare(endpoint)
+            runtime = _runtimes[key] = ProcessRuntime(
+                settings=settings,
+                workload=instance,
+                endpoint=endpoint,
+                records=instance.records(settings.seed, index),
+                budget=RecordBudget(share_of(settings.max_records, workers, index)),
+                strategy_options=StrategyOptions(settings.concurrency, settings.keep_alive, settings.timeout),
+                retry_policy=RetryPolicy(max_attempts=settings.max_attempts),
+            )
     return runtime

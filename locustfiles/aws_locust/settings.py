@@ -49,6 +49,7 @@ def add_common_arguments(parser: Any) -> None:
     group.add_argument(
         "--teardown", action="store_true", default=False, help="delete the table/bucket/queue at the end"
     )
+    group.add_argument("--summary-json", default="", help="write the AWS summary (items, retries, CPU) here as JSON")
     # Set by the master for its workers: where the local emulators listen, how many share --max-records.
     group.add_argument("--local-endpoints", default="", include_in_web_ui=False, help=argparse.SUPPRESS)
     group.add_argument("--budget-workers", type=int, default=1, include_in_web_ui=False, help=argparse.SUPPRESS)

@@ -6,10 +6,12 @@ every stats report, so the master's tally covers the whole run.
 
 from __future__ import annotations
 
+import time
 from collections import Counter, defaultdict
 from typing import Any
 
 from locust.env import Environment
+from locust.runners import LocalRunner
 
 FIELDS = ("calls", "items", "acked", "retried_items", "given_up_items")
 
@@ -17,6 +19,14 @@ FIELDS = ("calls", "items", "acked", "retried_items", "given_up_items")
 class AwsTally:
     def __init__(self) -> None:
         self.rows: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.cpu_seconds = 0.0  # load-generator CPU (all threads) while tests ran
+        self._cpu_mark = time.process_time()
+
+    def mark_cpu(self) -> float:
+        """This process's CPU seconds since the last mark."""
+        now = time.process_time()
+        used, self._cpu_mark = now - self._cpu_mark, now
+        return used
 
     def on_request(
         self, request_type: str, name: str, context: dict[str, Any], exception: Any = None, **_: Any
@@ -45,6 +55,16 @@ class AwsTally:
     def total(self, field: str) -> int:
         return sum(row[field] for row in self.rows.values())
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows": {name: dict(counts) for name, counts in sorted(self.rows.items())},
+            "calls": self.total("calls"),
+            "acked": self.total("acked"),
+            "given_up": self.total("given_up_items"),
+            "retried": self.total("retried_items"),
+            "cpu_seconds": round(self.cpu_seconds, 3),
+        }
+
     def summary(self) -> str:
         lines = [f"{'AWS calls':<40} {'calls':>9} {'items':>9} {'acked':>9} {'retried':>8} {'given up':>8}  failures"]
         for name in sorted(self.rows):
@@ -55,6 +75,12 @@ class AwsTally:
                 f"{row['retried_items']:>8} {row['given_up_items']:>8}  {failures}"
             )
         lines.append(f"acknowledged records: {self.total('acked')}, given up: {self.total('given_up_items')}")
+        if self.cpu_seconds > 0:
+            cpu = self.cpu_seconds
+            lines.append(
+                f"load-generator CPU: {cpu:.2f} s; {self.total('calls') / cpu:,.0f} calls and "
+                f"{self.total('acked') / cpu:,.0f} records per CPU-second"
+            )
         return "\n".join(lines)
 
 
@@ -64,9 +90,20 @@ def attach(environment: Environment, tally: AwsTally) -> None:
 
     def report_to_master(client_id: str, data: dict[str, Any]) -> None:
         data["aws_tally"] = tally.take()
+        data["aws_cpu"] = tally.mark_cpu()
 
     def worker_report(client_id: str, data: dict[str, Any]) -> None:
         tally.merge(data.get("aws_tally", {}))
+        tally.cpu_seconds += data.get("aws_cpu", 0.0)
+
+    def test_start(**_: Any) -> None:
+        tally.mark_cpu()  # CPU counts from here: not imports, emulators or provisioning
+
+    def test_stop(**_: Any) -> None:
+        if isinstance(environment.runner, LocalRunner):  # workers report theirs to the master
+            tally.cpu_seconds += tally.mark_cpu()
 
     environment.events.report_to_master.add_listener(report_to_master)
     environment.events.worker_report.add_listener(worker_report)
+    environment.events.test_start.add_listener(test_start)
+    environment.events.test_stop.add_listener(test_stop)

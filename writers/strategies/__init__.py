@@ -26,4 +26,16 @@ def strategy_class(name: str) -> type[Strategy]:
     return getattr(import_module(module), cls)  # type: ignore[no-any-return]
 
 
-__all__ = ["STRATEGIES", "Strategy", "StrategyOptions", "strategy_class"]
+def shutdown_process(timeout: float = 5.0) -> None:
+    """End this process's shared threads and loop (closing clients and sockets) before exit."""
+    import sys
+
+    threaded = sys.modules.get("writers.strategies.threaded")
+    if threaded is not None:
+        threaded.shutdown_process_pool(timeout)
+    aioloop = sys.modules.get("writers.strategies.aioloop")
+    if aioloop is not None:
+        aioloop.shutdown_process_loop(timeout)
+
+
+__all__ = ["STRATEGIES", "Strategy", "StrategyOptions", "shutdown_process", "strategy_class"]

@@ -19,6 +19,7 @@ from writers.strategies.boto3_calls import (
     classify_botocore_error,
     client_config,
     close_connection,
+    read_streams_async,
     response_bytes,
 )
 
@@ -34,7 +35,7 @@ class Aioboto3Strategy(AsyncStrategy):
             context = session.client(
                 endpoint.service.boto3_name,
                 endpoint_url=endpoint.url,
-                config=client_config(options, SHARED_POOL_CONNECTIONS),
+                config=client_config(options, SHARED_POOL_CONNECTIONS, endpoint),
             )
             client = await context.__aenter__()
             if not options.keep_alive:
@@ -53,6 +54,7 @@ class Aioboto3Strategy(AsyncStrategy):
         started = time.perf_counter()
         try:
             response = await method(**call.params)
+            await read_streams_async(response)
         except (ClientError, BotoCoreError) as exc:
             return Attempt(call, (time.perf_counter() - started) * 1000, error=classify_botocore_error(exc))
         elapsed = (time.perf_counter() - started) * 1000

@@ -130,6 +130,17 @@ def release_loop(process_loop: ProcessLoop) -> None:
         process_loop.stop()
 
 
+def shutdown_process_loop(timeout: float = 5.0) -> bool:
+    """Stop the process loop even if strategies still hold it; True if its thread ended."""
+    global _current
+    current = _current
+    if current is None or _current_pid != os.getpid():
+        return True
+    _current = None
+    current.stop()
+    return current.join(timeout)
+
+
 class Inbox:
     """Results posted from the loop's thread, picked up by one greenlet.
 

@@ -13,7 +13,8 @@ import time
 from typing import Any
 
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from writers.calls import Attempt, Call
 from writers.errors import AwsCallError, FailureKind
@@ -31,17 +32,19 @@ def classify_botocore_error(exc: Exception) -> AwsCallError:
         error = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
         return AwsCallError.from_response(int(status), str(error.get("Code", "Unknown")), str(error.get("Message", "")))
-    if isinstance(exc, ParamValidationError):
-        return AwsCallError(FailureKind.CLIENT, "ParamValidationError", str(exc)[:200])
-    return AwsCallError.network(exc)
+    if isinstance(exc, (HTTPClientError, BotocoreConnectionError)):  # timeouts, refused, reset, closed, TLS
+        return AwsCallError.network(exc)
+    # Missing credentials, bad parameters...: retrying cannot help.
+    return AwsCallError(FailureKind.CLIENT, type(exc).__name__, str(exc)[:200])
 
 
-def client_config(options: StrategyOptions, pool_connections: int) -> Config:
+def client_config(options: StrategyOptions, pool_connections: int, endpoint: Endpoint | None = None) -> Config:
     return Config(
         retries={"total_max_attempts": 1, "mode": "standard"},
         max_pool_connections=pool_connections,
         connect_timeout=options.timeout,
         read_timeout=options.timeout,
+        **(endpoint.service.boto3_config(endpoint.url) if endpoint is not None else {}),
     )
 
 
@@ -49,11 +52,11 @@ def close_connection(request: Any, **_: Any) -> None:
     request.headers["Connection"] = "close"
 
 
-def make_client(endpoint: Endpoint, options: StrategyOptions, pool_connections: int) -> Any:
-    client = endpoint.boto3_session().client(
+def make_client(endpoint: Endpoint, options: StrategyOptions, pool_connections: int, session: Any = None) -> Any:
+    client = (session or endpoint.boto3_session()).client(
         endpoint.service.boto3_name,
         endpoint_url=endpoint.url,
-        config=client_config(options, pool_connections),
+        config=client_config(options, pool_connections, endpoint),
     )
     if not options.keep_alive:
         # After signing, just before sending: the server closes the connection after
@@ -84,10 +87,26 @@ def call_boto3(client: Any, call: Call) -> Attempt:
     started = time.perf_counter()
     try:
         response = method(**call.params)
+        read_streams(response)
     except (ClientError, BotoCoreError) as exc:
         return Attempt(call, (time.perf_counter() - started) * 1000, error=classify_botocore_error(exc))
     elapsed = (time.perf_counter() - started) * 1000
     return Attempt(call, elapsed, response=response, bytes_received=response_bytes(response))
+
+
+def read_streams(response: dict[str, Any]) -> None:
+    """Read streaming bodies (S3 GetObject) to bytes inside the timed call: the download is
+    part of the call, and the connection goes back to the pool."""
+    for name, value in response.items():
+        if hasattr(value, "read"):
+            response[name] = value.read()
+
+
+async def read_streams_async(response: dict[str, Any]) -> None:
+    """`read_streams` for aiobotocore's answers."""
+    for name, value in response.items():
+        if hasattr(value, "read"):
+            response[name] = await value.read()
 
 
 def response_bytes(response: dict[str, Any]) -> int:

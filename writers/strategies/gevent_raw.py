@@ -27,29 +27,36 @@ class GeventStrategy(Strategy):
         super().__init__(endpoint, options)
         self._signer = signer_for(endpoint)
         self._base_url = endpoint.raw_url
-        parts = urlsplit(self._base_url)
-        https = parts.scheme == "https"
-        # One connection per greenlet in flight: the pool is sized to --concurrency.
-        self._http = HTTPClient(
-            parts.hostname or "",
-            parts.port or (443 if https else 80),
-            ssl=https,
-            concurrency=options.concurrency,
-            connection_timeout=options.timeout,
-            network_timeout=options.timeout,
-        )
+        self._http = self._client_for(self._base_url)
+        self._clients = {self._base_url: self._http}  # one per origin (S3 virtual-hosted buckets)
         self._greenlets = gevent.pool.Group()
         self._done: deque[Attempt] = deque()
         self._ready = gevent.event.Event()
+
+    def _client_for(self, base_url: str) -> HTTPClient:
+        parts = urlsplit(base_url)
+        https = parts.scheme == "https"
+        # One connection per greenlet in flight: the pool is sized to --concurrency.
+        return HTTPClient(
+            parts.hostname or "",
+            parts.port or (443 if https else 80),
+            ssl=https,
+            concurrency=self.options.concurrency,
+            connection_timeout=self.options.timeout,
+            network_timeout=self.options.timeout,
+        )
 
     def start(self, call: Call) -> None:
         self._greenlets.spawn(self._send, call)
 
     def _send(self, call: Call) -> None:
         request = sign_call(self._signer, self._base_url, call, self.options.keep_alive)
+        http = self._clients.get(request.base_url)
+        if http is None:
+            http = self._clients[request.base_url] = self._client_for(request.base_url)
         started = time.perf_counter()
         try:
-            response = self._http.request(request.method, request.path_and_query, request.body, request.headers)
+            response = http.request(request.method, request.path_and_query, request.body, request.headers)
             try:
                 body = response.read()
             finally:
@@ -74,4 +81,5 @@ class GeventStrategy(Strategy):
 
     def close(self) -> None:
         self._greenlets.kill(block=False)
-        self._http.close()
+        for http in self._clients.values():
+            http.close()

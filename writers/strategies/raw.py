@@ -22,6 +22,7 @@ class SignedRequest(NamedTuple):
     path_and_query: str
     headers: dict[str, str]
     body: bytes
+    base_url: str  # the origin it goes to: the endpoint's, or the call's own (WireRequest.base_url)
 
 
 _signers: dict[tuple[int, Endpoint], SigV4Signer] = {}
@@ -41,11 +42,12 @@ def signer_for(endpoint: Endpoint) -> SigV4Signer:
 def sign_call(signer: SigV4Signer, base_url: str, call: Call, keep_alive: bool) -> SignedRequest:
     wire = call.wire()
     path_and_query = wire.path_and_query
+    base_url = wire.base_url or base_url
     url = base_url + path_and_query
     headers = signer.sign(wire.method, url, wire.headers, wire.body, payload_hash=wire.payload_hash)
     if not keep_alive:
         headers["Connection"] = "close"  # not signed: hop-by-hop, like botocore would leave it
-    return SignedRequest(wire.method, url, path_and_query, headers, wire.body)
+    return SignedRequest(wire.method, url, path_and_query, headers, wire.body, base_url)
 
 
 def read_answer(call: Call, elapsed_ms: float, status: int, headers: Mapping[str, str], body: bytes) -> Attempt:

@@ -9,6 +9,7 @@ native thread corrupts worker stats).
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import gevent
@@ -22,6 +23,10 @@ from writers.target import Endpoint
 
 _NativeLocal: Any = get_original("_thread", "_local")
 _thread_state = _NativeLocal()
+# Making a client from a fresh session loads botocore's JSON models again (~100 ms of
+# CPU); one session per endpoint, shared under a native lock, makes later clients cheap.
+_session_lock = get_original("_thread", "allocate_lock")()
+_sessions: dict[tuple[int, Endpoint], Any] = {}
 
 
 def _close_thread_clients() -> None:
@@ -61,9 +66,29 @@ def _call_in_thread(endpoint: Endpoint, options: StrategyOptions, call: Call) ->
     key = (endpoint, options.keep_alive, options.timeout)
     client = clients.get(key)
     if client is None:
-        # A session per thread: boto3 sessions are not safe to share while making clients.
-        client = clients[key] = make_client(endpoint, options, pool_connections=2)
+        with _session_lock:  # boto3 sessions are not thread-safe; their clients are
+            session = _sessions.get((os.getpid(), endpoint))
+            if session is None:
+                session = _sessions[(os.getpid(), endpoint)] = endpoint.boto3_session()
+            client = clients[key] = make_client(endpoint, options, pool_connections=2, session=session)
     return call_boto3(client, call)
+
+
+def shutdown_process_pool(timeout: float = 5.0) -> bool:
+    """End every native thread of the pool (closing their clients); True if all ended.
+
+    Threads still alive when the interpreter exits crash it: their gevent hubs and
+    sockets are torn down in the wrong order."""
+    global _pool
+    pool = _pool
+    if pool is None or _pool_pid != os.getpid():
+        return True
+    _pool = None
+    pool.kill()
+    deadline = time.monotonic() + timeout
+    while pool.size and time.monotonic() < deadline:
+        gevent.sleep(0.02)
+    return not pool.size
 
 
 class ThreadedStrategy(Strategy):
