@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
+from botocore.config import Config
 from botocore.credentials import Credentials
 
 from writers.calls import ServiceInfo
@@ -72,6 +73,12 @@ class Endpoint:
 
     def boto3_session(self) -> boto3.session.Session:
         return boto3.session.Session(**self.session_kwargs())
+
+    def admin_client(self) -> Any:
+        """A boto3 client for provisioning and checks: botocore's retries on, short
+        connect timeout, so an unreachable endpoint is reported within seconds."""
+        config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
+        return self.boto3_session().client(self.service.boto3_name, endpoint_url=self.url, config=config)
 
     def credentials(self) -> Any:
         """botocore credentials (refreshable when the chain gives such), for our own signer."""

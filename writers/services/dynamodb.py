@@ -6,7 +6,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from writers.calls import Call, ServiceInfo, Settlement, WireRequest
@@ -78,10 +77,7 @@ def get_item(table: str, key: str) -> GetItem:
 
 
 def admin_client(endpoint: Endpoint) -> Any:
-    """A client for provisioning and checks, with botocore's retries left on."""
-    return endpoint.boto3_session().client(
-        "dynamodb", endpoint_url=endpoint.url, config=Config(retries={"mode": "standard", "max_attempts": 5})
-    )
+    return endpoint.admin_client()
 
 
 class DynamoDBWorkload(Workload):
