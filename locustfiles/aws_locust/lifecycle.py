@@ -14,7 +14,8 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from aws_locust import finish
+from aws_locust import finish, latency
+from aws_locust.latency import LatencyHistograms
 from aws_locust.runtime import endpoint_for, format_local_endpoints
 from aws_locust.settings import RunSettings, add_common_arguments, read_settings
 from aws_locust.tally import AwsTally, attach
@@ -32,6 +33,7 @@ class Lifecycle:
         self.emulators: dict[str, RunningEmulator] = {}
         self.provisioned: dict[type[Workload], RunSettings] = {}
         self.tally = AwsTally()
+        self.latency = LatencyHistograms()
         events.init_command_line_parser.add_listener(self.on_parser)
         events.init.add_listener(self.on_init)
         events.test_start.add_listener(self.on_test_start)
@@ -48,6 +50,7 @@ class Lifecycle:
 
     def on_init(self, environment: Environment, **_: Any) -> None:
         attach(environment, self.tally)
+        latency.attach(environment, self.latency)
         runner = environment.runner
         if isinstance(runner, MasterRunner):
             runner.register_message(finish.QUOTA_DONE, lambda msg, **kw: finish.on_quota_done(environment, msg))
@@ -127,11 +130,13 @@ class Lifecycle:
                 except (BotoCoreError, ClientError) as exc:
                     logger.error("teardown failed: %s", _one_line(exc))
         if self.tally.rows:
-            logger.info("AWS summary:\n%s", self.tally.summary())
+            logger.info("AWS summary:\n%s", self.tally.summary(self.latency.all_percentiles()))
         path = getattr(environment.parsed_options, "summary_json", "")
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_bytes(orjson.dumps(self.tally.as_dict(), option=orjson.OPT_INDENT_2))
+            Path(path).write_bytes(
+                orjson.dumps(self.tally.as_dict(self.latency.all_percentiles()), option=orjson.OPT_INDENT_2)
+            )
         self.stop_emulators()
 
     def stop_emulators(self) -> None:

@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from locust.env import Environment
-from locust.runners import LocalRunner
+from locust.runners import LocalRunner, WorkerRunner
 
 FIELDS = ("calls", "items", "acked", "retried_items", "given_up_items")
 
@@ -55,9 +55,11 @@ class AwsTally:
     def total(self, field: str) -> int:
         return sum(row[field] for row in self.rows.values())
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, latency: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+        latency = latency or {}
         return {
             "rows": {name: dict(counts) for name, counts in sorted(self.rows.items())},
+            "latency_ms": latency,  # merged HdrHistogram percentiles of every request name
             "calls": self.total("calls"),
             "acked": self.total("acked"),
             "given_up": self.total("given_up_items"),
@@ -65,14 +67,20 @@ class AwsTally:
             "cpu_seconds": round(self.cpu_seconds, 3),
         }
 
-    def summary(self) -> str:
-        lines = [f"{'AWS calls':<40} {'calls':>9} {'items':>9} {'acked':>9} {'retried':>8} {'given up':>8}  failures"]
+    def summary(self, latency: dict[str, dict[str, float]] | None = None) -> str:
+        latency = latency or {}
+        lines = [
+            f"{'AWS calls':<40} {'calls':>9} {'items':>9} {'acked':>9} {'retried':>8} {'given up':>8} "
+            f"{'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'max ms':>8}  failures"
+        ]
         for name in sorted(self.rows):
             row = self.rows[name]
             failures = ", ".join(f"{k[7:]} {v}" for k, v in sorted(row.items()) if k.startswith("failed_")) or "-"
+            pct = latency.get(name, {})
             lines.append(
                 f"{name:<40} {row['calls']:>9} {row['items']:>9} {row['acked']:>9} "
-                f"{row['retried_items']:>8} {row['given_up_items']:>8}  {failures}"
+                f"{row['retried_items']:>8} {row['given_up_items']:>8} {pct.get('p50', '-'):>8} "
+                f"{pct.get('p99', '-'):>8} {pct.get('p99.9', '-'):>9} {pct.get('max', '-'):>8}  {failures}"
             )
         lines.append(f"acknowledged records: {self.total('acked')}, given up: {self.total('given_up_items')}")
         if self.cpu_seconds > 0:
@@ -98,6 +106,9 @@ def attach(environment: Environment, tally: AwsTally) -> None:
 
     def test_start(**_: Any) -> None:
         tally.mark_cpu()  # CPU counts from here: not imports, emulators or provisioning
+        if not isinstance(environment.runner, WorkerRunner):
+            tally.rows.clear()  # a new test: Locust clears its stats too
+            tally.cpu_seconds = 0.0
 
     def test_stop(**_: Any) -> None:
         if isinstance(environment.runner, LocalRunner):  # workers report theirs to the master
