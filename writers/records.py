@@ -1,8 +1,10 @@
 """Faker-made book records, as in the published DynamoDB test: ISBN, title, author, date.
 
-Seedable, so a run can be repeated record for record. ISBNs are unique within a stream
-(one stream per load-generator process): the 9 free digits are the stream number and
-a bijective scramble of a counter, so no set of used keys has to be kept in memory.
+Seedable, so a run can be repeated record for record. Keys are unique across streams
+(one stream per load-generator process) and never repeat: the 9 free digits of an
+ISBN-13 are the stream number (mod 100) and a bijective scramble of a counter, so no
+set of used keys has to be kept in memory; stream 100 and up, and a stream past its
+10 million keys, add a suffix (`9780016632860-1.0`) rather than reuse a key.
 """
 
 from __future__ import annotations
@@ -33,23 +35,28 @@ class BookRecords:
     """An endless, reproducible stream of unique book records."""
 
     def __init__(self, seed: int | None = None, stream: int = 0, payload_bytes: int = 0) -> None:
-        self.stream = stream % 100
+        self.stream = stream
         self.payload_bytes = payload_bytes
         self._faker = Faker()
         self._rng = random.Random(None if seed is None else seed * 1000 + stream)
         self._faker.seed_instance(self._rng.getrandbits(64))
         self._offset = self._rng.randrange(ISBN_SPACE)
         self._count = 0
-        self._filler = self._faker.text(max_nb_chars=FILLER_BLOCK) * 2 if payload_bytes else ""
+        block = self._faker.text(max_nb_chars=FILLER_BLOCK) if payload_bytes else ""
+        # Long enough for any pad from any start offset (up to FILLER_BLOCK // 2).
+        self._filler = block * (2 + (payload_bytes + FILLER_BLOCK) // max(1, len(block))) if block else ""
         fake = self._faker
         self._titles = [fake.catch_phrase() for _ in range(POOL_SIZE)]
         self._authors = [fake.name() for _ in range(POOL_SIZE)]
         self._dates = [fake.date_between(start_date="-80y", end_date="today").isoformat() for _ in range(POOL_SIZE)]
 
     def next_key(self) -> str:
-        n = (self._offset + self._count * _SCRAMBLE) % ISBN_SPACE
+        cycle, position = divmod(self._count, ISBN_SPACE)
+        n = (self._offset + position * _SCRAMBLE) % ISBN_SPACE
         self._count += 1
-        return isbn13(f"{self.stream:02d}{n:07d}")
+        high, low = divmod(self.stream, 100)
+        key = isbn13(f"{low:02d}{n:07d}")
+        return key if not (high or cycle) else f"{key}-{high}.{cycle}"
 
     def next(self) -> dict[str, Any]:
         pick = self._rng.randrange

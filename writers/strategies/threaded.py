@@ -22,11 +22,26 @@ from writers.strategies.boto3_calls import call_boto3, make_client
 from writers.target import Endpoint
 
 _NativeLocal: Any = get_original("_thread", "_local")
+_native_lock: Any = get_original("_thread", "allocate_lock")
 _thread_state = _NativeLocal()
 # Making a client from a fresh session loads botocore's JSON models again (~100 ms of
 # CPU); one session per endpoint, shared under a native lock, makes later clients cheap.
-_session_lock = get_original("_thread", "allocate_lock")()
+# Sessions are made, and their credentials resolved, in the greenlet: resolving logs,
+# and the logging lock is a gevent one that native threads must not wait on.
+_session_lock = _native_lock()
 _sessions: dict[tuple[int, Endpoint], Any] = {}
+_live_workers = [0]  # native threads not yet finished, under _live_lock
+_live_lock = _native_lock()
+
+
+def process_session(endpoint: Endpoint) -> Any:
+    key = (os.getpid(), endpoint)
+    session = _sessions.get(key)
+    if session is None:
+        session = endpoint.boto3_session()
+        session.get_credentials()
+        _sessions[key] = session
+    return session
 
 
 def _close_thread_clients() -> None:
@@ -36,8 +51,21 @@ def _close_thread_clients() -> None:
 
 
 class _ClientClosingWorker(_WorkerGreenlet):  # type: ignore[misc]
-    """Closes the thread's boto3 clients while the thread's hub still exists: their
-    gevent sockets cannot be closed once the worker thread has destroyed its hub."""
+    """Closes the thread's boto3 clients while the thread's hub still exists (their
+    gevent sockets cannot be closed once it is destroyed), and counts live threads so
+    shutdown can wait until each has really returned."""
+
+    def __init__(self, threadpool: Any) -> None:
+        with _live_lock:
+            _live_workers[0] += 1
+        super().__init__(threadpool)
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            with _live_lock:
+                _live_workers[0] -= 1
 
     def cleanup(self, hub_of_worker: Any) -> None:
         _close_thread_clients()
@@ -60,16 +88,13 @@ def process_pool() -> ThreadPool:
     return _pool
 
 
-def _call_in_thread(endpoint: Endpoint, options: StrategyOptions, call: Call) -> Attempt:
+def _call_in_thread(endpoint: Endpoint, session: Any, options: StrategyOptions, call: Call) -> Attempt:
     clients: dict[tuple[Endpoint, bool, float], Any] = getattr(_thread_state, "clients", None) or {}
     _thread_state.clients = clients
     key = (endpoint, options.keep_alive, options.timeout)
     client = clients.get(key)
     if client is None:
         with _session_lock:  # boto3 sessions are not thread-safe; their clients are
-            session = _sessions.get((os.getpid(), endpoint))
-            if session is None:
-                session = _sessions[(os.getpid(), endpoint)] = endpoint.boto3_session()
             client = clients[key] = make_client(endpoint, options, pool_connections=2, session=session)
     return call_boto3(client, call)
 
@@ -86,9 +111,9 @@ def shutdown_process_pool(timeout: float = 5.0) -> bool:
     _pool = None
     pool.kill()
     deadline = time.monotonic() + timeout
-    while pool.size and time.monotonic() < deadline:
+    while (pool.size or _live_workers[0]) and time.monotonic() < deadline:
         gevent.sleep(0.02)
-    return not pool.size
+    return not _live_workers[0]
 
 
 class ThreadedStrategy(Strategy):
@@ -96,6 +121,7 @@ class ThreadedStrategy(Strategy):
 
     def __init__(self, endpoint: Endpoint, options: StrategyOptions) -> None:
         super().__init__(endpoint, options)
+        self._session = process_session(endpoint)
         self._pool = process_pool()
         # Each user brings its own threads, so `concurrency` really are in flight.
         self._pool.maxsize += self.concurrency
@@ -103,7 +129,7 @@ class ThreadedStrategy(Strategy):
         self._closed = False
 
     def start(self, call: Call) -> None:
-        self._in_flight.add(self._pool.spawn(_call_in_thread, self.endpoint, self.options, call))
+        self._in_flight.add(self._pool.spawn(_call_in_thread, self.endpoint, self._session, self.options, call))
 
     def collect(self, timeout: float | None) -> list[Attempt]:
         if not self._in_flight:
