@@ -1,0 +1,1056 @@
+#!/usr/bin/env python3
+"""A fault-injecting HTTP proxy in front of any AWS-compatible endpoint.
+
+    python scripts/fault_proxy.py --upstream http://127.0.0.1:8000 [--listen 127.0.0.1:0] [options]
+
+Point a client's endpoint URL at the proxy. Requests pass through unchanged (same
+method, raw path and query, headers including Host, body), so SigV4 signatures made
+for the proxy's address still validate upstream. Only per-connection headers
+(Connection, Transfer-Encoding, Expect, ...), which no signer covers, are left out. On the way, the proxy can add
+latency, throttle like a provisioned table/bucket/queue would, answer errors, or drop
+connections, each answered in the format of the service the request was meant for:
+
+| service  | detected by                          | resource (token bucket)                    |
+|----------|--------------------------------------|--------------------------------------------|
+| DynamoDB | ``X-Amz-Target: DynamoDB_20120810.`` | ``TableName`` / tables in ``RequestItems`` |
+| SQS      | ``X-Amz-Target: AmazonSQS.``         | ``QueueUrl`` (account/queue-name)          |
+| S3       | anything else                        | bucket from the path or a virtual Host     |
+
+Throttled answers are the real ones: DynamoDB ``ProvisionedThroughputExceededException``
+(HTTP 400), S3 ``SlowDown`` (HTTP 503), SQS ``RequestThrottled`` (HTTP 403, JSON
+protocol with ``x-amzn-query-error: RequestThrottled;Sender``, as in the SQS Smithy model).
+
+``--partial-batches``: a DynamoDB ``BatchWriteItem`` that only partly fits the bucket
+is cut down to the items that fit; the rest come back in ``UnprocessedItems``, like
+DynamoDB does. Cutting the body breaks the client's signature, so the cut request is
+re-signed with botocore's SigV4Auth using ``--resign-with-access-key/-secret-key``
+(default: the local emulators' keys). A batch signed with another access key cannot
+be re-signed: it is all or nothing, forwarded whole if it fits, else throttled.
+
+Runtime control (never forwarded): ``GET /__proxy/stats`` (``?reset=1`` zeroes the
+counters after reading), ``GET /__proxy/config``, ``POST /__proxy/config`` with a JSON
+object of option names (``throttle_rate``, ``latency_ms``, ...) changes them live.
+
+SIGTERM / Ctrl-C: clean exit 0. Bad flags: one line on stderr, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import random
+import signal
+import sys
+import time
+import uuid
+import zlib
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+try:  # orjson parses request bodies several times faster; json is the fallback
+    import orjson
+
+    def _loads(data: bytes) -> Any:
+        return orjson.loads(data)
+
+    def _dumps(value: Any) -> bytes:
+        return orjson.dumps(value)
+except ImportError:  # pragma: no cover - orjson is in the project's venv
+
+    def _loads(data: bytes) -> Any:
+        return json.loads(data)
+
+    def _dumps(value: Any) -> bytes:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
+log = logging.getLogger("fault_proxy")
+
+DYNAMODB, S3, SQS = "DynamoDB", "S3", "SQS"
+CONTROL_PREFIX = "/__proxy/"
+# The emulators' fake keys (writers.emulators.LOCAL_*), repeated here so the proxy
+# runs without the project installed.
+DEFAULT_ACCESS_KEY = "AKIALOCALEMULATOR000"
+DEFAULT_SECRET_KEY = "local-emulator-secret-key-not-for-aws"
+ERROR_STATUSES = (500, 503)
+
+# Per-connection headers (RFC 9110 7.6.1) plus Expect, which the proxy answers itself.
+# None of them is ever signed by botocore, so dropping them keeps signatures valid.
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade", "expect"})
+
+
+# --------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """Everything that can be changed at runtime. Rates are 0..1, times in ms."""
+
+    latency_ms: float = 0.0
+    connect_latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    capacity: float | None = None  # units per second per resource; None: unlimited
+    burst: float | None = None  # None: same as capacity
+    throttle_rate: float = 0.0
+    error_rate: float = 0.0
+    error_status: tuple[int, ...] = ERROR_STATUSES
+    drop_rate: float = 0.0
+    partial_batches: bool = False
+    seed: int | None = None
+
+    @property
+    def effective_burst(self) -> float | None:
+        return self.burst if self.burst is not None else self.capacity
+
+    def as_json(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["error_status"] = list(self.error_status)
+        return out
+
+    def updated(self, changes: Mapping[str, Any]) -> FaultConfig:
+        """A copy with ``changes`` applied; ValueError (one line) on a bad name or value."""
+        values: dict[str, Any] = {}
+        known = {f.name for f in dataclasses.fields(self)}
+        for raw_name, raw in changes.items():
+            name = str(raw_name).replace("-", "_")
+            if name not in known:
+                raise ValueError(f"unknown option {raw_name!r}; known: {', '.join(sorted(known))}")
+            values[name] = _CHECKS[name](name, raw)
+        return dataclasses.replace(self, **values)
+
+
+def _number(name: str, raw: Any, *, low: float = 0.0, high: float | None = None, positive: bool = False) -> float:
+    if isinstance(raw, bool):
+        raise ValueError(f"{name} must be a number, not {raw!r}")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{name} must be finite, not {raw!r}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be greater than 0, not {raw!r}")
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+        raise ValueError(f"{name} must be {bounds}, not {raw!r}")
+    return value
+
+
+def _ms(name: str, raw: Any) -> float:
+    return _number(name, raw)
+
+
+def _rate(name: str, raw: Any) -> float:
+    return _number(name, raw, high=1.0)
+
+
+def _optional_positive(name: str, raw: Any) -> float | None:
+    return None if raw is None else _number(name, raw, positive=True)
+
+
+def _statuses(name: str, raw: Any) -> tuple[int, ...]:
+    items = raw.split(",") if isinstance(raw, str) else raw
+    try:
+        codes = tuple(int(str(item).strip()) for item in items)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a comma-separated list of {ERROR_STATUSES}, not {raw!r}") from None
+    if not codes or any(code not in ERROR_STATUSES for code in codes):
+        raise ValueError(f"{name} must list only 500 and/or 503, not {raw!r}")
+    return codes
+
+
+def _flag(name: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    raise ValueError(f"{name} must be true or false, not {raw!r}")
+
+
+def _seed(name: str, raw: Any) -> int | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise ValueError(f"{name} must be an integer, not {raw!r}")
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, not {raw!r}") from None
+
+
+_CHECKS = {
+    "latency_ms": _ms,
+    "connect_latency_ms": _ms,
+    "jitter_ms": _ms,
+    "capacity": _optional_positive,
+    "burst": _optional_positive,
+    "throttle_rate": _rate,
+    "error_rate": _rate,
+    "error_status": _statuses,
+    "drop_rate": _rate,
+    "partial_batches": _flag,
+    "seed": _seed,
+}
+
+
+# --------------------------------------------------------------------------- classification
+
+
+@dataclass
+class Classified:
+    """What a request is: service, operation, and the units it costs per resource."""
+
+    service: str
+    operation: str | None = None
+    costs: dict[str, int] = field(default_factory=dict)  # resource -> units
+    document: dict[str, Any] | None = None  # parsed JSON body (DynamoDB, SQS)
+
+    @property
+    def stats_keys(self) -> list[str]:
+        return [f"{self.service}:{name}" for name in self.costs] or [self.service]
+
+
+def detect_service(headers: Mapping[str, str]) -> tuple[str, str | None]:
+    """(service, operation) from X-Amz-Target; anything without one is S3 (REST)."""
+    target = headers.get("X-Amz-Target", "")
+    if target.startswith("DynamoDB_20120810."):
+        return DYNAMODB, target.split(".", 1)[1]
+    if target.startswith("AmazonSQS."):
+        return SQS, target.split(".", 1)[1]
+    return S3, None
+
+
+def dynamodb_costs(document: Mapping[str, Any]) -> dict[str, int]:
+    """Units per table: one per item for batches and transactions, else one."""
+    request_items = document.get("RequestItems")
+    if isinstance(request_items, dict):  # BatchWriteItem: lists; BatchGetItem: {"Keys": [...]}
+        costs: dict[str, int] = {}
+        for table, items in request_items.items():
+            keys = items.get("Keys") if isinstance(items, dict) else items
+            costs[str(table)] = max(1, len(keys)) if isinstance(keys, list) else 1
+        return costs
+    transact = document.get("TransactItems")
+    if isinstance(transact, list):  # each item is {"Put"|"Update"|...: {"TableName": ...}}
+        costs = {}
+        for item in transact:
+            for action in item.values() if isinstance(item, dict) else ():
+                if isinstance(action, dict) and isinstance(action.get("TableName"), str):
+                    costs[action["TableName"]] = costs.get(action["TableName"], 0) + 1
+        return costs
+    table = document.get("TableName")
+    return {table: 1} if isinstance(table, str) else {}
+
+
+def sqs_queue(queue_url: str) -> str:
+    """``account/queue`` from a queue URL: the host varies (emulators), the path does not."""
+    path = urlsplit(queue_url).path.strip("/")
+    return path or queue_url
+
+
+def sqs_costs(document: Mapping[str, Any]) -> dict[str, int]:
+    """One unit per request, or per entry for the *Batch operations."""
+    queue_url = document.get("QueueUrl")
+    if not isinstance(queue_url, str):
+        return {}
+    entries = document.get("Entries")
+    return {sqs_queue(queue_url): max(1, len(entries)) if isinstance(entries, list) else 1}
+
+
+def s3_bucket(raw_path: str, host: str) -> str | None:
+    """The bucket a request addresses: from a virtual-hosted Host, else the first path segment.
+
+    Virtual-hosted means an AWS-style ``bucket.s3[.-]...`` host or ``bucket.localhost``;
+    any other host (an IP, ``localhost``, a custom name) is taken as path-style.
+    """
+    hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    hostname = hostname.lower()
+    for marker in (".s3.", ".s3-"):
+        if marker in hostname:
+            return hostname.split(marker, 1)[0]
+    if hostname.endswith(".localhost"):
+        return hostname[: -len(".localhost")]
+    segment = raw_path.split("?", 1)[0].lstrip("/").split("/", 1)[0]
+    return unquote(segment) or None
+
+
+def classify(raw_path: str, headers: Mapping[str, str], body: bytes | None) -> Classified:
+    """Service, operation and per-resource cost of one request (body: JSON services only)."""
+    service, operation = detect_service(headers)
+    if service == S3:
+        bucket = s3_bucket(raw_path, headers.get("Host", ""))
+        return Classified(S3, None, {bucket: 1} if bucket else {})
+    try:
+        document = _loads(body) if body else {}
+    except ValueError:
+        document = {}
+    if not isinstance(document, dict):
+        document = {}
+    costs = dynamodb_costs(document) if service == DYNAMODB else sqs_costs(document)
+    return Classified(service, operation, costs, document)
+
+
+# --------------------------------------------------------------------------- token buckets
+
+
+class TokenBucket:
+    """``rate`` units per second, at most ``burst`` saved up; starts full."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.stamp = time.monotonic()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def available(self) -> float:
+        self._refill()
+        return self.tokens
+
+    def take(self, units: float) -> None:
+        self._refill()
+        self.tokens -= units
+
+
+class Buckets:
+    """One token bucket per resource, created full on first use."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def _bucket(self, resource: str) -> TokenBucket:
+        bucket = self._buckets.get(resource)
+        if bucket is None:
+            bucket = self._buckets[resource] = TokenBucket(self.rate, self.burst)
+        return bucket
+
+    def try_take(self, costs: Mapping[str, int]) -> bool:
+        """All or nothing: take every resource's units, or none if any bucket is short."""
+        if any(self._bucket(name).available() < units for name, units in costs.items()):
+            return False
+        for name, units in costs.items():
+            self._bucket(name).take(units)
+        return True
+
+    def take_up_to(self, costs: Mapping[str, int]) -> dict[str, int]:
+        """Take as many whole units as each bucket holds, up to the cost: units granted per resource."""
+        granted: dict[str, int] = {}
+        for name, units in costs.items():
+            bucket = self._bucket(name)
+            granted[name] = max(0, min(units, int(bucket.available())))
+            bucket.take(granted[name])
+        return granted
+
+
+# --------------------------------------------------------------------------- fault decisions
+
+
+@dataclass(frozen=True)
+class Roll:
+    """One request's random draws, always made in the same order so a seed replays a run."""
+
+    drop: bool
+    error_status: int | None
+    throttle: bool
+
+
+class Dice:
+    """Fault decisions and jitter from separate seeded generators.
+
+    Jitter has its own generator so turning latency on or off never shifts which
+    requests fail.
+    """
+
+    def __init__(self, seed: int | None) -> None:
+        self.faults = random.Random(seed)
+        self.jitter = random.Random(None if seed is None else seed + 1)
+
+    def roll(self, config: FaultConfig) -> Roll:
+        drop, error, throttle, pick = (self.faults.random() for _ in range(4))
+        status = config.error_status[int(pick * len(config.error_status))] if error < config.error_rate else None
+        return Roll(drop < config.drop_rate, status, throttle < config.throttle_rate)
+
+    def delay(self, base_ms: float, jitter_ms: float) -> float:
+        """Seconds to wait: base +- uniform jitter, never negative."""
+        if base_ms <= 0 and jitter_ms <= 0:
+            return 0.0
+        return max(0.0, base_ms + self.jitter.uniform(-jitter_ms, jitter_ms)) / 1000.0
+
+
+# --------------------------------------------------------------------------- error answers
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A response the proxy makes up instead of forwarding."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def _request_id() -> str:
+    return uuid.uuid4().hex.upper()
+
+
+def _crc32(body: bytes) -> str:
+    return str(zlib.crc32(body) & 0xFFFFFFFF)
+
+
+def dynamodb_error(status: int, error_type: str, message: str) -> Answer:
+    body = _dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{error_type}", "message": message})
+    headers = {
+        "Content-Type": "application/x-amz-json-1.0",
+        "x-amzn-RequestId": _request_id(),
+        "x-amz-crc32": _crc32(body),  # botocore checks it when present, as DynamoDB sends it
+    }
+    return Answer(status, headers, body)
+
+
+def sqs_error(status: int, error_type: str, query_code: str, fault: str, message: str) -> Answer:
+    # SQS speaks JSON but stays query-compatible: botocore takes the code from x-amzn-query-error.
+    body = _dumps({"__type": f"com.amazonaws.sqs#{error_type}", "message": message})
+    headers = {
+        "Content-Type": "application/x-amz-json-1.0",
+        "x-amzn-RequestId": str(uuid.uuid4()),
+        "x-amzn-query-error": f"{query_code};{fault}",
+    }
+    return Answer(status, headers, body)
+
+
+def s3_error(status: int, code: str, message: str) -> Answer:
+    request_id = _request_id()[:16]
+    host_id = hashlib.sha256(request_id.encode()).hexdigest()
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{message}</Message>"
+        f"<RequestId>{request_id}</RequestId><HostId>{host_id}</HostId></Error>"
+    ).encode()
+    headers = {"Content-Type": "application/xml", "x-amz-request-id": request_id, "x-amz-id-2": host_id}
+    return Answer(status, headers, body)
+
+
+def throttle_answer(service: str) -> Answer:
+    """What the service says when a request exceeds its capacity."""
+    if service == DYNAMODB:
+        return dynamodb_error(
+            400,
+            "ProvisionedThroughputExceededException",
+            "The level of configured provisioned throughput for the table was exceeded. "
+            "Consider increasing your provisioning level with the UpdateTable API.",
+        )
+    if service == SQS:
+        return sqs_error(403, "RequestThrottled", "RequestThrottled", "Sender", "Request is throttled.")
+    return s3_error(503, "SlowDown", "Please reduce your request rate.")
+
+
+def error_answer(service: str, status: int) -> Answer:
+    """A server-side failure (500 or 503) in the service's own format."""
+    if service == DYNAMODB:
+        if status == 503:
+            return dynamodb_error(503, "ServiceUnavailable", "Service unavailable.")
+        return dynamodb_error(500, "InternalServerError", "Internal server error")
+    if service == SQS:
+        if status == 503:
+            return sqs_error(503, "ServiceUnavailable", "ServiceUnavailable", "Receiver", "Service unavailable.")
+        return sqs_error(500, "InternalFailure", "InternalFailure", "Receiver", "Internal failure.")
+    if status == 503:
+        return s3_error(503, "ServiceUnavailable", "Service is unable to handle request.")
+    return s3_error(500, "InternalError", "We encountered an internal error. Please try again.")
+
+
+# --------------------------------------------------------------------------- partial batches
+
+
+@dataclass(frozen=True)
+class BatchCut:
+    """A BatchWriteItem split into what is forwarded and what is handed back."""
+
+    forward: dict[str, Any]  # the request document to send
+    held_back: dict[str, list[Any]]  # table -> write requests for UnprocessedItems
+
+
+def cut_batch(document: Mapping[str, Any], granted: Mapping[str, int]) -> BatchCut:
+    """Keep each table's first ``granted[table]`` writes; the rest are held back."""
+    keep: dict[str, list[Any]] = {}
+    held: dict[str, list[Any]] = {}
+    for table, writes in document["RequestItems"].items():
+        count = granted.get(table, 0)
+        if writes[:count]:
+            keep[table] = writes[:count]
+        if writes[count:]:
+            held[table] = writes[count:]
+    return BatchCut({**document, "RequestItems": keep}, held)
+
+
+def merge_unprocessed(response_body: bytes, held_back: Mapping[str, list[Any]]) -> bytes:
+    """Add the held-back writes to the upstream answer's UnprocessedItems."""
+    answer = _loads(response_body) if response_body else {}
+    unprocessed = answer.setdefault("UnprocessedItems", {})
+    for table, writes in held_back.items():
+        unprocessed.setdefault(table, []).extend(writes)
+    return _dumps(answer)
+
+
+def _credential_scope(authorization: str) -> tuple[str, str, str] | None:
+    """(access key, region, service) from a SigV4 Authorization header."""
+    try:
+        credential = authorization.split("Credential=", 1)[1].split(",", 1)[0].strip()
+        access_key, _date, region, service, _terminator = credential.split("/")
+    except (IndexError, ValueError):
+        return None
+    return access_key, region, service
+
+
+def resign(
+    method: str, url: str, headers: CIMultiDict[str], body: bytes, access_key: str, secret_key: str
+) -> CIMultiDict[str] | None:
+    """Headers for ``body`` signed again with botocore's SigV4Auth, or None if we lack the key.
+
+    Signs the same header names the client signed, so the upstream sees the same
+    kind of request, just with fewer items.
+    """
+    from botocore.auth import SigV4Auth  # imported here: only --partial-batches needs botocore
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    authorization = headers.get("Authorization", "")
+    scope = _credential_scope(authorization)
+    if scope is None or scope[0] != access_key:
+        return None
+    _key, region, service = scope
+    try:
+        signed = authorization.split("SignedHeaders=", 1)[1].split(",", 1)[0].strip().split(";")
+    except IndexError:
+        return None
+    out = CIMultiDict(headers)
+    if "Content-Length" in out:
+        out["Content-Length"] = str(len(body))
+    to_sign = {name: out[name] for name in signed if name in out and name not in ("x-amz-date", "authorization")}
+    request = AWSRequest(method=method, url=url, headers=to_sign, data=body)
+    token = out.get("X-Amz-Security-Token")
+    SigV4Auth(Credentials(access_key, secret_key, token), service, region).add_auth(request)
+    for name in ("Authorization", "X-Amz-Date"):
+        out[name] = request.headers[name]
+    return out
+
+
+# --------------------------------------------------------------------------- stats
+
+
+COUNTERS = ("requests", "forwarded", "throttled", "errors", "dropped")
+
+
+class Stats:
+    """Counters overall and per resource (``Service:name``)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        # upstream_errors: upstream unreachable (answered 502); held_back_items: writes
+        # returned as UnprocessedItems by --partial-batches.
+        self.totals: dict[str, int] = dict.fromkeys((*COUNTERS, "upstream_errors", "held_back_items"), 0)
+        self.by_resource: dict[str, dict[str, int]] = {}
+
+    def count(self, counter: str, keys: Iterable[str]) -> None:
+        self.totals[counter] += 1
+        for key in keys:
+            resource = self.by_resource.get(key)
+            if resource is None:
+                resource = self.by_resource[key] = dict.fromkeys(COUNTERS, 0)
+            if counter in resource:
+                resource[counter] += 1
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.totals, "by_resource": self.by_resource}
+
+
+# --------------------------------------------------------------------------- proxy
+
+
+class _ConnectionTrackingServer(web.Server):
+    """An aiohttp low-level server that remembers which connections are new.
+
+    The first request on a new connection pays --connect-latency-ms, as a TCP/TLS
+    handshake would; later keep-alive requests on it do not.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fresh: set[Any] = set()
+
+    def connection_made(self, handler: Any, transport: asyncio.Transport) -> None:
+        super().connection_made(handler, transport)
+        self.fresh.add(handler)
+
+    def connection_lost(self, handler: Any, exc: BaseException | None = None) -> None:
+        super().connection_lost(handler, exc)
+        self.fresh.discard(handler)
+
+    def first_request(self, handler: Any) -> bool:
+        if handler in self.fresh:
+            self.fresh.discard(handler)
+            return True
+        return False
+
+
+@dataclass
+class Exchange:
+    """One request on its way through the proxy."""
+
+    request: web.BaseRequest
+    info: Classified
+    body: bytes | None  # read fully for JSON services; S3 bodies stream
+    continued: bool = False  # "100 Continue" sent to the client
+
+
+class FaultProxy:
+    """Forwards requests to one upstream, injecting the configured faults."""
+
+    def __init__(self, upstream: str, config: FaultConfig, resign_keys: tuple[str, str]) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.config = config
+        self.resign_keys = resign_keys
+        self.stats = Stats()
+        self.dice = Dice(config.seed)
+        self.buckets = self._new_buckets(config)
+        self.server: _ConnectionTrackingServer | None = None
+        self.session: aiohttp.ClientSession | None = None
+
+    # -- lifecycle
+
+    async def start(self, host: str, port: int) -> tuple[web.ServerRunner, int]:
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True),
+            auto_decompress=False,  # bodies pass through as sent, compressed or not
+            cookie_jar=aiohttp.DummyCookieJar(),  # never add cookies the client did not send
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+            trust_env=False,
+        )
+        self.server = _ConnectionTrackingServer(self.handle, access_log=None)
+        # On SIGTERM, in-flight requests (an SQS long poll, say) get a few seconds, not 60.
+        runner = web.ServerRunner(self.server, handle_signals=False, shutdown_timeout=3.0)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        await site.start()
+        sockets = runner.addresses
+        return runner, int(sockets[0][1])
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+    @staticmethod
+    def _new_buckets(config: FaultConfig) -> Buckets | None:
+        burst = config.effective_burst
+        return Buckets(config.capacity, burst) if config.capacity and burst else None
+
+    def reconfigure(self, changes: Mapping[str, Any]) -> None:
+        new = self.config.updated(changes)
+        if (new.capacity, new.effective_burst) != (self.config.capacity, self.config.effective_burst):
+            self.buckets = self._new_buckets(new)  # new limits: start again from full buckets
+        if "seed" in changes:
+            self.dice = Dice(new.seed)
+        self.config = new
+
+    # -- the request path
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if request.raw_path.startswith(CONTROL_PREFIX):
+            return await self.control(request)
+        config = self.config
+        assert self.server is not None
+        if self.server.first_request(request.protocol):
+            await self.sleep(config.connect_latency_ms, config)
+        exchange = await self.receive(request)
+        keys = exchange.info.stats_keys
+        self.stats.count("requests", keys)
+        await self.sleep(config.latency_ms, config)
+
+        roll = self.dice.roll(config)
+        if roll.drop:
+            self.stats.count("dropped", keys)
+            return await self.drop(exchange)
+        if roll.error_status is not None:
+            self.stats.count("errors", keys)
+            return await self.answer(exchange, error_answer(exchange.info.service, roll.error_status))
+        if roll.throttle:
+            self.stats.count("throttled", keys)
+            return await self.answer(exchange, throttle_answer(exchange.info.service))
+        return await self.admit(exchange, keys)
+
+    async def receive(self, request: web.BaseRequest) -> Exchange:
+        """Classify the request; JSON bodies are read whole (they name the resource)."""
+        exchange = Exchange(request, Classified(S3), None)
+        service, _operation = detect_service(request.headers)
+        if service == S3:
+            exchange.info = classify(request.raw_path, request.headers, None)
+            return exchange
+        await self.send_continue(exchange)
+        exchange.body = await request.content.read()
+        exchange.info = classify(request.raw_path, request.headers, exchange.body)
+        return exchange
+
+    async def admit(self, exchange: Exchange, keys: list[str]) -> web.StreamResponse:
+        """Apply the capacity limit, then forward what fits."""
+        buckets, info = self.buckets, exchange.info
+        if buckets is None or not info.costs:
+            self.stats.count("forwarded", keys)
+            return await self.forward(exchange)
+        if self.config.partial_batches and info.operation == "BatchWriteItem" and self.can_cut(exchange):
+            granted = buckets.take_up_to(info.costs)
+            if sum(granted.values()) == 0:
+                self.stats.count("throttled", keys)
+                return await self.answer(exchange, throttle_answer(info.service))
+            self.stats.count("forwarded", keys)
+            if granted == info.costs:
+                return await self.forward(exchange)
+            assert info.document is not None
+            return await self.forward_partial(exchange, cut_batch(info.document, granted))
+        if not buckets.try_take(info.costs):
+            self.stats.count("throttled", keys)
+            return await self.answer(exchange, throttle_answer(info.service))
+        self.stats.count("forwarded", keys)
+        return await self.forward(exchange)
+
+    def can_cut(self, exchange: Exchange) -> bool:
+        """A well-formed BatchWriteItem signed with the key we can re-sign with."""
+        scope = _credential_scope(exchange.request.headers.get("Authorization", ""))
+        document = exchange.info.document or {}
+        items = document.get("RequestItems")
+        well_formed = isinstance(items, dict) and all(isinstance(writes, list) for writes in items.values())
+        return well_formed and scope is not None and scope[0] == self.resign_keys[0]
+
+    # -- answering without the upstream
+
+    async def answer(self, exchange: Exchange, answer: Answer) -> web.StreamResponse:
+        await self.sleep(self.config.latency_ms, self.config)
+        response = web.Response(status=answer.status, body=answer.body, headers=answer.headers)
+        if self._body_waits_for_continue(exchange):
+            # The client holds its body back until "100 Continue": answering now is what
+            # S3 does, but the connection cannot be reused with a body half-announced.
+            response.force_close()
+        return response
+
+    async def drop(self, exchange: Exchange) -> web.StreamResponse:
+        """Read the whole request, then close the connection without a word."""
+        request = exchange.request
+        if exchange.body is None and request.body_exists:
+            await self.send_continue(exchange)
+            while await request.content.readany():
+                pass
+        if request.transport is not None:
+            request.transport.close()
+        # Something must be returned; writing it to the closed transport fails quietly.
+        response = web.Response(status=500)
+        response.force_close()
+        return response
+
+    # -- forwarding
+
+    async def forward(self, exchange: Exchange) -> web.StreamResponse:
+        request = exchange.request
+        headers = forward_headers(request.raw_headers)
+        data: bytes | AsyncIterator[bytes] | None = exchange.body
+        if data is None and request.body_exists:
+            await self.send_continue(exchange)
+            data = _stream(request.content)
+        return await self.relay(request, request.method, headers, data)
+
+    async def forward_partial(self, exchange: Exchange, cut: BatchCut) -> web.StreamResponse:
+        """Send the cut-down batch (re-signed) and hand back what was held."""
+        request = exchange.request
+        body = _dumps(cut.forward)
+        url = f"{self.upstream}{request.raw_path}"
+        headers = resign(request.method, url, forward_headers(request.raw_headers), body, *self.resign_keys)
+        if headers is None:  # can_cut said yes, so this is a malformed Authorization header
+            return await self.answer(exchange, throttle_answer(exchange.info.service))
+        return await self.relay(request, request.method, headers, body, held_back=cut.held_back)
+
+    async def relay(
+        self,
+        request: web.BaseRequest,
+        method: str,
+        headers: CIMultiDict[str],
+        data: bytes | AsyncIterator[bytes] | None,
+        held_back: Mapping[str, list[Any]] | None = None,
+    ) -> web.StreamResponse:
+        """Send to the upstream and stream its answer back (status, headers, body)."""
+        assert self.session is not None
+        url = URL(f"{self.upstream}{request.raw_path}", encoded=True)  # raw path: never re-encoded
+        try:
+            async with self.session.request(
+                method, url, headers=headers, data=data, allow_redirects=False, compress=None
+            ) as upstream:
+                if held_back:
+                    return await self.merged_response(upstream, held_back)
+                return await self.stream_back(request, upstream)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            self.stats.totals["upstream_errors"] += 1
+            log.warning("upstream %s failed: %s", self.upstream, exc)
+            response = web.Response(status=502, text=f"fault-proxy: upstream {self.upstream} failed: {exc}\n")
+            response.force_close()
+            return response
+
+    async def stream_back(self, request: web.BaseRequest, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
+        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+        response.headers.extend(backward_headers(upstream.raw_headers))
+        await self.sleep(self.config.latency_ms, self.config)
+        try:
+            await response.prepare(request)
+            async for chunk in upstream.content.iter_any():
+                await response.write(chunk)
+            await response.write_eof()
+        except (ConnectionError, aiohttp.ClientConnectionResetError):
+            pass  # the client went away: nothing left to answer
+        return response
+
+    async def merged_response(
+        self, upstream: aiohttp.ClientResponse, held_back: Mapping[str, list[Any]]
+    ) -> web.StreamResponse:
+        """The upstream's BatchWriteItem answer plus the held-back items as UnprocessedItems."""
+        body = await upstream.read()
+        headers = CIMultiDict(backward_headers(upstream.raw_headers))
+        encoding = headers.get("Content-Encoding", "identity").lower()
+        if upstream.status == 200 and encoding in ("identity", "gzip"):
+            try:
+                plain = zlib.decompress(body, 16 + zlib.MAX_WBITS) if encoding == "gzip" else body
+                body = merge_unprocessed(plain, held_back)
+            except (ValueError, zlib.error) as exc:  # not DynamoDB's JSON: pass it on as it came
+                log.warning("cannot add UnprocessedItems to the upstream's answer: %s", exc)
+            else:
+                self.stats.totals["held_back_items"] += sum(len(writes) for writes in held_back.values())
+                headers.pop("Content-Encoding", None)
+                headers.pop("Content-Length", None)
+                if "x-amz-crc32" in headers:  # botocore checks it: it must match what we send
+                    headers["x-amz-crc32"] = _crc32(body)
+        await self.sleep(self.config.latency_ms, self.config)
+        return web.Response(status=upstream.status, reason=upstream.reason, body=body, headers=headers)
+
+    # -- helpers
+
+    async def sleep(self, base_ms: float, config: FaultConfig) -> None:
+        delay = self.dice.delay(base_ms, config.jitter_ms)
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    @staticmethod
+    def _expects_continue(request: web.BaseRequest) -> bool:
+        return request.headers.get("Expect", "").lower() == "100-continue" and request.version >= (1, 1)
+
+    async def send_continue(self, exchange: Exchange) -> None:
+        """Answer ``Expect: 100-continue`` once (aiohttp's low-level server does not)."""
+        if exchange.continued or not self._expects_continue(exchange.request):
+            return
+        await exchange.request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        exchange.continued = True
+
+    def _body_waits_for_continue(self, exchange: Exchange) -> bool:
+        request = exchange.request
+        return self._expects_continue(request) and request.body_exists and not exchange.continued
+
+    # -- control endpoints
+
+    async def control(self, request: web.BaseRequest) -> web.StreamResponse:
+        path, _, query = request.raw_path[len(CONTROL_PREFIX) :].partition("?")
+        if path == "stats" and request.method == "GET":
+            body = self.stats.as_json()
+            if parse_qs(query).get("reset", ["0"])[0] not in ("0", "", "false"):
+                self.stats.reset()
+            return web.json_response(body)
+        if path == "config" and request.method == "GET":
+            return web.json_response(self.config.as_json())
+        if path == "config" and request.method == "POST":
+            try:
+                changes = _loads(await request.content.read() or b"{}")
+                if not isinstance(changes, dict):
+                    raise ValueError("the body must be a JSON object")
+                self.reconfigure(changes)
+            except ValueError as exc:  # orjson.JSONDecodeError is a ValueError too
+                return web.json_response({"error": str(exc).splitlines()[0]}, status=400)
+            log.info("config now %s", self.config.as_json())
+            return web.json_response(self.config.as_json())
+        return web.json_response(
+            {"error": f"no such control endpoint: {request.method} {request.raw_path}"}, status=404
+        )
+
+
+def forward_headers(raw: Iterable[tuple[bytes, bytes]]) -> CIMultiDict[str]:
+    """The client's headers in order, duplicates kept, minus hop-by-hop ones.
+
+    A repeated header is spelled like its first occurrence: aiohttp's client keeps
+    duplicates only when their names match case-sensitively (header names are
+    case-insensitive, and SigV4 lower-cases them, so nothing signed changes).
+    """
+    out: CIMultiDict[str] = CIMultiDict()
+    spelling: dict[str, str] = {}  # lower-case name -> first spelling seen
+    for name, value in raw:
+        key = name.decode("latin-1")
+        lower = key.lower()
+        if lower not in HOP_BY_HOP:
+            out.add(spelling.setdefault(lower, key), value.decode("latin-1"))
+    return out
+
+
+def backward_headers(raw: Iterable[tuple[bytes, bytes]]) -> CIMultiDictProxy[str]:
+    """The upstream's response headers minus hop-by-hop ones (the proxy frames its own)."""
+    return CIMultiDictProxy(forward_headers(raw))
+
+
+async def _stream(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    async for chunk in content.iter_any():
+        yield chunk
+
+
+# --------------------------------------------------------------------------- command line
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Bad input: one line on stderr and exit 2, no usage block, no traceback."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _listen_address(raw: str) -> tuple[str, int]:
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"--listen must be HOST:PORT (port 0 picks a free one), not {raw!r}")
+    return host.strip("[]"), int(port)
+
+
+def _upstream_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"--upstream must be an http(s)://host:port URL, not {raw!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise argparse.ArgumentTypeError(f"--upstream must not have a path or query, got {raw!r}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--upstream has a bad port: {raw!r}") from None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _checked(name: str) -> Any:
+    """An argparse type that runs FaultConfig's own check for option ``name``."""
+
+    def convert(raw: str) -> Any:
+        value: Any = raw
+        if name == "seed":
+            value = raw.strip()
+        try:
+            return _CHECKS[name](f"--{name.replace('_', '-')}", value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = name  # argparse names the type in its messages
+    return convert
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = _OneLineParser(
+        prog="fault_proxy.py",
+        description="Fault-injecting proxy for AWS-compatible endpoints (DynamoDB, S3, SQS).",
+    )
+    add = parser.add_argument
+    add("--upstream", required=True, type=_upstream_url, metavar="URL", help="endpoint to forward to: http://host:port")
+    add("--listen", default="127.0.0.1:0", type=_listen_address, metavar="HOST:PORT", help="default 127.0.0.1:0")
+    add("--latency-ms", type=_checked("latency_ms"), default=0.0, metavar="MS", help="added per direction")
+    add("--connect-latency-ms", type=_checked("connect_latency_ms"), default=0.0, metavar="MS", help="per connection")
+    add("--jitter-ms", type=_checked("jitter_ms"), default=0.0, metavar="MS", help="uniform +- on every added delay")
+    add("--capacity", type=_checked("capacity"), metavar="N", help="units/s per table, bucket, queue")
+    add("--burst", type=_checked("burst"), metavar="N", help="units a resource can save up (default: capacity)")
+    add("--throttle-rate", type=_checked("throttle_rate"), default=0.0, metavar="P", help="share throttled at random")
+    add("--error-rate", type=_checked("error_rate"), default=0.0, metavar="P", help="share answered 500/503")
+    add("--error-status", type=_checked("error_status"), default=ERROR_STATUSES, metavar="CODES", help="500,503")
+    add("--drop-rate", type=_checked("drop_rate"), default=0.0, metavar="P", help="share whose connection is dropped")
+    add("--partial-batches", action="store_true", help="cut BatchWriteItem to what fits; rest in UnprocessedItems")
+    add("--resign-with-access-key", default=DEFAULT_ACCESS_KEY, metavar="KEY", help="re-signs cut batches")
+    add("--resign-with-secret-key", default=DEFAULT_SECRET_KEY, metavar="SECRET", help="its secret")
+    add("--seed", type=_checked("seed"), metavar="N", help="seed for reproducible fault decisions")
+    add("-v", "--verbose", action="store_true", help="log configuration changes")
+    args = parser.parse_args(argv)
+    if args.burst is not None and args.capacity is None:
+        parser.error("--burst needs --capacity")
+    return args
+
+
+def config_from_args(args: argparse.Namespace) -> FaultConfig:
+    return FaultConfig(
+        latency_ms=args.latency_ms,
+        connect_latency_ms=args.connect_latency_ms,
+        jitter_ms=args.jitter_ms,
+        capacity=args.capacity,
+        burst=args.burst,
+        throttle_rate=args.throttle_rate,
+        error_rate=args.error_rate,
+        error_status=tuple(args.error_status),
+        drop_rate=args.drop_rate,
+        partial_batches=args.partial_batches,
+        seed=args.seed,
+    )
+
+
+async def serve(args: argparse.Namespace) -> int:
+    proxy = FaultProxy(
+        args.upstream, config_from_args(args), (args.resign_with_access_key, args.resign_with_secret_key)
+    )
+    host, port = args.listen
+    try:
+        runner, bound = await proxy.start(host, port)
+    except OSError as exc:
+        await proxy.close()
+        print(f"fault_proxy.py: error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    shown_host = f"[{host}]" if ":" in host else host
+    print(f"fault-proxy listening on http://{shown_host}:{bound} -> {args.upstream}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await proxy.close()
+    return 0
+
+
+def _loop_factory() -> Any:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="fault-proxy: %(message)s", stream=sys.stderr
+    )
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(serve(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
