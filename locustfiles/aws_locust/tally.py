@@ -19,6 +19,7 @@ FIELDS = ("calls", "items", "acked", "retried_items", "given_up_items")
 class AwsTally:
     def __init__(self) -> None:
         self.rows: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.acked_by_worker: Counter[str] = Counter()  # master: who carried the load
         self.cpu_seconds = 0.0  # load-generator CPU (all threads) while tests ran
         self._cpu_mark = time.process_time()
 
@@ -48,9 +49,11 @@ class AwsTally:
         self.rows.clear()
         return rows
 
-    def merge(self, rows: dict[str, dict[str, int]]) -> None:
+    def merge(self, rows: dict[str, dict[str, int]], worker: str = "") -> None:
         for name, counts in rows.items():
             self.rows[name].update(counts)
+            if worker:
+                self.acked_by_worker[worker] += counts.get("acked", 0)
 
     def total(self, field: str) -> int:
         return sum(row[field] for row in self.rows.values())
@@ -65,6 +68,7 @@ class AwsTally:
             "given_up": self.total("given_up_items"),
             "retried": self.total("retried_items"),
             "cpu_seconds": round(self.cpu_seconds, 3),
+            "acked_by_worker": dict(self.acked_by_worker),
         }
 
     def summary(self, latency: dict[str, dict[str, float]] | None = None) -> str:
@@ -101,13 +105,14 @@ def attach(environment: Environment, tally: AwsTally) -> None:
         data["aws_cpu"] = tally.mark_cpu()
 
     def worker_report(client_id: str, data: dict[str, Any]) -> None:
-        tally.merge(data.get("aws_tally", {}))
+        tally.merge(data.get("aws_tally", {}), worker=client_id)
         tally.cpu_seconds += data.get("aws_cpu", 0.0)
 
     def test_start(**_: Any) -> None:
         tally.mark_cpu()  # CPU counts from here: not imports, emulators or provisioning
         if not isinstance(environment.runner, WorkerRunner):
             tally.rows.clear()  # a new test: Locust clears its stats too
+            tally.acked_by_worker.clear()
             tally.cpu_seconds = 0.0
 
     def test_stop(**_: Any) -> None:
