@@ -27,6 +27,10 @@ class ServiceInfo:
     def default_endpoint(self, region: str) -> str:
         return f"https://{self.signing_name}.{region}.amazonaws.com"
 
+    def boto3_config(self, endpoint_url: str | None) -> dict[str, Any]:
+        """Extra botocore Config settings for this service's clients (S3: addressing style)."""
+        return {}
+
 
 @dataclass(slots=True)
 class WireRequest:
@@ -38,6 +42,7 @@ class WireRequest:
     headers: dict[str, str]
     body: bytes
     payload_hash: str | None = None  # e.g. "UNSIGNED-PAYLOAD" for S3; None: hash the body
+    base_url: str | None = None  # send to this origin, not the endpoint's (S3 virtual-hosted buckets)
 
     @property
     def path_and_query(self) -> str:
@@ -51,6 +56,11 @@ class Settlement:
     acked: int
     leftover: Call | None = None  # the unprocessed part, to send again after a backoff
     next_calls: list[Call] = field(default_factory=list)  # the next steps (multipart parts, deletes)
+    # Items the service refused for good inside a successful call (a batch entry that is
+    # itself wrong, e.g. SQS's SenderFault): given up at once, and the call is reported
+    # as failed with this error, so such refusals are counted and visible.
+    given_up: int = 0
+    error: AwsCallError | None = None
 
 
 class Call(ABC):
@@ -91,6 +101,10 @@ class Call(ABC):
     def again(self) -> Call:
         """The same call, as its next attempt."""
         return type(self)(self.params, self.items, self.attempt + 1)
+
+    def abandon(self) -> list[Call]:
+        """Calls to make when this one is given up (S3: abort the multipart upload it belongs to)."""
+        return []
 
     @property
     def label(self) -> str:

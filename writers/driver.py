@@ -92,17 +92,22 @@ class Driver:
                 retry = call.again()
             else:
                 attempt.given_up_items = call.items
+                follow_ups.extend(call.abandon())
         else:
             assert attempt.response is not None
             settlement = call.settle(attempt.response)
             attempt.acked = settlement.acked
+            attempt.given_up_items = settlement.given_up
+            if settlement.error is not None:  # part of the call refused for good: a failure
+                attempt.error = settlement.error
+                self.totals.failures += 1
             follow_ups.extend(settlement.next_calls)
             leftover = settlement.leftover
             if leftover is not None:
                 if self.policy.allows(leftover.attempt):
                     retry = leftover
                 else:
-                    attempt.given_up_items = leftover.items
+                    attempt.given_up_items += leftover.items
         if retry is not None:
             attempt.retried_items = retry.items
         self.totals.calls += 1

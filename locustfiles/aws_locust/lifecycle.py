@@ -84,6 +84,7 @@ class Lifecycle:
         endpoint = endpoint_for(settings, workload, environment.parsed_options)
         endpoint.credentials()  # no credentials at all: say so now, not once per call
         if not settings.provision:
+            workload(settings.workload).prepare(endpoint)  # e.g. a missing queue: one line now, not per user
             self.provisioned[workload] = settings
             return
         where = endpoint.url or f"AWS {settings.region}"

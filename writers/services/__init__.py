@@ -9,6 +9,8 @@ from writers.services.base import Workload, WorkloadOptions
 
 SERVICES: dict[str, str] = {
     "dynamodb": "writers.services.dynamodb:DynamoDBWorkload",
+    "s3": "writers.services.s3:S3Workload",
+    "sqs": "writers.services.sqs:SQSWorkload",
 }
 
 
