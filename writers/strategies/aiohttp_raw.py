@@ -27,6 +27,7 @@ class AiohttpStrategy(AsyncStrategy):
         self._signer = signer_for(endpoint)
         self._base_url = endpoint.raw_url
         self._session_key = ("aiohttp", options.keep_alive, options.timeout)
+        self._cached_session: aiohttp.ClientSession | None = None
 
     async def _session(self) -> aiohttp.ClientSession:
         options = self.options
@@ -35,16 +36,20 @@ class AiohttpStrategy(AsyncStrategy):
             # No pool cap (limit=0): in-flight calls are already bounded by --concurrency per user.
             connector = aiohttp.TCPConnector(limit=0, force_close=not options.keep_alive)
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=options.timeout, sock_read=options.timeout)
-            return aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False)
+            # No cookie jar: AWS APIs set no cookies, and the jar costs a lookup per request.
+            return aiohttp.ClientSession(
+                connector=connector, timeout=timeout, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
+            )
 
         async def close(session: Any) -> None:
             await session.close()
 
         session: aiohttp.ClientSession = await self.process_loop.resource(self._session_key, make, close)
+        self._cached_session = session
         return session
 
     async def send(self, call: Call) -> Attempt:
-        session = await self._session()
+        session = self._cached_session or await self._session()
         request = sign_call(self._signer, self._base_url, call, self.options.keep_alive)
         started = time.perf_counter()
         try:
