@@ -23,7 +23,8 @@ protocol with ``x-amzn-query-error: RequestThrottled;Sender``, as in the SQS Smi
 ``--partial-batches``: a DynamoDB ``BatchWriteItem`` that only partly fits the bucket
 is cut down to the items that fit; the rest come back in ``UnprocessedItems``, like
 DynamoDB does. Cutting the body breaks the client's signature, so the cut request is
-re-signed with botocore's SigV4Auth using ``--resign-with-access-key/-secret-key``
+re-signed with botocore's SigV4Auth using ``--resign-with-access-key`` and the secret in
+``$FAULT_PROXY_RESIGN_SECRET_KEY`` (never a flag: command lines show in ``ps``)
 (default: the local emulators' keys). A batch signed with another access key cannot
 be re-signed: it is all or nothing, forwarded whole if it fits, else throttled.
 
@@ -43,6 +44,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import random
 import signal
 import sys
@@ -984,7 +986,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--drop-rate", type=_checked("drop_rate"), default=0.0, metavar="P", help="share whose connection is dropped")
     add("--partial-batches", action="store_true", help="cut BatchWriteItem to what fits; rest in UnprocessedItems")
     add("--resign-with-access-key", default=DEFAULT_ACCESS_KEY, metavar="KEY", help="re-signs cut batches")
-    add("--resign-with-secret-key", default=DEFAULT_SECRET_KEY, metavar="SECRET", help="its secret")
+    # The secret comes from the environment only: a command line is visible to every user in `ps`.
     add("--seed", type=_checked("seed"), metavar="N", help="seed for reproducible fault decisions")
     add("-v", "--verbose", action="store_true", help="log configuration changes")
     args = parser.parse_args(argv)
@@ -1011,7 +1013,9 @@ def config_from_args(args: argparse.Namespace) -> FaultConfig:
 
 async def serve(args: argparse.Namespace) -> int:
     proxy = FaultProxy(
-        args.upstream, config_from_args(args), (args.resign_with_access_key, args.resign_with_secret_key)
+        args.upstream,
+        config_from_args(args),
+        (args.resign_with_access_key, os.environ.get("FAULT_PROXY_RESIGN_SECRET_KEY", DEFAULT_SECRET_KEY)),
     )
     host, port = args.listen
     try:
