@@ -54,9 +54,12 @@ class GeventStrategy(Strategy):
         http = self._clients.get(request.base_url)
         if http is None:
             http = self._clients[request.base_url] = self._client_for(request.base_url)
+        payload = request.body
+        if isinstance(payload, memoryview):  # an S3 body: geventhttpclient writes only bytes in one piece
+            payload = payload.tobytes()
         started = time.perf_counter()
         try:
-            response = http.request(request.method, request.path_and_query, request.body, request.headers)
+            response = http.request(request.method, request.path_and_query, payload, request.headers)
             try:
                 body = response.read()
             finally:
