@@ -19,8 +19,9 @@ from aws_locust.latency import LatencyHistograms
 from aws_locust.runtime import endpoint_for, format_local_endpoints
 from aws_locust.settings import RunSettings, add_common_arguments, read_settings
 from aws_locust.tally import AwsTally, attach
-from writers.emulators import EmulatorError, RunningEmulator, banner, start_emulator
+from writers.emulators import LOCAL_SECRET_KEY, EmulatorError, RunningEmulator, banner, start_emulator
 from writers.errors import ConfigError
+from writers.redact import redact_logs
 from writers.services import Workload
 from writers.strategies import shutdown_process
 
@@ -49,6 +50,7 @@ class Lifecycle:
             workload.add_arguments(parser)
 
     def on_init(self, environment: Environment, **_: Any) -> None:
+        redact_logs([LOCAL_SECRET_KEY])  # every process: secrets never reach a log
         attach(environment, self.tally)
         latency.attach(environment, self.latency)
         runner = environment.runner
@@ -82,7 +84,8 @@ class Lifecycle:
         if self.provisioned.get(workload) == settings:
             return
         endpoint = endpoint_for(settings, workload, environment.parsed_options)
-        endpoint.credentials()  # no credentials at all: say so now, not once per call
+        frozen = endpoint.credentials().get_frozen_credentials()  # none at all: say so now, not per call
+        redact_logs([frozen.secret_key, frozen.token])
         if not settings.provision:
             workload(settings.workload).prepare(endpoint)  # e.g. a missing queue: one line now, not per user
             self.provisioned[workload] = settings

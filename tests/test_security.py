@@ -1,0 +1,66 @@
+"""Secrets never appear in logs (even at DEBUG, where botocore prints request headers),
+in Locust's and our output files, or in any process's command line during a run."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from writers.emulators import RunningEmulator, start_emulator
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "SeCrEt-for-the-security-test-0123456789abcdef"
+TOKEN = "ToKeN-for-the-security-test-FwoGZXIvYXdzEJr"
+USER_CLASSES = ["SequentialUser", "ThreadedUser", "Aioboto3User", "AiohttpUser", "GeventUser"]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[RunningEmulator]:
+    emulator = start_emulator("dynamodb", prefer="moto")  # accepts any credentials
+    yield emulator
+    emulator.stop()
+
+
+def command_lines() -> str:
+    lines = []
+    for process in psutil.process_iter(["cmdline"]):
+        lines.append(" ".join(process.info["cmdline"] or []))
+    return "\n".join(lines)
+
+
+def test_secrets_stay_out_of_logs_files_and_process_list(moto: RunningEmulator, tmp_path: Path) -> None:
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "AKIDSECURITYTEST", "AWS_SECRET_ACCESS_KEY": SECRET,
+           "AWS_SESSION_TOKEN": TOKEN}  # fmt: skip
+    command = [
+        str(ROOT / ".venv" / "bin" / "locust"), "-f", str(ROOT / "locustfiles" / "dynamodb.py"), "--headless",
+        "--processes", "2", "-u", "5", "-r", "5", "-t", "20s", "--max-records", "60", "--records-per-task", "10",
+        "--target", moto.endpoint, "--table", "security", "--loglevel", "DEBUG",
+        "--logfile", str(tmp_path / "locust.log"), "--json-file", str(tmp_path / "stats"),
+        "--csv", str(tmp_path / "stats"), "--html", str(tmp_path / "report.html"),
+        "--summary-json", str(tmp_path / "summary.json"), *USER_CLASSES,
+    ]  # fmt: skip
+    with open(tmp_path / "console.txt", "w") as console:  # DEBUG output is large: a file, not a pipe
+        process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=console, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while process.poll() is None and time.monotonic() < deadline:  # every command line while it runs
+            seen_lines = command_lines()
+            assert SECRET not in seen_lines and TOKEN not in seen_lines
+            time.sleep(0.3)
+        process.wait(10)
+    output = (tmp_path / "console.txt").read_text(errors="replace")
+    assert process.returncode == 0, output[-3000:]
+    acked = re.search(r"acknowledged records: (\d+)", output + (tmp_path / "locust.log").read_text())
+    assert acked and int(acked.group(1)) > 0  # it really ran
+    assert "X-Amz-Security-Token" in (tmp_path / "locust.log").read_text()  # DEBUG really logged the headers...
+    written = [output] + [p.read_text(errors="replace") for p in tmp_path.iterdir() if p.is_file()]
+    for text in written:
+        assert SECRET not in text and TOKEN not in text  # ...but never the values
