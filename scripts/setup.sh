@@ -30,4 +30,6 @@ if command -v npm >/dev/null 2>&1; then
 else
   echo "setup: npm not found; local runs fall back to moto server" >&2
 fi
+# Offline Kubernetes tools (kubectl's kustomize, kubernetes-validate, hadolint) for the k8s checks.
+scripts/k8s_check.sh --install >/dev/null
 echo "setup: done (.venv/bin/locust is ready)"
