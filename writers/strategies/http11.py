@@ -10,10 +10,12 @@ cooperative; one connection carries one request at a time.
 
 from __future__ import annotations
 
-import socket
-import ssl
 from collections.abc import Mapping
 from urllib.parse import urlsplit
+
+# gevent's own modules, not the standard ones: cooperative whether or not the program
+# was monkey-patched (Locust patches; a plain Python program using writers does not).
+from gevent import socket, ssl
 
 MAX_HEAD = 64 * 1024
 USER_AGENT = "aws-load-writers/0.1"
@@ -27,10 +29,23 @@ class StaleConnection(OSError):
     """A kept-alive connection closed before any byte of the answer: safe to send again."""
 
 
+class Headers(dict[str, str]):
+    """Answer headers, stored in lower case, looked up in any case."""
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(key.lower() if isinstance(key, str) else key)
+
+
 class Response:
     __slots__ = ("body", "headers", "status")
 
-    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+    def __init__(self, status: int, headers: Headers, body: bytes) -> None:
         self.status = status
         self.headers = headers  # names in lower case
         self.body = body
@@ -52,26 +67,34 @@ class Connection:
         self.sock.close()
 
     def exchange(self, head: bytes, body: bytes | memoryview, method: str) -> Response:
-        sock = self.sock
-        if body and len(body) < 16 * 1024:
-            sock.sendall(head + bytes(body))  # one write, one packet for small requests
-        else:
-            sock.sendall(head)
-            if body:
-                sock.sendall(body)
-        status, headers = self._read_head()
+        try:
+            self._send(head, body)
+            status, headers = self._read_head()
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            self.close()
+            if self.reused and not self.buffer:  # the server dropped it while idle: nothing was read
+                raise StaleConnection(str(exc)) from exc
+            raise
         if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
             payload = b""
         elif "content-length" in headers:
             payload = self._read_exactly(int(headers["content-length"]))
-        elif headers.get("transfer-encoding", "").lower().endswith("chunked"):
+        elif (headers.get("transfer-encoding") or "").lower().endswith("chunked"):
             payload = self._read_chunked()
         else:
             payload = self._read_to_close()
-        if headers.get("connection", "").lower() == "close":
+        if (headers.get("connection") or "").lower() == "close":
             self.close()
         self.reused = True
         return Response(status, headers, payload)
+
+    def _send(self, head: bytes, body: bytes | memoryview) -> None:
+        if body and len(body) < 16 * 1024:
+            self.sock.sendall(head + bytes(body))  # one write, one packet for small requests
+        else:
+            self.sock.sendall(head)
+            if body:
+                self.sock.sendall(body)
 
     def _fill(self) -> bool:
         data = self.sock.recv(65536)
@@ -80,7 +103,7 @@ class Connection:
         self.buffer += data
         return True
 
-    def _read_head(self) -> tuple[int, dict[str, str]]:
+    def _read_head(self) -> tuple[int, Headers]:
         buffer = self.buffer
         while (end := buffer.find(b"\r\n\r\n")) < 0:
             if not self._fill():
@@ -96,10 +119,10 @@ class Connection:
         if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
             self.close()
             raise ProtocolError(f"not an HTTP/1.1 status line: {lines[0][:80]!r}")
-        headers: dict[str, str] = {}
+        headers = Headers()
         for line in lines[1:]:
             name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
+            dict.__setitem__(headers, name.strip().lower(), value.strip())
         return int(parts[1]), headers
 
     def _read_exactly(self, size: int) -> bytes:
