@@ -2,10 +2,15 @@
 """Run local AWS stand-ins until Ctrl-C or SIGTERM.
 
     python scripts/emulators.py [dynamodb] [s3] [sqs] [--prefer moto]
+                                [--bind ADDR] [--port-base N]
 
 Prints which emulator serves which service, then ``export`` lines (endpoints and the
 fake credentials the emulators accept) to paste into another shell. Every server
-binds 127.0.0.1 only, and all of them are stopped cleanly on Ctrl-C / SIGTERM.
+binds 127.0.0.1 only unless ``--bind`` names another IPv4 address (0.0.0.0: every
+interface, for a container such as the k8s local overlay's emulators pod; the
+endpoints printed then name 127.0.0.1). Ports are free picks unless ``--port-base N``
+puts DynamoDB on N, S3 on N+1 and SQS on N+2. All servers are stopped cleanly on
+Ctrl-C / SIGTERM.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = _OneLineParser(
         prog="emulators.py",
-        description="Start local DynamoDB / S3 / SQS emulators on 127.0.0.1 until Ctrl-C.",
+        description="Start local DynamoDB / S3 / SQS emulators on 127.0.0.1 (or --bind) until Ctrl-C.",
     )
     parser.add_argument(
         "services",
@@ -62,6 +67,18 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         metavar="NAME",
         help="use this emulator wherever it serves the service, e.g. moto (one of "
         f"{', '.join(emulators.ALL_EMULATORS)})",
+    )
+    parser.add_argument(
+        "--bind",
+        metavar="ADDR",
+        default=emulators.LOOPBACK,
+        help="IPv4 address every server listens on (default 127.0.0.1; 0.0.0.0 = every interface, "
+        "for a container only)",
+    )
+    parser.add_argument(
+        "--port-base",
+        metavar="N",
+        help=f"fixed ports: DynamoDB on N, S3 on N+1, SQS on N+2 (1..{emulators.MAX_PORT_BASE}; default: free ports)",
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each server (default 30)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each start and stop")
@@ -84,6 +101,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"{args.prefer} serves none of: {', '.join(services)}")
     if args.timeout <= 0:
         parser.error("--timeout must be positive")
+    try:
+        args.bind = emulators.check_bind(args.bind, "--bind")
+        if args.port_base is not None:
+            try:
+                base: object = int(args.port_base.strip())
+            except ValueError:
+                base = args.port_base
+            args.port_base = emulators.check_port_base(base, "--port-base")
+    except emulators.EmulatorError as error:
+        parser.error(str(error))
     return args
 
 
@@ -112,8 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for service in args.services:
             prefer = args.prefer if args.prefer in emulators.SERVICES[service] else None
-            running.append(emulators.start_emulator(service, prefer=prefer, timeout=args.timeout))
+            port = None if args.port_base is None else args.port_base + emulators.PORT_OFFSETS[service]
+            running.append(
+                emulators.start_emulator(service, prefer=prefer, timeout=args.timeout, bind=args.bind, port=port)
+            )
         print(emulators.banner(running))
+        if args.bind != emulators.LOOPBACK:
+            print(f"# every server listens on {args.bind}")
         print()
         print("\n".join(_exports(running)))
         print("# Ctrl-C to stop", flush=True)

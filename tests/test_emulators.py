@@ -1,6 +1,8 @@
 """Local emulators: real servers, started and stopped by the tests themselves.
 
-Every server here binds 127.0.0.1 only, and every request goes to 127.0.0.1.
+Every server here binds 127.0.0.1, or 127.0.0.2 in the ``bind`` tests (another
+loopback address), and every request goes to one of those two. Nothing here binds
+0.0.0.0: the wildcard is tested with fake port probes and a fake server.
 """
 
 from __future__ import annotations
@@ -91,9 +93,9 @@ def _assert_loopback_only(emulator: RunningEmulator) -> None:
         assert addresses == ["127.0.0.1"], f"{emulator.name} port {port} listens on {addresses}"
 
 
-def _refuses(port: int) -> bool:
+def _refuses(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
+        with socket.create_connection((host, port), timeout=1):
             return False
     except OSError:
         return True
@@ -151,8 +153,17 @@ def _assert_stopped(emulator: RunningEmulator) -> None:
     assert _gone(pid)
     assert _group_empty(pid), "nothing is left in the server's process group"
     for port in emulator.ports:
-        assert _refuses(port), f"port {port} still accepts connections"
+        assert _refuses(port, emulators.connect_host(emulator.bind)), f"port {port} still accepts connections"
     assert emulator.workdir is not None and not emulator.workdir.exists()
+
+
+@pytest.fixture
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The emulators' temp dirs go here: other test runs on this machine cannot add theirs."""
+    private = tmp_path / "private-tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    return private
 
 
 def _skip_unless_available(service: str, name: str) -> None:
@@ -254,9 +265,11 @@ def test_seaweedfs_checks_signatures() -> None:
 
 
 @pytest.mark.timeout(20)
-def test_fauxqs_is_not_listening_on_all_interfaces() -> None:
+def test_fauxqs_is_not_listening_on_all_interfaces(monkeypatch: pytest.MonkeyPatch) -> None:
     # fauxqs 1.9.x hard-codes 0.0.0.0; our preload must turn that into 127.0.0.1.
     _skip_unless_available("sqs", "fauxqs")
+    # The preload's address comes from the launcher, never from the caller's environment.
+    monkeypatch.setenv(emulators.BIND_ENV, "127.0.0.2")
     emulator = start_emulator("sqs", prefer="fauxqs")
     try:
         assert _listening(emulator.port) == ["127.0.0.1"]
@@ -293,6 +306,322 @@ def test_banner_names_every_service() -> None:
     for emulator in running:  # never started: stop and alive are harmless
         assert not emulator.alive()
         emulator.stop()
+
+
+# --------------------------------------------------------------------------- bind address and fixed ports
+
+ALT_LOOPBACK = "127.0.0.2"  # on lo with 127.0.0.1 (the whole 127.0.0.0/8 is local on Linux)
+FAST_KINDS = [("dynamodb", "dynalite"), ("sqs", "fauxqs"), ("dynamodb", "moto"), ("s3", "seaweedfs")]
+# SeaweedFS adds a 127.0.0.1 listener for its s3, master and filer ports whenever it
+# binds a specific address other than 127.0.0.1 (weed's util.NewIpAndLocalListeners,
+# no flag turns it off); every other emulator listens on the bind address alone.
+EXTRA_LOCALHOST_LISTENERS = {"seaweedfs"}
+
+
+@pytest.fixture
+def alt_loopback() -> str:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((ALT_LOOPBACK, 0))
+        except OSError as exc:
+            pytest.skip(f"this kernel does not accept {ALT_LOOPBACK}: {exc}")
+    return ALT_LOOPBACK
+
+
+@pytest.mark.timeout(45)
+@pytest.mark.parametrize(("service", "name"), FAST_KINDS, ids=[f"{s}-{n}" for s, n in FAST_KINDS])
+def test_bind_listens_on_that_address_only(service: str, name: str, alt_loopback: str) -> None:
+    _skip_unless_available(service, name)
+    emulator = start_emulator(service, prefer=name, bind=alt_loopback)
+    try:
+        assert emulator.bind == alt_loopback
+        assert emulator.endpoint == f"http://{alt_loopback}:{emulator.port}"
+        assert emulator.ports
+        for port in emulator.ports:
+            addresses = _listening(port)
+            if name in EXTRA_LOCALHOST_LISTENERS:
+                assert alt_loopback in addresses, f"{name} port {port} listens on {addresses}"
+                assert set(addresses) <= {alt_loopback, "127.0.0.1"}, f"{name} port {port} listens on {addresses}"
+            else:
+                assert addresses == [alt_loopback], f"{name} port {port} listens on {addresses}"
+        if name not in EXTRA_LOCALHOST_LISTENERS:
+            assert _refuses(emulator.port, "127.0.0.1")
+        ROUND_TRIPS[service](emulator.endpoint)
+    finally:
+        emulator.stop()
+    _assert_stopped(emulator)
+
+
+def _free_base(count: int = 3) -> int:
+    """A port N with N .. N+count-1 all free on 127.0.0.1."""
+    for _ in range(200):
+        (base,) = emulators.free_ports(1)
+        if base + count - 1 > 65535:
+            continue
+        held: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                held.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+    raise AssertionError(f"no {count} consecutive free ports")
+
+
+@pytest.mark.timeout(60)
+def test_port_base_puts_dynamodb_s3_sqs_on_n_n1_n2() -> None:
+    base = _free_base()
+    # Asked for out of order: each service's port comes from the service, not its position.
+    running = emulators.start_emulators(["sqs", "dynamodb", "s3"], port_base=base)
+    try:
+        ports = {e.service: e.port for e in running}
+        assert ports == {"dynamodb": base, "s3": base + 1, "sqs": base + 2}
+        for emulator in running:
+            assert emulator.endpoint == f"http://127.0.0.1:{emulator.port}"
+            _assert_loopback_only(emulator)
+            ROUND_TRIPS[emulator.service](emulator.endpoint)
+    finally:
+        for emulator in running:
+            emulator.stop()
+    for emulator in running:
+        _assert_stopped(emulator)
+
+
+@pytest.mark.timeout(20)
+def test_fixed_port_in_use_is_a_one_line_error_without_retries(caplog: pytest.LogCaptureFixture) -> None:
+    names = available_emulators("dynamodb")
+    if not names:
+        pytest.skip("no DynamoDB emulator can run here")
+    caplog.set_level(logging.INFO, logger="writers.emulators")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(EmulatorError) as error:
+            start_emulator("dynamodb", prefer=names[0], port=port)
+    assert str(error.value) == f"cannot listen on 127.0.0.1:{port}: that port is in use"
+    assert "retrying" not in caplog.text
+
+
+def test_fixed_s3_port_keeps_grpc_at_plus_10000_when_it_can() -> None:
+    port = next(p for p in iter(lambda: emulators.free_ports(1)[0], None) if p + 10_000 <= 65535)
+    assert emulators._fixed_s3_pair("127.0.0.1", port) == (port, port + 10_000)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        try:
+            taken.bind(("127.0.0.1", port + 10_000))
+        except OSError:
+            pytest.skip("port + 10000 was taken meanwhile")
+        taken.listen()
+        fixed, grpc = emulators._fixed_s3_pair("127.0.0.1", port)
+    assert fixed == port and grpc not in (port, port + 10_000)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"bind": "localhost"}, "bind must be an IPv4 address such as 127.0.0.1 or 0.0.0.0, got 'localhost'"),
+        ({"bind": "::1"}, "bind must be an IPv4 address"),
+        ({"bind": "127.0.0.256"}, "bind must be an IPv4 address"),
+        ({"bind": ""}, "bind must be an IPv4 address"),
+        ({"port": 0}, "port must be an integer from 1 to 65535, got 0"),
+        ({"port": 65536}, "port must be an integer from 1 to 65535, got 65536"),
+        ({"port": "4566"}, "port must be an integer from 1 to 65535, got '4566'"),
+        ({"port": True}, "port must be an integer from 1 to 65535, got True"),
+    ],
+)
+def test_bad_bind_and_port_are_rejected_before_anything_starts(
+    kwargs: dict[str, Any], expected: str, private_tmp: Path
+) -> None:
+    with pytest.raises(EmulatorError) as error:
+        start_emulator("dynamodb", **kwargs)
+    assert str(error.value).startswith(expected) and "\n" not in str(error.value)
+    assert not list(private_tmp.iterdir()), "no temp dir was even created"
+
+
+@pytest.mark.parametrize("port_base", [0, -1, 65534, 65535, 4566.0, "4566", False])
+def test_bad_port_base_is_rejected(port_base: Any) -> None:
+    with pytest.raises(EmulatorError, match=r"port_base must be an integer from 1 to 65533, got "):
+        emulators.start_emulators(["dynamodb"], port_base=port_base)
+
+
+def test_address_helpers() -> None:
+    assert emulators.check_bind(" 127.0.0.2 ") == "127.0.0.2"
+    assert emulators.check_bind("0.0.0.0") == "0.0.0.0"
+    assert emulators.connect_host("0.0.0.0") == "127.0.0.1"
+    assert emulators.connect_host("127.0.0.2") == "127.0.0.2"
+    assert emulators.connect_host("10.1.2.3") == "10.1.2.3"
+    assert emulators.check_port_base(1) == 1 and emulators.check_port_base(65533) == 65533
+    assert emulators.PORT_OFFSETS == {"dynamodb": 0, "s3": 1, "sqs": 2}
+
+
+def _no_probe_binds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Port probes that bind nothing, so a wildcard bind can be tested without one."""
+    monkeypatch.setattr(emulators, "free_ports", lambda count, host="127.0.0.1": [40001 + i for i in range(count)])
+    monkeypatch.setattr(
+        emulators,
+        "_free_port_pairs",
+        lambda count, offset, host="127.0.0.1", avoid=(): [(41001 + i, 41001 + i + offset) for i in range(count)],
+    )
+    monkeypatch.setattr(emulators, "_ensure_free", lambda host, port: port)
+
+
+def test_wildcard_bind_reaches_every_launcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--bind 0.0.0.0 (the k8s pod) goes to every server's own option; nothing is bound here."""
+    _no_probe_binds(monkeypatch)
+    launches = {}
+    for name in emulators.ALL_EMULATORS:
+        if emulators.why_unavailable(name) is None:
+            workdir = tmp_path / name
+            workdir.mkdir()
+            launches[name] = emulators._LAUNCHERS[name](workdir, "0.0.0.0", 4567 if name == "seaweedfs" else 4566)
+    if "dynalite" in launches:
+        argv = launches["dynalite"].argv
+        assert argv[argv.index("--host") + 1] == "0.0.0.0" and argv[argv.index("--port") + 1] == "4566"
+    if "moto" in launches:
+        argv = launches["moto"].argv
+        assert argv[argv.index("-H") + 1] == "0.0.0.0" and argv[argv.index("-p") + 1] == "4566"
+    if "fauxqs" in launches:
+        assert launches["fauxqs"].env == {emulators.BIND_ENV: "0.0.0.0"}
+        assert launches["fauxqs"].argv[-1] == "4566"
+    if "seaweedfs" in launches:
+        launch = launches["seaweedfs"]
+        # listens everywhere, but its parts reach each other on a connectable address
+        assert "-ip.bind=0.0.0.0" in launch.argv and "-ip=127.0.0.1" in launch.argv
+        assert launch.port == 4567 and "-s3.port=4567" in launch.argv and "-s3.port.grpc=14567" in launch.argv
+        others = [a for a in launch.argv if a.startswith(("-master.port=", "-volume.port=", "-filer.port="))]
+        assert len(others) == 3 and all(int(a.split("=")[1]) > 40000 for a in others), "free picks"
+    if not launches:
+        pytest.skip("no emulator can run here")
+
+
+def test_default_bind_is_loopback_everywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never 0.0.0.0 unless asked: the default reaches every launcher as 127.0.0.1."""
+    import inspect
+
+    for function in (start_emulator, emulators.start_emulators):
+        assert inspect.signature(function).parameters["bind"].default == "127.0.0.1"
+    monkeypatch.setenv(emulators.BIND_ENV, "0.0.0.0")  # ignored: the launcher sets it
+    _no_probe_binds(monkeypatch)
+    for name in emulators.ALL_EMULATORS:
+        if emulators.why_unavailable(name) is None:
+            workdir = tmp_path / name
+            workdir.mkdir()
+            launch = emulators._LAUNCHERS[name](workdir, emulators.LOOPBACK, None)
+            assert not any("0.0.0.0" in arg for arg in launch.argv), launch.argv
+            assert launch.env.get(emulators.BIND_ENV, "127.0.0.1") == "127.0.0.1"
+
+
+WILDCARD_FAKE_SERVER = """
+const fs = require('fs');
+fs.writeFileSync(__filename + '.argv', JSON.stringify(process.argv.slice(2)));
+const port = Number(process.argv[process.argv.indexOf('--port') + 1]);
+// Whatever --host says, this fake listens on 127.0.0.1 only (no wildcard in tests).
+require('http').createServer((req, res) => res.end('ok')).listen(port, '127.0.0.1');
+"""
+
+
+@pytest.mark.timeout(20)
+def test_wildcard_bind_gives_a_connectable_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if emulators.why_unavailable("dynalite") == "node is not on PATH":
+        pytest.skip("node is not on PATH")
+    port = emulators.free_ports(1)[0]
+    fake = _fake_dynalite(tmp_path, WILDCARD_FAKE_SERVER)
+    monkeypatch.setenv(emulators.EMULATORS_DIR_ENV, str(fake))
+    monkeypatch.setattr(emulators, "_ensure_free", lambda host, port: port)  # would bind 0.0.0.0
+    emulator = start_emulator("dynamodb", prefer="dynalite", bind="0.0.0.0", port=port, timeout=10)
+    try:
+        assert emulator.endpoint == f"http://127.0.0.1:{port}"  # health-checked there
+        assert emulator.bind == "0.0.0.0"
+        argv = json.loads((fake / "dynalite" / "cli.js.argv").read_text())
+        assert argv[argv.index("--host") + 1] == "0.0.0.0"
+    finally:
+        emulator.stop()
+    _assert_stopped(emulator)
+
+
+PRELOAD = emulators.SCRIPTS_DIR / "bind_loopback.cjs"
+RECORDING_LISTEN = """
+const net = require('node:net');
+globalThis.calls = [];
+net.Server.prototype.listen = function (...args) {
+  globalThis.calls.push(args.map((a) => (typeof a === 'function' ? 'cb' : a)));
+  return this;
+};
+"""
+LISTEN_CALLS = """
+const s = new (require('node:net').Server)();
+s.listen({ port: 5, host: '0.0.0.0' });
+s.listen({ port: 5, host: '::' });
+s.listen({ port: 5 });
+s.listen({ port: 5, host: '127.0.0.3' });
+s.listen(5);
+s.listen(5, '0.0.0.0');
+s.listen('5', 10, () => {});
+s.listen(() => {});
+s.listen({ path: '/nonexistent/x.sock' });
+s.listen('/nonexistent/x.sock');
+console.log(JSON.stringify(globalThis.calls));
+"""
+
+
+def _preload_run(tmp_path: Path, bind: str | None, program: str, *, record: bool) -> subprocess.CompletedProcess[str]:
+    if emulators.why_unavailable("fauxqs") == "node is not on PATH":
+        pytest.skip("node is not on PATH")
+    recorder = tmp_path / "record_listen.cjs"
+    recorder.write_text(RECORDING_LISTEN)
+    env = {k: v for k, v in os.environ.items() if k != emulators.BIND_ENV}
+    if bind is not None:
+        env[emulators.BIND_ENV] = bind
+    requires = ["--require", str(recorder)] if record else []
+    return subprocess.run(
+        ["node", *requires, "--require", str(PRELOAD), "-e", program],
+        capture_output=True, text=True, timeout=15, env=env, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("bind", "expected"), [(None, "127.0.0.1"), ("", "127.0.0.1"), ("127.0.0.2", "127.0.0.2"),
+                                                ("0.0.0.0", "0.0.0.0")])  # fmt: skip
+def test_preload_rewrites_wildcard_listens_to_its_address(tmp_path: Path, bind: str | None, expected: str) -> None:
+    # The recorder replaces the real listen: nothing is bound, not even for 0.0.0.0.
+    done = _preload_run(tmp_path, bind, LISTEN_CALLS, record=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [
+        [{"port": 5, "host": expected}],
+        [{"port": 5, "host": expected}],
+        [{"port": 5, "host": expected}],
+        [{"port": 5, "host": "127.0.0.3"}],  # a specific address is left alone (and checked once listening)
+        [5, expected],
+        [5, expected],
+        ["5", expected, 10, "cb"],
+        [0, expected, "cb"],
+        [{"path": "/nonexistent/x.sock"}],
+        ["/nonexistent/x.sock"],
+    ]
+
+
+@pytest.mark.parametrize("bind", ["localhost", "::", "::1", "127.0.0.1:80", "bogus"])
+def test_preload_refuses_an_address_that_is_not_ipv4(tmp_path: Path, bind: str) -> None:
+    done = _preload_run(tmp_path, bind, "console.log('started')", record=True)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "is not an IPv4 address; refusing to start" in done.stderr
+
+
+@pytest.mark.timeout(20)
+def test_preload_stops_a_server_listening_elsewhere(tmp_path: Path, alt_loopback: str) -> None:
+    program = (
+        f"require('node:net').createServer().listen(0, '{alt_loopback}', () => console.log('still running'));"
+        "setTimeout(() => process.exit(0), 2000);"
+    )
+    done = _preload_run(tmp_path, None, program, record=False)
+    assert done.returncode == 1
+    assert "still running" not in done.stdout
+    assert f"listens on {alt_loopback}:" in done.stderr and "not 127.0.0.1; exiting" in done.stderr
 
 
 # --------------------------------------------------------------------------- choice and errors
@@ -373,22 +702,22 @@ def _fake_dynalite(root: Path, script: str) -> Path:
 
 
 @pytest.mark.timeout(20)
-def test_server_that_dies_early_gives_its_last_log_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_server_that_dies_early_gives_its_last_log_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, private_tmp: Path
+) -> None:
     if emulators.why_unavailable("dynalite") == "node is not on PATH":
         pytest.skip("node is not on PATH")
     fake = _fake_dynalite(
         tmp_path, "console.log('starting');\nconsole.error('boom: disk on fire');\nprocess.exit(3);\n"
     )
     monkeypatch.setenv(emulators.EMULATORS_DIR_ENV, str(fake))
-    before = set(Path(tempfile.gettempdir()).glob("aws-load-emulator-*"))
     with pytest.raises(EmulatorError) as error:
         start_emulator("dynamodb", prefer="dynalite", timeout=10)
     message = str(error.value)
     assert "\n" not in message
     assert "dynalite exited with code 3" in message
     assert message.endswith("boom: disk on fire")
-    after = set(Path(tempfile.gettempdir()).glob("aws-load-emulator-*"))
-    assert after <= before, "the temp dir of a failed start is removed"
+    assert not list(private_tmp.glob("aws-load-emulator-*")), "the temp dir of a failed start is removed"
 
 
 @pytest.mark.timeout(20)
@@ -608,6 +937,14 @@ def test_cli_children_die_with_a_killed_parent(tmp_path: Path) -> None:
         (["s3", "--prefer", "dynalite"], "dynalite serves none of: s3"),
         (["--timeout", "soon"], "invalid float value"),
         (["--bogus"], "unrecognized arguments"),
+        (["--bind", "localhost"], "--bind must be an IPv4 address such as 127.0.0.1 or 0.0.0.0, got 'localhost'"),
+        (["--bind", "::"], "--bind must be an IPv4 address"),
+        (["--bind", "10.0.0"], "--bind must be an IPv4 address"),
+        (["--bind"], "argument --bind: expected one argument"),
+        (["--port-base", "0"], "--port-base must be an integer from 1 to 65533, got 0"),
+        (["--port-base", "65534"], "--port-base must be an integer from 1 to 65533, got 65534"),
+        (["--port-base", "4566.5"], "--port-base must be an integer from 1 to 65533, got '4566.5'"),
+        (["--port-base", "many"], "--port-base must be an integer from 1 to 65533, got 'many'"),
     ],
 )
 @pytest.mark.timeout(20)
@@ -617,3 +954,28 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], e
     assert done.stdout == ""
     assert len(done.stderr.splitlines()) == 1, done.stderr
     assert expected in done.stderr
+
+
+@pytest.mark.timeout(30)
+def test_cli_bind_and_port_base(tmp_path: Path, alt_loopback: str) -> None:
+    _skip_unless_available("dynamodb", "dynalite")
+    _skip_unless_available("sqs", "fauxqs")
+    base = _free_base()
+    process = _start_cli("sqs", "dynamodb", "--bind", alt_loopback, "--port-base", str(base), cwd=tmp_path)
+    try:
+        lines = _read_until(process, "# Ctrl-C", 20)
+        assert f"DynamoDB -> dynalite at http://{alt_loopback}:{base}" in lines
+        assert f"SQS -> fauxqs at http://{alt_loopback}:{base + 2}" in lines
+        assert f"# every server listens on {alt_loopback}" in lines
+        assert f"export AWS_ENDPOINT_URL_SQS=http://{alt_loopback}:{base + 2}" in lines
+        assert _listening(base) == [alt_loopback]
+        assert _listening(base + 2) == [alt_loopback]
+        assert _listening(base + 1) == [], "no S3 asked for: its port stays free"
+        _dynamodb_round_trip(f"http://{alt_loopback}:{base}")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert _wait_for(lambda: _refuses(base, alt_loopback) and _refuses(base + 2, alt_loopback), 5)

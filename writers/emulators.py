@@ -1,6 +1,7 @@
 """Local stand-ins for AWS: start and stop DynamoDB, S3 and SQS emulators.
 
-Each emulator runs as its own server process bound to 127.0.0.1 on free ports:
+Each emulator runs as its own server process bound to 127.0.0.1 on free ports
+(``bind`` and ``port`` / ``port_base`` change that, e.g. for a container):
 
 | service  | preferred                 | fallback    |
 |----------|---------------------------|-------------|
@@ -19,6 +20,13 @@ process, which also kills a server that ignored the death signal. Caveat: Linux 
 the death signal when the *thread* that started the server exits, so start emulators
 from a thread that outlives them (the main thread is the safe choice).
 
+Listen address: ``bind`` (default 127.0.0.1, an IPv4 address) is where every server
+of an emulator listens. A wildcard (0.0.0.0) listens on every interface and is meant
+for a container only; its endpoint still names 127.0.0.1, a connectable address.
+Ports: ``port`` fixes the client-facing (AWS API) port of one emulator, and
+``port_base`` puts DynamoDB on N, S3 on N+1 and SQS on N+2; SeaweedFS's internal
+ports stay free-port picks.
+
 No Locust import here: usable from any Python program.
 """
 
@@ -26,10 +34,12 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import errno
 import functools
 import http.client
 import importlib.metadata
 import importlib.util
+import ipaddress
 import json
 import logging
 import os
@@ -53,6 +63,10 @@ __all__ = [
     "RunningEmulator",
     "available_emulators",
     "banner",
+    "check_bind",
+    "check_port",
+    "check_port_base",
+    "connect_host",
     "start_emulator",
     "start_emulators",
     "why_unavailable",
@@ -66,6 +80,8 @@ LOCAL_ACCESS_KEY = "AKIALOCALEMULATOR000"
 LOCAL_SECRET_KEY = "local-emulator-secret-key-not-for-aws"
 
 LOOPBACK = "127.0.0.1"
+#: The fauxqs preload (emulator_scripts/bind_loopback.cjs) listens on this address.
+BIND_ENV = "AWS_LOAD_EMULATOR_BIND"
 
 SERVICES: dict[str, tuple[str, ...]] = {
     "dynamodb": ("dynalite", "moto"),
@@ -73,6 +89,9 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "sqs": ("fauxqs", "moto"),
 }
 DISPLAY_NAMES = {"dynamodb": "DynamoDB", "s3": "S3", "sqs": "SQS"}
+#: With ``port_base`` N, each service's client-facing port is N + its offset.
+PORT_OFFSETS = {"dynamodb": 0, "s3": 1, "sqs": 2}
+MAX_PORT_BASE = 65535 - max(PORT_OFFSETS.values())
 ALL_EMULATORS = ("dynalite", "seaweedfs", "fauxqs", "moto")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -108,6 +127,7 @@ class RunningEmulator:
     log_path: Path | None = field(default=None, repr=False)
     workdir: Path | None = field(default=None, repr=False)
     extra_paths: tuple[Path, ...] = field(default=(), repr=False)
+    bind: str = field(default=LOOPBACK, repr=False)  # the listen address of its servers
     stop_grace: float = field(default=_STOP_GRACE_SECONDS, repr=False)  # SIGTERM -> SIGKILL
     _log_file: IO[bytes] | None = field(default=None, repr=False)
     _stopped: bool = field(default=False, repr=False)
@@ -299,16 +319,66 @@ def available_emulators(service: str) -> list[str]:
     return [name for name in SERVICES[key] if why_unavailable(name) is None]
 
 
-# --------------------------------------------------------------------------- ports
+# --------------------------------------------------------------------------- addresses and ports
 
 
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free TCP ports on 127.0.0.1 (bound to port 0, then released)."""
+def check_bind(bind: object, what: str = "bind") -> str:
+    """``bind`` as a normalised IPv4 address string; EmulatorError (one line) if it is not one."""
+    try:
+        return str(ipaddress.IPv4Address(str(bind).strip()))
+    except ValueError:
+        raise EmulatorError(f"{what} must be an IPv4 address such as 127.0.0.1 or 0.0.0.0, got {bind!r}") from None
+
+
+def connect_host(bind: str) -> str:
+    """Where a client on this machine reaches a server listening on ``bind``."""
+    return LOOPBACK if ipaddress.IPv4Address(bind).is_unspecified else bind
+
+
+def _check_int(value: object, low: int, high: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise EmulatorError(f"{what} must be an integer from {low} to {high}, got {value!r}")
+    return value
+
+
+def check_port(port: object, what: str = "port") -> int:
+    """A TCP port, 1..65535."""
+    return _check_int(port, 1, 65535, what)
+
+
+def check_port_base(port_base: object, what: str = "port_base") -> int:
+    """A port base: DynamoDB on it, S3 on +1 and SQS on +2, all within 1..65535."""
+    return _check_int(port_base, 1, MAX_PORT_BASE, what)
+
+
+def _ensure_free(host: str, port: int) -> int:
+    """``port`` if a server could listen on host:port now, else EmulatorError.
+
+    SO_REUSEADDR, as the servers set it: connections in TIME_WAIT do not count.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise EmulatorError(f"cannot listen on {host}:{port}: that port is in use") from None
+            raise EmulatorError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return port
+
+
+def _api_port(host: str, port: int | None) -> int:
+    """The client-facing port: ``port`` if given (and free), else a free pick on ``host``."""
+    return free_ports(1, host)[0] if port is None else _ensure_free(host, port)
+
+
+def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
+    """``count`` distinct free TCP ports on ``host`` (bound to port 0, then released)."""
     sockets: list[socket.socket] = []
     try:
         for _ in range(count):
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind((LOOPBACK, 0))
+            sock.bind((host, 0))
             sockets.append(sock)
         return [s.getsockname()[1] for s in sockets]
     finally:
@@ -321,7 +391,10 @@ def free_ports(count: int) -> list[int]:
 
 @dataclass
 class _Launch:
-    """How to run one emulator: the command, its ports and the files it owns."""
+    """How to run one emulator: the command, its ports and the files it owns.
+
+    Every ``ready`` check and health check connects to ``connect_host(bind)``.
+    """
 
     argv: list[str]
     port: int  # the AWS API port
@@ -331,28 +404,29 @@ class _Launch:
     ready: Callable[[], bool] | None = None  # extra readiness check after HTTP answers
 
 
-def _dynalite_launch(workdir: Path) -> _Launch:
+def _dynalite_launch(workdir: Path, bind: str, port: int | None) -> _Launch:
     package_dir, reason = _npm_package("dynalite")
     if package_dir is None:
         raise EmulatorError(f"dynalite unavailable: {reason}")
     meta = json.loads((package_dir / "package.json").read_text())
     bin_field = meta.get("bin", "cli.js")
     cli = bin_field if isinstance(bin_field, str) else bin_field.get("dynalite", "cli.js")
-    (port,) = free_ports(1)
+    port = _api_port(bind, port)
     argv = [
         _which("node"), str(package_dir / cli),
-        "--host", LOOPBACK, "--port", str(port),
+        "--host", bind, "--port", str(port),
         "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0",
     ]  # fmt: skip
     return _Launch(argv, port, (port,))
 
 
-def _fauxqs_launch(workdir: Path) -> _Launch:
+def _fauxqs_launch(workdir: Path, bind: str, port: int | None) -> _Launch:
     package_dir, reason = _npm_package("fauxqs")
     if package_dir is None:
         raise EmulatorError(f"fauxqs unavailable: {reason}")
-    (port,) = free_ports(1)
-    # fauxqs 1.9.x always listens on 0.0.0.0: the preload rewrites that to 127.0.0.1.
+    port = _api_port(bind, port)
+    # fauxqs 1.9.x always listens on 0.0.0.0: the preload rewrites that to $BIND_ENV,
+    # set here whatever the environment says (it defaults to 127.0.0.1).
     # Its queue URLs name sqs.<region>.localhost, which does not resolve; clients
     # must send to the endpoint (boto3's JSON protocol does), never to the queue URL.
     argv = [
@@ -360,30 +434,31 @@ def _fauxqs_launch(workdir: Path) -> _Launch:
         "--require", str(SCRIPTS_DIR / "bind_loopback.cjs"),
         str(SCRIPTS_DIR / "fauxqs_server.mjs"), str(package_dir.parent), str(port),
     ]  # fmt: skip
-    return _Launch(argv, port, (port,))
+    return _Launch(argv, port, (port,), env={BIND_ENV: bind})
 
 
 _WEED_COMPONENTS = ("s3", "master", "volume", "filer", "admin")  # s3 first: the API port
 _WEED_GRPC_OFFSET = 10_000
 
 
-def _free_port_pairs(count: int, offset: int) -> list[tuple[int, int]]:
-    """``count`` pairs of free ports (p, p + offset) on 127.0.0.1."""
+def _free_port_pairs(count: int, offset: int, host: str = LOOPBACK, avoid: Iterable[int] = ()) -> list[tuple[int, int]]:
+    """``count`` pairs of free ports (p, p + offset) on ``host``, none of them in ``avoid``."""
     held: list[socket.socket] = []
     pairs: list[tuple[int, int]] = []
+    avoided = set(avoid)
     try:
         for _ in range(200):
             if len(pairs) == count:
                 return pairs
             first = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            first.bind((LOOPBACK, 0))
+            first.bind((host, 0))
             held.append(first)
             port = first.getsockname()[1]
-            if port + offset > 65535:
+            if port + offset > 65535 or avoided & {port, port + offset}:
                 continue
             second = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:
-                second.bind((LOOPBACK, port + offset))
+                second.bind((host, port + offset))
             except OSError:
                 second.close()
                 continue
@@ -392,10 +467,25 @@ def _free_port_pairs(count: int, offset: int) -> list[tuple[int, int]]:
     finally:
         for sock in held:
             sock.close()
-    raise EmulatorError(f"could not find {count} free port pairs (p, p+{offset}) on {LOOPBACK}")
+    raise EmulatorError(f"could not find {count} free port pairs (p, p+{offset}) on {host}")
 
 
-def _seaweedfs_launch(workdir: Path) -> _Launch:
+def _fixed_s3_pair(host: str, port: int) -> tuple[int, int]:
+    """(port, its gRPC port) for a fixed S3 port: port + 10000 when free, else a free pick."""
+    _ensure_free(host, port)
+    grpc = port + _WEED_GRPC_OFFSET
+    if grpc <= 65535:
+        try:
+            return port, _ensure_free(host, grpc)
+        except EmulatorError:
+            pass
+    while True:
+        (grpc,) = free_ports(1, host)
+        if grpc != port:
+            return port, grpc
+
+
+def _seaweedfs_launch(workdir: Path, bind: str, port: int | None) -> _Launch:
     weed = find_weed()
     if weed is None:
         raise EmulatorError("seaweedfs unavailable: the weed binary was not found")
@@ -420,7 +510,15 @@ def _seaweedfs_launch(workdir: Path) -> _Launch:
     # Every gRPC port is its HTTP port + 10000, SeaweedFS's own convention: some
     # parts assume it whatever the flags say (the admin's maintenance worker dials
     # admin.port + 10000 and retries forever if that is wrong).
-    pairs = dict(zip(_WEED_COMPONENTS, _free_port_pairs(len(_WEED_COMPONENTS), _WEED_GRPC_OFFSET), strict=True))
+    # A fixed S3 port keeps its gRPC port at +10000 when it can (nothing was seen to
+    # dial the S3 gRPC port by that convention; the other components keep it).
+    host = connect_host(bind)
+    if port is None:
+        picked = _free_port_pairs(len(_WEED_COMPONENTS), _WEED_GRPC_OFFSET, bind)
+    else:
+        s3_pair = _fixed_s3_pair(bind, port)
+        picked = [s3_pair, *_free_port_pairs(len(_WEED_COMPONENTS) - 1, _WEED_GRPC_OFFSET, bind, avoid=s3_pair)]
+    pairs = dict(zip(_WEED_COMPONENTS, picked, strict=True))
     ports = [port for pair in pairs.values() for port in pair]
     port_args = [
         arg
@@ -432,8 +530,10 @@ def _seaweedfs_launch(workdir: Path) -> _Launch:
         f"-logdir={log_dir}",  # glog files, otherwise written to /tmp
         "mini",
         f"-dir={data_dir}",
-        f"-ip={LOOPBACK}",  # address components advertise to each other (default: eth0)
-        f"-ip.bind={LOOPBACK}",
+        f"-ip={host}",  # address components advertise to each other (default: eth0)
+        # With a specific address other than 127.0.0.1, weed also listens on 127.0.0.1
+        # for s3, master and filer (util.NewIpAndLocalListeners; no flag turns it off).
+        f"-ip.bind={bind}",
         "-master.telemetry=false",  # default true: would phone home
         *port_args,
         "-s3.port.iceberg=0",
@@ -451,21 +551,21 @@ def _seaweedfs_launch(workdir: Path) -> _Launch:
     master_port = pairs["master"][0]
     return _Launch(
         argv, pairs["s3"][0], tuple(ports), extra_paths=grpc_sockets,
-        ready=lambda: _weed_has_volume_server(master_port) and all(_accepts(port) for port in ports),
+        ready=lambda: _weed_has_volume_server(host, master_port) and all(_accepts(host, p) for p in ports),
     )  # fmt: skip
 
 
-def _accepts(port: int) -> bool:
+def _accepts(host: str, port: int) -> bool:
     try:
-        with socket.create_connection((LOOPBACK, port), timeout=1.0):
+        with socket.create_connection((host, port), timeout=1.0):
             return True
     except OSError:
         return False
 
 
-def _weed_has_volume_server(master_port: int) -> bool:
+def _weed_has_volume_server(host: str, master_port: int) -> bool:
     """True once the master knows a volume server with free slots (S3 writes can land)."""
-    connection = http.client.HTTPConnection(LOOPBACK, master_port, timeout=1.0)
+    connection = http.client.HTTPConnection(host, master_port, timeout=1.0)
     try:
         connection.request("GET", "/dir/status")
         body = json.loads(connection.getresponse().read())
@@ -476,16 +576,16 @@ def _weed_has_volume_server(master_port: int) -> bool:
         connection.close()
 
 
-def _moto_launch(workdir: Path) -> _Launch:
+def _moto_launch(workdir: Path, bind: str, port: int | None) -> _Launch:
     reason = why_unavailable("moto")
     if reason is not None:
         raise EmulatorError(f"moto unavailable: {reason}")
-    (port,) = free_ports(1)
-    argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)]
+    port = _api_port(bind, port)
+    argv = [sys.executable, "-m", "moto.server", "-H", bind, "-p", str(port)]
     return _Launch(argv, port, (port,), env={"PYTHONUNBUFFERED": "1"})
 
 
-_LAUNCHERS: dict[str, Callable[[Path], _Launch]] = {
+_LAUNCHERS: dict[str, Callable[[Path, str, int | None], _Launch]] = {
     "dynalite": _dynalite_launch,
     "fauxqs": _fauxqs_launch,
     "seaweedfs": _seaweedfs_launch,
@@ -544,9 +644,9 @@ def _last_log_line(path: Path | None) -> str:
     return line if len(line) <= 300 else line[:297] + "..."
 
 
-def _answers_http(port: int) -> bool:
-    """True if something on 127.0.0.1:port gives any HTTP response to GET /."""
-    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=1.0)
+def _answers_http(host: str, port: int) -> bool:
+    """True if something on host:port gives any HTTP response to GET /."""
+    connection = http.client.HTTPConnection(host, port, timeout=1.0)
     try:
         connection.request("GET", "/")
         connection.getresponse().read()
@@ -606,15 +706,18 @@ def _sweep_stale_workdirs() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _spawn(service: str, name: str, timeout: float) -> RunningEmulator:
+def _spawn(service: str, name: str, timeout: float, bind: str = LOOPBACK, port: int | None = None) -> RunningEmulator:
     """One attempt to start ``name``; raises EmulatorError (after cleaning up)."""
     _sweep_stale_workdirs()
     workdir = Path(tempfile.mkdtemp(prefix=f"{_WORKDIR_PREFIX}{name}-"))
     log_path = workdir / "server.log"
-    emulator = RunningEmulator(service=service, name=name, endpoint="", workdir=workdir)
+    emulator = RunningEmulator(service=service, name=name, endpoint="", workdir=workdir, bind=bind)
     try:
-        launch = _LAUNCHERS[name](workdir)
-        emulator.endpoint = f"http://{LOOPBACK}:{launch.port}"
+        try:
+            launch = _LAUNCHERS[name](workdir, bind, port)
+        except OSError as exc:  # a free-port probe could not bind: not an address of this host
+            raise EmulatorError(f"cannot listen on {bind}: {exc.strerror or exc}") from None
+        emulator.endpoint = f"http://{connect_host(bind)}:{launch.port}"
         emulator.ports = launch.ports
         emulator.extra_paths = launch.extra_paths
         emulator.log_path = log_path
@@ -642,6 +745,7 @@ def _spawn(service: str, name: str, timeout: float) -> RunningEmulator:
 def _wait_until_ready(emulator: RunningEmulator, launch: _Launch, timeout: float) -> None:
     assert emulator.process is not None
     port = launch.port
+    host = connect_host(emulator.bind)
     deadline = time.monotonic() + timeout
     delay = 0.05
     while True:
@@ -651,7 +755,7 @@ def _wait_until_ready(emulator: RunningEmulator, launch: _Launch, timeout: float
                 f"{emulator.name} exited with code {code} before answering on port {port}: "
                 f"{_last_log_line(emulator.log_path)}"
             )
-        if _answers_http(port) and (launch.ready is None or launch.ready()):
+        if _answers_http(host, port) and (launch.ready is None or launch.ready()):
             return
         if time.monotonic() >= deadline:
             raise EmulatorError(
@@ -692,37 +796,68 @@ def _choose(service: str, prefer: str | None) -> str:
     raise EmulatorError(f"no emulator can run for {service}: {'; '.join(reasons)}")
 
 
-def start_emulator(service: str, *, prefer: str | None = None, timeout: float = 30.0) -> RunningEmulator:
+def start_emulator(
+    service: str,
+    *,
+    prefer: str | None = None,
+    timeout: float = 30.0,
+    bind: str = LOOPBACK,
+    port: int | None = None,
+) -> RunningEmulator:
     """Start the best available emulator for ``service`` and wait until it answers.
 
     ``prefer`` names one emulator for that service (``"moto"`` forces moto); without
     it the fast one is used, falling back to moto, with a warning, when missing.
+    ``bind`` is the IPv4 address every server of the emulator listens on (default
+    127.0.0.1; 0.0.0.0 means every interface, for a container only: the endpoint
+    then names 127.0.0.1). ``port`` fixes the client-facing port (default: a free
+    one); SeaweedFS's other ports are free picks either way.
     """
     key = _check_service(service)
+    bind = check_bind(bind)
+    if port is not None:
+        port = check_port(port)
     name = _choose(key, prefer)
     if key == "sqs" and name == "moto":
         log.warning("SQS: %s", MOTO_SQS_WARNING)
     for attempt in range(1, _PORT_RETRIES + 1):
         try:
-            emulator = _spawn(key, name, timeout)
+            emulator = _spawn(key, name, timeout, bind, port)
         except EmulatorError as error:
             if attempt < _PORT_RETRIES and _port_clash(error):
                 log.info("%s: port taken between choosing and binding, retrying", name)
                 continue
             raise
-        log.info("%s -> %s at %s", DISPLAY_NAMES[key], name, emulator.endpoint)
+        if bind == LOOPBACK:
+            log.info("%s -> %s at %s", DISPLAY_NAMES[key], name, emulator.endpoint)
+        else:
+            log.info("%s -> %s at %s (listening on %s)", DISPLAY_NAMES[key], name, emulator.endpoint, bind)
         return emulator
     raise AssertionError("unreachable")
 
 
 def start_emulators(
-    services: Sequence[str], *, prefer: str | None = None, timeout: float = 30.0
+    services: Sequence[str],
+    *,
+    prefer: str | None = None,
+    timeout: float = 30.0,
+    bind: str = LOOPBACK,
+    port_base: int | None = None,
 ) -> list[RunningEmulator]:
-    """Start one emulator per service; on any failure stop those already started."""
+    """Start one emulator per service; on any failure stop those already started.
+
+    With ``port_base`` N, DynamoDB listens on N, S3 on N + 1 and SQS on N + 2
+    (``PORT_OFFSETS``), whichever of them are asked for.
+    """
+    keys = [_check_service(service) for service in services]
+    bind = check_bind(bind)
+    if port_base is not None:
+        port_base = check_port_base(port_base)
     started: list[RunningEmulator] = []
     try:
-        for service in services:
-            started.append(start_emulator(service, prefer=prefer, timeout=timeout))
+        for key in keys:
+            port = None if port_base is None else port_base + PORT_OFFSETS[key]
+            started.append(start_emulator(key, prefer=prefer, timeout=timeout, bind=bind, port=port))
     except BaseException:
         for emulator in started:
             emulator.stop()

@@ -2,7 +2,8 @@
 // programmatic entry point. fauxqs 1.9.x has no listen-host option and binds
 // 0.0.0.0; run this script as
 //   node --require <this dir>/bind_loopback.cjs fauxqs_server.mjs <node_modules> <port>
-// so that the preload rewrites the wildcard listen to 127.0.0.1.
+// so that the preload rewrites the wildcard listen to 127.0.0.1, or to the IPv4
+// address in $AWS_LOAD_EMULATOR_BIND when that is set.
 //
 // Note: fauxqs's queue URLs name the host sqs.<region>.localhost, which does not
 // resolve here. Clients send every SQS call to the endpoint URL (boto3 does so
@@ -22,10 +23,13 @@ const pkg = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8'));
 const entry = pkg.exports?.['.']?.import?.default ?? pkg.main ?? 'dist/app.js';
 const { startFauxqs } = await import(pathToFileURL(join(packageDir, entry)).href);
 
+const expected = (process.env.AWS_LOAD_EMULATOR_BIND ?? '').trim() || '127.0.0.1';
 const server = await startFauxqs({ port: Number(portText), logger: false });
 const bound = new URL(server.address).hostname;
-if (bound !== '127.0.0.1') {
-  console.error(`fauxqs bound ${server.address}, not 127.0.0.1: refusing to run`);
+// Fastify reports a wildcard listen as one of the machine's addresses, so only a
+// specific address can be compared here (the preload checks every listen anyway).
+if (expected !== '0.0.0.0' && bound !== expected) {
+  console.error(`fauxqs bound ${server.address}, not ${expected}: refusing to run`);
   await server.stop();
   process.exit(1);
 }
