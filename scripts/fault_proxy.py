@@ -109,6 +109,7 @@ class FaultConfig:
     error_rate: float = 0.0
     error_status: tuple[int, ...] = ERROR_STATUSES
     drop_rate: float = 0.0
+    lose_rate: float = 0.0  # writes answered as done but never forwarded: a lost write, for --verify
     partial_batches: bool = False
     seed: int | None = None
 
@@ -200,6 +201,7 @@ _CHECKS = {
     "error_rate": _rate,
     "error_status": _statuses,
     "drop_rate": _rate,
+    "lose_rate": _rate,
     "partial_batches": _flag,
     "seed": _seed,
 }
@@ -369,6 +371,7 @@ class Roll:
     drop: bool
     error_status: int | None
     throttle: bool
+    lose: bool = False
 
 
 class Dice:
@@ -385,7 +388,8 @@ class Dice:
     def roll(self, config: FaultConfig) -> Roll:
         drop, error, throttle, pick = (self.faults.random() for _ in range(4))
         status = config.error_status[int(pick * len(config.error_status))] if error < config.error_rate else None
-        return Roll(drop < config.drop_rate, status, throttle < config.throttle_rate)
+        lose = config.lose_rate > 0 and self.faults.random() < config.lose_rate  # drawn last: seeds replay as before
+        return Roll(drop < config.drop_rate, status, throttle < config.throttle_rate, lose)
 
     def delay(self, base_ms: float, jitter_ms: float) -> float:
         """Seconds to wait: base +- uniform jitter, never negative."""
@@ -555,7 +559,7 @@ def resign(
 # --------------------------------------------------------------------------- stats
 
 
-COUNTERS = ("requests", "forwarded", "throttled", "errors", "dropped")
+COUNTERS = ("requests", "forwarded", "throttled", "errors", "dropped", "lost")
 
 
 class Stats:
@@ -696,7 +700,28 @@ class FaultProxy:
         if roll.throttle:
             self.stats.count("throttled", keys)
             return await self.answer(exchange, throttle_answer(exchange.info.service))
+        if roll.lose:
+            lost = await self.lost_write_answer(exchange)
+            if lost is not None:
+                self.stats.count("lost", keys)
+                return await self.answer(exchange, lost)
         return await self.admit(exchange, keys)
+
+    async def lost_write_answer(self, exchange: Exchange) -> Answer | None:
+        """Success for a write that is never forwarded, as the service would answer it."""
+        info, request = exchange.info, exchange.request
+        if info.service == DYNAMODB and info.operation in ("PutItem", "BatchWriteItem"):
+            body = b'{"UnprocessedItems":{}}' if info.operation == "BatchWriteItem" else b"{}"
+            return Answer(200, {"Content-Type": "application/x-amz-json-1.0", "x-amz-crc32": _crc32(body)}, body)
+        if info.service == SQS and info.operation == "SendMessage" and exchange.body is not None:
+            message = json.loads(exchange.body).get("MessageBody", "")
+            digest = hashlib.md5(message.encode()).hexdigest()
+            answer = _dumps({"MessageId": str(uuid.uuid4()), "MD5OfMessageBody": digest})
+            return Answer(200, {"Content-Type": "application/x-amz-json-1.0"}, answer)
+        if info.service == S3 and request.method == "PUT" and "uploadId" not in request.query:
+            digest = hashlib.md5(await request.read()).hexdigest()
+            return Answer(200, {"ETag": f'"{digest}"'}, b"")
+        return None
 
     async def receive(self, request: web.BaseRequest) -> Exchange:
         """Classify the request; JSON bodies are read whole (they name the resource)."""
@@ -984,6 +1009,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--error-rate", type=_checked("error_rate"), default=0.0, metavar="P", help="share answered 500/503")
     add("--error-status", type=_checked("error_status"), default=ERROR_STATUSES, metavar="CODES", help="500,503")
     add("--drop-rate", type=_checked("drop_rate"), default=0.0, metavar="P", help="share whose connection is dropped")
+    add("--lose-rate", type=_checked("lose_rate"), default=0.0, metavar="P", help="share of writes acked, not stored")
     add("--partial-batches", action="store_true", help="cut BatchWriteItem to what fits; rest in UnprocessedItems")
     add("--resign-with-access-key", default=DEFAULT_ACCESS_KEY, metavar="KEY", help="re-signs cut batches")
     # The secret comes from the environment only: a command line is visible to every user in `ps`.
@@ -1006,6 +1032,7 @@ def config_from_args(args: argparse.Namespace) -> FaultConfig:
         error_rate=args.error_rate,
         error_status=tuple(args.error_status),
         drop_rate=args.drop_rate,
+        lose_rate=args.lose_rate,
         partial_batches=args.partial_batches,
         seed=args.seed,
     )

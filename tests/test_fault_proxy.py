@@ -57,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
     "error_rate": 0,
     "error_status": [500, 503],
     "drop_rate": 0,
+    "lose_rate": 0,
     "partial_batches": False,
 }
 
@@ -510,6 +511,7 @@ def test_every_flag_reaches_the_runtime_config(start_proxy: Callable[..., Proxy]
         "error_rate": 0.5,
         "error_status": [503],
         "drop_rate": 0.125,
+        "lose_rate": 0.0,
         "partial_batches": True,
         "seed": 42,
     }
@@ -552,6 +554,7 @@ def test_dynamodb_passthrough_and_stats(ddb_proxy: Proxy, table: str) -> None:
         "throttled": 0,
         "errors": 0,
         "dropped": 0,
+        "lost": 0,
     }
     assert stats["by_resource"]["DynamoDB"]["requests"] == 1  # ListTables names no table
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from writers.records import ISBN_SPACE, BookRecords, isbn13, record_size
+from writers.records import ISBN_SPACE, BookRecords, isbn13, record_crc, record_size
 from writers.services.dynamodb import MAX_ITEM_BYTES
 
 pytestmark = pytest.mark.timeout(60)
@@ -80,7 +80,8 @@ def test_every_key_is_a_valid_isbn13() -> None:
 
 def test_records_have_book_fields() -> None:
     for record in BookRecords(seed=9).take(100):
-        assert set(record) == {"isbn", "title", "author", "published"}
+        assert set(record) == {"isbn", "title", "author", "published", "crc"}
+        assert record["crc"] == record_crc(record)  # the checksum --verify reads back
         assert all(isinstance(v, str) and v for v in record.values())
         assert len(record["published"]) == 10  # ISO date
 

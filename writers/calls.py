@@ -54,6 +54,7 @@ class Settlement:
     """What the service did with the items of one successful call."""
 
     acked: int
+    acked_keys: tuple[str, ...] = ()  # which records those are (for --verify)
     leftover: Call | None = None  # the unprocessed part, to send again after a backoff
     next_calls: list[Call] = field(default_factory=list)  # the next steps (multipart parts, deletes)
     # Items the service refused for good inside a successful call (a batch entry that is
@@ -71,6 +72,8 @@ class Call(ABC):
     api_method: ClassVar[str]  # boto3 method: "put_item"
     is_read: ClassVar[bool] = False
 
+    keys: tuple[str, ...] = ()  # the records this call writes, by key (set by the service)
+
     def __init__(self, params: dict[str, Any], items: int = 1, attempt: int = 1) -> None:
         self.params = params
         self.items = items
@@ -87,7 +90,9 @@ class Call(ABC):
 
     def settle(self, response: dict[str, Any]) -> Settlement:
         """How many items the service took. Batch operations override this."""
-        return Settlement(acked=0 if self.is_read else self.items)
+        if self.is_read:
+            return Settlement(acked=0)
+        return Settlement(acked=self.items, acked_keys=self.keys)
 
     def wire(self) -> WireRequest:
         if self._wire is None:
@@ -100,7 +105,9 @@ class Call(ABC):
 
     def again(self) -> Call:
         """The same call, as its next attempt."""
-        return type(self)(self.params, self.items, self.attempt + 1)
+        call = type(self)(self.params, self.items, self.attempt + 1)
+        call.keys = self.keys
+        return call
 
     def abandon(self) -> list[Call]:
         """Calls to make when this one is given up (S3: abort the multipart upload it belongs to)."""
@@ -122,6 +129,7 @@ class Attempt:
     bytes_received: int = 0
     # Filled in by the driver once the answer is read:
     acked: int = 0
+    acked_keys: tuple[str, ...] = ()
     retried_items: int = 0
     given_up_items: int = 0
     extra: dict[str, Any] = field(default_factory=dict)

@@ -97,6 +97,7 @@ class Driver:
             assert attempt.response is not None
             settlement = call.settle(attempt.response)
             attempt.acked = settlement.acked
+            attempt.acked_keys = settlement.acked_keys
             attempt.given_up_items = settlement.given_up
             if settlement.error is not None:  # part of the call refused for good: a failure
                 attempt.error = settlement.error

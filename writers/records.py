@@ -10,6 +10,7 @@ set of used keys has to be kept in memory; stream 100 and up, and a stream past 
 from __future__ import annotations
 
 import random
+import zlib
 from typing import Any
 
 from faker import Faker
@@ -27,6 +28,12 @@ def isbn13(body9: str) -> str:
     digits = "978" + body9
     total = sum(map(int.__mul__, map(int, digits), _WEIGHTS))
     return digits + str((10 - total % 10) % 10)
+
+
+def record_crc(record: dict[str, Any]) -> str:
+    """A checksum of a record's fields (all but `crc` itself): --verify finds corrupt items by it."""
+    text = "\x1f".join(f"{k}={v}" for k, v in sorted(record.items()) if k != "crc")
+    return f"{zlib.crc32(text.encode()):08x}"
 
 
 def record_size(record: dict[str, Any]) -> int:
@@ -69,10 +76,11 @@ class BookRecords:
             "author": self._authors[(picks >> POOL_BITS) & _POOL_MASK],
             "published": self._dates[picks >> (2 * POOL_BITS)],
         }
-        missing = self.payload_bytes and self.payload_bytes - record_size(record) - len("blurb")
+        missing = self.payload_bytes and self.payload_bytes - record_size(record) - len("blurb") - len("crc") - 8
         if missing > 0:
             start = self._rng.randrange(FILLER_BLOCK // 2)
             record["blurb"] = self._filler[start : start + missing]
+        record["crc"] = record_crc(record)
         return record
 
     def take(self, n: int) -> list[dict[str, Any]]:

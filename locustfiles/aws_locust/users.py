@@ -47,6 +47,7 @@ class WriterClient:
                 "items": call.items,
                 "attempt": call.attempt,
                 "acked": attempt.acked,
+                "acked_keys": attempt.acked_keys,  # for --verify
                 "retried_items": attempt.retried_items,
                 "given_up_items": attempt.given_up_items,
                 "failure_kind": error.kind.value if error else None,

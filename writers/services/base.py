@@ -5,13 +5,28 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from writers.calls import Call, ServiceInfo
 from writers.errors import ConfigError
 from writers.records import BookRecords
 from writers.target import Endpoint
+
+
+@dataclass
+class VerifyResult:
+    """What a read-back of acknowledged records found."""
+
+    acknowledged: int = 0
+    lost: int = 0  # acknowledged, not stored
+    corrupt: int = 0  # stored, but not as written
+    duplicates: int = 0  # stored more than once (a queue)
+    examples: list[str] = field(default_factory=list)  # a few lost or corrupt keys
+
+    @property
+    def ok(self) -> bool:
+        return not (self.lost or self.corrupt)
 
 
 class RecordSource(Protocol):
@@ -81,6 +96,12 @@ class Workload(ABC):
     @abstractmethod
     def teardown(self, endpoint: Endpoint) -> None:
         """Delete the resource."""
+
+    def verify(self, endpoint: Endpoint, acked_keys: Sequence[str]) -> VerifyResult:
+        """Read back what was acknowledged (--verify). By default: compare with every stored key."""
+        stored = self.stored_keys(endpoint)
+        lost = [key for key in acked_keys if key not in stored]
+        return VerifyResult(len(acked_keys), lost=len(lost), examples=lost[:5])
 
     @abstractmethod
     def stored_keys(self, endpoint: Endpoint) -> set[str]:

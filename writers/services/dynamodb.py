@@ -10,7 +10,8 @@ from botocore.exceptions import ClientError
 
 from writers.calls import Call, ServiceInfo, Settlement, WireRequest
 from writers.errors import ConfigError
-from writers.services.base import Workload
+from writers.records import record_crc
+from writers.services.base import VerifyResult, Workload
 from writers.services.json_protocol import json_request, json_response
 from writers.target import Endpoint
 
@@ -19,6 +20,8 @@ TARGET_PREFIX = "DynamoDB_20120810."
 KEY = "isbn"
 MAX_BATCH = 25
 MAX_ITEM_BYTES = 400 * 1024
+# Ask for the write units each call consumed: the cost estimate then uses the service's own figure.
+CONSUMED_CAPACITY = {"ReturnConsumedCapacity": "TOTAL"}
 
 
 def to_item(record: Mapping[str, Any]) -> dict[str, dict[str, str]]:
@@ -55,21 +58,32 @@ class BatchWriteItem(DynamoDBCall):
         unprocessed: dict[str, list[Any]] = response.get("UnprocessedItems") or {}
         left = sum(len(requests) for requests in unprocessed.values())
         if not left:
-            return Settlement(acked=self.items)
-        return Settlement(
-            acked=self.items - left, leftover=BatchWriteItem({"RequestItems": unprocessed}, left, self.attempt + 1)
-        )
+            return Settlement(acked=self.items, acked_keys=self.keys)
+        leftover = BatchWriteItem({"RequestItems": unprocessed}, left, self.attempt + 1)
+        leftover.keys = tuple(request_keys(unprocessed))
+        unsent = set(leftover.keys)
+        acked = tuple(key for key in self.keys if key not in unsent)
+        return Settlement(acked=self.items - left, acked_keys=acked, leftover=leftover)
+
+
+def request_keys(request_items: Mapping[str, list[Any]]) -> list[str]:
+    """The keys of the items a BatchWriteItem puts."""
+    return [r["PutRequest"]["Item"][KEY]["S"] for requests in request_items.values() for r in requests]
 
 
 def put_item(table: str, record: Mapping[str, Any]) -> PutItem:
-    return PutItem({"TableName": table, "Item": to_item(record)})
+    call = PutItem({"TableName": table, "Item": to_item(record), **CONSUMED_CAPACITY})
+    call.keys = (record[KEY],)
+    return call
 
 
 def batch_write(table: str, records: Sequence[Mapping[str, Any]]) -> BatchWriteItem:
     if not 1 <= len(records) <= MAX_BATCH:
         raise ConfigError(f"BatchWriteItem takes 1 to {MAX_BATCH} items, not {len(records)}")
     requests = [{"PutRequest": {"Item": to_item(r)}} for r in records]
-    return BatchWriteItem({"RequestItems": {table: requests}}, len(records))
+    call = BatchWriteItem({"RequestItems": {table: requests}, **CONSUMED_CAPACITY}, len(records))
+    call.keys = tuple(r[KEY] for r in records)
+    return call
 
 
 def get_item(table: str, key: str) -> GetItem:
@@ -123,6 +137,26 @@ class DynamoDBWorkload(Workload):
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ResourceNotFoundException":
                 raise
+
+    def verify(self, endpoint: Endpoint, acked_keys: Sequence[str]) -> VerifyResult:
+        """BatchGetItem every acknowledged key; an item whose checksum does not match is corrupt."""
+        client, table = admin_client(endpoint), self.options.resource
+        result = VerifyResult(len(acked_keys))
+        for start in range(0, len(acked_keys), 100):
+            wanted = set(acked_keys[start : start + 100])
+            request: dict[str, Any] = {table: {"Keys": [{KEY: {"S": key}} for key in wanted], "ConsistentRead": True}}
+            while request:
+                answer = client.batch_get_item(RequestItems=request)
+                for item in answer["Responses"].get(table, []):
+                    record = {name: next(iter(value.values())) for name, value in item.items()}
+                    wanted.discard(record[KEY])
+                    if "crc" in record and record["crc"] != record_crc(record):
+                        result.corrupt += 1
+                        result.examples.append(f"corrupt {record[KEY]}")
+                request = answer.get("UnprocessedKeys") or {}
+            result.lost += len(wanted)
+            result.examples.extend(f"lost {key}" for key in sorted(wanted)[: max(0, 5 - len(result.examples))])
+        return result
 
     def stored_keys(self, endpoint: Endpoint) -> set[str]:
         paginator = admin_client(endpoint).get_paginator("scan")

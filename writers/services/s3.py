@@ -395,7 +395,7 @@ class PutObject(S3Call):
     def settle(self, response: dict[str, Any]) -> Settlement:
         if self.on_ack is not None:
             self.on_ack(self.key)
-        return Settlement(acked=1)
+        return Settlement(acked=1, acked_keys=(self.key,))
 
 
 class GetObject(S3Call):
@@ -541,7 +541,7 @@ class CompleteMultipartUpload(UploadCall):
     def settle(self, response: dict[str, Any]) -> Settlement:
         if self.upload.on_ack is not None:
             self.upload.on_ack(self.key)
-        return Settlement(acked=1)
+        return Settlement(acked=1, acked_keys=(self.key,))
 
     def abandon(self) -> list[Call]:
         return [AbortMultipartUpload(self.upload)]

@@ -28,7 +28,7 @@ from faker import Faker
 
 from writers.calls import Call, ServiceInfo, Settlement, WireRequest
 from writers.errors import AwsCallError, ConfigError, FailureKind
-from writers.services.base import RecordSource, Workload, WorkloadOptions
+from writers.services.base import RecordSource, VerifyResult, Workload, WorkloadOptions
 from writers.services.json_protocol import json_request, json_response
 from writers.target import Endpoint
 
@@ -184,10 +184,19 @@ class SendMessageBatch(SQSCall):
 
     def settle(self, response: dict[str, Any]) -> Settlement:
         retry, refused, error = _split_failures(self, response)
+        key_of = dict(zip((entry["Id"] for entry in self.params["Entries"]), self.keys, strict=False))
+        acked_keys = tuple(key_of[str(s.get("Id"))] for s in response.get("Successful") or [] if s.get("Id") in key_of)
         leftover = None
         if retry:
             leftover = SendMessageBatch({"QueueUrl": self.queue_url, "Entries": retry}, len(retry), self.attempt + 1)
-        return Settlement(acked=self.items - len(retry) - refused, leftover=leftover, given_up=refused, error=error)
+            leftover.keys = tuple(key_of.get(entry["Id"], "") for entry in retry)
+        return Settlement(
+            acked=self.items - len(retry) - refused,
+            acked_keys=acked_keys,
+            leftover=leftover,
+            given_up=refused,
+            error=error,
+        )
 
 
 class ReceiveMessage(SQSCall):
@@ -250,7 +259,9 @@ def send_message(queue_url: str, record: Mapping[str, Any], group: str | None = 
     if group is not None:
         params["MessageGroupId"] = group
         params["MessageDeduplicationId"] = str(record["message_id"])
-    return SendMessage(params)
+    call = SendMessage(params)
+    call.keys = (str(record["message_id"]),)
+    return call
 
 
 def send_message_batch(
@@ -265,7 +276,9 @@ def send_message_batch(
             entry["MessageGroupId"] = groups[i]
             entry["MessageDeduplicationId"] = str(record["message_id"])
         entries.append(entry)
-    return SendMessageBatch({"QueueUrl": queue_url, "Entries": entries}, len(entries))
+    call = SendMessageBatch({"QueueUrl": queue_url, "Entries": entries}, len(entries))
+    call.keys = tuple(str(record["message_id"]) for record in records)
+    return call
 
 
 def receive_message(queue_url: str, want: int, max_messages: int = MAX_BATCH, wait_seconds: int = 0) -> ReceiveMessage:
@@ -499,6 +512,14 @@ class SQSWorkload(Workload):
             ids += [message_id_of(m) for m in messages]
             entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
             client.delete_message_batch(QueueUrl=url, Entries=entries)
+
+    def verify(self, endpoint: Endpoint, acked_keys: Sequence[str]) -> VerifyResult:
+        """Receive-and-count: drain the queue; every acknowledged message_id must be there.
+        Duplicates are counted (a standard queue may deliver twice; a FIFO queue must not)."""
+        received = self.drain(endpoint)
+        seen = set(received)
+        lost = [key for key in acked_keys if key not in seen]
+        return VerifyResult(len(acked_keys), lost=len(lost), duplicates=len(received) - len(seen), examples=lost[:5])
 
     def stored_keys(self, endpoint: Endpoint) -> set[str]:
         """Drain-and-count: every message_id in the queue now (the queue is empty after)."""
