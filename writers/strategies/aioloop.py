@@ -22,6 +22,8 @@ import gevent
 import gevent.event
 from gevent.monkey import get_original
 
+from writers.strategies.native_threads import make_logging_safe_for_native_threads
+
 logger = logging.getLogger("writers.aioloop")
 
 _start_native_thread: Any = get_original("_thread", "start_new_thread")
@@ -45,6 +47,7 @@ class ProcessLoop:
     """The loop, its thread, and the shared sessions/clients living on it."""
 
     def __init__(self) -> None:
+        make_logging_safe_for_native_threads()
         self.loop = new_event_loop()
         self.users = 0
         self._resources: dict[Any, asyncio.Future[Any]] = {}

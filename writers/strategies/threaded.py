@@ -19,6 +19,7 @@ from gevent.threadpool import ThreadPool, _WorkerGreenlet
 from writers.calls import Attempt, Call
 from writers.strategies.base import Strategy, StrategyOptions
 from writers.strategies.boto3_calls import call_boto3, make_client
+from writers.strategies.native_threads import make_logging_safe_for_native_threads
 from writers.target import Endpoint
 
 _NativeLocal: Any = get_original("_thread", "_local")
@@ -84,6 +85,7 @@ def process_pool() -> ThreadPool:
     """One pool of native threads per process, made after a fork."""
     global _pool, _pool_pid
     if _pool is None or _pool_pid != os.getpid():
+        make_logging_safe_for_native_threads()
         _pool, _pool_pid = BotoThreadPool(0), os.getpid()
     return _pool
 
