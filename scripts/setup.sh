@@ -32,4 +32,15 @@ else
 fi
 # Offline Kubernetes tools (kubectl's kustomize, kubernetes-validate, hadolint) for the k8s checks.
 scripts/k8s_check.sh --install >/dev/null
+# Chromium for the web UI browser test (tests/test_webui.py drives Debian's chromium through
+# Playwright; Playwright's own browser download is not used). Only as root or under CI, only
+# when missing: elsewhere the test is skipped and says why.
+as_root=""
+if [ "$(id -u)" -ne 0 ] && [ "${CI:-}" = "true" ] && sudo -n true 2>/dev/null; then as_root="sudo -n"; fi
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
+  && { [ "$(id -u)" -eq 0 ] || [ -n "$as_root" ]; }; then
+  echo "setup: installing chromium (apt) for the browser test"
+  ($as_root apt-get update -qq && $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "setup: could not install chromium; the browser test will be skipped" >&2
+fi
 echo "setup: done (.venv/bin/locust is ready)"

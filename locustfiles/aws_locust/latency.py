@@ -9,11 +9,12 @@ percentiles are those of the union of every worker's calls.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hdrh.histogram import HdrHistogram
-from locust.env import Environment
-from locust.runners import MasterRunner, WorkerRunner
+
+if TYPE_CHECKING:  # importing locust monkey-patches the process: only where Locust runs (attach)
+    from locust.env import Environment
 
 MESSAGE = "aws_latency"
 LOWEST_US, HIGHEST_US, DIGITS = 1, 3_600_000_000, 3  # 1 us .. 1 h
@@ -32,6 +33,8 @@ class LatencyHistograms:
     def __init__(self) -> None:
         self.merged: dict[str, HdrHistogram] = {}  # what this process reports on
         self.unsent: dict[str, HdrHistogram] = {}  # a worker's calls since its last message
+        # Master or local: what arrived since the last rotation (live charts' per-interval percentiles).
+        self.window: dict[str, HdrHistogram] = {}
 
     def record(self, name: str, response_time_ms: float, into: dict[str, HdrHistogram]) -> None:
         histogram = into.get(name)
@@ -46,14 +49,22 @@ class LatencyHistograms:
 
     def merge_encoded(self, encoded: dict[str, str]) -> None:
         for name, text in encoded.items():
-            histogram = self.merged.get(name)
-            if histogram is None:
-                histogram = self.merged[name] = new_histogram()
-            histogram.add(HdrHistogram.decode(text.encode("ascii")))
+            decoded = HdrHistogram.decode(text.encode("ascii"))
+            for into in (self.merged, self.window):
+                histogram = into.get(name)
+                if histogram is None:
+                    histogram = into[name] = new_histogram()
+                histogram.add(decoded)
+
+    def rotate_window(self) -> dict[str, HdrHistogram]:
+        """The histograms recorded or merged since the last rotation; a new window starts."""
+        window, self.window = self.window, {}
+        return window
 
     def clear(self) -> None:
         self.merged.clear()
         self.unsent.clear()
+        self.window = {}
 
     def percentiles(self, name: str) -> dict[str, float]:
         """p50/p90/p99/p99.9/max in ms, 3 significant digits, and the count."""
@@ -70,11 +81,16 @@ class LatencyHistograms:
 
 
 def attach(environment: Environment, histograms: LatencyHistograms) -> None:
+    from locust.runners import MasterRunner, WorkerRunner
+
     runner = environment.runner
-    into = histograms.unsent if isinstance(runner, WorkerRunner) else histograms.merged
+    worker = isinstance(runner, WorkerRunner)
+    into = histograms.unsent if worker else histograms.merged
 
     def on_request(request_type: str, name: str, response_time: float, **_: Any) -> None:
         histograms.record(f"{request_type} {name}", response_time, into)
+        if not worker:
+            histograms.record(f"{request_type} {name}", response_time, histograms.window)
 
     def report_to_master(client_id: str, data: dict[str, Any]) -> None:
         # Sent just before each stats report, so the master has it before the final one.

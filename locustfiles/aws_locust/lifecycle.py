@@ -14,8 +14,9 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from aws_locust import finish, latency
+from aws_locust import finish, latency, live, webui
 from aws_locust.latency import LatencyHistograms
+from aws_locust.report import Reports
 from aws_locust.runtime import endpoint_for, format_local_endpoints
 from aws_locust.settings import RunSettings, add_common_arguments, read_settings
 from aws_locust.tally import AwsTally, attach
@@ -35,6 +36,7 @@ class Lifecycle:
         self.provisioned: dict[type[Workload], RunSettings] = {}
         self.tally = AwsTally()
         self.latency = LatencyHistograms()
+        self.reports = Reports(self.tally, self.latency)  # --report-dir: one report per test run
         events.init_command_line_parser.add_listener(self.on_parser)
         events.init.add_listener(self.on_init)
         events.test_start.add_listener(self.on_test_start)
@@ -54,6 +56,10 @@ class Lifecycle:
         attach(environment, self.tally)
         latency.attach(environment, self.latency)
         runner = environment.runner
+        if not isinstance(runner, WorkerRunner):  # live figures, the AWS tab (web UI only) and reports
+            live_stats = live.attach(environment, self.tally, self.latency)
+            self.reports.attach(environment, live_stats)
+            webui.attach(environment, live_stats, self.reports)
         if isinstance(runner, MasterRunner):
             runner.register_message(finish.QUOTA_DONE, lambda msg, **kw: finish.on_quota_done(environment, msg))
         if isinstance(runner, WorkerRunner) or environment.parsed_options is None:
@@ -110,6 +116,7 @@ class Lifecycle:
         runner = environment.runner
         if isinstance(runner, WorkerRunner):
             return
+        self.reports.test_started(environment)  # before the counts of a previous test are cleared
         if isinstance(runner, MasterRunner) and environment.parsed_options is not None:
             environment.parsed_options.budget_workers = max(1, runner.worker_count)
         try:  # the web UI may have changed the flags since start-up
@@ -141,6 +148,9 @@ class Lifecycle:
             Path(path).write_bytes(
                 orjson.dumps(self.tally.as_dict(self.latency.all_percentiles()), option=orjson.OPT_INDENT_2)
             )
+        self.reports.write(environment)
+        if self.reports.live is not None:
+            self.reports.live.stop_sampling()
         self.stop_emulators()
 
     def stop_emulators(self) -> None:

@@ -50,6 +50,11 @@ def add_common_arguments(parser: Any) -> None:
         "--teardown", action="store_true", default=False, help="delete the table/bucket/queue at the end"
     )
     group.add_argument("--summary-json", default="", help="write the AWS summary (items, retries, CPU) here as JSON")
+    group.add_argument(
+        "--report-dir",
+        default="reports",
+        help="write a JSON and an HTML report of each test run here ('' for none)",
+    )
     # Set by the master for its workers: where the local emulators listen, how many share --max-records.
     group.add_argument("--local-endpoints", default="", include_in_web_ui=False, help=argparse.SUPPRESS)
     group.add_argument("--budget-workers", type=int, default=1, include_in_web_ui=False, help=argparse.SUPPRESS)

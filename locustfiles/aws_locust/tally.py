@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from locust.env import Environment
-from locust.runners import LocalRunner, WorkerRunner
+if TYPE_CHECKING:  # importing locust monkey-patches the process: only where Locust runs (attach)
+    from locust.env import Environment
 
 FIELDS = ("calls", "items", "acked", "retried_items", "given_up_items")
 
@@ -30,7 +30,13 @@ class AwsTally:
         return used
 
     def on_request(
-        self, request_type: str, name: str, context: dict[str, Any], exception: Any = None, **_: Any
+        self,
+        request_type: str,
+        name: str,
+        context: dict[str, Any],
+        exception: Any = None,
+        response_length: int | None = 0,
+        **_: Any,
     ) -> None:
         if "items" not in context:
             return  # not one of ours
@@ -40,8 +46,14 @@ class AwsTally:
         row["acked"] += context["acked"]
         row["retried_items"] += context["retried_items"]
         row["given_up_items"] += context["given_up_items"]
+        row["bytes"] += response_length or 0
         if exception is not None:
             row[f"failed_{context['failure_kind']}"] += 1
+        units = context.get("billed_units")
+        if units:  # the AWS bill of this call (writers.pricing): milli-units and pico-dollars, exact sums
+            row["billed_milliunits"] += round(units * 1000)
+            row["cost_pusd"] += context.get("cost_pusd", 0)
+            row["units_reported"] += bool(context.get("units_reported"))
 
     def take(self) -> dict[str, dict[str, int]]:
         """What to send to the master: the rows since the last report."""
@@ -98,6 +110,8 @@ class AwsTally:
 
 def attach(environment: Environment, tally: AwsTally) -> None:
     """Wire the tally to Locust's events for this process's role."""
+    from locust.runners import LocalRunner, WorkerRunner
+
     environment.events.request.add_listener(tally.on_request)
 
     def report_to_master(client_id: str, data: dict[str, Any]) -> None:

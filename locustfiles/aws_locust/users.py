@@ -16,6 +16,7 @@ from aws_locust.runtime import ProcessRuntime, runtime_for
 from writers.calls import Attempt
 from writers.driver import Driver, Totals
 from writers.errors import ConfigError
+from writers.pricing import bill
 from writers.services import Workload
 from writers.strategies import STRATEGIES, strategy_class
 
@@ -37,6 +38,7 @@ class WriterClient:
 
     def _report(self, attempt: Attempt) -> None:
         call, error = attempt.call, attempt.error
+        billed = bill(call, attempt.response, error)
         self._fire(
             request_type=call.service.name,
             name=call.label + self._suffix,
@@ -51,6 +53,9 @@ class WriterClient:
                 "retried_items": attempt.retried_items,
                 "given_up_items": attempt.given_up_items,
                 "failure_kind": error.kind.value if error else None,
+                "billed_units": billed.units,  # in the price table's unit (WRU, request, ...)
+                "cost_pusd": billed.pico_usd,
+                "units_reported": billed.reported,  # the service said so (DynamoDB ConsumedCapacity)
             },
         )
 

@@ -1,0 +1,327 @@
+"""Live figures on the master (or the single local process): rates over a recent window,
+a timeline for the charts, and the per-strategy table the web UI and the reports show.
+
+Everything here is computed from what the master already holds: the tally (to which
+workers' deltas are added with each stats report) and the merged latency histograms.
+A sampler greenlet snapshots the cumulative tally every few seconds; a rate is the
+difference between now and the snapshot about `RATE_WINDOW` seconds ago. Each sample
+also rotates the latency window, so the charts' p99 is that of the calls reported
+during that sample's interval, not of the whole run.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import Counter, deque
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import gevent
+from hdrh.histogram import HdrHistogram
+
+from aws_locust.latency import LatencyHistograms, three_digits
+from aws_locust.tally import AwsTally
+from writers.pricing import PICO_PER_USD, price_for, price_table
+
+if TYPE_CHECKING:  # no locust import at module level: tests use this module without Locust's monkey-patching
+    from locust.env import Environment
+
+RATE_WINDOW = 10.0  # seconds: calls/s, items/s and MB/s are over about this much recent time
+LOCAL_SAMPLE_SECONDS = 2.0
+TABLE_CACHE_SECONDS = 1.0
+MAX_SAMPLES = 7200  # timeline points kept (4 h at the master's 2 s ... 3 s)
+FAILURE_KINDS = ("throttled", "client", "server", "network")
+NAME = re.compile(r"^(?P<service>\S+) (?P<operation>.+?) \[(?P<strategy>[^\]]+)\]$")
+
+
+def split_name(name: str) -> tuple[str, str, str]:
+    """Split "DynamoDB PutItem [gevent]" into ("DynamoDB", "PutItem", "gevent")."""
+    match = NAME.match(name)
+    if match is None:
+        service, _, rest = name.partition(" ")
+        return service, rest, ""
+    return match["service"], match["operation"], match["strategy"]
+
+
+def _iso(epoch: float | None) -> str | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
+class LiveStats:
+    def __init__(self, tally: AwsTally, latency: LatencyHistograms, sample_seconds: float = LOCAL_SAMPLE_SECONDS):
+        self.tally = tally
+        self.latency = latency
+        self.sample_seconds = sample_seconds
+        self.run_id = 0
+        self.started: float | None = None  # time.time() of the test's start
+        self.stopped: float | None = None
+        self._started_mono = time.monotonic()
+        self._stopped_mono: float | None = None
+        self._sample_until = 0.0  # monotonic: sample while now <= this
+        self.snapshots: deque[tuple[float, dict[str, Counter[str]]]] = deque()
+        self.timeline: deque[dict[str, Any]] = deque(maxlen=MAX_SAMPLES)
+        self.workers: dict[str, Counter[str]] = {}  # master: calls, items, acked per worker
+        self._greenlet: gevent.Greenlet | None = None
+        self._cached: tuple[float, dict[str, Any]] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start_test(self) -> None:
+        now = time.monotonic()
+        self.run_id += 1
+        self.started, self.stopped = time.time(), None
+        self._started_mono, self._stopped_mono = now, None
+        self._sample_until = math.inf
+        self.snapshots = deque([(now, {})])
+        self.timeline.clear()
+        self.workers.clear()
+        self._cached = None
+        self.latency.rotate_window()
+        if self._greenlet is not None:  # restart the sampler on the new test's clock
+            self.stop_sampling()
+            self.start_sampling()
+
+    def stop_test(self, final_reports_pending: bool) -> None:
+        """The test stopped; a master keeps sampling one more interval for the workers' last reports."""
+        if self.started is None or self._stopped_mono is not None:
+            return
+        now = time.monotonic()
+        self.stopped, self._stopped_mono = time.time(), now
+        if final_reports_pending:
+            self._sample_until = now + self.sample_seconds + 0.5
+        else:
+            self.sample()
+            self._sample_until = now
+
+    @property
+    def running(self) -> bool:
+        return self.started is not None and time.monotonic() <= self._sample_until
+
+    def start_sampling(self) -> None:
+        if self._greenlet is None:
+            self._greenlet = gevent.spawn(self._sample_forever)
+
+    def stop_sampling(self) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill(block=False)
+            self._greenlet = None
+
+    def _sample_forever(self) -> None:
+        while True:  # on the test's clock: a point every sample_seconds since it started
+            elapsed = time.monotonic() - self._started_mono
+            gevent.sleep(self.sample_seconds - elapsed % self.sample_seconds + 0.01)
+            if self.running:
+                self.sample()
+
+    def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
+        counts = self.workers.setdefault(client_id, Counter())
+        for row in (data.get("aws_tally") or {}).values():
+            counts["calls"] += row.get("calls", 0)
+            counts["items"] += row.get("items", 0)
+            counts["acked"] += row.get("acked", 0)
+
+    # ------------------------------------------------------------------ figures
+
+    def duration(self) -> float:
+        end = self._stopped_mono if self._stopped_mono is not None else time.monotonic()
+        return max(0.0, end - self._started_mono) if self.started is not None else 0.0
+
+    def _cumulative(self) -> dict[str, Counter[str]]:
+        return {name: Counter(row) for name, row in self.tally.rows.items()}
+
+    def rates(self, now: float | None = None, current: dict[str, Counter[str]] | None = None) -> dict[str, Any]:
+        """calls/s, items/s, MB/s per name over the last ~RATE_WINDOW seconds."""
+        now = time.monotonic() if now is None else now
+        current = self._cumulative() if current is None else current
+        base_time, base = self.snapshots[0] if self.snapshots else (self._started_mono, {})
+        for when, snapshot in self.snapshots:  # the newest snapshot at least a window old
+            if when <= now - RATE_WINDOW:
+                base_time, base = when, snapshot
+        span = now - base_time
+        rows: dict[str, dict[str, float]] = {}
+        for name, row in current.items():
+            old = base.get(name, Counter())
+            delta = {f: row[f] - old[f] for f in ("calls", "items", "acked", "bytes")}
+            rows[name] = {
+                "calls_per_s": delta["calls"] / span if span > 0.5 else 0.0,
+                "items_per_s": delta["items"] / span if span > 0.5 else 0.0,
+                "acked_per_s": delta["acked"] / span if span > 0.5 else 0.0,
+                "mb_per_s": delta["bytes"] / span / 1e6 if span > 0.5 else 0.0,
+            }
+        return {"window_seconds": round(span, 1), "rows": rows}
+
+    def sample(self) -> None:
+        """One timeline point: recent rates and the p99 of the calls since the last sample."""
+        now = time.monotonic()
+        current = self._cumulative()
+        rates = self.rates(now, current)["rows"]
+        window = self.latency.rotate_window()
+        point: dict[str, Any] = {"t": round(now - self._started_mono, 1), "rows": {}}
+        for name in sorted(set(rates) | set(window)):
+            rate = rates.get(name, {})
+            histogram = window.get(name)
+            point["rows"][name] = {
+                "calls_per_s": round(rate.get("calls_per_s", 0.0), 2),
+                "items_per_s": round(rate.get("items_per_s", 0.0), 2),
+                "mb_per_s": round(rate.get("mb_per_s", 0.0), 4),
+                "p99": _percentile(histogram, 99.0),
+                "p50": _percentile(histogram, 50.0),
+                "calls": histogram.get_total_count() if histogram is not None else 0,
+            }
+        self.timeline.append(point)
+        self.snapshots.append((now, current))
+        while len(self.snapshots) > 2 and self.snapshots[1][0] <= now - 2 * RATE_WINDOW:
+            self.snapshots.popleft()
+
+    def timeline_since(self, since: float = -1.0) -> list[dict[str, Any]]:
+        return [point for point in self.timeline if point["t"] > since]
+
+    # ------------------------------------------------------------------ the table
+
+    def table(self, live: bool = True) -> dict[str, Any]:
+        """The per-strategy table: live rates (or the run's averages), failures, percentiles, cost.
+
+        Live tables are kept for a second: every open UI polls, and percentiles are not free.
+        """
+        now = time.monotonic()
+        if live and self._cached is not None and now - self._cached[0] < TABLE_CACHE_SECONDS:
+            return self._cached[1]
+        table = self._table(live)
+        if live:
+            self._cached = (now, table)
+        return table
+
+    def _table(self, live: bool) -> dict[str, Any]:
+        current = self._cumulative()
+        duration = self.duration()
+        if live:
+            recent = self.rates(current=current)
+            rates, window = recent["rows"], recent["window_seconds"]
+        else:
+            rates, window = _averages(current, duration), round(duration, 1)
+        percentiles = self.latency.all_percentiles()
+        rows = [
+            table_row(name, current[name], rates.get(name, {}), percentiles.get(name, {})) for name in sorted(current)
+        ]
+        total = total_row(rows)
+        return {
+            "rates_over_seconds": window,
+            "rates": "recent" if live else "run average",
+            "rows": rows,
+            "total": total,
+            "cost_usd": total["cost_usd"],
+            "prices": price_table(),
+            "workers": {k: dict(v) for k, v in sorted(self.workers.items())},
+            "started": _iso(self.started),
+            "stopped": _iso(self.stopped),
+            "duration_seconds": round(duration, 1),
+            "run_id": self.run_id,
+        }
+
+
+def _percentile(histogram: HdrHistogram | None, percentile: float) -> float | None:
+    if histogram is None or not histogram.get_total_count():
+        return None
+    return three_digits(histogram.get_value_at_percentile(percentile) / 1000)
+
+
+def _averages(current: dict[str, Counter[str]], duration: float) -> dict[str, dict[str, float]]:
+    if duration <= 0:
+        return {}
+    return {
+        name: {
+            "calls_per_s": row["calls"] / duration,
+            "items_per_s": row["items"] / duration,
+            "acked_per_s": row["acked"] / duration,
+            "mb_per_s": row["bytes"] / duration / 1e6,
+        }
+        for name, row in current.items()
+    }
+
+
+def _units_source(row: Counter[str], service: str) -> str:
+    """Where the billed units come from: the service's own figure, item sizes, or counted requests."""
+    billed_calls = row["calls"] - sum(row[f"failed_{k}"] for k in FAILURE_KINDS)
+    if not row["billed_milliunits"]:
+        return "-"
+    if service != "DynamoDB":
+        return "counted"  # S3 and SQS bill requests (SQS per 64 KiB): counted by AWS's rules
+    if row["units_reported"] >= billed_calls:
+        return "reported"
+    return "estimated" if not row["units_reported"] else "mixed"
+
+
+def table_row(name: str, row: Counter[str], rate: dict[str, float], pct: dict[str, float]) -> dict[str, Any]:
+    service, operation, strategy = split_name(name)
+    price = price_for(service, operation)
+    return {
+        "name": name,
+        "service": service,
+        "operation": operation,
+        "strategy": strategy,
+        "calls_per_s": round(rate.get("calls_per_s", 0.0), 1),
+        "items_per_s": round(rate.get("items_per_s", 0.0), 1),
+        "mb_per_s": round(rate.get("mb_per_s", 0.0), 3),
+        "calls": row["calls"],
+        "items": row["items"],
+        "acked": row["acked"],
+        "mb": round(row["bytes"] / 1e6, 3),
+        "throttled": row["failed_throttled"],
+        "client_4xx": row["failed_client"],
+        "server_5xx": row["failed_server"],
+        "network": row["failed_network"],
+        "retried_items": row["retried_items"],
+        "given_up_items": row["given_up_items"],
+        "p50_ms": pct.get("p50"),
+        "p90_ms": pct.get("p90"),
+        "p99_ms": pct.get("p99"),
+        "p99_9_ms": pct.get("p99.9"),
+        "max_ms": pct.get("max"),
+        "billed_units": row["billed_milliunits"] / 1000,
+        "billed_unit": price.unit if price else "",
+        "units_source": _units_source(row, service),
+        "cost_usd": row["cost_pusd"] / PICO_PER_USD,
+    }
+
+
+SUMMED = (
+    "calls_per_s", "items_per_s", "mb_per_s", "calls", "items", "acked", "mb", "throttled", "client_4xx",
+    "server_5xx", "network", "retried_items", "given_up_items", "cost_usd",
+)  # fmt: skip
+
+
+def total_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    total: dict[str, Any] = {"name": "Total", "service": "", "operation": "", "strategy": ""}
+    for field in SUMMED:
+        total[field] = sum(row[field] for row in rows)
+    for field in ("calls_per_s", "items_per_s"):
+        total[field] = round(total[field], 1)
+    total["mb_per_s"] = round(total["mb_per_s"], 3)
+    total["mb"] = round(total["mb"], 3)
+    return total
+
+
+def attach(environment: Environment, tally: AwsTally, latency: LatencyHistograms) -> LiveStats | None:
+    """On the master or the single local process: a LiveStats fed by this process's tally."""
+    from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
+
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        return None
+    master = isinstance(runner, MasterRunner)
+    live = LiveStats(tally, latency, WORKER_REPORT_INTERVAL if master else LOCAL_SAMPLE_SECONDS)
+
+    def test_start(**_: Any) -> None:
+        live.start_test()
+
+    def test_stop(**_: Any) -> None:
+        live.stop_test(final_reports_pending=master)
+
+    environment.events.test_start.add_listener(test_start)
+    environment.events.test_stop.add_listener(test_stop)
+    if master:
+        environment.events.worker_report.add_listener(live.on_worker_report)
+    live.start_sampling()
+    return live

@@ -1,0 +1,379 @@
+"""End-of-run reports: one JSON and one HTML file per test run, under --report-dir.
+
+The JSON holds everything the HTML shows and more: the per-strategy table (run-average
+rates, failures by class, retries, merged percentiles, billed units and cost), the AWS
+summary exactly as --summary-json writes it, the timeline the live charts showed, the
+price table with its region and date, the command (secret-looking values masked) and
+the versions of everything that matters. The HTML draws the charts with plotly.js,
+written once beside the reports (no CDN: it opens offline).
+
+Secrets never reach a report: nothing from the environment is copied in, the command
+is masked, and the final text is scrubbed of every credential value this process knows.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import re
+import shlex
+import shutil
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from importlib.util import find_spec
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import gevent
+import orjson
+
+from aws_locust.latency import LatencyHistograms
+from aws_locust.tally import AwsTally
+from writers.emulators import LOCAL_SECRET_KEY
+
+if TYPE_CHECKING:  # no locust import at module level: tests use this module without Locust's monkey-patching
+    from locust.env import Environment
+
+    from aws_locust.live import LiveStats
+
+logger = logging.getLogger("aws_locust")
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+PLOTLY_JS = "plotly.min.js"
+MASK = "***"
+REPORT_PREFIX = "aws-report-"
+VERSIONED = (
+    "locust", "boto3", "botocore", "aioboto3", "aiobotocore", "aiohttp", "gevent", "geventhttpclient",
+    "hdrhistogram", "plotly", "aws-load-writers",
+)  # fmt: skip
+# Flags copied into the report (Locust's own run shape and this project's flags).
+SETTINGS = (
+    "num_users", "spawn_rate", "run_time", "host", "target", "region", "table", "bucket", "queue",
+    "records_per_task", "concurrency", "batch", "payload_bytes", "max_records", "seed", "max_attempts",
+    "timeout", "keep_alive", "provision", "teardown", "mode", "message_groups", "object_bytes",
+    "multipart_threshold", "part_bytes", "addressing_style",
+)  # fmt: skip
+SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "FAULT_PROXY_RESIGN_SECRET_KEY")
+SECRET_NAME = re.compile(r"secret|token|passw|credential|private|api[-_]?key|access[-_]?key|auth|session", re.I)
+URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/:@\s]+:)[^@/\s]+@", re.I)
+ASSIGNED_SECRET = re.compile(
+    r"(?P<key>\b[A-Za-z0-9_.-]*(?:secret|token|passw|credential|api[-_]?key)[A-Za-z0-9_.-]*\s*[=:]\s*)[^\s&,;]+", re.I
+)
+AWS_SECRET_SHAPE = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])")
+MIN_SECRET_LENGTH = 8  # shorter values ("test") would mangle ordinary words if scrubbed
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+def known_secrets(environ: dict[str, str] | None = None) -> list[str]:
+    """Credential values this process could know: from the environment and the local emulators."""
+    environ = dict(os.environ) if environ is None else environ
+    values = [environ.get(name, "") for name in SECRET_ENV] + [LOCAL_SECRET_KEY]
+    try:  # the credentials this process resolved, as the log filter knows them
+        from writers.redact import redact_logs
+
+        values.extend(redact_logs().secrets)
+    except ImportError:
+        pass
+    return sorted({v for v in values if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """Replace every known secret value, and secret-looking text, with ***."""
+    for secret in secrets:
+        if len(secret) >= MIN_SECRET_LENGTH:
+            text = text.replace(secret, MASK)
+    text = URL_PASSWORD.sub(lambda m: m["head"] + MASK + "@", text)
+    return ASSIGNED_SECRET.sub(lambda m: m["key"] + MASK, text)
+
+
+def _looks_like_aws_secret(value: str) -> bool:
+    """40 characters of base64 with letters of both cases and a digit: an AWS secret key's shape."""
+    return bool(
+        AWS_SECRET_SHAPE.fullmatch(value)
+        and re.search(r"[a-z]", value)
+        and re.search(r"[A-Z]", value)
+        and re.search(r"\d", value)
+        and "/" not in value[:1]
+    )
+
+
+def mask_argv(argv: Sequence[str], secrets: Iterable[str] = ()) -> list[str]:
+    """The command line with the values of secret-looking flags, URL passwords, KEY=secret
+    assignments, known secret values and AWS-secret-shaped words replaced by ***."""
+    secrets = list(secrets)
+    masked: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            masked.append(MASK)
+            hide_next = False
+            continue
+        if arg.startswith("-") and SECRET_NAME.search(arg.split("=", 1)[0]):
+            if "=" in arg:
+                masked.append(arg.split("=", 1)[0] + "=" + MASK)
+            else:
+                masked.append(arg)
+                hide_next = True
+            continue
+        arg = scrub(arg, secrets)
+        masked.append(MASK if _looks_like_aws_secret(arg) else arg)
+    return masked
+
+
+# --------------------------------------------------------------------------- contents
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def _settings(options: Any, secrets: Sequence[str]) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for name in SETTINGS:
+        if options is not None and hasattr(options, name):
+            value = getattr(options, name)
+            settings[name] = scrub(value, secrets) if isinstance(value, str) else value
+    return settings
+
+
+def _errors(environment: Environment) -> list[dict[str, Any]]:
+    runner = environment.runner
+    if runner is None:
+        return []
+    errors = [
+        {"request_type": e.method, "name": e.name, "error": str(e.parse_error(e.error)), "occurrences": e.occurrences}
+        for e in runner.stats.errors.values()
+    ]
+    return sorted(errors, key=lambda e: -int(e["occurrences"]))
+
+
+def build_report(
+    environment: Environment, tally: AwsTally, latency: LatencyHistograms, live: LiveStats | None, live_rates: bool
+) -> dict[str, Any]:
+    """The report as data (before scrubbing)."""
+    from locust.runners import MasterRunner
+
+    from aws_locust.live import LiveStats as _LiveStats
+
+    live = live or _LiveStats(tally, latency)
+    secrets = known_secrets()
+    options = environment.parsed_options
+    runner = environment.runner
+    table = live.table(live=live_rates)
+    percentiles = latency.all_percentiles()
+    summary = tally.as_dict(percentiles)
+    failures = {kind: sum(row[key] for row in table["rows"]) for kind, key in _FAILURE_COLUMNS.items()}
+    total_stats = runner.stats.total if runner is not None else None
+    argv = mask_argv(sys.argv, secrets)
+    return {
+        "report": "aws-locust",
+        "format": 1,
+        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+        "run": {
+            "run_id": table["run_id"],
+            "started": table["started"],
+            "stopped": table["stopped"],
+            "duration_seconds": table["duration_seconds"],
+            "role": "master" if isinstance(runner, MasterRunner) else "local",
+            # at quitting the workers may be gone: those that reported count too
+            "workers": max(runner.worker_count, len(table["workers"])) if isinstance(runner, MasterRunner) else 0,
+            "headless": bool(getattr(options, "headless", False)),
+            "locustfile": environment.locustfile or "",
+            "user_classes": sorted(cls.__name__ for cls in (environment.user_classes or [])),
+        },
+        "command": argv,
+        "command_line": shlex.join(argv),
+        "versions": versions(),
+        "settings": _settings(options, secrets),
+        "rates": table["rates"],
+        "rows": table["rows"],
+        "total": table["total"],
+        "failures": failures,
+        "retried_items": summary["retried"],
+        "given_up_items": summary["given_up"],
+        "latency_ms": percentiles,
+        "cost": {
+            "total_usd": table["cost_usd"],
+            "by_row": {row["name"]: row["cost_usd"] for row in table["rows"]},
+            "prices": table["prices"],
+        },
+        "workers": table["workers"],
+        "locust": {
+            "requests": total_stats.num_requests if total_stats is not None else 0,
+            "failures": total_stats.num_failures if total_stats is not None else 0,
+            "errors": _errors(environment),
+        },
+        "aws_summary": summary,  # exactly what --summary-json writes
+        "summary_text": tally.summary(percentiles),
+        "timeline": list(live.timeline),
+    }
+
+
+_FAILURE_COLUMNS = {"throttled": "throttled", "client": "client_4xx", "server": "server_5xx", "network": "network"}
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def plotly_js_path() -> Path | None:
+    """plotly.min.js inside the installed plotly wheel (found without importing plotly)."""
+    spec = find_spec("plotly")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "package_data" / PLOTLY_JS
+    return path if path.exists() else None
+
+
+def _figures(report: dict[str, Any]) -> dict[str, str]:
+    """The report's charts as plotly <div>s (plotly.js itself is loaded by the page)."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    timeline = report["timeline"]
+    names = sorted({name for point in timeline for name in point["rows"]})
+    charts: dict[str, str] = {}
+
+    def series(field: str) -> list[Any]:
+        traces = []
+        for name in names:
+            points = [(p["t"], p["rows"][name][field]) for p in timeline if name in p["rows"]]
+            traces.append(
+                go.Scatter(x=[t for t, _ in points], y=[v for _, v in points], name=name, mode="lines+markers")
+            )
+        return traces
+
+    def html(figure: Any, div_id: str) -> str:
+        return str(
+            pio.to_html(figure, include_plotlyjs=False, full_html=False, div_id=div_id, config={"displaylogo": False})
+        )
+
+    layout = {"xaxis": {"title": {"text": "seconds since start"}}, "legend": {"orientation": "h"}, "height": 380}
+    if timeline:
+        charts["items"] = html(
+            go.Figure(series("items_per_s"), layout={**layout, "title": {"text": "items/s per strategy"},
+                                                     "yaxis": {"title": {"text": "items/s"}, "rangemode": "tozero"}}),
+            "chart-items",
+        )  # fmt: skip
+        charts["p99"] = html(
+            go.Figure(series("p99"), layout={**layout, "title": {"text": "p99 latency per interval"},
+                                             "yaxis": {"title": {"text": "ms"}, "rangemode": "tozero"}}),
+            "chart-p99",
+        )  # fmt: skip
+    rows = [row for row in report["rows"] if row["p50_ms"] is not None]
+    if rows:
+        bars = [
+            go.Bar(name=label, x=[row["name"] for row in rows], y=[row[key] for row in rows])
+            for label, key in (("p50", "p50_ms"), ("p99", "p99_ms"), ("p99.9", "p99_9_ms"))
+        ]
+        charts["percentiles"] = html(
+            go.Figure(bars, layout={"barmode": "group", "title": {"text": "latency percentiles over the run (merged)"},
+                                    "yaxis": {"title": {"text": "ms"}, "type": "log"}, "height": 380}),
+            "chart-percentiles",
+        )  # fmt: skip
+    return charts
+
+
+def render_html(report: dict[str, Any], plotly_src: str = PLOTLY_JS) -> str:
+    from jinja2 import Environment as Jinja
+    from jinja2 import FileSystemLoader, select_autoescape
+    from markupsafe import Markup
+
+    jinja = Jinja(loader=FileSystemLoader(str(WEB_DIR)), autoescape=select_autoescape(["html"]))
+    charts = {key: Markup(div) for key, div in _figures(report).items()}  # plotly's own markup, not user text
+    return jinja.get_template("report.html").render(report=report, charts=charts, plotly_src=plotly_src)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def dumps(report: dict[str, Any]) -> bytes:
+    return scrub(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode(), known_secrets()).encode()
+
+
+def write_report(report: dict[str, Any], directory: str | Path) -> tuple[Path, Path]:
+    """report JSON + HTML (and plotly.min.js beside them, once) in `directory`."""
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    base, n = f"{REPORT_PREFIX}{stamp}", 1
+    while (folder / f"{base}.json").exists() or (folder / f"{base}.html").exists():
+        n += 1
+        base = f"{REPORT_PREFIX}{stamp}-{n}"
+    json_path, html_path = folder / f"{base}.json", folder / f"{base}.html"
+    json_path.write_bytes(dumps(report))
+    html_path.write_text(scrub(render_html(report), known_secrets()), encoding="utf-8")
+    source = plotly_js_path()
+    target = folder / PLOTLY_JS
+    if source is not None and (not target.exists() or target.stat().st_size != source.stat().st_size):
+        shutil.copyfile(source, target)
+    return json_path, html_path
+
+
+class Reports:
+    """Writes one report per test run (master or local process only).
+
+    A run is reported when it ends: at quitting (headless), a few seconds after the test
+    stops in the web UI (once the workers' last counts are in), or, if the web UI starts a
+    new test first, just before the new one clears the counts.
+    """
+
+    def __init__(self, tally: AwsTally, latency: LatencyHistograms) -> None:
+        self.tally = tally
+        self.latency = latency
+        self.live: LiveStats | None = None
+        self.pending = False  # a test ran whose report is not written yet
+        self.written: list[Path] = []
+
+    def attach(self, environment: Environment, live: LiveStats | None) -> None:
+        """Web UI runs: report each test a little after it stops (headless ones at quitting)."""
+        from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner
+
+        self.live = live
+        if getattr(environment.parsed_options, "headless", False):
+            return
+        delay = WORKER_REPORT_INTERVAL + 1.0 if isinstance(environment.runner, MasterRunner) else 0.0
+
+        def test_stop(**_: Any) -> None:
+            run_id = live.run_id if live is not None else 0
+            gevent.spawn_later(delay, self.write, environment, run_id)
+
+        environment.events.test_stop.add_listener(test_stop)
+
+    def directory(self, environment: Environment) -> str:
+        return str(getattr(environment.parsed_options, "report_dir", "") or "")
+
+    def test_started(self, environment: Environment) -> None:
+        if self.pending:
+            self.write(environment)  # the web UI's previous test, before its counts are cleared
+        self.pending = True
+
+    def write(self, environment: Environment, run_id: int | None = None) -> tuple[Path, Path] | None:
+        """Write the current run's report, once; `run_id`: only if that run is still the current one."""
+        live = self.live
+        if not self.pending or (run_id is not None and live is not None and live.run_id != run_id):
+            return None
+        self.pending = False
+        if live is not None and live.running:
+            live.sample()  # the workers' last counts, as the timeline's last point
+        directory = self.directory(environment)
+        if not directory or not self.tally.rows:
+            return None
+        try:
+            paths = write_report(build_report(environment, self.tally, self.latency, self.live, False), directory)
+        except Exception as exc:  # a report must never break the run's end
+            logger.error("could not write the report to %s: %s", directory, exc)
+            return None
+        self.written.extend(paths)
+        logger.info("report: %s (and %s)", paths[1], paths[0].name)
+        return paths

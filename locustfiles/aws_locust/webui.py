@@ -1,0 +1,195 @@
+"""The "AWS" tab in Locust's web UI, the live charts page, and the run-so-far report.
+
+Only where there is a web UI (the master, or a single local process): workers have
+none. Locust's React UI renders extra tabs from ``template_args["extended_tabs"]`` and
+``["extended_tables"]``, and fills them from the ``extended_stats`` list of the
+``/stats/requests`` JSON it polls every two seconds; this module adds that list with an
+``after_request`` hook. Its own pages live under ``<web base path>/aws/``:
+
+- ``aws/stats``: the table as JSON (live rates over the last ~10 s, cost so far, workers)
+- ``aws/stats.csv``: the same table as CSV
+- ``aws/charts``: items/s and p99 per strategy over time (plotly.js from the plotly wheel)
+- ``aws/timeline?since=T``: the charts' data
+- ``aws/report.json``, ``aws/report.html``: the report of the run so far
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, abort, request, send_file, send_from_directory
+from locust.env import Environment
+
+from aws_locust import report
+from aws_locust.live import RATE_WINDOW, LiveStats
+from aws_locust.report import WEB_DIR, Reports, known_secrets, plotly_js_path, scrub
+
+TAB = "aws"
+COLUMNS = (
+    ("name", "Service Operation [strategy]"),
+    ("calls_per_s", "calls/s"),
+    ("items_per_s", "items/s"),
+    ("mb_per_s", "MB/s"),
+    ("calls", "calls"),
+    ("items", "items"),
+    ("throttled", "throttled"),
+    ("client_4xx", "client 4xx"),
+    ("server_5xx", "server 5xx"),
+    ("network", "network"),
+    ("retried_items", "retried items"),
+    ("given_up_items", "given up"),
+    ("p50_ms", "p50 ms"),
+    ("p99_ms", "p99 ms"),
+    ("p99_9_ms", "p99.9 ms"),
+    ("billed", "billed units"),
+    ("cost_usd", "est. cost $"),
+)
+SCRIPT_TAG = b'<script src="./aws/static/aws_tab.js" defer></script>'
+
+
+def ui_rows(table: dict[str, Any]) -> list[dict[str, Any]]:
+    """The table as the React UI shows it: one row per name, then the total."""
+    rows = []
+    for row in [*table["rows"], table["total"]]:
+        shown = {key: row.get(key) for key, _ in COLUMNS if key in row}
+        for key in ("p50_ms", "p99_ms", "p99_9_ms"):
+            if key in shown and shown[key] is None:
+                shown[key] = "-"
+        shown["cost_usd"] = round(row["cost_usd"], 6)
+        if row["name"] == "Total":
+            shown["name"] = f"Total (rates over the last {table['rates_over_seconds']:g} s)"
+            shown["billed"] = ""
+            for key in ("p50_ms", "p99_ms", "p99_9_ms"):
+                shown[key] = ""
+        else:
+            shown["billed"] = f"{row['billed_units']:g} {row['billed_unit']} ({row['units_source']})"
+        rows.append(shown)
+    return rows
+
+
+def _json(data: Any) -> Response:
+    body = scrub(orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS).decode(), known_secrets())
+    return Response(body, mimetype="application/json", headers={"Cache-Control": "no-store"})
+
+
+def attach(environment: Environment, live: LiveStats | None, reports: Reports) -> bool:
+    """Add the AWS tab and pages to this process's web UI, if it has one."""
+    web_ui = environment.web_ui
+    if web_ui is None or live is None:
+        return False
+    base = str(getattr(environment.parsed_options, "web_base_path", "") or "").rstrip("/")
+    blueprint = Blueprint(
+        "aws_locust",
+        __name__,
+        url_prefix=f"{base}/aws",
+        static_folder=str(WEB_DIR / "static"),
+        static_url_path="/static",
+    )
+    guard = web_ui.auth_required_if_enabled
+
+    def full_table() -> dict[str, Any]:
+        runner = environment.runner
+        table = dict(live.table(live=True))  # a copy: the live table is cached and shared
+        table["state"] = str(getattr(runner, "state", ""))
+        table["user_count"] = getattr(runner, "user_count", 0)
+        table["worker_count"] = getattr(runner, "worker_count", 0)
+        return table
+
+    @blueprint.route("/stats")
+    @guard
+    def stats() -> Response:
+        return _json(full_table())
+
+    @blueprint.route("/stats.csv")
+    @guard
+    def stats_csv() -> Response:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        rows = ui_rows(full_table())
+        writer.writerow([title for _, title in COLUMNS])
+        for row in rows:
+            writer.writerow([row.get(key, "") for key, _ in COLUMNS])
+        return Response(
+            scrub(out.getvalue(), known_secrets()),
+            mimetype="text/csv",
+            headers={"Content-Disposition": "attachment;filename=aws_stats.csv"},
+        )
+
+    @blueprint.route("/timeline")
+    @guard
+    def timeline() -> Response:
+        try:
+            since = float(request.args.get("since", "-1"))
+            run = int(request.args.get("run", str(live.run_id)))
+        except ValueError:
+            abort(400)
+        if run != live.run_id:
+            since = -1.0  # a new test started: the page starts over
+        return _json(
+            {
+                "run_id": live.run_id,
+                "interval_seconds": live.sample_seconds,
+                "rate_window_seconds": RATE_WINDOW,
+                "running": live.running,
+                "samples": live.timeline_since(since),
+            }
+        )
+
+    @blueprint.route("/charts")
+    @guard
+    def charts() -> Response:
+        return send_from_directory(str(WEB_DIR), "charts.html", max_age=0)
+
+    @blueprint.route("/plotly.min.js")
+    @guard
+    def plotly_js() -> Response:
+        path = plotly_js_path()
+        if path is None:
+            abort(404, "plotly is not installed")
+        return send_file(path, mimetype="application/javascript", max_age=3600)
+
+    @blueprint.route("/report.json")
+    @guard
+    def report_json() -> Response:
+        data = report.build_report(environment, reports.tally, reports.latency, live, live_rates=False)
+        return Response(report.dumps(data), mimetype="application/json", headers={"Cache-Control": "no-store"})
+
+    @blueprint.route("/report.html")
+    @guard
+    def report_html() -> Response:
+        data = report.build_report(environment, reports.tally, reports.latency, live, live_rates=False)
+        return Response(scrub(report.render_html(data), known_secrets()), mimetype="text/html")
+
+    app = web_ui.app
+    assert app is not None
+    app.register_blueprint(blueprint)
+    web_ui.template_args["extended_tabs"] = [{"title": "AWS", "key": TAB}]
+    web_ui.template_args["extended_tables"] = [
+        {"key": TAB, "structure": [{"key": key, "title": title} for key, title in COLUMNS]}
+    ]
+    web_ui.template_args["extended_csv_files"] = [
+        {"href": "./aws/stats.csv", "title": "Download AWS table CSV"},
+        {"href": "./aws/report.json", "title": "Download AWS report of the run so far (JSON)"},
+        {"href": "./aws/report.html", "title": "AWS report of the run so far (HTML)"},
+        {"href": "./aws/charts", "title": "AWS live charts"},
+    ]
+    index_path, stats_path = f"{base}/", f"{base}/stats/requests"
+
+    @app.after_request
+    def extend(response: Response) -> Response:
+        if request.path == stats_path and response.status_code == 200:
+            data = response.get_json(silent=True)
+            if isinstance(data, dict):
+                extended = [e for e in data.get("extended_stats") or [] if e.get("key") != TAB]
+                data["extended_stats"] = [*extended, {"key": TAB, "data": ui_rows(live.table(live=True))}]
+                response.set_data(scrub(orjson.dumps(data).decode(), known_secrets()))
+        elif request.path == index_path and response.mimetype == "text/html" and not response.direct_passthrough:
+            page = response.get_data()
+            if SCRIPT_TAG not in page and b"</body>" in page:
+                response.set_data(page.replace(b"</body>", SCRIPT_TAG + b"\n</body>", 1))
+        return response
+
+    return True

@@ -1,0 +1,378 @@
+"""Reports and the cost estimate.
+
+Unit tests of the price table's arithmetic (DynamoDB units from ConsumedCapacity or item
+sizes, S3 request classes, SQS 64 KiB chunks), of secret masking, of the live rates and
+of the HTML rendering; then real headless Locust runs (local, and --processes 2) whose
+JSON and HTML reports are checked against the AWS summary and Locust's own totals, and
+searched for secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from conftest import DYNAMODB_LOCUSTFILE, LOCUST, PROJECT_ROOT, RunLocust, locust_env, stats_totals
+
+from writers import pricing
+from writers.calls import Call, ServiceInfo
+from writers.emulators import LOCAL_SECRET_KEY, free_ports
+from writers.errors import AwsCallError, FailureKind
+from writers.records import BookRecords
+from writers.services.dynamodb import BatchWriteItem, batch_write, get_item, put_item, to_item
+from writers.services.sqs import SendMessage, SendMessageBatch
+
+# The Locust glue's pure parts, imported without Locust itself (importing locust would
+# monkey-patch this whole test process): test_glue_modules_do_not_import_locust guards that.
+LOCUSTFILES = str(PROJECT_ROOT / "locustfiles")
+if LOCUSTFILES not in sys.path:
+    sys.path.insert(0, LOCUSTFILES)
+from aws_locust import report  # noqa: E402
+from aws_locust.latency import LatencyHistograms  # noqa: E402
+from aws_locust.live import LiveStats, split_name, table_row, total_row  # noqa: E402
+from aws_locust.tally import AwsTally  # noqa: E402
+
+ENV_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYREPORTTESTKEY"  # a fake, AWS-shaped secret for the env
+ENV_TOKEN = "FwoGZXIvYXdzEXAMPLESESSIONTOKENFORTHEREPORTTEST"
+
+
+def test_glue_modules_do_not_import_locust() -> None:
+    code = (
+        f"import sys; sys.path.insert(0, {LOCUSTFILES!r}); "
+        "import aws_locust.live, aws_locust.report, aws_locust.tally, aws_locust.latency; "
+        "print(sorted(m for m in sys.modules if m == 'locust' or m.startswith('locust.')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- prices
+
+
+def test_price_table_holds_region_and_date_and_known_prices() -> None:
+    table = pricing.price_table()
+    assert table["region"] == "us-east-1" and table["as_of"] == pricing.PRICES_AS_OF
+    assert pricing.price_for("DynamoDB", "PutItem") == pricing.price_for("DynamoDB", "BatchWriteItem")
+    prices = {(p["service"], p["operation"]): p["usd_per_million"] for p in table["prices"]}
+    assert prices[("DynamoDB", "PutItem")] == 0.625
+    assert prices[("DynamoDB", "GetItem")] == 0.125
+    assert prices[("S3", "PutObject")] == 5.0 and prices[("S3", "GetObject")] == 0.4
+    assert prices[("S3", "AbortMultipartUpload")] == 0.0
+    assert prices[("SQS", "SendMessageBatch")] == 0.40
+    assert pricing.price_for("SQS", "SendMessage", fifo=True).usd_per_million == 0.50  # type: ignore[union-attr]
+    assert pricing.price_for("DynamoDB", "Scan") is None
+
+
+def test_cost_arithmetic() -> None:
+    wru = pricing.price_for("DynamoDB", "PutItem")
+    assert pricing.cost_usd(1_000_000, wru) == pytest.approx(0.625)
+    assert pricing.cost_usd(2_000_000, pricing.price_for("S3", "PutObject")) == pytest.approx(10.0)
+    assert pricing.cost_usd(5, None) == 0.0
+    assert wru is not None and wru.pico_usd_per_unit == 625_000  # 0.625e-6 USD in 1e-12 USD
+    # A million one-WRU bills add up to exactly $0.625 (integers of pico-dollars: no float drift).
+    bill = pricing.bill(put_item("books", {"isbn": "1"}), {})
+    assert bill.units == 1.0 and not bill.reported
+    assert bill.pico_usd * 1_000_000 == 625_000 * 10**6 == int(0.625 * pricing.PICO_PER_USD)
+
+
+def _item_of_bytes(size: int) -> dict[str, dict[str, str]]:
+    return {"k": {"S": "x" * (size - 1)}}  # 1 byte of attribute name + the string
+
+
+@pytest.mark.parametrize(("size", "units"), [(1, 1), (1024, 1), (1025, 2), (2048, 2), (2049, 3), (400 * 1024, 400)])
+def test_dynamodb_write_units_are_per_started_kilobyte(size: int, units: int) -> None:
+    item = _item_of_bytes(size)
+    assert pricing.dynamodb_item_bytes(item) == size
+    assert pricing.write_units(item) == units
+
+
+def test_dynamodb_sizes_follow_the_documented_rules() -> None:
+    assert pricing.dynamodb_value_bytes({"S": "héllo"}) == 6  # UTF-8 bytes
+    assert pricing.dynamodb_value_bytes({"N": "12345"}) == 4  # (5 significant digits + 1) // 2 + 1
+    assert pricing.dynamodb_value_bytes({"N": "-0.00100"}) == 2
+    assert pricing.dynamodb_value_bytes({"BOOL": True}) == 1
+    assert pricing.dynamodb_item_bytes(to_item({"isbn": "978", "year": 2024})) == 4 + 3 + 4 + 3
+    assert pricing.read_units(_item_of_bytes(4096)) == 0.5  # eventually consistent
+    assert pricing.read_units(_item_of_bytes(4097), consistent=True) == 2.0
+    assert pricing.read_units(None) == 0.5  # an item not found still costs half a unit
+
+
+def test_dynamodb_bill_prefers_the_consumed_capacity_the_service_reports() -> None:
+    records = BookRecords(seed=3, payload_bytes=2500).take(3)
+    call = put_item("books", records[0])
+    assert call.params["ReturnConsumedCapacity"] == "TOTAL"  # asked of the service
+    estimated = pricing.bill(call, {})
+    assert estimated.units == 3.0 and not estimated.reported  # ~2.5 KB: 3 WRU
+    reported = pricing.bill(call, {"ConsumedCapacity": {"TableName": "books", "CapacityUnits": 7.0}})
+    assert reported.units == 7.0 and reported.reported and reported.pico_usd == 7 * 625_000
+
+    batch = batch_write("books", records)
+    assert batch.params["ReturnConsumedCapacity"] == "TOTAL"
+    listed = {"ConsumedCapacity": [{"TableName": "books", "CapacityUnits": 6}, {"TableName": "b", "CapacityUnits": 3}]}
+    assert pricing.bill(batch, listed).units == 9.0
+    # Without a figure from the service: unprocessed items are not billed.
+    requests = batch.params["RequestItems"]["books"]
+    partial = pricing.bill(batch, {"UnprocessedItems": {"books": requests[2:]}})
+    assert partial.units == 6.0 and not partial.reported
+    leftover = BatchWriteItem({"RequestItems": {"books": requests[2:]}}, 1, 2)
+    assert pricing.bill(leftover, {}).units == 3.0
+
+
+def test_failed_calls_are_billed_as_aws_bills_them() -> None:
+    throttled = AwsCallError(FailureKind.THROTTLED, "ProvisionedThroughputExceededException", status=400)
+    assert pricing.bill(put_item("books", {"isbn": "1"}), None, throttled) == pricing.NOTHING
+    network = AwsCallError(FailureKind.NETWORK, "ConnectionRefused")
+    send = SendMessage({"QueueUrl": "http://q/1/q", "MessageBody": "hi"})
+    assert pricing.bill(send, None, network) == pricing.NOTHING  # never reached SQS
+    server = AwsCallError(FailureKind.SERVER, "InternalError", status=500)
+    assert pricing.bill(send, None, server).units == 1.0  # reached SQS: a request
+
+
+@pytest.mark.parametrize(("body_bytes", "requests"), [(0, 1), (1, 1), (65536, 1), (65537, 2), (262144, 4)])
+def test_sqs_bills_each_started_64_kib_chunk(body_bytes: int, requests: int) -> None:
+    call = SendMessage({"QueueUrl": "http://q/1/q", "MessageBody": "m" * body_bytes})
+    bill = pricing.bill(call, {"MessageId": "1"})
+    assert bill.units == requests and bill.pico_usd == requests * 400_000
+
+
+def test_sqs_batch_payloads_add_up_and_fifo_costs_more() -> None:
+    entries = [{"Id": str(i), "MessageBody": "m" * 20_000} for i in range(10)]  # 200,000 bytes
+    standard = SendMessageBatch({"QueueUrl": "http://q/1/q", "Entries": entries}, 10)
+    assert pricing.bill(standard, {"Successful": []}).units == math.ceil(200_000 / 65536) == 4
+    fifo = SendMessageBatch({"QueueUrl": "http://q/1/q.fifo", "Entries": entries}, 10)
+    assert pricing.bill(fifo, {"Successful": []}).pico_usd == 4 * 500_000
+
+
+S3 = ServiceInfo(name="S3", boto3_name="s3", signing_name="s3", endpoint_env="S3", s3_signing=True)
+
+
+def _s3_call(operation: str) -> Call:
+    """An S3 call as the price table sees it: its service and operation only."""
+    return cast(Call, SimpleNamespace(service=S3, operation=operation))
+
+
+def test_s3_request_classes() -> None:
+    assert pricing.bill(_s3_call("PutObject"), {}).pico_usd == 5_000_000  # $0.005 per 1,000
+    assert pricing.bill(_s3_call("UploadPart"), {}).pico_usd == 5_000_000
+    assert pricing.bill(_s3_call("GetObject"), {}).pico_usd == 400_000  # $0.0004 per 1,000
+    assert pricing.bill(_s3_call("AbortMultipartUpload"), {}).pico_usd == 0
+    network = AwsCallError(FailureKind.NETWORK, "ConnectionReset")
+    assert pricing.bill(_s3_call("PutObject"), None, network) == pricing.NOTHING
+    client = AwsCallError(FailureKind.CLIENT, "AccessDenied", status=403)
+    assert pricing.bill(_s3_call("PutObject"), None, client).units == 1.0
+
+
+def test_get_item_estimate() -> None:
+    call = get_item("books", "978")
+    assert pricing.bill(call, {"Item": _item_of_bytes(5000)}).units == 1.0  # 2 x 4 KB, eventually consistent
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+def test_mask_argv_hides_secret_looking_values() -> None:
+    argv = [
+        "locust", "-f", "x.py", "--aws-secret-access-key", "abc123", "--session-token=tok-value",
+        "--target", "http://user:hunter22@127.0.0.1:8000", "AWS_SECRET_ACCESS_KEY=s3cr3tvalue",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "--table", "books", "known-secret-value-123",
+    ]  # fmt: skip
+    masked = report.mask_argv(argv, ["known-secret-value-123"])
+    text = " ".join(masked)
+    for secret in ("abc123", "tok-value", "hunter22", "s3cr3tvalue", "EXAMPLEKEY", "known-secret-value-123"):
+        assert secret not in text, text
+    assert masked[:3] == ["locust", "-f", "x.py"] and "--table" in masked and "books" in masked
+    assert "http://user:***@127.0.0.1:8000" in masked
+
+
+def test_known_secrets_come_from_the_environment_and_the_emulators() -> None:
+    secrets = report.known_secrets({"AWS_SECRET_ACCESS_KEY": ENV_SECRET, "AWS_SESSION_TOKEN": "short"})
+    assert ENV_SECRET in secrets and LOCAL_SECRET_KEY in secrets
+    assert "short" not in secrets  # too short to scrub without mangling ordinary words
+    assert report.scrub(f"a {ENV_SECRET} b", secrets) == "a *** b"
+
+
+# --------------------------------------------------------------------------- live figures
+
+
+def test_names_split_into_service_operation_strategy() -> None:
+    assert split_name("DynamoDB PutItem [gevent]") == ("DynamoDB", "PutItem", "gevent")
+    assert split_name("S3 UploadPart [aioboto3]") == ("S3", "UploadPart", "aioboto3")
+
+
+def _row(calls: int, items: int, bytes_: int = 0, **extra: int) -> Counter[str]:
+    return Counter({"calls": calls, "items": items, "acked": items, "bytes": bytes_, **extra})
+
+
+def test_rates_are_over_the_recent_window() -> None:
+    tally, latency = AwsTally(), LatencyHistograms()
+    live = LiveStats(tally, latency)
+    live.start_test()
+    start = live.snapshots[0][0]
+    # Cumulative counts as the master saw them: 10 calls/s for 20 s, then 50 calls/s.
+    live.snapshots.clear()
+    for second in range(0, 31, 2):
+        calls = 10 * min(second, 20) + 50 * max(0, second - 20)
+        live.snapshots.append((start + second, {"S Op [x]": _row(calls, calls * 25, calls * 1000)}))
+    now = start + 30
+    current = {"S Op [x]": _row(700, 700 * 25, 700_000)}
+    rates = live.rates(now, current)
+    assert rates["window_seconds"] == 10.0
+    row = rates["rows"]["S Op [x]"]
+    assert row["calls_per_s"] == pytest.approx(50.0)
+    assert row["items_per_s"] == pytest.approx(1250.0)
+    assert row["mb_per_s"] == pytest.approx(0.05)
+
+
+def test_sample_rotates_the_latency_window() -> None:
+    tally, latency = AwsTally(), LatencyHistograms()
+    live = LiveStats(tally, latency)
+    live.start_test()
+    tally.rows["S Op [x]"].update(_row(100, 100))
+    for ms in [1.0] * 98 + [100.0, 100.0]:
+        latency.record("S Op [x]", ms, latency.merged)
+        latency.record("S Op [x]", ms, latency.window)
+    live.sample()
+    latency.record("S Op [x]", 5.0, latency.window)
+    live.sample()
+    first, second = (point["rows"]["S Op [x]"] for point in live.timeline)
+    assert first["p99"] == 100.0 and first["calls"] == 100
+    assert second["p99"] == 5.0 and second["calls"] == 1  # only the calls of its own interval
+
+
+def test_table_rows_and_total() -> None:
+    row = _row(10, 250, 2_000_000, failed_throttled=2, failed_network=1, retried_items=50)
+    row.update({"billed_milliunits": 250_000, "cost_pusd": 250 * 625_000, "units_reported": 7})
+    shown = table_row("DynamoDB BatchWriteItem [gevent]", row, {"calls_per_s": 5.0}, {"p99": 3.0})
+    assert shown["throttled"] == 2 and shown["network"] == 1 and shown["retried_items"] == 50
+    assert shown["billed_units"] == 250.0 and shown["billed_unit"] == "WRU" and shown["units_source"] == "reported"
+    assert shown["cost_usd"] == pytest.approx(250 * 0.625e-6)
+    assert shown["p99_ms"] == 3.0 and shown["p50_ms"] is None
+    sqs = table_row("SQS SendMessageBatch [gevent]", _row(1, 10, billed_milliunits=1000, cost_pusd=400_000), {}, {})
+    assert sqs["units_source"] == "counted" and sqs["billed_unit"] == "request"
+    estimated = table_row("DynamoDB PutItem [x]", _row(4, 4, billed_milliunits=4000, failed_throttled=1), {}, {})
+    assert estimated["units_source"] == "estimated"
+    total = total_row([shown, shown])
+    assert total["calls"] == 20 and total["cost_usd"] == pytest.approx(2 * 250 * 0.625e-6)
+
+
+def _synthetic_report() -> dict[str, Any]:
+    row = table_row("DynamoDB PutItem [gevent]", _row(100, 100, 10_000), {}, {"p50": 1.0, "p99": 2.0, "p99.9": 3.0})
+    return {
+        "run": {"started": "s", "stopped": "e", "duration_seconds": 1.0, "role": "local", "workers": 0,
+                "locustfile": "dynamodb.py", "user_classes": ["GeventUser"]},
+        "rows": [row], "total": total_row([row]), "failures": {"throttled": 0}, "retried_items": 0,
+        "given_up_items": 0, "cost": {"total_usd": 0.0, "prices": pricing.price_table()}, "workers": {},
+        "locust": {"requests": 100, "failures": 0, "errors": []}, "aws_summary": {"acked": 100, "cpu_seconds": 0.1},
+        "summary_text": "AWS calls", "command_line": "locust -f x.py", "settings": {}, "versions": {"python": "3"},
+        "generated": "now", "timeline": [{"t": 2.0, "rows": {"DynamoDB PutItem [gevent]": {"items_per_s": 50.0,
+                                                                                          "p99": 2.0}}}],
+    }  # fmt: skip
+
+
+def test_html_has_the_table_and_plotly_charts() -> None:
+    html = report.render_html(_synthetic_report())
+    assert '<table id="aws-table">' in html and "DynamoDB PutItem [gevent]" in html
+    assert 'class="plotly-graph-div"' in html and 'id="chart-items"' in html and 'id="chart-p99"' in html
+    assert '<script src="plotly.min.js"></script>' in html  # offline: beside the report, no CDN
+    assert "cdn" not in html.lower()
+
+
+# --------------------------------------------------------------------------- real runs
+
+
+def _reports(folder: Path) -> tuple[dict[str, Any], str, Path]:
+    jsons = sorted(folder.glob("aws-report-*.json"))
+    htmls = sorted(folder.glob("aws-report-*.html"))
+    assert len(jsons) == 1 and len(htmls) == 1, list(folder.iterdir())
+    assert jsons[0].stem == htmls[0].stem
+    return json.loads(jsons[0].read_text()), htmls[0].read_text(), jsons[0]
+
+
+def _assert_no_secrets(*texts: str) -> None:
+    for text in texts:
+        for secret in (LOCAL_SECRET_KEY, ENV_SECRET, ENV_TOKEN):
+            assert secret not in text
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_headless_run_writes_json_and_html_reports(run_locust: RunLocust, tmp_path: Path) -> None:
+    reports, summary = tmp_path / "reports", tmp_path / "summary.json"
+    run = run_locust(
+        ["-u", "2", "-r", "2", "-t", "30s", "--max-records", "1500", "--records-per-task", "50", "--batch", "5",
+         "--target", "local", "--report-dir", str(reports), "--summary-json", str(summary),
+         "GeventUser", "SequentialUser"],
+        timeout=90,
+        env={"AWS_SECRET_ACCESS_KEY": ENV_SECRET, "AWS_SESSION_TOKEN": ENV_TOKEN},
+    )  # fmt: skip
+    output: str = run.output  # type: ignore[attr-defined]
+    assert run.returncode == 0, output[-3000:]
+    data, html, json_path = _reports(reports)
+    _assert_no_secrets(json_path.read_text(), html, output)
+
+    # The AWS summary, verbatim, and consistent with the table and Locust's own totals.
+    assert data["aws_summary"] == json.loads(summary.read_text())
+    requests, failures = stats_totals(run.stats)  # type: ignore[attr-defined]
+    assert data["locust"]["requests"] == requests == data["aws_summary"]["calls"] == data["total"]["calls"]
+    assert sum(row["calls"] for row in data["rows"]) == requests and failures == 0
+    assert data["total"]["acked"] == data["aws_summary"]["acked"] == 1500
+    assert {row["name"] for row in data["rows"]} == set(data["aws_summary"]["rows"])
+    assert {row["strategy"] for row in data["rows"]} == {"gevent", "sequential"}
+    for row in data["rows"]:
+        assert row["operation"] == "BatchWriteItem" and row["calls_per_s"] > 0 and row["mb_per_s"] > 0
+        assert row["p99_ms"] == data["latency_ms"][row["name"]]["p99"] > 0
+        # dynalite reports the consumed capacity: ~100 B records cost 1 WRU each.
+        assert row["units_source"] == "reported" and row["billed_units"] == row["acked"]
+        assert row["cost_usd"] == pytest.approx(row["acked"] * 0.625e-6)
+    assert data["cost"]["total_usd"] == pytest.approx(1500 * 0.625e-6)
+    assert data["failures"] == {"throttled": 0, "client": 0, "server": 0, "network": 0}
+    assert data["cost"]["prices"]["region"] == "us-east-1" and data["cost"]["prices"]["as_of"]
+    assert data["timeline"], "no timeline sample"
+    assert data["run"]["role"] == "local" and data["run"]["headless"] is True
+    assert "--report-dir" in data["command"] and data["command_line"].startswith(str(Path(data["command"][0])))
+    for name in ("python", "locust", "boto3", "botocore", "aiohttp", "gevent", "aws-load-writers"):
+        assert data["versions"][name] and data["versions"][name] != "not installed"
+
+    assert '<table id="aws-table">' in html and 'class="plotly-graph-div"' in html
+    for row in data["rows"]:
+        assert row["name"] in html
+    assert (reports / "plotly.min.js").stat().st_size > 1_000_000  # plotly.js beside the report: opens offline
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_distributed_run_reports_rows_from_both_workers(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    (port,) = free_ports(1)
+    args = [
+        str(LOCUST), "-f", str(DYNAMODB_LOCUSTFILE), "--headless", "--processes", "2", "-u", "2", "-r", "2",
+        "-t", "30s", "--max-records", "2000", "--records-per-task", "50", "--target", "local",
+        "--report-dir", str(reports), "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+        "--master-port", str(port), "GeventUser",
+    ]  # fmt: skip
+    started = time.monotonic()
+    result = subprocess.run(
+        args, cwd=tmp_path, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL,
+        env=locust_env({"AWS_SECRET_ACCESS_KEY": ENV_SECRET}),
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert time.monotonic() - started < 60
+    data, html, json_path = _reports(reports)
+    _assert_no_secrets(json_path.read_text(), html)
+    assert data["run"]["role"] == "master" and data["run"]["workers"] == 2
+    workers = data["workers"]
+    assert len(workers) == 2, workers  # both workers' deltas reached the master's table
+    assert all(counts["calls"] > 0 for counts in workers.values()), workers
+    assert sum(counts["calls"] for counts in workers.values()) == data["total"]["calls"]
+    assert sum(counts["acked"] for counts in workers.values()) == data["total"]["acked"] == 2000
+    assert data["aws_summary"]["acked_by_worker"] == {k: v["acked"] for k, v in workers.items()}

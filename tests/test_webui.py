@@ -1,0 +1,219 @@
+"""The AWS tab, the live charts and the run-so-far report in Locust's web UI, during a
+distributed run (--processes 2: the master has the web UI, its two workers send their
+deltas), checked over HTTP and in a real headless Chromium (Debian's, driven by
+Playwright). Screenshots go to test-artifacts/webui/ (git-ignored).
+
+One Locust web run serves the whole module (started with --autostart, bounded by -t
+and by the fixture, stopped with the UI's Stop then SIGTERM); the tests run in order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import DYNAMODB_LOCUSTFILE, LOCUST, PROJECT_ROOT, locust_env
+
+from writers.emulators import LOCAL_SECRET_KEY, free_ports
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "webui"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+ENV_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYWEBUITESTKEY"  # a fake, AWS-shaped secret in the environment
+STRATEGIES = {"gevent", "sequential"}
+
+
+@dataclass
+class WebRun:
+    process: subprocess.Popen[bytes]
+    url: str
+    reports: Path
+    log: Path
+
+    def get(self, path: str) -> bytes:
+        with urllib.request.urlopen(self.url + path, timeout=10) as response:
+            body: bytes = response.read()
+            return body
+
+    def get_json(self, path: str) -> Any:
+        return json.loads(self.get(path))
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, run: WebRun | None = None) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = condition()
+        except (OSError, ValueError, KeyError):
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}" + (f"\n{run.output()}" if run else ""))
+        time.sleep(0.5)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)  # the master: it quits its workers and writes what is due
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # whatever is left of its group (workers, emulator)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def web_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebRun]:
+    folder = tmp_path_factory.mktemp("webui")
+    web_port, master_port = free_ports(2)
+    log = folder / "locust.log"
+    args = [
+        str(LOCUST), "-f", str(DYNAMODB_LOCUSTFILE), "--autostart", "-u", "2", "-r", "2", "-t", "120s",
+        "--processes", "2", "--records-per-task", "20", "--concurrency", "2", "--target", "local",
+        "--report-dir", str(folder / "reports"), "--web-host", "127.0.0.1", "--web-port", str(web_port),
+        "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port), "--master-port", str(master_port),
+        "GeventUser", "SequentialUser",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            args,
+            cwd=folder,
+            env=locust_env({"AWS_SECRET_ACCESS_KEY": ENV_SECRET}),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    run = WebRun(process, f"http://127.0.0.1:{web_port}", folder / "reports", log)
+    try:
+        wait_for(lambda: run.get("/") and True, 60, "the web UI", run)
+        yield run
+    finally:
+        stop_process(process)
+
+
+def assert_no_secrets(*texts: str | bytes) -> None:
+    for text in texts:
+        value = text.decode(errors="replace") if isinstance(text, bytes) else text
+        assert LOCAL_SECRET_KEY not in value and ENV_SECRET not in value
+
+
+def test_ui_json_carries_rows_from_both_workers(web_run: WebRun) -> None:
+    def both_workers() -> Any:
+        stats = web_run.get_json("/aws/stats")
+        workers = stats["workers"]
+        busy = len(workers) == 2 and all(w["calls"] > 0 for w in workers.values())
+        rows = {row["strategy"]: row for row in stats["rows"]}
+        live = set(rows) == STRATEGIES and all(row["calls_per_s"] > 0 for row in rows.values())
+        return stats if busy and live else None
+
+    stats = wait_for(both_workers, 45, "calls from both workers in /aws/stats", web_run)
+    assert stats["worker_count"] == 2 and stats["rates_over_seconds"] > 0
+    assert sum(w["calls"] for w in stats["workers"].values()) <= stats["total"]["calls"]
+    for row in stats["rows"]:
+        assert row["p99_ms"] > 0 and row["items_per_s"] > 0 and row["mb_per_s"] > 0
+        assert row["billed_unit"] == "WRU" and row["cost_usd"] > 0
+    assert stats["prices"]["region"] == "us-east-1"
+
+    # Locust's own stats JSON carries the AWS tab's rows (extended_stats), for the React UI.
+    requests = web_run.get_json("/stats/requests")
+    (aws,) = [e for e in requests["extended_stats"] if e["key"] == "aws"]
+    names = {row["name"] for row in aws["data"]}
+    assert {f"DynamoDB PutItem [{s}]" for s in STRATEGIES} <= names
+    assert any(name.startswith("Total") for name in names)
+
+    # No secret anywhere the UI serves.
+    pages = ["/", "/stats/requests", "/aws/stats", "/aws/stats.csv", "/aws/timeline", "/aws/report.json"]
+    assert_no_secrets(*(web_run.get(page) for page in pages), web_run.get("/aws/report.html"))
+
+
+def test_aws_tab_and_live_charts_in_a_browser(web_run: WebRun) -> None:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright (Python) is not installed")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 800})
+            page.goto(web_run.url + "/")
+            page.get_by_role("tab", name="AWS").click()
+
+            def live_rows() -> list[list[str]] | None:
+                rows = [
+                    [cell.strip() for cell in line.split("\t")]
+                    for line in page.locator("#root table tbody").inner_text().splitlines()
+                ]
+                ours = [r for r in rows if r[0].startswith("DynamoDB PutItem")]
+                strategies = {r[0].split("[")[-1].rstrip("]") for r in ours}
+                return ours if strategies == STRATEGIES and all(float(r[1]) > 0 for r in ours) else None
+
+            rows = wait_for(live_rows, 30, "AWS tab rows with calls/s > 0", web_run)
+            assert all(r[-1] and float(r[-1]) > 0 for r in rows)  # estimated cost so far
+            page.screenshot(path=str(ARTIFACTS / "aws-tab.png"), full_page=True)
+
+            with page.context.expect_page() as opened:
+                page.locator("#aws-charts-link").click()  # the link above the tab's table
+            charts = opened.value
+            charts.wait_for_load_state()
+            assert charts.url == web_run.url + "/aws/charts"
+            charts.set_viewport_size({"width": 1300, "height": 950})
+            length = "document.getElementById('items-chart')?.data?.[0]?.x.length ?? 0"
+            charts.wait_for_function(f"{length} >= 2", timeout=30_000)
+            first = charts.evaluate(length)
+            charts.wait_for_function(f"{length} > {first}", timeout=30_000)  # points keep coming
+            traces = charts.evaluate("document.getElementById('items-chart').data.map(t => t.name)")
+            assert {f"DynamoDB PutItem [{s}]" for s in STRATEGIES} <= set(traces)
+            p99 = charts.evaluate("document.getElementById('p99-chart').data.map(t => t.y.filter(v => v > 0).length)")
+            assert all(n > 0 for n in p99)
+            assert charts.evaluate("typeof Plotly.version") == "string"  # plotly.js from the wheel, offline
+            charts.screenshot(path=str(ARTIFACTS / "charts.png"), full_page=True)
+            assert_no_secrets(page.content(), charts.content())
+        finally:
+            browser.close()
+
+
+def test_report_is_written_when_the_test_stops(web_run: WebRun) -> None:
+    request = urllib.request.Request(web_run.url + "/stop", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    # Written once the workers' last counts are in (a few seconds after the stop).
+    reports = wait_for(lambda: sorted(web_run.reports.glob("aws-report-*.json")), 30, "the report", web_run)
+    stop_process(web_run.process)
+    assert "Traceback" not in web_run.output(), web_run.output()
+    assert len(sorted(web_run.reports.glob("aws-report-*.json"))) == 1  # quitting wrote no second one
+    data = json.loads(reports[0].read_text())
+    html = reports[0].with_suffix(".html").read_text()
+    assert_no_secrets(reports[0].read_text(), html)
+    assert data["run"]["role"] == "master" and data["run"]["headless"] is False
+    assert len(data["workers"]) == 2 and all(w["calls"] > 0 for w in data["workers"].values())
+    assert {row["strategy"] for row in data["rows"]} == STRATEGIES
+    assert data["total"]["calls"] == data["aws_summary"]["calls"] == sum(w["calls"] for w in data["workers"].values())
+    assert data["timeline"] and data["cost"]["total_usd"] > 0
+    assert '<table id="aws-table">' in html and 'class="plotly-graph-div"' in html
