@@ -1,0 +1,82 @@
+"""The fast paths cache what they must: this fails if a change makes a strategy derive
+the signing key, build a signer, open a connection, make a boto3 client or an aiohttp
+session per call instead of once (per day, process, connection slot or thread)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aioboto3
+import aiohttp
+import pytest
+
+from writers.driver import Driver
+from writers.records import BookRecords
+from writers.services import WorkloadOptions
+from writers.services.dynamodb import SERVICE, DynamoDBWorkload
+from writers.sigv4 import SigV4Signer
+from writers.strategies import StrategyOptions, boto3_calls, http11, raw, strategy_class
+from writers.target import Endpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "hot-path-secret"
+CALLS, CONCURRENCY = 300, 4
+
+
+@pytest.fixture(scope="module")
+def sink() -> Iterator[str]:
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "sigcheck_server.py"), SECRET, "0"], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    yield process.stdout.readline().strip()
+    process.terminate()
+    process.wait(10)
+
+
+def counting(monkeypatch: pytest.MonkeyPatch, counts: Counter[str], owner: Any, name: str, key: str) -> None:
+    original: Callable[..., Any] = getattr(owner, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        counts[key] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapper)
+
+
+@pytest.mark.parametrize("strategy", ["gevent", "aiohttp", "sequential", "aioboto3"])
+def test_per_call_work_stays_per_call(sink: str, strategy: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    counts: Counter[str] = Counter()
+    counting(monkeypatch, counts, SigV4Signer, "signing_key", "keys derived")
+    counting(monkeypatch, counts, SigV4Signer, "__init__", "signers")
+    counting(monkeypatch, counts, http11.Connection, "__init__", "connections")
+    counting(monkeypatch, counts, boto3_calls, "make_client", "boto3 clients")
+    counting(monkeypatch, counts, aioboto3.Session, "client", "aioboto3 clients")
+    counting(monkeypatch, counts, aiohttp.ClientSession, "__init__", "aiohttp sessions")
+    raw._signers.clear()
+    boto3_calls._shared_clients.clear()
+    # A fresh account per test, so no cache of an earlier test can hide a per-call derivation.
+    endpoint = Endpoint(SERVICE, "us-east-1", sink, f"AKID{strategy.upper()}", SECRET)
+    workload = DynamoDBWorkload(WorkloadOptions("books"))
+    instance = strategy_class(strategy)(endpoint, StrategyOptions(concurrency=CONCURRENCY))
+    try:
+        totals = Driver(instance, lambda attempt: None).run(workload.write_calls(BookRecords(seed=3).take(CALLS)))
+    finally:
+        instance.close()
+    assert totals.acked == CALLS and totals.failures == 0
+    if strategy in ("gevent", "aiohttp"):  # our signer: one per process and endpoint, one key per day
+        assert counts["signers"] == 1 and counts["keys derived"] == 1, counts
+    if strategy == "gevent":  # keep-alive connections: at most one per call in flight
+        assert 1 <= counts["connections"] <= CONCURRENCY, counts
+    if strategy == "aiohttp":  # one session per process loop
+        assert counts["aiohttp sessions"] == 1, counts
+    if strategy == "sequential":  # one client per process, never per call
+        assert counts["boto3 clients"] == 1, counts
+    if strategy == "aioboto3":  # one client per process loop
+        assert counts["aioboto3 clients"] == 1, counts
+
