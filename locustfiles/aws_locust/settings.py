@@ -16,6 +16,8 @@ REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
 def add_common_arguments(parser: Any) -> None:
     group = parser  # Locust's own parser: only its add_argument knows include_in_web_ui
+    # The web UI opens with the class picker: one user class per strategy, chosen per test.
+    parser.set_defaults(class_picker=True)
     group.add_argument(
         "--target", default="local", help="'local' (an emulator started for you), 'aws', or an endpoint URL"
     )
