@@ -5,5 +5,5 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/setup.sh"
 cd "$root"
-exec .venv/bin/locust -f locustfiles/dynamodb.py --headless --users 4 --spawn-rate 4 --run-time 20s \
+exec .venv/bin/locust -f locustfiles/dynamodb.py --headless --users 5 --spawn-rate 5 --run-time 20s \
   --target local --max-records 2000 --records-per-task 50 --seed 1 "$@"
