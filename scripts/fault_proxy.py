@@ -719,6 +719,7 @@ class FaultProxy:
             answer = _dumps({"MessageId": str(uuid.uuid4()), "MD5OfMessageBody": digest})
             return Answer(200, {"Content-Type": "application/x-amz-json-1.0"}, answer)
         if info.service == S3 and request.method == "PUT" and "uploadId" not in request.query:
+            await self.send_continue(exchange)  # a client sending Expect: 100-continue waits for it
             digest = hashlib.md5(await request.read()).hexdigest()
             return Answer(200, {"ETag": f'"{digest}"'}, b"")
         return None

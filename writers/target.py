@@ -7,6 +7,7 @@ when set); `--target URL` sends to that URL with credentials from boto3's chain.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,10 @@ def parse_target(value: str) -> str:
     value = value.strip()
     if value in ("local", "aws"):
         return value
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: "http://[::1"
+        raise ConfigError(f"--target is not a valid URL: {value!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"--target must be 'local', 'aws' or an http(s):// URL, not {value!r}")
     try:
@@ -42,7 +46,9 @@ def env_endpoint(service: ServiceInfo) -> str | None:
     return os.environ.get(f"AWS_ENDPOINT_URL_{service.endpoint_env}") or os.environ.get("AWS_ENDPOINT_URL") or None
 
 
+@functools.cache
 def default_region() -> str:
+    """boto3's configured region (a Session costs ~20 ms: asked once per process)."""
     return boto3.session.Session().region_name or DEFAULT_REGION
 
 

@@ -10,9 +10,11 @@ exits with code 3 if anything acknowledged was lost or corrupt.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from locust import events
 from locust.env import Environment
 from locust.runners import WorkerRunner
@@ -23,6 +25,7 @@ from writers.services.base import VerifyResult
 
 logger = logging.getLogger("aws_locust")
 EXIT_LOST = 3
+READ_BACK_ATTEMPTS = 4
 
 
 class Verifier:
@@ -73,6 +76,19 @@ class Verifier:
         if failed:
             environment.process_exit_code = EXIT_LOST
 
+    @staticmethod
+    def read_back(workload: Workload, endpoint: Any, keys: list[str]) -> VerifyResult:
+        """The service's read-back, tried again patiently: a throttled table must not end it."""
+        for attempt in range(READ_BACK_ATTEMPTS):
+            try:
+                return workload.verify(endpoint, keys)
+            except (BotoCoreError, ClientError) as exc:
+                error = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+                if attempt + 1 < READ_BACK_ATTEMPTS:
+                    logger.warning("verify: read-back failed (%s); again in %d s", error, 2 ** (attempt + 1))
+                    time.sleep(2 ** (attempt + 1))
+        return VerifyResult(len(keys), error=error)
+
     def verify(self, environment: Environment, workload: type[Workload]) -> VerifyResult:
         name = workload.service.name
         keys = self.keys.get(name, [])
@@ -80,13 +96,15 @@ class Verifier:
         if settings is None:
             return VerifyResult(len(keys))
         endpoint = endpoint_for(settings, workload, environment.parsed_options)
-        result = workload(settings.workload).verify(endpoint, keys)
+        result = self.read_back(workload(settings.workload), endpoint, keys)
         self.results[name] = result
         line = (
             f"verify {name}: {result.acknowledged} acknowledged, {result.lost} lost, {result.corrupt} corrupt, "
             f"{result.duplicates} duplicates"
         )
-        if result.ok:
+        if result.error:
+            logger.error("verify %s: could not read back %d records: %s", name, len(keys), result.error)
+        elif result.ok:
             logger.info(line)
         else:
             logger.error("%s (e.g. %s)", line, ", ".join(result.examples))

@@ -23,10 +23,11 @@ class VerifyResult:
     corrupt: int = 0  # stored, but not as written
     duplicates: int = 0  # stored more than once (a queue)
     examples: list[str] = field(default_factory=list)  # a few lost or corrupt keys
+    error: str = ""  # the read-back itself failed: nothing is verified
 
     @property
     def ok(self) -> bool:
-        return not (self.lost or self.corrupt)
+        return not (self.lost or self.corrupt or self.error)
 
 
 class RecordSource(Protocol):

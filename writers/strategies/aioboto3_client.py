@@ -6,6 +6,7 @@ driver sees and times every attempt.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -13,6 +14,7 @@ import aioboto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from writers.calls import Attempt, Call
+from writers.errors import AwsCallError
 from writers.strategies.asyncbase import AsyncStrategy
 from writers.strategies.boto3_calls import (
     SHARED_POOL_CONNECTIONS,
@@ -53,9 +55,14 @@ class Aioboto3Strategy(AsyncStrategy):
         method = getattr(client, call.api_method)
         started = time.perf_counter()
         try:
-            response = await method(**call.params)
-            await read_streams_async(response)
+            # A bound on the whole call: aiohttp starts its read timer only once a body is
+            # written, so a server that never answers an `Expect: 100-continue` would hang it.
+            async with asyncio.timeout(2 * self.options.timeout):
+                response = await method(**call.params)
+                await read_streams_async(response)
         except (ClientError, BotoCoreError) as exc:
             return Attempt(call, (time.perf_counter() - started) * 1000, error=classify_botocore_error(exc))
+        except TimeoutError as exc:
+            return Attempt(call, (time.perf_counter() - started) * 1000, error=AwsCallError.network(exc))
         elapsed = (time.perf_counter() - started) * 1000
         return Attempt(call, elapsed, response=response, bytes_received=response_bytes(response))

@@ -47,6 +47,12 @@ def process_session(endpoint: Endpoint) -> Any:
 
 def _close_thread_clients() -> None:
     for client in (getattr(_thread_state, "clients", None) or {}).values():
+        # Close the pools' sockets here, on this thread's hub: client.close() only drops the
+        # pools, and one kept alive by a reference cycle (after a network error) would be
+        # closed at interpreter exit, on this thread's destroyed hub.
+        manager = getattr(getattr(client._endpoint, "http_session", None), "_manager", None)
+        for pool in list(getattr(getattr(manager, "pools", None), "_container", {}).values()):
+            pool.close()
         client.close()
     _thread_state.clients = {}
 

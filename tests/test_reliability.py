@@ -1,0 +1,525 @@
+"""Reliability suite (issue #7): every strategy of every service writes through the
+fault-injecting proxy (scripts/fault_proxy.py) to a real local server, and `--verify`
+reads back what was acknowledged.
+
+- Throttling and 5xx answers on about a third of the calls: each strategy retries until
+  exactly --max-records records are acknowledged, none is given up, none is lost
+  (DynamoDB on dynalite, S3 on SeaweedFS, which checks signatures, SQS on fauxqs,
+  standard and FIFO).
+- DynamoDB capacity at a fraction of the offered load, with BatchWriteItem answered in
+  part (UnprocessedItems): nothing lost.
+- Writes answered as done but never stored (--lose-rate): `--verify` catches them,
+  exit code 3, and counts exactly as many as the proxy dropped.
+
+Every server and proxy binds 127.0.0.1; every Locust run is bounded by -t, --max-records
+and a subprocess timeout. The helpers here are shared with tests/test_faults.py.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import LOCUST, PROJECT_ROOT, locust_env
+
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, start_emulator
+from writers.strategies import STRATEGIES
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+PROXY_SCRIPT = PROJECT_ROOT / "scripts" / "fault_proxy.py"
+USER_CLASSES = [name.capitalize() + "User" for name in STRATEGIES]
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY}
+SERVICE_NAMES = {"dynamodb": "DynamoDB", "s3": "S3", "sqs": "SQS"}
+RESOURCE_FLAGS = {"dynamodb": "--table", "s3": "--bucket", "sqs": "--queue"}
+VERIFY_LINE = re.compile(r"verify (\w+): (\d+) acknowledged, (\d+) lost, (\d+) corrupt, (\d+) duplicates")
+MAX_RECORDS_REACHED = "--max-records reached"
+
+
+# --------------------------------------------------------------------------- the proxy
+
+
+class FaultProxy:
+    """scripts/fault_proxy.py as a subprocess in front of `upstream`; `url` from its first line."""
+
+    def __init__(self, upstream: str, *flags: str, log_dir: Path) -> None:
+        self.log_path = log_dir / f"proxy-{uuid.uuid4().hex[:8]}.log"
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, str(PROXY_SCRIPT), "--upstream", upstream, *flags],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            start_new_session=True,
+        )
+        lines: queue.Queue[str] = queue.Queue()
+        stdout = self.process.stdout
+        assert stdout is not None
+        threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+        try:
+            banner = lines.get(timeout=20).strip()
+        except queue.Empty:
+            self.stop()
+            pytest.fail(f"the fault proxy printed nothing within 20 s: {self.log()}")
+        assert banner.startswith("fault-proxy listening on http://127.0.0.1:"), banner + self.log()
+        self.url = banner.split()[3]
+        self.port = int(self.url.rsplit(":", 1)[1])
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request(method, f"/__proxy/{path}", body=None if body is None else json.dumps(body))
+            response = connection.getresponse()
+            data = json.loads(response.read())
+            assert response.status == 200, data
+            return data
+        finally:
+            connection.close()
+
+    def stats(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "stats")
+        return result
+
+    def configure(self, **changes: Any) -> None:
+        self._call("POST", "config", changes)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self._log.close()
+
+
+@pytest.fixture
+def fault_proxy(tmp_path: Path) -> Iterator[Callable[..., FaultProxy]]:
+    """`fault_proxy(upstream, *flags) -> FaultProxy`, stopped after the test."""
+    started: list[FaultProxy] = []
+
+    def start(upstream: str, *flags: str) -> FaultProxy:
+        proxy = FaultProxy(upstream, *flags, log_dir=tmp_path)
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()
+
+
+# --------------------------------------------------------------------------- Locust runs
+
+
+@dataclass
+class LocustResult:
+    returncode: int
+    output: str  # stdout and stderr, interleaved as written
+    elapsed: float
+    cwd: Path
+    summary: dict[str, Any] = field(default_factory=dict)  # --summary-json, {} when not written
+
+    @property
+    def rows(self) -> dict[str, dict[str, int]]:
+        rows: dict[str, dict[str, int]] = self.summary.get("rows", {})
+        return rows
+
+    def total(self, counter: str) -> int:
+        return sum(row.get(counter, 0) for row in self.rows.values())
+
+    def verify_lines(self) -> dict[str, dict[str, int]]:
+        """service -> acknowledged, lost, corrupt, duplicates, from the `verify ...` log lines."""
+        fields = ("acknowledged", "lost", "corrupt", "duplicates")
+        return {m[0]: dict(zip(fields, map(int, m[1:]), strict=True)) for m in VERIFY_LINE.findall(self.output)}
+
+    def tail(self, chars: int = 4000) -> str:
+        return self.output[-chars:]
+
+
+class LocustProcess:
+    """A headless Locust subprocess whose output is read line by line as it comes.
+
+    `wait_for(text)` blocks until a line containing `text` appears; `on_line` callbacks
+    run in the reader thread (e.g. to change the proxy when the run reaches a point).
+    """
+
+    def __init__(
+        self,
+        locustfile: str | Path,
+        args: Sequence[str],
+        cwd: Path,
+        env: dict[str, str] | None = None,
+        on_line: Callable[[str], None] | None = None,
+        headless: bool = True,
+    ) -> None:
+        self.cwd = cwd
+        self.cwd.mkdir(parents=True, exist_ok=True)
+        self.summary_path = cwd / "summary.json"
+        argv = [str(LOCUST), "-f", str(locustfile)]
+        if headless:
+            argv += ["--headless", "--report-dir", "", "--summary-json", str(self.summary_path)]
+        argv += list(args)
+        self.argv = argv
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._on_line = on_line
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=locust_env({**CREDENTIALS, **(env or {})}),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # a hung run is killed with all it started
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if self._on_line is not None:
+                try:
+                    self._on_line(line)
+                except Exception as exc:  # a failing hook must not stop the reading
+                    line += f"[test hook failed: {exc!r}]\n"
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def output(self) -> str:
+        with self._changed:
+            return "".join(self.lines)
+
+    def wait_for(self, text: str, timeout: float) -> float:
+        """Seconds since start when a line with `text` appeared; fails the test after `timeout`."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not any(text in line for line in self.lines):
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.process.poll() is not None and not self._reader.is_alive()):
+                    self.kill()
+                    pytest.fail(f"no {text!r} in Locust's output within {timeout} s:\n{''.join(self.lines)[-3000:]}")
+                self._changed.wait(min(left, 0.2))
+        return time.monotonic() - self.started
+
+    def kill(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if self.process.poll() is not None:
+                return
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                continue
+
+    def finish(self, timeout: float) -> LocustResult:
+        """Wait for the exit; a run still going after `timeout` s is killed and fails the test."""
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            self._reader.join(5)
+            pytest.fail(f"{' '.join(self.argv[3:])} did not finish within {timeout} s:\n{self.output()[-3000:]}")
+        self._reader.join(10)
+        elapsed = time.monotonic() - self.started
+        summary = json.loads(self.summary_path.read_text()) if self.summary_path.exists() else {}
+        return LocustResult(self.process.returncode, self.output(), elapsed, self.cwd, summary)
+
+
+def locustfile(service: str) -> Path:
+    return PROJECT_ROOT / "locustfiles" / f"{service}.py"
+
+
+def run_locust(
+    service: str,
+    args: Sequence[str],
+    cwd: Path,
+    timeout: float = 90,
+    env: dict[str, str] | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> LocustResult:
+    """One headless run of a service's locustfile from a fresh folder under `cwd`."""
+    folder = cwd / f"run-{uuid.uuid4().hex[:6]}"
+    return LocustProcess(locustfile(service), args, folder, env=env, on_line=on_line).finish(timeout)
+
+
+def calm_when_done(proxy: FaultProxy, **changes: Any) -> Callable[[str], None]:
+    """An on_line hook: when the run has its records, the faults stop, so the read-back of
+    --verify is not itself at the mercy of the proxy (see test_verify_survives_...)."""
+    quiet = {"throttle_rate": 0, "error_rate": 0, "drop_rate": 0, "lose_rate": 0, **changes}
+
+    def hook(line: str) -> None:
+        if MAX_RECORDS_REACHED in line:
+            proxy.configure(**quiet)
+
+    return hook
+
+
+def unique(hint: str) -> str:
+    return f"rel-{hint}-{uuid.uuid4().hex[:8]}"
+
+
+def assert_no_traceback(result: LocustResult) -> None:
+    for bad in ("Traceback", "Uncaught exception", "dictionary changed size"):
+        assert bad not in result.output, result.tail()
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def _emulator(service: str, prefer: str) -> Iterator[RunningEmulator]:
+    emulator = start_emulator(service, prefer=prefer)
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def dynalite() -> Iterator[RunningEmulator]:
+    yield from _emulator("dynamodb", "dynalite")
+
+
+@pytest.fixture(scope="module")
+def seaweedfs() -> Iterator[RunningEmulator]:
+    yield from _emulator("s3", "seaweedfs")
+
+
+@pytest.fixture(scope="module")
+def fauxqs() -> Iterator[RunningEmulator]:
+    yield from _emulator("sqs", "fauxqs")
+
+
+def emulator_for(request: pytest.FixtureRequest, service: str) -> RunningEmulator:
+    name = {"dynamodb": "dynalite", "s3": "seaweedfs", "sqs": "fauxqs"}[service]
+    emulator: RunningEmulator = request.getfixturevalue(name)
+    return emulator
+
+
+def stored_keys(service: str, emulator: RunningEmulator, resource: str) -> set[str]:
+    """What the server holds now, read directly (not through the proxy)."""
+    from writers.services import WorkloadOptions
+    from writers.services.dynamodb import DynamoDBWorkload
+    from writers.services.s3 import S3Options, S3Workload
+    from writers.target import Endpoint
+
+    if service == "dynamodb":
+        workload: Any = DynamoDBWorkload(WorkloadOptions(resource))
+        info = DynamoDBWorkload.service
+    elif service == "s3":
+        workload = S3Workload(S3Options(resource))
+        info = S3Workload.service
+    else:
+        raise ValueError(service)
+    endpoint = Endpoint(info, "us-east-1", emulator.endpoint, LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY)
+    return set(workload.stored_keys(endpoint))
+
+
+# --------------------------------------------------------------------------- throttling and 5xx
+
+RECORDS = 300
+FIVE_CLASSES_RUN = ["-u", "5", "-r", "5", "-t", "60s", "--records-per-task", "20", "--concurrency", "4"]
+FAULTY = ["--throttle-rate", "0.3", "--error-rate", "0.05"]
+
+# (id, service, fifo)
+THROTTLED_RUNS = [
+    ("dynamodb", "dynamodb", False),
+    ("s3", "s3", False),
+    ("sqs", "sqs", False),
+    ("sqs-fifo", "sqs", True),
+]
+
+
+@pytest.mark.parametrize(("service", "fifo"), [r[1:] for r in THROTTLED_RUNS], ids=[r[0] for r in THROTTLED_RUNS])
+def test_five_strategies_retry_through_throttling_and_errors(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    fault_proxy: Callable[..., FaultProxy],
+    service: str,
+    fifo: bool,
+) -> None:
+    emulator = emulator_for(request, service)
+    proxy = fault_proxy(emulator.endpoint, *FAULTY, "--seed", "7")
+    resource = unique(service) + (".fifo" if fifo else "")
+    args = [
+        *FIVE_CLASSES_RUN, "--target", proxy.url, RESOURCE_FLAGS[service], resource,
+        "--max-records", str(RECORDS), "--verify", "--exit-code-on-error", "0", *USER_CLASSES,
+    ]  # fmt: skip
+    if service == "s3":
+        args += ["--object-size", "1KiB"]
+    if fifo:
+        args += ["--message-groups", "4"]
+    result = run_locust(service, args, tmp_path, on_line=calm_when_done(proxy))
+
+    assert result.returncode == 0, result.tail()
+    assert_no_traceback(result)
+    assert MAX_RECORDS_REACHED in result.output, result.tail()
+    assert result.summary["acked"] == RECORDS and result.summary["given_up"] == 0, result.summary
+    name = SERVICE_NAMES[service]
+    for strategy in STRATEGIES:
+        rows = [row for key, row in result.rows.items() if key.endswith(f"[{strategy}]")]
+        assert rows and sum(row["acked"] for row in rows) > 0, (strategy, result.rows)
+    # the faults happened, were classified, and were retried
+    assert result.total("failed_throttled") > 0 and result.total("failed_server") > 0, result.rows
+    assert result.summary["retried"] >= result.total("failed_throttled") + result.total("failed_server") > 0
+    assert result.total("failed_client") == 0 and result.total("failed_network") == 0, result.rows
+    stats = proxy.stats()
+    assert stats["throttled"] > 0 and stats["errors"] > 0, stats
+    # and nothing acknowledged is missing
+    verified = result.verify_lines()
+    assert verified.get(name) == {"acknowledged": RECORDS, "lost": 0, "corrupt": 0, "duplicates": 0}, result.tail()
+    if service != "sqs":  # the SQS read-back drained the queue; the others can be read again directly
+        assert len(stored_keys(service, emulator, resource)) == RECORDS
+
+
+# --------------------------------------------------------------------------- capacity
+
+
+def test_dynamodb_batches_at_a_fraction_of_the_offered_load(
+    dynalite: RunningEmulator, tmp_path: Path, fault_proxy: Callable[..., FaultProxy]
+) -> None:
+    """300 items/s of capacity against five users sending 25-item batches: batches come
+    back in part (UnprocessedItems, re-signed by the proxy with the local keys) and whole
+    batches are throttled; the unprocessed items are sent again, none is lost."""
+    records = 1000
+    proxy = fault_proxy(dynalite.endpoint, "--capacity", "300", "--burst", "300", "--partial-batches")
+    table = unique("capacity")
+    args = [
+        "-u", "5", "-r", "5", "-t", "60s", "--records-per-task", "50", "--concurrency", "4", "--batch", "25",
+        "--max-attempts", "20", "--target", proxy.url, "--table", table, "--max-records", str(records),
+        "--verify", "--exit-code-on-error", "0", *USER_CLASSES,
+    ]  # fmt: skip
+    result = run_locust("dynamodb", args, tmp_path, on_line=calm_when_done(proxy, capacity=None))
+
+    assert result.returncode == 0, result.tail()
+    assert_no_traceback(result)
+    assert result.summary["acked"] == records, result.summary
+    for strategy in STRATEGIES:
+        row = result.rows.get(f"DynamoDB BatchWriteItem [{strategy}]")
+        assert row is not None and row["acked"] > 0, (strategy, result.rows)
+    stats = proxy.stats()
+    assert stats["held_back_items"] > 0, stats  # partial batches: UnprocessedItems came back
+    assert result.summary["retried"] > 0 and result.summary["retried"] >= stats["held_back_items"] // 2
+    assert result.verify_lines().get("DynamoDB") == {
+        "acknowledged": records, "lost": 0, "corrupt": 0, "duplicates": 0,
+    }, result.tail()  # fmt: skip
+    assert len(stored_keys("dynamodb", dynalite, table)) == records
+
+
+# --------------------------------------------------------------------------- lost writes
+
+
+LOSE_RUNS = [
+    ("dynamodb", USER_CLASSES),
+    ("sqs", USER_CLASSES),
+    # Strategies whose S3 PutObject sends no `Expect: 100-continue` (see the xfail below).
+    ("s3", ["ThreadedUser", "AiohttpUser", "GeventUser"]),
+]
+
+
+@pytest.mark.parametrize(("service", "classes"), LOSE_RUNS, ids=[r[0] for r in LOSE_RUNS])
+def test_verify_catches_writes_that_were_acknowledged_but_never_stored(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    fault_proxy: Callable[..., FaultProxy],
+    service: str,
+    classes: list[str],
+) -> None:
+    emulator = emulator_for(request, service)
+    proxy = fault_proxy(emulator.endpoint, "--lose-rate", "0.1", "--seed", "11")
+    records = 200
+    args = [
+        "-u", str(len(classes)), "-r", str(len(classes)), "-t", "40s", "--records-per-task", "20",
+        "--concurrency", "4", "--target", proxy.url, RESOURCE_FLAGS[service], unique(f"lose-{service}"),
+        "--max-records", str(records), "--verify", "--exit-code-on-error", "0", *classes,
+    ]  # fmt: skip
+    result = run_locust(service, args, tmp_path, timeout=60)
+
+    assert result.returncode == 3, result.tail()
+    assert_no_traceback(result)
+    assert MAX_RECORDS_REACHED in result.output, result.tail()
+    assert result.summary["acked"] == records
+    lost_by_proxy = proxy.stats()["lost"]
+    assert lost_by_proxy > 0
+    verified = result.verify_lines()[SERVICE_NAMES[service]]
+    # every write the proxy swallowed was acknowledged to a user, and --verify finds each one
+    assert verified == {"acknowledged": records, "lost": lost_by_proxy, "corrupt": 0, "duplicates": 0}, result.tail()
+    error_lines = [line for line in result.output.splitlines() if "ERROR/aws_locust: verify" in line]
+    assert len(error_lines) == 1 and "(e.g. " in error_lines[0], result.tail()
+
+
+def test_verify_catches_lost_s3_writes_of_a_client_that_expects_100_continue(
+    seaweedfs: RunningEmulator, tmp_path: Path, fault_proxy: Callable[..., FaultProxy]
+) -> None:
+    proxy = fault_proxy(seaweedfs.endpoint, "--lose-rate", "0.3", "--seed", "11")
+    records = 30
+    args = [
+        "-u", "1", "-r", "1", "-t", "8s", "--records-per-task", "10", "--concurrency", "4", "--timeout", "2",
+        "--target", proxy.url, "--bucket", unique("lose-expect"), "--max-records", str(records),
+        "--verify", "--exit-code-on-error", "0", "Aioboto3User",
+    ]  # fmt: skip
+    result = run_locust("s3", args, tmp_path, timeout=40)
+
+    assert MAX_RECORDS_REACHED in result.output, result.tail()  # not stalled until -t
+    assert result.returncode == 3, result.tail()
+    assert result.verify_lines()["S3"]["lost"] == proxy.stats()["lost"] > 0, result.tail()
+
+
+# --------------------------------------------------------------------------- verify itself under faults
+
+
+def test_verify_that_cannot_read_back_fails_the_run_cleanly(
+    dynalite: RunningEmulator, tmp_path: Path, fault_proxy: Callable[..., FaultProxy]
+) -> None:
+    proxy = fault_proxy(dynalite.endpoint)
+    started = threading.Event()
+
+    def hook(line: str) -> None:
+        if "All users spawned" in line:
+            started.set()
+
+    table = unique("verify-throttled")
+    args = [
+        "-u", "1", "-r", "1", "-t", "4s", "--max-records", "100000", "--records-per-task", "10",
+        "--concurrency", "2", "--target", proxy.url, "--table", table, "--verify", "--exit-code-on-error", "0",
+        "GeventUser",
+    ]  # fmt: skip
+    run = LocustProcess(locustfile("dynamodb"), args, tmp_path / "run", on_line=hook)
+    run.wait_for("All users spawned", timeout=30)
+    time.sleep(1.5)  # records get acknowledged...
+    proxy.configure(throttle_rate=1.0)  # ...then the table refuses everything, the read-back included
+    result = run.finish(timeout=60)
+
+    assert result.summary["acked"] > 0, result.tail()
+    assert "verify DynamoDB" in result.output, result.tail()  # one line saying what could not be checked
+    assert_no_traceback(result)
+    assert result.returncode != 0, result.tail()  # and a run that was not verified does not pass
