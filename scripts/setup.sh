@@ -32,15 +32,19 @@ else
 fi
 # Offline Kubernetes tools (kubectl's kustomize, kubernetes-validate, hadolint) for the k8s checks.
 scripts/k8s_check.sh --install >/dev/null
-# Chromium for the web UI browser test (tests/test_webui.py drives Debian's chromium through
-# Playwright; Playwright's own browser download is not used). Only as root or under CI, only
-# when missing: elsewhere the test is skipped and says why.
+# Debian packages some tests use: chromium for the web UI browser test (driven through
+# Playwright; Playwright's own browser download is not used) and nginx-light for the
+# benchmark sink. Only as root or under CI, only when missing: elsewhere those tests are
+# skipped and say why.
 as_root=""
 if [ "$(id -u)" -ne 0 ] && [ "${CI:-}" = "true" ] && sudo -n true 2>/dev/null; then as_root="sudo -n"; fi
-if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
-  && { [ "$(id -u)" -eq 0 ] || [ -n "$as_root" ]; }; then
-  echo "setup: installing chromium (apt) for the browser test"
-  ($as_root apt-get update -qq && $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-    || echo "setup: could not install chromium; the browser test will be skipped" >&2
+missing=""
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing="$missing nginx-light"
+if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" -eq 0 ] || [ -n "$as_root" ]; }; then
+  echo "setup: installing$missing (apt) for the browser test and the benchmark sink"
+  # shellcheck disable=SC2086
+  ($as_root apt-get update -qq && $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null) \
+    || echo "setup: could not install$missing; the tests that need them will be skipped" >&2
 fi
 echo "setup: done (.venv/bin/locust is ready)"
