@@ -784,11 +784,26 @@ class S3Workload(Workload):
         except ClientError as exc:
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
             if status == 403:
-                raise ConfigError(f"bucket {bucket!r} exists but these credentials may not use it") from None
+                raise ConfigError(S3Workload._forbidden(client, bucket)) from None
             if status != 404:
                 raise
             return 404
         return 200
+
+    @staticmethod
+    def _forbidden(client: Any, bucket: str) -> str:
+        """Why a HEAD was refused: HEAD answers carry no error code, so ask with a GET."""
+        try:
+            client.list_objects_v2(Bucket=bucket, MaxKeys=0)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            reasons = {
+                "SignatureDoesNotMatch": "the secret key does not match the access key",
+                "InvalidAccessKeyId": "the access key is not known here",
+                "AccessDenied": f"bucket {bucket!r} exists but these credentials may not use it",
+            }
+            return f"{reasons.get(code, f'bucket {bucket!r} cannot be used')} ({code or 'HTTP 403'})"
+        return f"bucket {bucket!r} exists but these credentials may not use it"
 
     def teardown(self, endpoint: Endpoint) -> None:
         """Abort unfinished uploads, delete every object, then the bucket."""
