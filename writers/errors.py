@@ -71,5 +71,10 @@ class AwsCallError(Exception):
         return (type(self), (self.kind, self.code, self.message, self.status))
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception as one short line, for messages that must not become tracebacks."""
+    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+
+
 class ConfigError(Exception):
     """Bad input from the user: reported as one line, never as a traceback."""

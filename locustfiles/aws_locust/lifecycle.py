@@ -21,7 +21,7 @@ from aws_locust.runtime import endpoint_for, format_local_endpoints
 from aws_locust.settings import RunSettings, add_common_arguments, read_settings
 from aws_locust.tally import AwsTally, attach
 from writers.emulators import LOCAL_SECRET_KEY, EmulatorError, RunningEmulator, banner, start_emulator
-from writers.errors import ConfigError
+from writers.errors import ConfigError, one_line
 from writers.redact import redact_logs
 from writers.services import Workload
 from writers.strategies import shutdown_process
@@ -103,7 +103,7 @@ class Lifecycle:
         except (BotoCoreError, ClientError, KeyError) as exc:
             raise ConfigError(
                 f"cannot prepare {workload.service.name} {workload.resource_kind} "
-                f"{settings.workload.resource!r} at {where}: {_one_line(exc)}"
+                f"{settings.workload.resource!r} at {where}: {one_line(exc)}"
             ) from None
         verb = "created" if created else "using existing"
         logger.info(
@@ -139,7 +139,7 @@ class Lifecycle:
                         "deleted %s %s %r", workload.service.name, workload.resource_kind, settings.workload.resource
                     )
                 except (BotoCoreError, ClientError) as exc:
-                    logger.error("teardown failed: %s", _one_line(exc))
+                    logger.error("teardown failed: %s", one_line(exc))
         if self.tally.rows:
             logger.info("AWS summary:\n%s", self.tally.summary(self.latency.all_percentiles()))
         path = getattr(environment.parsed_options, "summary_json", "")
@@ -157,7 +157,3 @@ class Lifecycle:
         for emulator in self.emulators.values():
             emulator.stop()
         self.emulators.clear()
-
-
-def _one_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__

@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # importing locust monkey-patches the process: only where Locust runs (attach)
     from locust.env import Environment
 
-FIELDS = ("calls", "items", "acked", "retried_items", "given_up_items")
-
 
 class AwsTally:
     def __init__(self) -> None:

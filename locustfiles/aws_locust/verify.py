@@ -20,6 +20,7 @@ from locust.env import Environment
 from locust.runners import WorkerRunner
 
 from aws_locust.runtime import endpoint_for
+from writers.errors import one_line
 from writers.services import Workload
 from writers.services.base import VerifyResult
 
@@ -83,7 +84,7 @@ class Verifier:
             try:
                 return workload.verify(endpoint, keys)
             except (BotoCoreError, ClientError) as exc:
-                error = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+                error = one_line(exc)
                 if attempt + 1 < READ_BACK_ATTEMPTS:
                     logger.warning("verify: read-back failed (%s); again in %d s", error, 2 ** (attempt + 1))
                     time.sleep(2 ** (attempt + 1))

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from importlib import import_module
-
-from writers.errors import ConfigError
+from writers.registry import load_class
 from writers.services.base import Workload, WorkloadOptions
 
 SERVICES: dict[str, str] = {
@@ -15,11 +13,7 @@ SERVICES: dict[str, str] = {
 
 
 def workload_class(name: str) -> type[Workload]:
-    try:
-        module, cls = SERVICES[name].split(":")
-    except KeyError:
-        raise ConfigError(f"unknown service {name!r}; choose from {', '.join(SERVICES)}") from None
-    return getattr(import_module(module), cls)  # type: ignore[no-any-return]
+    return load_class(SERVICES, name, "service")  # type: ignore[no-any-return]
 
 
 __all__ = ["SERVICES", "Workload", "WorkloadOptions", "workload_class"]

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from importlib import import_module
-
-from writers.errors import ConfigError
+from writers.registry import load_class
 from writers.strategies.base import Strategy, StrategyOptions
 
-# name -> "module:Class", imported on first use so a missing optional package
-# only matters to the strategy that needs it.
+# name -> "module:Class", imported on first use (writers.registry).
 STRATEGIES: dict[str, str] = {
     "sequential": "writers.strategies.sequential:SequentialStrategy",
     "threaded": "writers.strategies.threaded:ThreadedStrategy",
@@ -19,11 +16,7 @@ STRATEGIES: dict[str, str] = {
 
 
 def strategy_class(name: str) -> type[Strategy]:
-    try:
-        module, cls = STRATEGIES[name].split(":")
-    except KeyError:
-        raise ConfigError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}") from None
-    return getattr(import_module(module), cls)  # type: ignore[no-any-return]
+    return load_class(STRATEGIES, name, "strategy")  # type: ignore[no-any-return]
 
 
 def shutdown_process(timeout: float = 5.0) -> None:
