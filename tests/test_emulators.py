@@ -183,6 +183,11 @@ def _dynamodb_round_trip(endpoint: str) -> None:
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+    # As on AWS, a new table is CREATING for a moment (dynalite too, under load): wait for ACTIVE.
+    deadline = time.monotonic() + 10
+    while client.describe_table(TableName="emulator-test")["Table"]["TableStatus"] != "ACTIVE":
+        assert time.monotonic() < deadline, "the table did not become ACTIVE"
+        time.sleep(0.05)
     client.put_item(TableName="emulator-test", Item={"pk": {"S": "k1"}, "payload": {"S": "hello"}})
     item = client.get_item(TableName="emulator-test", Key={"pk": {"S": "k1"}}, ConsistentRead=True)["Item"]
     assert item == {"pk": {"S": "k1"}, "payload": {"S": "hello"}}
