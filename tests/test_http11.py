@@ -4,13 +4,17 @@ closes kept-alive connections, or breaks off mid-answer."""
 
 from __future__ import annotations
 
+import datetime
 import socket
+import ssl
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from writers.strategies.http11 import HttpClient, ProtocolError
+from writers.strategies.multiplex import Exchange, Multiplexer
 
 ANSWERS = {
     b"/length": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Amz-Id: a\r\n\r\nhello",
@@ -23,6 +27,8 @@ ANSWERS = {
     b"/broken": b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nonly part",
     b"/garbage": b"SSH-2.0-OpenSSH\r\n\r\n",
 }
+SPLIT_BODY = bytes(range(256)) * 400  # 100 KiB: more than a head may be, in the same read
+SPLIT_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(SPLIT_BODY) + SPLIT_BODY
 
 
 class Server:
@@ -34,6 +40,7 @@ class Server:
         self.connections = 0
         self.requests: list[bytes] = []
         self.close_after_next = False
+        self.tls: ssl.SSLContext | None = None  # set: speak TLS on new connections
         threading.Thread(target=self.serve, daemon=True).start()
 
     def serve(self) -> None:
@@ -43,6 +50,12 @@ class Server:
             except OSError:
                 return
             self.connections += 1
+            if self.tls is not None:
+                try:
+                    conn = self.tls.wrap_socket(conn, server_side=True)
+                except (ssl.SSLError, OSError):  # a client that refused our certificate
+                    conn.close()
+                    continue
             threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
 
     def handle(self, conn: socket.socket) -> None:
@@ -64,7 +77,12 @@ class Server:
                 body, data = data[:length], data[length:]
                 self.requests.append(head + b"\r\n\r\n" + body)
                 path = head.split(b" ")[1].split(b"?")[0]
-                conn.sendall(ANSWERS[path])
+                if path == b"/split":  # the head in two writes, its end with a large body
+                    conn.sendall(SPLIT_ANSWER[:20])
+                    time.sleep(0.05)
+                    conn.sendall(SPLIT_ANSWER[20:])
+                else:
+                    conn.sendall(ANSWERS[path])
                 if path in (b"/close", b"/broken", b"/garbage") or self.close_after_next:
                     self.close_after_next = False
                     return
@@ -92,6 +110,10 @@ def test_every_framing_is_read(server: Server) -> None:
     assert server.connections == 1  # all of the above on one kept-alive connection
     assert http.request("GET", "/close", {}, b"").body == b"until the end"
     assert http.idle == []  # closed by the server: not kept
+
+
+def test_a_head_split_across_reads_then_a_large_body_is_read(server: Server) -> None:
+    assert client(server).request("GET", "/split", {}, b"").body == SPLIT_BODY
 
 
 def test_the_request_is_sent_as_given(server: Server) -> None:
@@ -137,3 +159,114 @@ def test_refused_connection_is_an_os_error() -> None:
         port = s.getsockname()[1]
     with pytest.raises(OSError):
         HttpClient(f"http://127.0.0.1:{port}", timeout=2).request("GET", "/", {}, b"")
+
+
+# -- the multiplexer: many exchanges from one greenlet, TLS, timeouts, abandoning ------------
+
+
+def test_many_exchanges_in_flight_from_one_greenlet(server: Server) -> None:
+    http = client(server)
+    mux = Multiplexer(timeout=5)
+    started = [mux.start(http.exchange("GET", "/length", {}, b""), n) for n in range(20)]
+    finished: list[Exchange] = []
+    while len(finished) < 20:
+        finished += mux.collect(5)
+    assert {e.context for e in finished} == set(range(20)) and all(e.response for e in started)
+    assert server.connections == 20 and len(http.idle) == 20  # one connection per exchange in flight
+    mux.start(http.exchange("GET", "/chunked", {}, b""), "again")
+    assert mux.collect(5)[0].response.body == b"hello"  # type: ignore[union-attr]
+    assert server.connections == 20  # an idle one was reused
+    mux.close()
+    http.close()
+
+
+def test_a_silent_server_times_out_and_its_socket_is_closed() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts (backlog), never answers
+        http = HttpClient(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=0.3)
+        mux = Multiplexer(timeout=0.3)
+        exchange = mux.start(http.exchange("GET", "/", {}, b""), None)
+        began = time.monotonic()
+        done: list[Exchange] = []
+        while not done:
+            done = mux.collect(None)
+        waited = time.monotonic() - began
+        assert isinstance(exchange.error, TimeoutError) and 0.25 < waited < 1.5
+        assert http.idle == [] and len(mux) == 0
+
+
+def test_collect_returns_empty_after_its_own_timeout(server: Server) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        http = HttpClient(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=5)
+        mux = Multiplexer(timeout=5)
+        mux.start(http.exchange("GET", "/", {}, b""), None)
+        began = time.monotonic()
+        assert mux.collect(0.05) == []  # a retry's backoff ends before any answer
+        assert time.monotonic() - began < 1.0 and len(mux) == 1
+        mux.close()  # abandons the exchange: its socket is closed
+        assert len(mux) == 0
+
+
+def test_closing_the_multiplexer_closes_sockets_in_flight() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        http = HttpClient(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=5)
+        mux = Multiplexer(timeout=5)
+        mux.start(http.exchange("GET", "/", {}, b""), None)
+        mux.collect(0.05)
+        peer, _ = silent.accept()
+        with peer:
+            mux.close()
+            peer.settimeout(2)
+            assert peer.recv(65536).startswith(b"GET / HTTP/1.1")
+            assert peer.recv(65536) == b""  # our side closed the connection
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    folder = tmp_path_factory.mktemp("tls")
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert_file), str(key_file)
+
+
+def test_https_is_spoken_over_the_same_client(server: Server, tls_files: tuple[str, str]) -> None:
+    cert_file, key_file = tls_files
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    server.tls = context
+    http = HttpClient(f"https://localhost:{server.port}", timeout=5)
+    http.tls = ssl.create_default_context(cafile=cert_file)  # trusts our own certificate only
+    assert http.request("POST", "/length", {"Host": "localhost"}, b"{}").body == b"hello"
+    assert http.request("GET", "/chunked", {}, b"").body == b"hello"
+    body = memoryview(bytes(range(256)) * 4096)  # 1 MiB: many TLS records, partial writes
+    assert http.request("PUT", "/length", {}, body).status == 200
+    assert server.requests[-1].endswith(bytes(body)) and server.connections == 1  # kept alive over TLS
+    http.close()
+
+
+def test_a_certificate_we_do_not_trust_is_refused(server: Server, tls_files: tuple[str, str]) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*tls_files)
+    server.tls = context
+    http = HttpClient(f"https://localhost:{server.port}", timeout=5)  # the system's CAs only
+    with pytest.raises(ssl.SSLCertVerificationError):
+        http.request("GET", "/length", {}, b"")
+    assert http.idle == []

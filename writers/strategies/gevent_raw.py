@@ -1,19 +1,14 @@
-"""`gevent`: the raw AWS API signed by our signer, `concurrency` greenlets in flight per
-user, on our minimal HTTP/1.1 client (http11.py). Locust-native: no thread, no loop,
-no hand-over; the fast path."""
+"""`gevent`: the raw AWS API signed by our signer, `concurrency` calls in flight per user,
+on our minimal HTTP/1.1 client (http11.py), multiplexed in the user's own greenlet
+(multiplex.py). Locust-native: no thread, no loop, no hand-over, no greenlet per call;
+the fast path."""
 
 from __future__ import annotations
-
-import time
-from collections import deque
-
-import gevent
-import gevent.event
-import gevent.pool
 
 from writers.calls import Attempt, Call
 from writers.strategies.base import Strategy, StrategyOptions
 from writers.strategies.http11 import HttpClient
+from writers.strategies.multiplex import Multiplexer
 from writers.strategies.raw import network_failure, read_answer, sign_call, signer_for
 from writers.target import Endpoint
 
@@ -29,9 +24,7 @@ class GeventStrategy(Strategy):
         # most as many connections as this user has calls in flight (--concurrency).
         self._clients: dict[str, HttpClient] = {}
         self._client(self._base_url)
-        self._greenlets = gevent.pool.Group()
-        self._done: deque[Attempt] = deque()
-        self._ready = gevent.event.Event()
+        self._mux = Multiplexer(options.timeout)
 
     def _client(self, base_url: str) -> HttpClient:
         client = self._clients.get(base_url)
@@ -40,33 +33,23 @@ class GeventStrategy(Strategy):
         return client
 
     def start(self, call: Call) -> None:
-        self._greenlets.spawn(self._send, call)
-
-    def _send(self, call: Call) -> None:
         request = sign_call(self._signer, self._base_url, call, self.options.keep_alive)
         http = self._client(request.base_url)
-        started = time.perf_counter()
-        try:
-            response = http.request(request.method, request.path_and_query, request.headers, request.body)
-        except (OSError, gevent.Timeout) as exc:  # refused, reset, timed out, not HTTP
-            attempt = network_failure(call, (time.perf_counter() - started) * 1000, exc)
-        else:
-            elapsed = (time.perf_counter() - started) * 1000
-            attempt = read_answer(call, elapsed, response.status, response.headers, response.body)
-        self._done.append(attempt)
-        self._ready.set()
+        self._mux.start(http.exchange(request.method, request.path_and_query, request.headers, request.body), call)
 
     def collect(self, timeout: float | None) -> list[Attempt]:
-        if not self._done:
-            if not self._greenlets:
-                return []
-            self._ready.wait(timeout)
-        attempts = list(self._done)
-        self._done.clear()
-        self._ready.clear()
+        attempts = []
+        for exchange in self._mux.collect(timeout):
+            call: Call = exchange.context
+            elapsed = (exchange.finished - exchange.started) * 1000
+            response = exchange.response
+            if response is None:  # refused, reset, timed out, not HTTP
+                attempts.append(network_failure(call, elapsed, exchange.error or OSError("no answer")))
+            else:
+                attempts.append(read_answer(call, elapsed, response.status, response.headers, response.body))
         return attempts
 
     def close(self) -> None:
-        self._greenlets.kill(block=False)  # a killed call closes its socket (http11)
+        self._mux.close()  # each exchange in flight closes its socket
         for http in self._clients.values():
             http.close()

@@ -1,24 +1,42 @@
-"""A minimal HTTP/1.1 client for the gevent strategy's hot path.
+"""A minimal HTTP/1.1 client for the gevent strategy's hot path, written as generators.
 
 Why not geventhttpclient's HTTPClient (which Locust's FastHttpUser uses): its generic
 header objects cost ~100 us of CPU per request, more than signing, the Locust event and
 the socket calls together. Our requests are already fully formed and signed, so this
 client only writes the bytes and reads the answer: status line, headers, a body framed
-by Content-Length or chunked encoding, or up to the close. gevent sockets make it
-cooperative; one connection carries one request at a time.
+by Content-Length or chunked encoding, or up to the close.
+
+Why generators on non-blocking sockets: one exchange is a generator that yields
+`(connection, READ or WRITE)` whenever the socket would block, so one greenlet can keep
+all of a user's exchanges in flight (multiplex.py) instead of a greenlet, a gevent socket
+wrapper and a timer per request. That halves the system calls per request (no failed
+`recv` before the answer is there, no `getsockopt` per `sendall`). TLS runs through an
+`ssl.SSLObject` over memory buffers, so the same code serves http and https.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import errno
+import os
+import socket as _stdlib_socket
+import ssl
+import time
+
+# The C socket type: never patched by gevent, so these sockets stay plain and non-blocking
+# and never block the hub (the multiplexer waits for them on the gevent loop instead).
+from _socket import socket as RawSocket
+from collections.abc import Generator, Mapping
 from urllib.parse import urlsplit
 
-# gevent's own modules, not the standard ones: cooperative whether or not the program
-# was monkey-patched (Locust patches; a plain Python program using writers does not).
-from gevent import socket, ssl
-
+READ, WRITE = 1, 2
 MAX_HEAD = 64 * 1024
+RECV_SIZE = 256 * 1024
+ADDRESS_TTL = 30.0  # seconds a resolved address is reused for new connections
 USER_AGENT = "aws-load-writers/0.1"
+_IN_PROGRESS = (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN)
+
+Wait = tuple["Connection", int]  # what an exchange yields: the socket and READ or WRITE
+Steps = Generator[Wait, None, "Response"]
 
 
 class ProtocolError(OSError):
@@ -52,24 +70,129 @@ class Response:
 
 
 class Connection:
-    """One HTTP/1.1 connection; reused while the server keeps it open."""
+    """One non-blocking HTTP/1.1 connection; reused while the server keeps it open.
 
-    def __init__(self, host: str, port: int, timeout: float, tls: ssl.SSLContext | None) -> None:
-        sock = socket.create_connection((host, port), timeout=timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock = tls.wrap_socket(sock, server_hostname=host) if tls else sock
+    `reader`/`writer` belong to whoever waits on this socket (the multiplexer's gevent
+    watchers); they are closed with the connection, never left on a closed descriptor.
+    """
+
+    __slots__ = ("buffer", "fd", "incoming", "open", "outgoing", "owner", "reader", "reused", "sock", "tls", "writer")
+
+    def __init__(self, sock: RawSocket) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
         self.buffer = bytearray()
         self.reused = False
         self.open = True
+        self.tls: ssl.SSLObject | None = None
+        self.incoming = self.outgoing = ssl.MemoryBIO()
+        self.owner: object = None
+        self.reader: object = None
+        self.writer: object = None
 
     def close(self) -> None:
+        if not self.open:
+            return
         self.open = False
+        for watcher in (self.reader, self.writer):
+            if watcher is not None:
+                watcher.close()  # type: ignore[attr-defined]
+        self.reader = self.writer = None
         self.sock.close()
 
-    def exchange(self, head: bytes, body: bytes | memoryview, method: str) -> Response:
+    # -- bytes in and out ------------------------------------------------------------
+
+    def send_all(self, data: bytes | memoryview) -> Generator[Wait, None, None]:
+        if self.tls is not None:
+            view = memoryview(data)
+            while view:
+                view = view[self.tls.write(view) :]
+                yield from self._send_raw(self.outgoing.read())
+        else:
+            yield from self._send_raw(data)
+
+    def _send_raw(self, data: bytes | memoryview) -> Generator[Wait, None, None]:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[self.sock.send(view) :]
+            except BlockingIOError:
+                yield self, WRITE
+
+    def receive(self) -> bool | None:
+        """Append what has arrived to the buffer: True, or False at the end, or None if nothing yet."""
+        if self.tls is not None:
+            return self._receive_tls()
         try:
-            self._send(head, body)
-            status, headers = self._read_head()
+            data = self.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            return None
+        if not data:
+            return False
+        self.buffer += data
+        return True
+
+    def _receive_tls(self) -> bool | None:
+        assert self.tls is not None
+        while True:
+            try:
+                data = self.tls.read(RECV_SIZE)
+            except ssl.SSLWantReadError:
+                try:
+                    raw = self.sock.recv(RECV_SIZE)
+                except BlockingIOError:
+                    return None
+                if not raw:
+                    return False
+                self.incoming.write(raw)
+                continue
+            except ssl.SSLZeroReturnError:  # the peer's close_notify
+                return False
+            if not data:
+                return False
+            self.buffer += data
+            return True
+
+    def fill(self) -> Generator[Wait, None, bool]:
+        """Wait for more of the answer: False if the peer closed instead."""
+        while (got := self.receive()) is None:
+            yield self, READ
+        return got
+
+    # -- TLS --------------------------------------------------------------------------
+
+    def start_tls(self, context: ssl.SSLContext, host: str) -> Generator[Wait, None, None]:
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = tls = context.wrap_bio(self.incoming, self.outgoing, server_hostname=host)
+        while True:
+            try:
+                tls.do_handshake()
+            except ssl.SSLWantReadError:
+                yield from self._send_raw(self.outgoing.read())
+                yield self, READ
+                try:
+                    raw = self.sock.recv(RECV_SIZE)
+                except BlockingIOError:
+                    continue
+                if not raw:
+                    raise ConnectionResetError("connection closed during the TLS handshake") from None
+                self.incoming.write(raw)
+            else:
+                yield from self._send_raw(self.outgoing.read())
+                return
+
+    # -- one request and its answer -----------------------------------------------------
+
+    def exchange(self, head: bytes, body: bytes | memoryview, method: str) -> Steps:
+        try:
+            if body and len(body) < 16 * 1024:
+                yield from self.send_all(head + bytes(body))  # one write, one packet for small requests
+            else:
+                yield from self.send_all(head)
+                if body:
+                    yield from self.send_all(body)
+            yield self, READ  # the answer cannot be there yet: wait before the first recv
+            status, headers = yield from self._read_head()
         except (ConnectionResetError, BrokenPipeError) as exc:
             self.close()
             if self.reused and not self.buffer:  # the server dropped it while idle: nothing was read
@@ -78,84 +201,71 @@ class Connection:
         if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
             payload = b""
         elif "content-length" in headers:
-            payload = self._read_exactly(int(headers["content-length"]))
+            payload = yield from self._read_exactly(int(headers["content-length"]))
         elif (headers.get("transfer-encoding") or "").lower().endswith("chunked"):
-            payload = self._read_chunked()
+            payload = yield from self._read_chunked()
         else:
-            payload = self._read_to_close()
+            payload = yield from self._read_to_close()
         if (headers.get("connection") or "").lower() == "close":
             self.close()
         self.reused = True
         return Response(status, headers, payload)
 
-    def _send(self, head: bytes, body: bytes | memoryview) -> None:
-        if body and len(body) < 16 * 1024:
-            self.sock.sendall(head + bytes(body))  # one write, one packet for small requests
-        else:
-            self.sock.sendall(head)
-            if body:
-                self.sock.sendall(body)
-
-    def _fill(self) -> bool:
-        data = self.sock.recv(65536)
-        if not data:
-            return False
-        self.buffer += data
-        return True
-
-    def _read_head(self) -> tuple[int, Headers]:
+    def _read_head(self) -> Generator[Wait, None, tuple[int, Headers]]:
         buffer = self.buffer
         while (end := buffer.find(b"\r\n\r\n")) < 0:
-            if not self._fill():
+            if len(buffer) > MAX_HEAD:  # checked only while no end is found: a body may follow at once
+                self.close()
+                raise ProtocolError("answer head too large")
+            if not (yield from self.fill()):
                 self.close()
                 if self.reused and not buffer:
                     raise StaleConnection("connection closed by the server before answering")
                 raise ProtocolError("connection closed in the middle of the answer's head")
-            if len(buffer) > MAX_HEAD:
-                raise ProtocolError("answer head too large")
-        lines = bytes(buffer[:end]).decode("latin-1").split("\r\n")
+        lines = buffer[:end].decode("latin-1").split("\r\n")
         del buffer[: end + 4]
         parts = lines[0].split(" ", 2)
         if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
             self.close()
             raise ProtocolError(f"not an HTTP/1.1 status line: {lines[0][:80]!r}")
         headers = Headers()
+        store = dict.__setitem__  # past Headers' case folding: the names are folded here
         for line in lines[1:]:
             name, _, value = line.partition(":")
-            dict.__setitem__(headers, name.strip().lower(), value.strip())
+            store(headers, name.strip().lower(), value.strip())
         return int(parts[1]), headers
 
-    def _read_exactly(self, size: int) -> bytes:
+    def _read_exactly(self, size: int) -> Generator[Wait, None, bytes]:
         while len(self.buffer) < size:
-            if not self._fill():
+            if not (yield from self.fill()):
                 self.close()
                 raise ProtocolError("connection closed in the middle of the answer's body")
         payload = bytes(self.buffer[:size])
         del self.buffer[:size]
         return payload
 
-    def _read_line(self) -> bytes:
+    def _read_line(self) -> Generator[Wait, None, bytes]:
         while (end := self.buffer.find(b"\r\n")) < 0:
-            if not self._fill():
+            if not (yield from self.fill()):
                 self.close()
                 raise ProtocolError("connection closed in a chunked body")
         line = bytes(self.buffer[:end])
         del self.buffer[: end + 2]
         return line
 
-    def _read_chunked(self) -> bytes:
+    def _read_chunked(self) -> Generator[Wait, None, bytes]:
         chunks: list[bytes] = []
         while True:
-            size = int(self._read_line().split(b";", 1)[0], 16)
+            size = int((yield from self._read_line()).split(b";", 1)[0], 16)
             if size == 0:
-                while self._read_line():  # trailers, up to the empty line
+                while (yield from self._read_line()):  # trailers, up to the empty line
                     pass
                 return b"".join(chunks)
-            chunks.append(self._read_exactly(size))
-            self._read_line()
+            chunks.append((yield from self._read_exactly(size)))
+            yield from self._read_line()
 
-    def _read_to_close(self) -> bytes:
-        while self._fill():
+    def _read_to_close(self) -> Generator[Wait, None, bytes]:
+        while (yield from self.fill()):
             pass
         payload = bytes(self.buffer)
         self.buffer.clear()
@@ -174,30 +284,84 @@ class HttpClient:
         self.timeout = timeout
         self.keep_alive = keep_alive
         self.idle: list[Connection] = []
+        self._address: tuple[float, int, tuple[object, ...]] | None = None
 
-    def request(self, method: str, target: str, headers: Mapping[str, str], body: bytes | memoryview) -> Response:
-        head = "".join(
+    @staticmethod
+    def head(method: str, target: str, headers: Mapping[str, str], body_size: int) -> bytes:
+        return "".join(
             [f"{method} {target} HTTP/1.1\r\n", *[f"{k}: {v}\r\n" for k, v in headers.items()],
-             f"Content-Length: {len(body)}\r\nUser-Agent: {USER_AGENT}\r\n\r\n"]
+             f"Content-Length: {body_size}\r\nUser-Agent: {USER_AGENT}\r\n\r\n"]
         ).encode()  # fmt: skip
+
+    def exchange(self, method: str, target: str, headers: Mapping[str, str], body: bytes | memoryview) -> Steps:
+        """One request and its answer, on an idle connection or a new one."""
+        head = self.head(method, target, headers, len(body))
         connection = self.idle.pop() if self.idle else None
         if connection is None:
-            connection = Connection(self.host, self.port, self.timeout, self.tls)
+            connection = yield from self.connect()
         try:
             try:
-                response = connection.exchange(head, body, method)
+                response = yield from connection.exchange(head, body, method)
             except StaleConnection:
-                connection = Connection(self.host, self.port, self.timeout, self.tls)
-                response = connection.exchange(head, body, method)
-        except BaseException:  # errors, timeouts, a killed greenlet: never reuse this socket
+                connection = yield from self.connect()
+                response = yield from connection.exchange(head, body, method)
+        except BaseException:  # errors, timeouts, a closed exchange: never reuse this socket
             connection.close()
             raise
         if connection.open:
             if self.keep_alive:
+                connection.owner = None
                 self.idle.append(connection)
             else:
                 connection.close()
         return response
+
+    def connect(self) -> Generator[Wait, None, Connection]:
+        family, address = self._resolve()
+        sock = RawSocket(family, _stdlib_socket.SOCK_STREAM)
+        sock.setblocking(False)
+        connection = Connection(sock)
+        try:
+            error = sock.connect_ex(address)
+            if error in _IN_PROGRESS:
+                yield connection, WRITE
+                error = sock.getsockopt(_stdlib_socket.SOL_SOCKET, _stdlib_socket.SO_ERROR)
+            if error:
+                raise OSError(error, f"{os.strerror(error)} ({self.host}:{self.port})")
+            sock.setsockopt(_stdlib_socket.IPPROTO_TCP, _stdlib_socket.TCP_NODELAY, 1)
+            if self.tls is not None:
+                yield from connection.start_tls(self.tls, self.host)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _resolve(self) -> tuple[int, tuple[object, ...]]:
+        """The origin's address, looked up again every ADDRESS_TTL seconds (gevent's resolver
+        when the process is monkey-patched, so a lookup does not block other users)."""
+        now = time.monotonic()
+        if self._address is None or now - self._address[0] > ADDRESS_TTL:
+            found = _stdlib_socket.getaddrinfo(self.host, self.port, 0, _stdlib_socket.SOCK_STREAM)
+            family, _, _, _, address = found[0]
+            self._address = (now, family, address)
+        return self._address[1], self._address[2]
+
+    def request(self, method: str, target: str, headers: Mapping[str, str], body: bytes | memoryview) -> Response:
+        """One exchange, waiting for its answer: for tools and tests; the strategy multiplexes."""
+        from writers.strategies.multiplex import Multiplexer
+
+        mux = Multiplexer(self.timeout)
+        try:
+            exchange = mux.start(self.exchange(method, target, headers, body), None)
+            while not (finished := mux.collect(None)):
+                pass
+            assert finished[0] is exchange
+            if exchange.error is not None:
+                raise exchange.error
+            assert exchange.response is not None
+            return exchange.response
+        finally:
+            mux.close()
 
     def close(self) -> None:
         for connection in self.idle:
