@@ -60,8 +60,12 @@ def test_canned_answers_are_minimal_and_routed(sink: Sink) -> None:
         answer = connection.getresponse()
         return answer.status, dict(answer.getheaders()), answer.read()
 
-    assert ask("POST", "/", "DynamoDB_20120810.PutItem")[2] == b"{}"
-    assert json.loads(ask("POST", "/", "DynamoDB_20120810.BatchWriteItem")[2]) == {"UnprocessedItems": {}}
+    # DynamoDB answers what the workload asks for (ReturnConsumedCapacity=TOTAL), as DynamoDB does.
+    put = json.loads(ask("POST", "/", "DynamoDB_20120810.PutItem")[2])
+    assert put == {"ConsumedCapacity": {"TableName": "books", "CapacityUnits": 1.0}}
+    batch_write = json.loads(ask("POST", "/", "DynamoDB_20120810.BatchWriteItem")[2])
+    assert batch_write["UnprocessedItems"] == {} and batch_write["ConsumedCapacity"][0]["CapacityUnits"] == 25.0
+    assert ask("POST", "/", "DynamoDB_20120810.DescribeTable")[2] == b"{}"
     assert json.loads(ask("POST", "/", "AmazonSQS.GetQueueUrl")[2])["QueueUrl"].startswith(sink.url)
     assert set(json.loads(ask("POST", "/", "AmazonSQS.SendMessage")[2])) == {"MD5OfMessageBody", "MessageId"}
     batch = json.loads(ask("POST", "/", "AmazonSQS.SendMessageBatch")[2])

@@ -11,8 +11,9 @@ What it answers (one server, routed by method and by the X-Amz-Target header):
 
 | request | answer |
 |---|---|
-| DynamoDB `PutItem` (and anything else JSON) | `{}` |
-| DynamoDB `BatchWriteItem` | `{"UnprocessedItems":{}}`: every item written |
+| DynamoDB `PutItem` | `{"ConsumedCapacity":{..."CapacityUnits":1.0}}`, as DynamoDB answers our ask |
+| DynamoDB `BatchWriteItem` | `{"UnprocessedItems":{},"ConsumedCapacity":[...25.0]}`: every item written |
+| anything else JSON | `{}` |
 | SQS `GetQueueUrl` | `{"QueueUrl":"<sink>/000000000000/<queue>"}` (looked up once per process) |
 | SQS `SendMessage` | `{"MD5OfMessageBody":..., "MessageId":...}` (fixed values, see below) |
 | SQS `SendMessageBatch` | `Successful` entries with Ids `"0"`..`"9"`, `Failed` empty |
@@ -41,6 +42,7 @@ import time
 from pathlib import Path
 
 QUEUE = "messages"  # the SQS workload's default queue name
+TABLE = "books"  # the DynamoDB workload's default table name
 BUCKET = "books-load-test"  # the S3 workload's default bucket name
 # A well-formed MD5 (of an empty body) and message id: fixed, see the module's doc.
 SQS_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
@@ -69,7 +71,9 @@ http {{
     server_tokens off;
     map $http_x_amz_target $aws_json_answer {{
         default '{{}}';
-        DynamoDB_20120810.BatchWriteItem '{{"UnprocessedItems":{{}}}}';
+        DynamoDB_20120810.PutItem '{{"ConsumedCapacity":{{"TableName":"{table}","CapacityUnits":1.0}}}}';
+        DynamoDB_20120810.BatchWriteItem
+            '{{"UnprocessedItems":{{}},"ConsumedCapacity":[{{"TableName":"{table}","CapacityUnits":25.0}}]}}';
         AmazonSQS.GetQueueUrl '{{"QueueUrl":"{url}/000000000000/{queue}"}}';
         AmazonSQS.SendMessage '{{"MD5OfMessageBody":"{md5}","MessageId":"{message_id}"}}';
         AmazonSQS.SendMessageBatch '{{"Successful":[{batch_entries}],"Failed":[]}}';
@@ -112,7 +116,7 @@ def render_conf(tmp: Path, port: int) -> str:
     )
     conf = NGINX_CONF.format(
         tmp=tmp, port=port, url=url, queue=QUEUE, md5=SQS_MD5, message_id=SQS_MESSAGE_ID,
-        batch_entries=entries, etag=S3_ETAG,
+        batch_entries=entries, etag=S3_ETAG, table=TABLE,
     )  # fmt: skip
     # The JSON answers' Content-Type, as DynamoDB and SQS send it.
     return conf.replace("access_log off;", "access_log off;\n    " + JSON_TYPE, 1)
