@@ -35,6 +35,9 @@ class LatencyHistograms:
         self.unsent: dict[str, HdrHistogram] = {}  # a worker's calls since its last message
         # Master or local: what arrived since the last rotation (live charts' per-interval percentiles).
         self.window: dict[str, HdrHistogram] = {}
+        # Master or local: this process's own calls, recorded once and added to `merged` and
+        # `window` when either is read (one histogram update per call instead of two).
+        self.pending: dict[str, HdrHistogram] = {}
 
     def record(self, name: str, response_time_ms: float, into: dict[str, HdrHistogram]) -> None:
         histogram = into.get(name)
@@ -47,6 +50,15 @@ class LatencyHistograms:
         self.unsent.clear()
         return encoded
 
+    def fold(self) -> None:
+        for name, histogram in self.pending.items():
+            for into in (self.merged, self.window):
+                target = into.get(name)
+                if target is None:
+                    target = into[name] = new_histogram()
+                target.add(histogram)
+        self.pending.clear()
+
     def merge_encoded(self, encoded: dict[str, str]) -> None:
         for name, text in encoded.items():
             decoded = HdrHistogram.decode(text.encode("ascii"))
@@ -58,16 +70,19 @@ class LatencyHistograms:
 
     def rotate_window(self) -> dict[str, HdrHistogram]:
         """The histograms recorded or merged since the last rotation; a new window starts."""
+        self.fold()
         window, self.window = self.window, {}
         return window
 
     def clear(self) -> None:
         self.merged.clear()
         self.unsent.clear()
+        self.pending.clear()
         self.window = {}
 
     def percentiles(self, name: str) -> dict[str, float]:
         """p50/p90/p99/p99.9/max in ms, 3 significant digits, and the count."""
+        self.fold()
         histogram = self.merged.get(name)
         if histogram is None or not histogram.get_total_count():
             return {}
@@ -77,6 +92,7 @@ class LatencyHistograms:
         return result
 
     def all_percentiles(self) -> dict[str, dict[str, float]]:
+        self.fold()
         return {name: self.percentiles(name) for name in sorted(self.merged)}
 
 
@@ -85,12 +101,10 @@ def attach(environment: Environment, histograms: LatencyHistograms) -> None:
 
     runner = environment.runner
     worker = isinstance(runner, WorkerRunner)
-    into = histograms.unsent if worker else histograms.merged
+    into = histograms.unsent if worker else histograms.pending
 
     def on_request(request_type: str, name: str, response_time: float, **_: Any) -> None:
         histograms.record(f"{request_type} {name}", response_time, into)
-        if not worker:
-            histograms.record(f"{request_type} {name}", response_time, histograms.window)
 
     def report_to_master(client_id: str, data: dict[str, Any]) -> None:
         # Sent just before each stats report, so the master has it before the final one.
