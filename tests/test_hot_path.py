@@ -79,4 +79,3 @@ def test_per_call_work_stays_per_call(sink: str, strategy: str, monkeypatch: pyt
         assert counts["boto3 clients"] == 1, counts
     if strategy == "aioboto3":  # one client per process loop
         assert counts["aioboto3 clients"] == 1, counts
-

@@ -54,10 +54,12 @@ class AiohttpStrategy(AsyncStrategy):
         started = time.perf_counter()
         try:
             # encoded=True: the path is already encoded as signed; yarl must not touch it.
-            async with session.request(
+            # Awaited, not `async with`: read() takes the whole body and gives the connection
+            # back (or closes it if reading fails), which is all the context manager adds, for ~5% CPU.
+            response = await session.request(
                 request.method, URL(request.url, encoded=True), data=request.body, headers=request.headers
-            ) as response:
-                body = await response.read()
+            )
+            body = await response.read()
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return network_failure(call, (time.perf_counter() - started) * 1000, exc)
         elapsed = (time.perf_counter() - started) * 1000

@@ -1,10 +1,10 @@
-"""The base of asyncio strategies: calls become tasks on the process loop."""
+"""The base of asyncio strategies: calls are run by worker tasks on the process loop."""
 
 from __future__ import annotations
 
 import asyncio
 from abc import abstractmethod
-from typing import Any
+from collections import deque
 
 from writers.calls import Attempt, Call
 from writers.strategies.aioloop import Inbox, ProcessLoop, acquire_loop, release_loop
@@ -13,13 +13,20 @@ from writers.target import Endpoint
 
 
 class AsyncStrategy(Strategy):
-    """`concurrency` asyncio tasks in flight per user; the user's greenlet reports them."""
+    """`concurrency` asyncio tasks in flight per user; the user's greenlet reports them.
+
+    Up to `concurrency` long-lived worker tasks per user take calls from a queue: a task
+    made, scheduled and discarded per call cost more than waking an idle worker.
+    """
 
     def __init__(self, endpoint: Endpoint, options: StrategyOptions) -> None:
         super().__init__(endpoint, options)
         self._process_loop: ProcessLoop = acquire_loop()
         self._inbox = Inbox()
-        self._tasks: set[asyncio.Task[Any]] = set()  # touched on the loop's thread only
+        # Touched on the loop's thread only:
+        self._queue: deque[Call] = deque()
+        self._idle: list[asyncio.Future[None]] = []  # one per worker waiting for a call
+        self._workers: set[asyncio.Task[None]] = set()
         self._in_flight = 0
         self._closed = False
 
@@ -33,16 +40,28 @@ class AsyncStrategy(Strategy):
 
     def start(self, call: Call) -> None:
         self._in_flight += 1
-        self._process_loop.call_soon(self._spawn, call)
+        self._process_loop.submit(self._enqueue, call)
 
-    def _spawn(self, call: Call) -> None:
-        task = self._process_loop.loop.create_task(self._run(call))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _enqueue(self, call: Call) -> None:
+        self._queue.append(call)
+        if self._idle:
+            self._idle.pop().set_result(None)
+        elif len(self._workers) < self.options.concurrency:
+            # No more workers than calls in flight: the driver never starts more than `concurrency`.
+            task = self._process_loop.loop.create_task(self._work())
+            self._workers.add(task)
+            task.add_done_callback(self._workers.discard)
+        # else every worker is busy and takes the call when its own one is done
 
-    async def _run(self, call: Call) -> None:
-        attempt = await self.send(call)
-        self._inbox.post_threadsafe(attempt)
+    async def _work(self) -> None:
+        queue, idle, post = self._queue, self._idle, self._inbox.post_threadsafe
+        loop = self._process_loop.loop
+        while True:
+            while queue:
+                post(await self.send(queue.popleft()))
+            waiter: asyncio.Future[None] = loop.create_future()
+            idle.append(waiter)
+            await waiter
 
     def collect(self, timeout: float | None) -> list[Attempt]:
         if not self._in_flight:
@@ -52,14 +71,15 @@ class AsyncStrategy(Strategy):
         return attempts
 
     def close(self) -> None:
-        """Cancel this user's tasks; the loop stops when no strategy uses it any more."""
+        """Cancel this user's calls; the loop stops when no strategy uses it any more."""
         if self._closed:
             return
         self._closed = True
         self._inbox.close()
-        self._process_loop.call_soon(self._cancel_all)
+        self._process_loop.submit(self._cancel_all, None)  # in order: after this user's last start
         release_loop(self._process_loop)
 
-    def _cancel_all(self) -> None:
-        for task in list(self._tasks):
+    def _cancel_all(self, _: None) -> None:
+        self._queue.clear()
+        for task in list(self._workers):
             task.cancel()
