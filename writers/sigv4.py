@@ -45,6 +45,8 @@ _UNSAFE_URL_CHARS = frozenset("\t\r\n")
 _ZONE_ID_RE = re.compile(r"(?:%25|%)(?:[A-Za-z0-9._!\-~]|%[a-fA-F0-9]{2})+")
 _KEY_CACHE_MAX = 8
 _URL_CACHE_MAX = 4096
+# scheme://netloc, path, ?query: what urlsplit finds in a URL without a fragment.
+_SIMPLE_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/?#]*)([^?#]*)(?:\?([^#]*))?")
 
 
 class FrozenCredentials(Protocol):
@@ -134,8 +136,10 @@ class SigV4Signer:
         self._keys: dict[tuple[str, str], hmac.HMAC] = {}
         self._clock: tuple[int, str] = (-1, "")
         self._folded_token: tuple[str, str] = ("", "")
-        # Endpoints repeat (DynamoDB/SQS: one URL), so parse each URL once.
-        self._url_info = lru_cache(maxsize=_URL_CACHE_MAX)(self._parse_url)
+        # Endpoints repeat (DynamoDB/SQS: one URL), so parse each URL once. S3 URLs name an
+        # object each and never repeat: only their origin is parsed once (S3 signs the path as is).
+        self._origin_info = lru_cache(maxsize=_URL_CACHE_MAX)(self._parse_url)
+        self._url_info = self._split_s3_url if s3 else self._origin_info
 
     # -- per-URL steps (cached) -------------------------------------------------
 
@@ -144,6 +148,15 @@ class SigV4Signer:
         parts = urlsplit(url)
         host = self.host(parts, url)
         return host, _fold(host), self.canonical_uri(parts.path), self.canonical_query_string(parts.query)
+
+    def _split_s3_url(self, url: str) -> tuple[str, str, str, str]:
+        """_parse_url for URLs that never repeat: the origin's part cached, the rest split here."""
+        simple = _SIMPLE_URL.fullmatch(url)
+        if simple is None or _UNSAFE_URL_CHARS.intersection(url):
+            return self._parse_url(url)  # fragments, stray whitespace: urlsplit's own rules
+        origin, path, query = simple.groups()
+        host, folded_host, _, _ = self._origin_info(origin)
+        return host, folded_host, self.canonical_uri(path), self.canonical_query_string(query or "")
 
     def host(self, parts: SplitResult, url: str) -> str:
         """Host header value: lowercase, no userinfo, default port dropped (botocore's _host_from_url)."""
