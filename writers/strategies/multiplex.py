@@ -51,6 +51,7 @@ class Multiplexer:
         self._ready: list[tuple[Connection, int]] = []
         self._waiting: Waiter | None = None  # set while the greenlet waits in collect()
         self._waiter = Waiter()
+        self._wake_due = False
         self._tick = min(1.0, timeout / 10)
         self._ticker: Any = None
         self._next_check = float("inf")  # no deadline can have passed before this
@@ -171,8 +172,16 @@ class Multiplexer:
     # -- waiting -------------------------------------------------------------------------
 
     def _on_ready(self, conn: Connection, mode: int) -> None:
-        """In the hub: note the socket, wake the greenlet if it waits."""
+        """In the hub: note the socket; wake the greenlet once the loop has run every
+        callback of this turn, so that it reads all the answers that came together and
+        sends the next calls in one burst (one wake-up of the server, not one per call)."""
         self._ready.append((conn, mode))
+        if not self._wake_due and self._waiting is not None:
+            self._wake_due = True
+            self._loop.run_callback(self._wake_after_turn)
+
+    def _wake_after_turn(self) -> None:
+        self._wake_due = False
         self._wake()
 
     def _wake(self) -> None:
