@@ -20,7 +20,7 @@ from writers.records import BookRecords
 from writers.services import WorkloadOptions
 from writers.services.dynamodb import SERVICE, DynamoDBWorkload
 from writers.sigv4 import SigV4Signer
-from writers.strategies import StrategyOptions, boto3_calls, http11, raw, strategy_class
+from writers.strategies import StrategyOptions, boto3_calls, http11, multiplex, raw, strategy_class
 from writers.target import Endpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +55,8 @@ def test_per_call_work_stays_per_call(sink: str, strategy: str, monkeypatch: pyt
     counting(monkeypatch, counts, SigV4Signer, "signing_key", "keys derived")
     counting(monkeypatch, counts, SigV4Signer, "__init__", "signers")
     counting(monkeypatch, counts, http11.Connection, "__init__", "connections")
+    counting(monkeypatch, counts, http11.HttpClient, "__init__", "http clients")
+    counting(monkeypatch, counts, multiplex.Multiplexer, "__init__", "multiplexers")
     counting(monkeypatch, counts, boto3_calls, "make_client", "boto3 clients")
     counting(monkeypatch, counts, aioboto3.Session, "client", "aioboto3 clients")
     counting(monkeypatch, counts, aiohttp.ClientSession, "__init__", "aiohttp sessions")
@@ -73,6 +75,8 @@ def test_per_call_work_stays_per_call(sink: str, strategy: str, monkeypatch: pyt
         assert counts["signers"] == 1 and counts["keys derived"] == 1, counts
     if strategy == "gevent":  # keep-alive connections: at most one per call in flight
         assert 1 <= counts["connections"] <= CONCURRENCY, counts
+        # One client (one origin) and one multiplexer per user, whatever the number of calls.
+        assert counts["http clients"] == 1 and counts["multiplexers"] == 1, counts
     if strategy == "aiohttp":  # one session per process loop
         assert counts["aiohttp sessions"] == 1, counts
     if strategy == "sequential":  # one client per process, never per call
