@@ -112,7 +112,8 @@ def test_small_comparison_writes_exactly_n_records_per_strategy(tmp_path: Path) 
     sequential = runs[0]
     assert sequential["speedup"] == 1.0
     for r in runs[1:]:
-        assert r["speedup"] == pytest.approx(sequential["seconds"] / r["seconds"], rel=0.01)
+        # Rounded to 2 decimals: below 1.0x (a loaded machine, a few records) that alone is > 1 %.
+        assert r["speedup"] == pytest.approx(sequential["seconds"] / r["seconds"], rel=0.01, abs=0.005)
     assert data["settings"]["records"] == records
     assert "dynalite" in data["targets"]["dynamodb"] or "moto" in data["targets"]["dynamodb"]
 
