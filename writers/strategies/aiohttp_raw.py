@@ -15,7 +15,7 @@ from yarl import URL
 from writers.calls import Attempt, Call
 from writers.strategies.asyncbase import AsyncStrategy
 from writers.strategies.base import StrategyOptions
-from writers.strategies.raw import network_failure, read_answer, sign_call, signer_for
+from writers.strategies.raw import SignedRequest, network_failure, read_answer, sign_call, signer_for
 from writers.target import Endpoint
 
 
@@ -28,6 +28,7 @@ class AiohttpStrategy(AsyncStrategy):
         self._base_url = endpoint.raw_url
         self._session_key = ("aiohttp", options.keep_alive, options.timeout)
         self._cached_session: aiohttp.ClientSession | None = None
+        self._origins: dict[str, URL] = {}
 
     async def _session(self) -> aiohttp.ClientSession:
         options = self.options
@@ -48,6 +49,17 @@ class AiohttpStrategy(AsyncStrategy):
         self._cached_session = session
         return session
 
+    def _url(self, request: SignedRequest) -> URL:
+        """The request's URL, already encoded as signed (yarl must not touch it). S3 names an
+        object per call: its origin is parsed once and only the path set (~0.6 us, not ~2.5)."""
+        path_and_query = request.path_and_query
+        if "?" in path_and_query:
+            return URL(request.url, encoded=True)
+        origin = self._origins.get(request.base_url)
+        if origin is None:
+            origin = self._origins[request.base_url] = URL(request.base_url, encoded=True)
+        return origin.with_path(path_and_query, encoded=True)
+
     async def send(self, call: Call) -> Attempt:
         session = self._cached_session or await self._session()
         request = sign_call(self._signer, self._base_url, call, self.options.keep_alive)
@@ -57,7 +69,7 @@ class AiohttpStrategy(AsyncStrategy):
             # Awaited, not `async with`: read() takes the whole body and gives the connection
             # back (or closes it if reading fails), which is all the context manager adds, for ~5% CPU.
             response = await session.request(
-                request.method, URL(request.url, encoded=True), data=request.body, headers=request.headers
+                request.method, self._url(request), data=request.body, headers=request.headers
             )
             body = await response.read()
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
