@@ -29,6 +29,7 @@ from collections.abc import Generator, Mapping
 from urllib.parse import urlsplit
 
 READ, WRITE = 1, 2
+_NO_BIO = ssl.MemoryBIO()  # a plain connection's (never used) TLS buffers
 MAX_HEAD = 64 * 1024
 RECV_SIZE = 256 * 1024
 ADDRESS_TTL = 30.0  # seconds a resolved address is reused for new connections
@@ -85,7 +86,9 @@ class Connection:
         self.reused = False
         self.open = True
         self.tls: ssl.SSLObject | None = None
-        self.incoming = self.outgoing = ssl.MemoryBIO()
+        # TLS only: what the peer sent, not yet decrypted; what we encrypted, not yet sent.
+        self.incoming: ssl.MemoryBIO = _NO_BIO
+        self.outgoing: ssl.MemoryBIO = _NO_BIO
         self.owner: object = None
         self.reader: object = None
         self.writer: object = None
