@@ -24,7 +24,7 @@ def add_common_arguments(parser: Any) -> None:
     group.add_argument("--region", default="", help="AWS region (default: boto3's configured region, else us-east-1)")
     group.add_argument("--records-per-task", type=int, default=100, help="records each user writes per task run")
     group.add_argument(
-        "--concurrency", type=int, default=8, help="calls in flight per user (threads, tasks or greenlets)"
+        "--concurrency", type=int, default=8, help="calls in flight per user (threads, tasks or sockets)"
     )
     group.add_argument("--batch", type=int, default=1, help="items per call: 1 = single-item API, more = batch API")
     group.add_argument(
