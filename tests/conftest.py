@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,23 @@ DYNAMODB_EMULATORS = ("dynalite", "moto")
 
 
 # --------------------------------------------------------------------------- servers
+
+
+@contextmanager
+def sigcheck_sink(secret: str, delay_ms: int = 0) -> Iterator[str]:
+    """tests/sigcheck_server.py in a subprocess (every signature re-checked with botocore,
+    `delay_ms` before each answer): its URL while the block runs, stopped after."""
+    process = subprocess.Popen(
+        [sys.executable, str(PROJECT_ROOT / "tests" / "sigcheck_server.py"), secret, str(delay_ms)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    try:
+        yield process.stdout.readline().strip()
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 def _start(name: str) -> Iterator[RunningEmulator]:

@@ -4,13 +4,11 @@ order, on a bounded set of worker tasks, and the loop leaves the GC as it found 
 from __future__ import annotations
 
 import gc
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import gevent
 import pytest
+from conftest import sigcheck_sink
 
 from writers.calls import Attempt
 from writers.driver import Driver
@@ -20,19 +18,13 @@ from writers.services.dynamodb import SERVICE, DynamoDBWorkload
 from writers.strategies import StrategyOptions, aioloop, strategy_class
 from writers.target import Endpoint
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET = "async-secret"
 
 
 @pytest.fixture(scope="module")
 def sink() -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "sigcheck_server.py"), SECRET, "5"], stdout=subprocess.PIPE, text=True
-    )
-    assert process.stdout is not None
-    yield process.stdout.readline().strip()
-    process.terminate()
-    process.wait(10)
+    with sigcheck_sink(SECRET, delay_ms=5) as url:
+        yield url
 
 
 def test_submitted_work_runs_in_order_on_the_loop() -> None:

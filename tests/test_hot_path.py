@@ -4,16 +4,14 @@ session per call instead of once (per day, process, connection slot or thread)."
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import aioboto3
 import aiohttp
 import pytest
+from conftest import sigcheck_sink
 
 from writers.driver import Driver
 from writers.records import BookRecords
@@ -23,20 +21,14 @@ from writers.sigv4 import SigV4Signer
 from writers.strategies import StrategyOptions, boto3_calls, http11, multiplex, raw, strategy_class
 from writers.target import Endpoint
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET = "hot-path-secret"
 CALLS, CONCURRENCY = 300, 4
 
 
 @pytest.fixture(scope="module")
 def sink() -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "sigcheck_server.py"), SECRET, "0"], stdout=subprocess.PIPE, text=True
-    )
-    assert process.stdout is not None
-    yield process.stdout.readline().strip()
-    process.terminate()
-    process.wait(10)
+    with sigcheck_sink(SECRET) as url:
+        yield url
 
 
 def counting(monkeypatch: pytest.MonkeyPatch, counts: Counter[str], owner: Any, name: str, key: str) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import sigcheck_sink
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, start_emulator
 from writers.services import WorkloadOptions
@@ -82,21 +82,7 @@ def test_five_user_classes_in_two_processes(dynalite: RunningEmulator, tmp_path:
 
 
 def test_run_time_stop_is_clean_with_calls_in_flight(tmp_path: Path) -> None:
-    sink = subprocess.Popen(
-        [
-            sys.executable,
-            str(
-                ROOT / "tests" / "sigcheck_server.py",
-            ),
-            LOCAL_SECRET_KEY,
-            "400",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert sink.stdout is not None
-    url = sink.stdout.readline().strip()
-    try:
+    with sigcheck_sink(LOCAL_SECRET_KEY, delay_ms=400) as url:
         started = time.monotonic()
         # No provisioning against the sink: --target URL with a table it "has" (it answers {} to all).
         result = locust(
@@ -105,9 +91,6 @@ def test_run_time_stop_is_clean_with_calls_in_flight(tmp_path: Path) -> None:
             **credentials(),
         )
         took = time.monotonic() - started
-    finally:
-        sink.terminate()
-        sink.wait(10)
     output = result.stderr + result.stdout
     assert result.returncode == 0, output[-2000:]
     for bad in ("Traceback", "destroyed loop", "Unclosed", "Task was destroyed", "dictionary changed size"):

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import gevent
 import psutil
 import pytest
+from conftest import sigcheck_sink
 
 from writers.calls import Attempt
 from writers.driver import Driver
@@ -31,27 +29,14 @@ from writers.services.dynamodb import SERVICE, DynamoDBWorkload
 from writers.strategies import STRATEGIES, StrategyOptions, aioloop, strategy_class
 from writers.target import Endpoint
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-key"
 ALL = list(STRATEGIES)
 
 
-def start_sink(delay_ms: int = 0) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "sigcheck_server.py"), SECRET, str(delay_ms)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    return process, process.stdout.readline().strip()
-
-
 @pytest.fixture(scope="module")
 def sink() -> Iterator[str]:
-    process, url = start_sink(delay_ms=20)  # 20 ms per call: calls overlap, so concurrency shows
-    yield url
-    process.terminate()
-    process.wait(10)
+    with sigcheck_sink(SECRET, delay_ms=20) as url:  # 20 ms per call: calls overlap, so concurrency shows
+        yield url
 
 
 def sink_stats(url: str, reset: bool = False) -> dict[str, int]:
@@ -136,8 +121,7 @@ def connections_to(url: str) -> int:
 
 @pytest.mark.parametrize("strategy", ["aioboto3", "aiohttp", "gevent", "threaded"])
 def test_stopping_mid_flight_leaves_no_loop_thread_or_socket(strategy: str) -> None:
-    process, url = start_sink(delay_ms=3000)  # calls hang long enough to be cut off
-    try:
+    with sigcheck_sink(SECRET, delay_ms=3000) as url:  # calls hang long enough to be cut off
         threads_before = native_threads()
         endpoint = Endpoint(SERVICE, "us-east-1", url, "AKIDTEST", SECRET)
         instance = strategy_class(strategy)(endpoint, StrategyOptions(concurrency=3, timeout=30))
@@ -164,9 +148,6 @@ def test_stopping_mid_flight_leaves_no_loop_thread_or_socket(strategy: str) -> N
             assert native_threads() <= threads_before
             assert time.monotonic() - started < 3  # cancelled, not waited for
         assert attempts == []  # nothing reported for cancelled calls
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def test_loop_is_made_again_after_it_stopped(sink: str) -> None:
