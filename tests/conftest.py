@@ -55,8 +55,10 @@ def sigcheck_sink(secret: str, delay_ms: int = 0) -> Iterator[str]:
         process.wait(10)
 
 
-def _start(name: str) -> Iterator[RunningEmulator]:
-    emulator = start_emulator("dynamodb", prefer=name)
+@contextmanager
+def running_emulator(service: str, prefer: str | None = None) -> Iterator[RunningEmulator]:
+    """A local stand-in for `service` (writers.emulators), stopped when the block ends."""
+    emulator = start_emulator(service, prefer=prefer)
     try:
         yield emulator
     finally:
@@ -65,12 +67,14 @@ def _start(name: str) -> Iterator[RunningEmulator]:
 
 @pytest.fixture(scope="session")
 def dynalite_server() -> Iterator[RunningEmulator]:
-    yield from _start("dynalite")
+    with running_emulator("dynamodb", "dynalite") as emulator:
+        yield emulator
 
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[RunningEmulator]:
-    yield from _start("moto")
+    with running_emulator("dynamodb", "moto") as emulator:
+        yield emulator
 
 
 def local_endpoint(emulator: RunningEmulator) -> Endpoint:

@@ -38,8 +38,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
+from conftest import running_emulator
 
-from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, start_emulator
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
 from writers.errors import AwsCallError, FailureKind
 
 pytestmark = pytest.mark.timeout(60)
@@ -176,28 +177,23 @@ def start_proxy(proxy_dir: Path) -> Iterator[Callable[..., Proxy]]:
 # --------------------------------------------------------------------------- upstreams
 
 
-def _server(service: str, prefer: str | None = None) -> Iterator[RunningEmulator]:
-    emulator = start_emulator(service, prefer=prefer)
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
-
-
 @pytest.fixture(scope="module")
 def dynalite() -> Iterator[RunningEmulator]:
-    yield from _server("dynamodb", "dynalite")
+    with running_emulator("dynamodb", "dynalite") as emulator:
+        yield emulator
 
 
 @pytest.fixture(scope="module")
 def moto() -> Iterator[RunningEmulator]:
     """One moto server answers S3 and SQS alike."""
-    yield from _server("s3", "moto")
+    with running_emulator("s3", "moto") as emulator:
+        yield emulator
 
 
 @pytest.fixture(scope="module")
 def seaweedfs() -> Iterator[RunningEmulator]:
-    yield from _server("s3", "seaweedfs")
+    with running_emulator("s3", "seaweedfs") as emulator:
+        yield emulator
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import locust_env
+from conftest import locust_env, running_emulator
 from test_reliability import (
     CREDENTIALS,
     USER_CLASSES,
@@ -60,16 +60,14 @@ def closed_port() -> int:
 
 @pytest.fixture(scope="module")
 def dynalite() -> Iterator[RunningEmulator]:
-    emulator = start_emulator("dynamodb", prefer="dynalite")
-    yield emulator
-    emulator.stop()
+    with running_emulator("dynamodb", "dynalite") as emulator:
+        yield emulator
 
 
 @pytest.fixture(scope="module")
 def seaweedfs() -> Iterator[RunningEmulator]:
-    emulator = start_emulator("s3", prefer="seaweedfs")
-    yield emulator
-    emulator.stop()
+    with running_emulator("s3", "seaweedfs") as emulator:
+        yield emulator
 
 
 def dynamodb_endpoint(url: str) -> Endpoint:

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import LOCUST, locust_env, stats_totals
+from conftest import LOCUST, locust_env, running_emulator, stats_totals
 
-from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, start_emulator
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
 from writers.services.s3 import SERVICE, KiB, MiB, S3Options, S3Workload, admin_client
 from writers.strategies import STRATEGIES
 from writers.target import Endpoint
@@ -80,16 +80,14 @@ def assert_clean(run: LocustRun, records: int) -> None:
 
 @pytest.fixture(scope="module")
 def seaweedfs() -> Iterator[RunningEmulator]:
-    emulator = start_emulator("s3", prefer="seaweedfs")
-    yield emulator
-    emulator.stop()
+    with running_emulator("s3", "seaweedfs") as emulator:
+        yield emulator
 
 
 @pytest.fixture(scope="module")
 def moto() -> Iterator[RunningEmulator]:
-    emulator = start_emulator("s3", prefer="moto")
-    yield emulator
-    emulator.stop()
+    with running_emulator("s3", "moto") as emulator:
+        yield emulator
 
 
 def endpoint_of(emulator: RunningEmulator) -> Endpoint:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LOCUST, PROJECT_ROOT, REGION, locust_env, stats_totals
+from conftest import LOCUST, PROJECT_ROOT, REGION, locust_env, running_emulator, stats_totals
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, start_emulator
 from writers.services.sqs import SERVICE, SQSOptions, SQSWorkload, admin_client
@@ -90,9 +90,8 @@ def assert_clean_run(run: LocustRun, acked: int) -> None:
 
 @pytest.fixture(scope="module")
 def fauxqs() -> Iterator[RunningEmulator]:
-    emulator = start_emulator("sqs", prefer="fauxqs")
-    yield emulator
-    emulator.stop()
+    with running_emulator("sqs", "fauxqs") as emulator:
+        yield emulator
 
 
 def endpoint_of(emulator: RunningEmulator) -> Endpoint:

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import sigcheck_sink
+from conftest import running_emulator, sigcheck_sink
 
-from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, start_emulator
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
 from writers.services import WorkloadOptions
 from writers.services.dynamodb import SERVICE, DynamoDBWorkload
 from writers.strategies import STRATEGIES
@@ -33,9 +33,8 @@ def locust(args: list[str], cwd: Path, timeout: float = 120, **env: str) -> subp
 
 @pytest.fixture(scope="module")
 def dynalite() -> Iterator[RunningEmulator]:
-    emulator = start_emulator("dynamodb")
-    yield emulator
-    emulator.stop()
+    with running_emulator("dynamodb") as emulator:
+        yield emulator
 
 
 def credentials() -> dict[str, str]:

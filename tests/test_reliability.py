@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LOCUST, PROJECT_ROOT, locust_env
+from conftest import LOCUST, PROJECT_ROOT, locust_env, running_emulator
 
-from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, start_emulator
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
 from writers.strategies import STRATEGIES
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -296,27 +296,22 @@ def assert_no_traceback(result: LocustResult) -> None:
 # --------------------------------------------------------------------------- servers
 
 
-def _emulator(service: str, prefer: str) -> Iterator[RunningEmulator]:
-    emulator = start_emulator(service, prefer=prefer)
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
-
-
 @pytest.fixture(scope="module")
 def dynalite() -> Iterator[RunningEmulator]:
-    yield from _emulator("dynamodb", "dynalite")
+    with running_emulator("dynamodb", "dynalite") as emulator:
+        yield emulator
 
 
 @pytest.fixture(scope="module")
 def seaweedfs() -> Iterator[RunningEmulator]:
-    yield from _emulator("s3", "seaweedfs")
+    with running_emulator("s3", "seaweedfs") as emulator:
+        yield emulator
 
 
 @pytest.fixture(scope="module")
 def fauxqs() -> Iterator[RunningEmulator]:
-    yield from _emulator("sqs", "fauxqs")
+    with running_emulator("sqs", "fauxqs") as emulator:
+        yield emulator
 
 
 def emulator_for(request: pytest.FixtureRequest, service: str) -> RunningEmulator:

@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from conftest import running_emulator
 
 from writers.calls import Attempt, Call
 from writers.driver import Driver, Totals
-from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, start_emulator
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
 from writers.errors import AwsCallError, ConfigError, FailureKind
 from writers.retry import RetryPolicy
 from writers.services import workload_class
@@ -64,16 +65,14 @@ MULTIPART = {"object_sizes": ((11 * MiB, 1.0),), "multipart_threshold": 6 * MiB,
 
 @pytest.fixture(scope="module")
 def seaweedfs() -> Iterator[RunningEmulator]:
-    emulator = start_emulator("s3", prefer="seaweedfs")
-    yield emulator
-    emulator.stop()
+    with running_emulator("s3", "seaweedfs") as emulator:
+        yield emulator
 
 
 @pytest.fixture(scope="module")
 def moto() -> Iterator[RunningEmulator]:
-    emulator = start_emulator("s3", prefer="moto")
-    yield emulator
-    emulator.stop()
+    with running_emulator("s3", "moto") as emulator:
+        yield emulator
 
 
 @pytest.fixture(scope="module", params=["seaweedfs", "moto"])
