@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from writers.strategies.http11 import HttpClient, ProtocolError
+from writers.strategies.http11 import HttpClient, ProtocolError, Response
 from writers.strategies.multiplex import Exchange, Multiplexer
 
 ANSWERS = {
@@ -95,29 +95,44 @@ def server() -> Iterator[Server]:
     s.listener.close()
 
 
+def request(http: HttpClient, method: str, target: str, headers: dict[str, str], body: bytes | memoryview) -> Response:
+    """One exchange, waiting for its answer (the strategy keeps many in flight instead)."""
+    mux = Multiplexer(http.timeout)
+    try:
+        exchange = mux.start(http.exchange(method, target, headers, body), None)
+        while not mux.collect(None):
+            pass
+        if exchange.error is not None:
+            raise exchange.error
+        assert exchange.response is not None
+        return exchange.response
+    finally:
+        mux.close()
+
+
 def client(server: Server, keep_alive: bool = True) -> HttpClient:
     return HttpClient(f"http://127.0.0.1:{server.port}", timeout=5, keep_alive=keep_alive)
 
 
 def test_every_framing_is_read(server: Server) -> None:
     http = client(server)
-    answer = http.request("POST", "/length", {"Host": "x", "X-Amz-Target": "T"}, b'{"a":1}')
+    answer = request(http, "POST", "/length", {"Host": "x", "X-Amz-Target": "T"}, b'{"a":1}')
     assert (answer.status, answer.body, answer.headers["x-amz-id"]) == (200, b"hello", "a")
-    assert http.request("GET", "/chunked", {}, b"").body == b"hello"
-    assert http.request("HEAD", "/head", {}, b"").body == b""  # HEAD: no body whatever Content-Length says
-    error = http.request("POST", "/error", {}, b"")
+    assert request(http, "GET", "/chunked", {}, b"").body == b"hello"
+    assert request(http, "HEAD", "/head", {}, b"").body == b""  # HEAD: no body whatever Content-Length says
+    error = request(http, "POST", "/error", {}, b"")
     assert (error.status, error.headers["x-amzn-query-error"]) == (400, "Throttling")
     assert server.connections == 1  # all of the above on one kept-alive connection
-    assert http.request("GET", "/close", {}, b"").body == b"until the end"
+    assert request(http, "GET", "/close", {}, b"").body == b"until the end"
     assert http.idle == []  # closed by the server: not kept
 
 
 def test_a_head_split_across_reads_then_a_large_body_is_read(server: Server) -> None:
-    assert client(server).request("GET", "/split", {}, b"").body == SPLIT_BODY
+    assert request(client(server), "GET", "/split", {}, b"").body == SPLIT_BODY
 
 
 def test_the_request_is_sent_as_given(server: Server) -> None:
-    client(server).request("PUT", "/length?x=1%2F", {"Host": "h:1", "Authorization": "AWS4 sig"}, b"body")
+    request(client(server), "PUT", "/length?x=1%2F", {"Host": "h:1", "Authorization": "AWS4 sig"}, b"body")
     sent = server.requests[0]
     assert sent.startswith(b"PUT /length?x=1%2F HTTP/1.1\r\n")
     assert b"\r\nHost: h:1\r\n" in sent and b"\r\nAuthorization: AWS4 sig\r\n" in sent
@@ -126,22 +141,22 @@ def test_the_request_is_sent_as_given(server: Server) -> None:
 
 def test_a_large_body_is_sent_whole(server: Server) -> None:
     body = memoryview(bytes(range(256)) * 4096)  # 1 MiB, as an S3 part would be
-    client(server).request("PUT", "/length", {}, body)
+    request(client(server), "PUT", "/length", {}, body)
     assert server.requests[0].endswith(bytes(body))
 
 
 def test_a_connection_closed_while_idle_is_replaced(server: Server) -> None:
     http = client(server)
     server.close_after_next = True
-    http.request("GET", "/length", {}, b"")
-    assert http.request("GET", "/length", {}, b"").body == b"hello"  # stale socket: sent again on a new one
+    request(http, "GET", "/length", {}, b"")
+    assert request(http, "GET", "/length", {}, b"").body == b"hello"  # stale socket: sent again on a new one
     assert server.connections == 2
 
 
 def test_no_keep_alive_opens_a_connection_per_request(server: Server) -> None:
     http = client(server, keep_alive=False)
     for _ in range(3):
-        http.request("GET", "/length", {}, b"")
+        request(http, "GET", "/length", {}, b"")
     assert server.connections == 3 and http.idle == []
 
 
@@ -149,7 +164,7 @@ def test_no_keep_alive_opens_a_connection_per_request(server: Server) -> None:
 def test_broken_answers_are_protocol_errors(server: Server, path: str) -> None:
     http = client(server)
     with pytest.raises(ProtocolError):
-        http.request("GET", path, {}, b"")
+        request(http, "GET", path, {}, b"")
     assert http.idle == []
 
 
@@ -158,7 +173,7 @@ def test_refused_connection_is_an_os_error() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(OSError):
-        HttpClient(f"http://127.0.0.1:{port}", timeout=2).request("GET", "/", {}, b"")
+        request(HttpClient(f"http://127.0.0.1:{port}", timeout=2), "GET", "/", {}, b"")
 
 
 # -- the multiplexer: many exchanges from one greenlet, TLS, timeouts, abandoning ------------
@@ -254,10 +269,10 @@ def test_https_is_spoken_over_the_same_client(server: Server, tls_files: tuple[s
     server.tls = context
     http = HttpClient(f"https://localhost:{server.port}", timeout=5)
     http.tls = ssl.create_default_context(cafile=cert_file)  # trusts our own certificate only
-    assert http.request("POST", "/length", {"Host": "localhost"}, b"{}").body == b"hello"
-    assert http.request("GET", "/chunked", {}, b"").body == b"hello"
+    assert request(http, "POST", "/length", {"Host": "localhost"}, b"{}").body == b"hello"
+    assert request(http, "GET", "/chunked", {}, b"").body == b"hello"
     body = memoryview(bytes(range(256)) * 4096)  # 1 MiB: many TLS records, partial writes
-    assert http.request("PUT", "/length", {}, body).status == 200
+    assert request(http, "PUT", "/length", {}, body).status == 200
     assert server.requests[-1].endswith(bytes(body)) and server.connections == 1  # kept alive over TLS
     http.close()
 
@@ -268,5 +283,5 @@ def test_a_certificate_we_do_not_trust_is_refused(server: Server, tls_files: tup
     server.tls = context
     http = HttpClient(f"https://localhost:{server.port}", timeout=5)  # the system's CAs only
     with pytest.raises(ssl.SSLCertVerificationError):
-        http.request("GET", "/length", {}, b"")
+        request(http, "GET", "/length", {}, b"")
     assert http.idle == []

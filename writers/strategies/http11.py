@@ -349,23 +349,6 @@ class HttpClient:
             self._address = (now, family, address)
         return self._address[1], self._address[2]
 
-    def request(self, method: str, target: str, headers: Mapping[str, str], body: bytes | memoryview) -> Response:
-        """One exchange, waiting for its answer: for tools and tests; the strategy multiplexes."""
-        from writers.strategies.multiplex import Multiplexer
-
-        mux = Multiplexer(self.timeout)
-        try:
-            exchange = mux.start(self.exchange(method, target, headers, body), None)
-            while not (finished := mux.collect(None)):
-                pass
-            assert finished[0] is exchange
-            if exchange.error is not None:
-                raise exchange.error
-            assert exchange.response is not None
-            return exchange.response
-        finally:
-            mux.close()
-
     def close(self) -> None:
         for connection in self.idle:
             connection.close()
