@@ -125,3 +125,26 @@ def test_streams_past_100_and_counters_past_the_isbn_space_never_reuse_a_key() -
     wrapped = BookRecords(seed=9, stream=0)
     wrapped._count = ISBN_SPACE  # the 10,000,001st key of the stream
     assert wrapped.next_key() == f"{first}-0.1"
+
+
+@pytest.mark.parametrize("stream", [0, 7, 99, 100, 342])
+def test_keys_are_the_isbn13_of_stream_digits_and_counter(stream: int) -> None:
+    """next_key's table-driven check digit is isbn13's, and the suffix rule holds past the space."""
+    records = BookRecords(seed=11, stream=stream)
+    records._count = ISBN_SPACE - 3  # the last keys of the first cycle and the first of the second
+    for _ in range(6):
+        cycle, position = divmod(records._count, ISBN_SPACE)
+        n = (records._offset + position * 7_654_321) % ISBN_SPACE
+        expected = isbn13(f"{stream % 100:02d}{n:07d}")
+        if stream >= 100 or cycle:
+            expected += f"-{stream // 100}.{cycle}"
+        assert records.next_key() == expected
+
+
+@pytest.mark.parametrize("payload_bytes", [0, 1500])
+def test_record_checksum_is_record_crc_of_the_fields(payload_bytes: int) -> None:
+    """The generator writes each record's checksum out field by field; --verify recomputes it
+    with record_crc from whatever fields an item has: both must agree."""
+    for record in BookRecords(seed=4, payload_bytes=payload_bytes).take(200):
+        assert ("blurb" in record) == bool(payload_bytes)
+        assert record["crc"] == record_crc(record)
