@@ -142,18 +142,24 @@ def stats_totals(stats: Sequence[Mapping[str, Any]] | None) -> tuple[int, int]:
     return sum(e["num_requests"] for e in entries), sum(e["num_failures"] for e in entries)
 
 
-def _run_locust(
-    tmp_path: Path, args: Sequence[str], timeout: float, env: Mapping[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the DynamoDB locustfile headless from a fresh folder; never longer than `timeout`.
+def headless_locust(
+    locustfile: Path,
+    args: Sequence[str],
+    parent: Path,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    *,
+    merge_stderr: bool = False,
+) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]] | None, float]:
+    """Run a locustfile headless from a fresh folder under `parent`; never longer than `timeout`.
 
-    Returns a CompletedProcess with extra attributes: `stats` (the parsed --json-file
-    list, or None when Locust wrote none), `output` (stdout + stderr), `elapsed` (s).
+    Returns the finished process (stderr inside stdout with `merge_stderr`), the parsed
+    --json-file list (None when Locust wrote none) and the seconds it took.
     """
-    cwd = Path(tmp_path) / f"cwd-{uuid.uuid4().hex[:6]}"  # proves the locustfile works from any folder
+    cwd = parent / f"cwd-{uuid.uuid4().hex[:6]}"  # proves the locustfile works from any folder
     cwd.mkdir(parents=True)
     json_prefix = cwd / "stats"  # Locust appends ".json"
-    argv = [str(LOCUST), "-f", str(DYNAMODB_LOCUSTFILE), "--headless", "--json-file", str(json_prefix), *args]
+    argv = [str(LOCUST), "-f", str(locustfile), "--headless", "--json-file", str(json_prefix), *args]
     started = time.monotonic()
     process = subprocess.Popen(
         argv,
@@ -161,7 +167,7 @@ def _run_locust(
         env=locust_env(env),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
         text=True,
         start_new_session=True,  # so a hung run can be killed with everything it started
     )
@@ -174,16 +180,28 @@ def _run_locust(
             except ProcessLookupError:
                 break
             try:
-                stdout, stderr = process.communicate(timeout=5)
+                process.communicate(timeout=5)
                 break
             except subprocess.TimeoutExpired:
                 continue
         pytest.fail(f"locust {' '.join(args)} did not finish within {timeout} s")
     elapsed = time.monotonic() - started
-    result = subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
     json_file = json_prefix.with_name("stats.json")
-    result.stats = json.loads(json_file.read_text()) if json_file.exists() else None  # type: ignore[attr-defined]
-    result.output = stdout + stderr  # type: ignore[attr-defined]
+    stats = json.loads(json_file.read_text()) if json_file.exists() else None
+    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr or ""), stats, elapsed
+
+
+def _run_locust(
+    tmp_path: Path, args: Sequence[str], timeout: float, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the DynamoDB locustfile headless; never longer than `timeout`.
+
+    Returns a CompletedProcess with extra attributes: `stats` (the parsed --json-file
+    list, or None when Locust wrote none), `output` (stdout + stderr), `elapsed` (s).
+    """
+    result, stats, elapsed = headless_locust(DYNAMODB_LOCUSTFILE, args, Path(tmp_path), timeout, env)
+    result.stats = stats  # type: ignore[attr-defined]
+    result.output = result.stdout + result.stderr  # type: ignore[attr-defined]
     result.elapsed = elapsed  # type: ignore[attr-defined]
     return result
 

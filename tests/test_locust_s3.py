@@ -6,11 +6,6 @@ flags refused with one line before anything starts.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -18,7 +13,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import LOCUST, locust_env, running_emulator, stats_totals
+from conftest import headless_locust, running_emulator, stats_totals
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
 from writers.services.s3 import SERVICE, KiB, MiB, S3Options, S3Workload, admin_client
@@ -48,23 +43,8 @@ def run_locust(
     tmp_path: Path, args: Sequence[str], timeout: float = 90, env: dict[str, str] | None = None
 ) -> LocustRun:
     """Run the S3 locustfile headless from a fresh folder; killed with all it started after `timeout`."""
-    cwd = tmp_path / f"cwd-{uuid.uuid4().hex[:6]}"
-    cwd.mkdir(parents=True)
-    argv = [str(LOCUST), "-f", str(S3_LOCUSTFILE), "--headless", "--json-file", str(cwd / "stats"), *args]
-    started = time.monotonic()
-    process = subprocess.Popen(
-        argv, cwd=cwd, env=locust_env(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate(timeout=10)
-        pytest.fail(f"locust {' '.join(args)} did not finish within {timeout} s")
-    stats_file = cwd / "stats.json"
-    stats = json.loads(stats_file.read_text()) if stats_file.exists() else None
-    return LocustRun(process.returncode, output, stats, time.monotonic() - started)
+    done, stats, elapsed = headless_locust(S3_LOCUSTFILE, args, tmp_path, timeout, env, merge_stderr=True)
+    return LocustRun(done.returncode, done.stdout, stats, elapsed)
 
 
 def assert_clean(run: LocustRun, records: int) -> None:

@@ -7,12 +7,8 @@ drained by a consume run; bad flags rejected with one line.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import signal
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LOCUST, PROJECT_ROOT, REGION, locust_env, running_emulator, stats_totals
+from conftest import LOCUST, PROJECT_ROOT, REGION, headless_locust, locust_env, running_emulator, stats_totals
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, start_emulator
 from writers.services.sqs import SERVICE, SQSOptions, SQSWorkload, admin_client
@@ -51,30 +47,8 @@ def run_locust(
     tmp_path: Path, args: Sequence[str], timeout: float = 60, env: dict[str, str] | None = None
 ) -> LocustRun:
     """The SQS locustfile, headless, from a fresh folder; never longer than `timeout`."""
-    cwd = tmp_path / f"cwd-{uuid.uuid4().hex[:6]}"
-    cwd.mkdir(parents=True)
-    json_prefix = cwd / "stats"
-    argv = [str(LOCUST), "-f", str(SQS_LOCUSTFILE), "--headless", "--json-file", str(json_prefix), *args]
-    started = time.monotonic()
-    process = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env=locust_env(env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        pytest.fail(f"locust {' '.join(args)} did not finish within {timeout} s")
-    json_file = json_prefix.with_name("stats.json")
-    stats = json.loads(json_file.read_text()) if json_file.exists() else None
-    return LocustRun(process.returncode, output, stats, time.monotonic() - started)
+    done, stats, elapsed = headless_locust(SQS_LOCUSTFILE, args, tmp_path, timeout, env, merge_stderr=True)
+    return LocustRun(done.returncode, done.stdout, stats, elapsed)
 
 
 def assert_clean_run(run: LocustRun, acked: int) -> None:
