@@ -137,6 +137,20 @@ def test_batch_run_against_moto(run_locust: RunLocust, moto_server: RunningEmula
     assert_exit_code_zero(run, "SequentialUser")
 
 
+def test_a_small_max_records_is_spread_over_the_strategies(run_locust: RunLocust, moto_server: RunningEmulator) -> None:
+    """With --max-records below one task's worth (the default --records-per-task is 100),
+    every user class of a mixed run still writes: no first user takes all the records."""
+    table = unique_table_name("moto-spread")
+    classes = ["SequentialUser", "AiohttpUser", "GeventUser"]
+    args = ["--target", moto_server.endpoint, "--region", REGION, "--table", table, "--max-records", "60"]
+    run = run_locust([*args, "-u", "3", "-r", "3", "-t", RUN_TIME, *classes], timeout=90, env=MOTO_CREDENTIALS)
+    assert_clean_run(run, records=60)
+    per_strategy = {entry["name"]: entry["num_requests"] for entry in run.stats}  # type: ignore[attr-defined]
+    assert set(per_strategy) == {f"PutItem [{c.removesuffix('User').lower()}]" for c in classes}, per_strategy
+    assert all(count > 0 for count in per_strategy.values()) and sum(per_strategy.values()) == 60
+    assert_exit_code_zero(run, "mixed")
+
+
 def test_teardown_run_deletes_the_table(run_locust: RunLocust, moto_server: RunningEmulator) -> None:
     table = unique_table_name("moto-teardown")
     endpoint = local_endpoint(moto_server)

@@ -14,10 +14,17 @@ class RecordBudget:
         self.claimed = 0
         self.acked = 0
 
-    def claim(self, wanted: int) -> int:
+    def claim(self, wanted: int, sharers: int = 1, unit: int = 1) -> int:
+        """Up to `wanted` records, and no more than an even share of what is left among
+        `sharers` users, rounded up to whole `unit`s (batches): the last records are spread
+        over the users (and so over the strategies of a mixed run) instead of going to
+        whoever claims first, without cutting batches short."""
         if self.limit is None:
             return wanted
-        granted = max(0, min(wanted, self.limit - self.claimed))
+        left = self.limit - self.claimed
+        share = -(-left // max(1, sharers))  # rounded up: someone always gets the last one
+        share = -(-share // unit) * unit
+        granted = max(0, min(wanted, share, left))
         self.claimed += granted
         return granted
 

@@ -87,7 +87,11 @@ class AwsUser(User):
     @task
     def write_records(self) -> None:
         budget = self.runtime.budget
-        claimed = budget.claim(self.runtime.settings.records_per_task)
+        runner = self.environment.runner
+        # Users of this process, counting those still to be spawned (a worker's own share).
+        sharers = max(runner.user_count, runner.target_user_count) if runner else 1
+        settings = self.runtime.settings
+        claimed = budget.claim(settings.records_per_task, sharers, settings.batch)
         if claimed:
             totals = self.client.write(self.runtime.records.take(claimed))
             budget.settle(claimed, totals.acked)
