@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -112,3 +113,17 @@ def test_bench_script_end_to_end(tmp_path: Path) -> None:
     assert gevent["requests"] / gevent["cpu"] > sequential["requests"] / sequential["cpu"]
     assert 0.9 < gevent["wall"] < 1.5  # the probe ends the measured window on time
     assert "| gevent |" in done.stdout and "FastHttpUser" in done.stdout
+
+
+def test_aiohttp_parts_script_measures_each_mode() -> None:
+    """One short round of two modes: every request answered (the child asserts status 200
+    and no failed attempt), a rate per mode, and the ratio line."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench" / "aiohttp_parts.py"), "--rounds", "1", "--calls", "300",
+         "fixed", "send"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-2000:]
+    medians = re.findall(r"^(fixed|send)\s+median\s+([\d,]+) requests per CPU-second", done.stdout, re.MULTILINE)
+    assert [mode for mode, _ in medians] == ["fixed", "send"], done.stdout
+    assert all(int(rate.replace(",", "")) > 0 for _, rate in medians)
