@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -23,7 +24,7 @@ from botocore.credentials import (  # type: ignore[import-untyped]
     RefreshableCredentials,
 )
 
-from writers.sigv4 import UNSIGNED_PAYLOAD, SigV4Signer, StaticCredentials
+from writers.sigv4 import UNSIGNED_PAYLOAD, KeyedSha256, SigV4Signer, StaticCredentials
 
 AKID = "AKIDEXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -461,3 +462,11 @@ def test_s3_content_sha256_header() -> None:
     assert empty["X-Amz-Content-SHA256"] == hashlib.sha256(b"").hexdigest()
     plain = SigV4Signer(CREDS[1], "us-east-1", "sqs").sign("POST", url, None, b"x")
     assert "X-Amz-Content-SHA256" not in plain
+
+
+@pytest.mark.parametrize("key_length", [0, 32, 64, 65, 200])
+def test_keyed_sha256_is_hmac_sha256(key_length: int) -> None:
+    key = bytes(range(256))[:key_length]
+    keyed = KeyedSha256.of(key)
+    for message in (b"", b"AWS4-HMAC-SHA256\n20150830T123600Z", bytes(1000)):
+        assert keyed.hexdigest(message) == hmac.new(key, message, hashlib.sha256).hexdigest()
