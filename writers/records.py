@@ -70,7 +70,7 @@ class BookRecords:
         high, low = divmod(stream, 100)
         self._key_prefix = f"978{low:02d}"
         self._prefix_sum = _weighted_sum(self._key_prefix, _WEIGHTS[:5])
-        self._key_suffix = f"-{high}." if high else ""
+        self._suffixed = high > 0  # streams 100 and up share digits with 0-99: keys get a suffix
         block = self._faker.text(max_nb_chars=FILLER_BLOCK) if payload_bytes else ""
         # Long enough for any pad from any start offset (up to FILLER_BLOCK // 2).
         self._filler = block * (2 + (payload_bytes + FILLER_BLOCK) // max(1, len(block))) if block else ""
@@ -87,7 +87,7 @@ class BookRecords:
         top, low = divmod(n, 10_000)
         check = -(self._prefix_sum + _TOP3_SUMS[top] + _LOW4_SUMS[low]) % 10
         key = f"{self._key_prefix}{n:07d}{check}"
-        return key if not (self._key_suffix or cycle) else f"{key}-{self.stream // 100}.{cycle}"
+        return key if not (self._suffixed or cycle) else f"{key}-{self.stream // 100}.{cycle}"
 
     def next(self) -> dict[str, Any]:
         picks = self._rng.getrandbits(3 * POOL_BITS)  # three pool indexes from one draw
