@@ -419,10 +419,11 @@ class SigV4Signer:
             date_value = amz_date
         folded_token = ""
         if token:
-            folded_token = self._folded_token[1]
-            if self._folded_token[0] != token:
+            cached = self._folded_token  # read once: another thread may replace it meanwhile
+            if cached[0] != token:
                 # Session tokens run to ~1 KB and change hourly at most.
-                self._folded_token = (token, folded_token := _fold(token))
+                cached = self._folded_token = (token, _fold(token))
+            folded_token = cached[1]
         folded_hash = ""
         if self.s3:
             # S3SigV4Auth always (re)sets this header and signs whatever it holds.
