@@ -439,9 +439,8 @@ class SigV4Signer:
         )
         date = amz_date[:8]
         scope = self.credential_scope(date)
-        signature = self._keyed(creds.secret_key, date).hexdigest(
-            self.string_to_sign(amz_date, scope, canonical_request).encode()
-        )
+        string_to_sign = self.string_to_sign(amz_date, scope, canonical_request)
+        signature = self.signature(self._keyed(creds.secret_key, date), string_to_sign)
         out = dict(shape.out_items)
         out[shape.date_header] = date_value
         if token:
