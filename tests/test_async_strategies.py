@@ -10,6 +10,7 @@ import gevent
 import pytest
 from conftest import sigcheck_sink
 
+from writers import young_gc
 from writers.calls import Attempt
 from writers.driver import Driver
 from writers.records import BookRecords
@@ -68,7 +69,7 @@ def test_many_users_share_the_loop_with_bounded_workers(sink: str) -> None:
 def test_gc_threshold_is_raised_while_the_loop_runs_and_put_back() -> None:
     before = gc.get_threshold()
     loop = aioloop.acquire_loop()
-    assert gc.get_threshold()[0] >= aioloop.GC_GEN0_THRESHOLD
+    assert gc.get_threshold()[0] >= young_gc.GEN0_THRESHOLD
     aioloop.release_loop(loop)
     assert loop.join(5)
     assert gc.get_threshold() == before

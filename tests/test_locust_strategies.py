@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import running_emulator, sigcheck_sink
 
+from writers import young_gc
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
 from writers.services import WorkloadOptions
 from writers.services.dynamodb import SERVICE, DynamoDBWorkload
@@ -25,9 +28,14 @@ USER_CLASSES = [name.capitalize() + "User" for name in STRATEGIES]
 pytestmark = pytest.mark.slow
 
 
-def locust(args: list[str], cwd: Path, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+def locust(
+    args: list[str], cwd: Path, timeout: float = 120, plugins: tuple[str, ...] = (), **env: str
+) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, **env}
-    command = [LOCUST, "-f", str(ROOT / "locustfiles" / "dynamodb.py"), "--headless", *args]
+    files = ",".join(
+        [str(ROOT / "locustfiles" / "dynamodb.py"), *(str(ROOT / "tests" / "locustfiles" / p) for p in plugins)]
+    )
+    command = [LOCUST, "-f", files, "--headless", *args]
     return subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout)
 
 
@@ -95,3 +103,21 @@ def test_run_time_stop_is_clean_with_calls_in_flight(tmp_path: Path) -> None:
     for bad in ("Traceback", "destroyed loop", "Unclosed", "Task was destroyed", "dictionary changed size"):
         assert bad not in output
     assert took < 30
+
+
+def test_users_relax_the_young_gc_while_writing(tmp_path: Path) -> None:
+    """GeventUser (no asyncio loop, which holds it too): the raised threshold while request
+    events fire, the default back once every user has let go (writers/young_gc.py)."""
+    with sigcheck_sink(LOCAL_SECRET_KEY) as url:
+        result = locust(
+            ["-u", "3", "-r", "3", "-t", "2s", "--target", url, "--no-provision", "GeventUser"],
+            tmp_path,
+            plugins=("gc_probe.py",),
+            **credentials(),
+        )
+    output = result.stderr + result.stdout
+    assert result.returncode == 0, output[-2000:]
+    probe = re.search(r"gc-probe: while writing (\d+)-(\d+), at exit (\d+)", output)
+    assert probe, output[-2000:]
+    assert int(probe[1]) == int(probe[2]) == young_gc.GEN0_THRESHOLD
+    assert int(probe[3]) == gc.get_threshold()[0] < young_gc.GEN0_THRESHOLD

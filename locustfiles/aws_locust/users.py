@@ -13,6 +13,7 @@ from locust.exception import StopUser
 
 from aws_locust import finish
 from aws_locust.runtime import ProcessRuntime, runtime_for
+from writers import young_gc
 from writers.calls import Attempt
 from writers.driver import Driver, Totals
 from writers.errors import ConfigError
@@ -32,6 +33,7 @@ class WriterClient:
         self.runtime = runtime
         self.strategy = strategy_class(strategy)(runtime.endpoint, runtime.strategy_options)
         self.driver = Driver(self.strategy, self._report, runtime.retry_policy)
+        young_gc.hold()  # while users write: calls in flight would otherwise be collected again and again
 
     def write(self, records: Sequence[dict[str, Any]]) -> Totals:
         return self.driver.run(self.runtime.workload.write_calls(records))
@@ -61,6 +63,7 @@ class WriterClient:
 
     def close(self) -> None:
         self.strategy.close()
+        young_gc.release()
 
 
 class AwsUser(User):

@@ -11,7 +11,6 @@ fork and end, closing every session and client, when the last strategy lets go.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import selectors
@@ -23,17 +22,11 @@ import gevent
 import gevent.event
 from gevent.monkey import get_original
 
+from writers import young_gc
 from writers.strategies.native_threads import make_logging_safe_for_native_threads
 
 logger = logging.getLogger("writers.aioloop")
 
-# Young-generation GC threshold while a loop runs (CPython's default: 700). Each aiohttp call
-# keeps dozens of container objects alive until it ends, so with 100 calls in flight the
-# default collects every ~20 calls and promotes in-flight objects to the old generations:
-# measured ~37 us of CPU per call (a fifth of the total) in the cyclic GC, ~10 us at 5,000,
-# none at 20,000 in a 100-in-flight run, while nearly everything is freed by reference
-# counting anyway (A/B in Locust: aiohttp 0.85x -> 0.98x FastHttpUser, BENCHMARKS.md).
-GC_GEN0_THRESHOLD = 20_000
 
 _start_native_thread: Any = get_original("_thread", "start_new_thread")
 _native_lock: Any = get_original("_thread", "allocate_lock")
@@ -65,9 +58,7 @@ class ProcessLoop:
         # call_soon_threadsafe (a handle and an eventfd write) wakes the loop per burst, not per call.
         self._submitted: deque[tuple[Callable[[Any], Any], Any]] = deque()
         self._kicked = False  # a drain is due: set by greenlets, cleared by the loop before it drains
-        self._gc_threshold = gc.get_threshold()
-        if self._gc_threshold[0] < GC_GEN0_THRESHOLD:
-            gc.set_threshold(GC_GEN0_THRESHOLD, *self._gc_threshold[1:])
+        young_gc.hold()  # aiohttp calls in flight keep many young objects alive (young_gc.py)
         self.finished = _native_lock()
         self.finished.acquire()
         _start_native_thread(self._run, ())
@@ -80,8 +71,7 @@ class ProcessLoop:
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
         finally:
             self.loop.close()
-            if gc.get_threshold()[0] == GC_GEN0_THRESHOLD:  # ours, not changed since: put back
-                gc.set_threshold(*self._gc_threshold)
+            young_gc.release()
             self.finished.release()
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
