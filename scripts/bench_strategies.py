@@ -28,8 +28,12 @@ Sections (`--sections`, default all):
 - `memory`: `--memory-users` GeventUsers (one call in flight each) in one Locust process
   against the sink; maximum RSS from /usr/bin/time -v.
 
-Every configuration runs `--repeats` times, interleaved (A B C A B C ...) so drift hits all
-alike; tables give medians and ratios (to boto3 `sequential` and to FastHttpUser).
+Every configuration runs `--repeats` times, interleaved and in alternating order (A B C,
+C B A, ...) so drift and position hit all alike; tables give medians. Ratios (to boto3
+`sequential` and to FastHttpUser) are paired: each round's run divided by the same round's
+base run, a few seconds apart, and the median of those; the spread column gives their
+interquartile range. Single runs on a shared VM scatter by +-20 % and more, so read the
+medians of many short rounds (`--repeats 10 --seconds 2`), never one run.
 `--json` keeps every raw figure and the exact commands; `--markdown` the tables.
 """
 
@@ -264,10 +268,23 @@ def fmt(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def ratio(value: float | None, base: float | None, digits: int = 2) -> str:
-    if not value or not base:
+def paired_ratios(runs: list[dict[str, Any]], bases: list[dict[str, Any]], what: str) -> list[float]:
+    """Each round's figure over the same round's base figure (rounds where both ran; none
+    when the base was not run)."""
+    pairs = zip((per_cpu(x, what) for x in runs), (per_cpu(x, what) for x in bases), strict=False)
+    return [value / base for value, base in pairs if value and base]
+
+
+def ratio(ratios: list[float], digits: int = 2) -> str:
+    return f"{median(ratios):.{digits}f}x" if ratios else "-"
+
+
+def spread(ratios: list[float]) -> str:
+    """The interquartile range of paired ratios (min-max below four rounds)."""
+    if len(ratios) < 2:
         return "-"
-    return f"{value / base:.{digits}f}x"
+    low, high = (min(ratios), max(ratios)) if len(ratios) < 4 else statistics.quantiles(ratios, n=4)[::2]
+    return f"{low:.2f}-{high:.2f}"
 
 
 def label(runner: str) -> str:
@@ -291,24 +308,29 @@ def throughput_table(
     cfgs = [c for c in runs if c.section == section and c.service == service and c.batch == batch]
     rates = {c.runner: median([r for r in (per_cpu(x, unit) for x in runs[c]) if r]) for c in cfgs}
     calls = {c.runner: median([r for r in (per_cpu(x, "requests") for x in runs[c]) if r]) for c in cfgs}
-    seq, anchor = rates.get("sequential"), rates.get(ANCHOR)
+    by_runner = {c.runner: runs[c] for c in cfgs}
+    seq, anchor = by_runner.get("sequential", []), by_runner.get(ANCHOR, [])
     lines = [f"#### {OPERATIONS[(service, batch)]}", ""]
     head = f"| strategy | {unit} per CPU-second (median of {repeats}) |"
     if items:
         head += " calls per CPU-second |"
-    head += " vs boto3 sequential | vs FastHttpUser | generator CPU busy | sink CPU busy | failures |"
+    head += (
+        " vs boto3 sequential | vs FastHttpUser (median of paired rounds) | vs FastHttpUser, interquartile |"
+        " generator CPU busy | sink CPU busy | failures |"
+    )
     lines += [head, "|---|" + "---:|" * (head.count("|") - 2)]
     for c in cfgs:
         ok = [x for x in runs[c] if x.get("cpu")]
         busy = median([x["cpu"] / x["wall"] for x in ok if x.get("wall")])
         sink = median([x.get("sink_busy", 0.0) for x in ok])
         failures = sum(int(x.get("failures", 0)) for x in runs[c]) + sum(1 for x in runs[c] if "error" in x)
+        to_anchor = paired_ratios(runs[c], anchor, unit)
         row = f"| {label(c.runner)} | {fmt(rates[c.runner])} |"
         if items:
             row += f" {fmt(calls[c.runner])} |"
         row += (
-            f" {ratio(rates[c.runner], seq, 1)} | {ratio(rates[c.runner], anchor)} | {busy:.0%} | {sink:.0%} |"
-            f" {failures} |"
+            f" {ratio(paired_ratios(runs[c], seq, unit), 1)} | {ratio(to_anchor)} | {spread(to_anchor)} |"
+            f" {busy:.0%} | {sink:.0%} | {failures} |"
         )
         lines.append(row)
     return "\n".join(lines)
@@ -427,6 +449,11 @@ def plan(args: argparse.Namespace) -> list[Config]:
     return configs
 
 
+def round_order(configs: list[Config], repeat: int) -> list[Config]:
+    """Forward in even rounds, backward in odd ones: no configuration always follows the same one."""
+    return configs if repeat % 2 == 0 else configs[::-1]
+
+
 def estimate_seconds(configs: list[Config], args: argparse.Namespace) -> float:
     total = 0.0
     for c in configs:
@@ -456,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     with Sink(cpu=SINK_CPU) as sink, tempfile.TemporaryDirectory(prefix="bench-") as tmp_dir:
         tmp = Path(tmp_dir)
         for repeat in range(args.repeats):
-            for cfg in configs:
+            for cfg in round_order(configs, repeat):
                 result = run_config(cfg, args, sink, tmp)
                 runs[cfg].append(result)
                 rate = per_cpu(result, "items") if cfg.section == "batch" else per_cpu(result, "requests")

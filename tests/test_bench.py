@@ -35,6 +35,9 @@ sys.path.insert(0, str(ROOT / "scripts" / "bench"))
 from sink import Sink, nginx_binary  # noqa: E402
 from wrk_ceiling import wrk_binary  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "scripts"))
+import bench_strategies  # noqa: E402
+
 pytestmark = pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed (apt-get install nginx-light)")
 
 WORKLOADS = {
@@ -113,6 +116,30 @@ def test_bench_script_end_to_end(tmp_path: Path) -> None:
     assert gevent["requests"] / gevent["cpu"] > sequential["requests"] / sequential["cpu"]
     assert 0.9 < gevent["wall"] < 1.5  # the probe ends the measured window on time
     assert "| gevent |" in done.stdout and "FastHttpUser" in done.stdout
+
+
+def test_ratios_pair_each_round_with_its_own_anchor_run() -> None:
+    """Ratios are medians of per-round ratios, not a ratio of medians: a slow round slows both
+    runs of it and must not count. Here the two disagree (1.0x paired, 1.5x of medians); a
+    round whose anchor failed is left out."""
+    cfg = {runner: bench_strategies.Config("cpu", "sqs", 1, runner) for runner in ("aiohttp", "FastHttpUser")}
+    rates = {"aiohttp": [100, 200, 300, 300], "FastHttpUser": [100, 200, 200, None]}
+    runs = {
+        cfg[runner]: [{"requests": r, "cpu": 1.0, "wall": 1.0} if r else {"error": "x"} for r in values]
+        for runner, values in rates.items()
+    }
+    paired = bench_strategies.paired_ratios(runs[cfg["aiohttp"]], runs[cfg["FastHttpUser"]], "requests")
+    assert paired == [1.0, 1.0, 1.5]
+    table = bench_strategies.throughput_table(runs, "sqs", 1, "cpu", 4)
+    row = next(line for line in table.splitlines() if line.startswith("| aiohttp |"))
+    assert "| 1.00x | 1.00-1.50 |" in row, row
+    assert bench_strategies.spread([0.8, 1.0, 1.1, 1.2, 2.0]) == "0.90-1.60"
+
+
+def test_rounds_alternate_their_order() -> None:
+    configs = [bench_strategies.Config("cpu", "sqs", 1, r) for r in ("sequential", "gevent", "FastHttpUser")]
+    assert bench_strategies.round_order(configs, 0) == configs
+    assert bench_strategies.round_order(configs, 1) == configs[::-1]
 
 
 def test_aiohttp_parts_script_measures_each_mode() -> None:
