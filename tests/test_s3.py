@@ -15,6 +15,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from botocore.exceptions import ClientError
@@ -24,9 +25,11 @@ from writers.calls import Attempt, Call
 from writers.driver import Driver, Totals
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
 from writers.errors import AwsCallError, ConfigError, FailureKind
+from writers.records import ISBN_SPACE, isbn13
 from writers.retry import RetryPolicy
+from writers.services import s3 as s3_module
 from writers.services import workload_class
-from writers.services.rest_xml import error_from
+from writers.services.rest_xml import encode_segment, error_from, uri_path
 from writers.services.s3 import (
     OFFSET_STEP,
     SERVICE,
@@ -251,6 +254,26 @@ def test_records_are_unique_spread_over_prefixes_and_weighted() -> None:
     other = {r["key"] for r in ObjectRecords(options, seed=7, stream=4).take(4000)}
     assert not other & set(keys)  # another stream (process): other keys
     assert all("/" not in r["key"] for r in ObjectRecords(S3Options("b", prefixes=0)).take(10))
+
+
+@pytest.mark.parametrize("stream", [0, 3, 142])
+def test_object_keys_are_the_isbn13_of_stream_digits_and_counter(stream: int) -> None:
+    """The table-driven keys are isbn13's (the same keys as before it), the stream taken mod 100."""
+    records = ObjectRecords(S3Options("b", prefixes=0), seed=5, stream=stream)
+    records._count = ISBN_SPACE - 2  # across the wrap of the counter
+    for count in range(ISBN_SPACE - 2, ISBN_SPACE + 2):
+        n = (records._offset + count * s3_module._KEY_SCRAMBLE) % ISBN_SPACE
+        assert records.next()["key"] == isbn13(f"{stream % 100:02d}{n:07d}")
+
+
+@pytest.mark.parametrize(
+    "segment", ["9780012345678", "p07/9780012345678", "a b", "ü/ß", "k+e=y&?#", "~tilde_dot.dash-", "%41", ""]
+)
+def test_path_segments_are_encoded_as_quote_does(segment: str) -> None:
+    """The no-encoding shortcut gives quote()'s answer, and the bucket's own segment too."""
+    assert encode_segment(segment) == quote(segment, safe="/~")
+    assert BucketAddress("my.bucket").path(segment) == uri_path("my.bucket", segment)
+    assert BucketAddress("b", "https://b.example", virtual_hosted=True).path(segment) == uri_path(segment)
 
 
 # --------------------------------------------------------------------------- wire requests (no server)

@@ -41,6 +41,21 @@ def isbn13(body9: str) -> str:
     return digits + str((10 - total % 10) % 10)
 
 
+class IsbnKeys:
+    """isbn13(two stream digits + 7 counter digits), the check digit from two look-ups."""
+
+    __slots__ = ("_prefix_sum", "prefix")
+
+    def __init__(self, stream: int) -> None:
+        self.prefix = f"978{stream % 100:02d}"
+        self._prefix_sum = _weighted_sum(self.prefix, _WEIGHTS[:5])
+
+    def key(self, n: int) -> str:
+        """The key of counter value n, 0 <= n < ISBN_SPACE."""
+        top, low = divmod(n, 10_000)
+        return f"{self.prefix}{n:07d}{-(self._prefix_sum + _TOP3_SUMS[top] + _LOW4_SUMS[low]) % 10}"
+
+
 def record_crc(record: dict[str, Any]) -> str:
     """A checksum of a record's fields (all but `crc` itself): --verify finds corrupt items by it."""
     text = "\x1f".join(f"{k}={v}" for k, v in sorted(record.items()) if k != "crc")
@@ -67,10 +82,8 @@ class BookRecords:
         self._faker.seed_instance(self._rng.getrandbits(64))
         self._offset = self._rng.randrange(ISBN_SPACE)
         self._count = 0
-        high, low = divmod(stream, 100)
-        self._key_prefix = f"978{low:02d}"
-        self._prefix_sum = _weighted_sum(self._key_prefix, _WEIGHTS[:5])
-        self._suffixed = high > 0  # streams 100 and up share digits with 0-99: keys get a suffix
+        self._isbn = IsbnKeys(stream)
+        self._suffixed = stream >= 100  # streams 100 and up share digits with 0-99: keys get a suffix
         block = self._faker.text(max_nb_chars=FILLER_BLOCK) if payload_bytes else ""
         # Long enough for any pad from any start offset (up to FILLER_BLOCK // 2).
         self._filler = block * (2 + (payload_bytes + FILLER_BLOCK) // max(1, len(block))) if block else ""
@@ -84,9 +97,7 @@ class BookRecords:
         cycle, position = divmod(self._count, ISBN_SPACE)
         n = (self._offset + position * _SCRAMBLE) % ISBN_SPACE
         self._count += 1
-        top, low = divmod(n, 10_000)
-        check = -(self._prefix_sum + _TOP3_SUMS[top] + _LOW4_SUMS[low]) % 10
-        key = f"{self._key_prefix}{n:07d}{check}"
+        key = self._isbn.key(n)
         return key if not (self._suffixed or cycle) else f"{key}-{self.stream // 100}.{cycle}"
 
     def next(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ S3 may send even with HTTP 200, e.g. for CompleteMultipartUpload) into an AwsCal
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable
 from urllib.parse import quote
@@ -17,9 +18,19 @@ from writers.errors import AwsCallError
 S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 
 
+# What quote(segment, safe="/~") leaves as it is: a segment of only these is its own encoding.
+_UNCHANGED_BY_QUOTE = re.compile(r"[A-Za-z0-9_.~/-]*")
+
+
 def uri_path(*segments: str) -> str:
     """'/a/b' from segments, each percent-encoded as botocore encodes S3 keys ('/' and '~' kept)."""
-    return "".join("/" + quote(segment, safe="/~") for segment in segments)
+    return "".join("/" + encode_segment(segment) for segment in segments)
+
+
+def encode_segment(segment: str) -> str:
+    """One segment percent-encoded as botocore does; generated keys need no encoding, and
+    checking that costs a third of what quote() does."""
+    return segment if _UNCHANGED_BY_QUOTE.fullmatch(segment) else quote(segment, safe="/~")
 
 
 def query_string(pairs: Iterable[tuple[str, str | None]]) -> str:

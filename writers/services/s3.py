@@ -29,7 +29,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import accumulate
 from typing import Any
 
@@ -38,9 +38,18 @@ from botocore.exceptions import ClientError
 
 from writers.calls import Call, ServiceInfo, Settlement, WireRequest
 from writers.errors import AwsCallError, ConfigError
-from writers.records import ISBN_SPACE, isbn13
+from writers.records import ISBN_SPACE, IsbnKeys
 from writers.services.base import Workload, WorkloadOptions
-from writers.services.rest_xml import S3_NAMESPACE, child_text, element, error_from, parse_xml, query_string, uri_path
+from writers.services.rest_xml import (
+    S3_NAMESPACE,
+    child_text,
+    element,
+    encode_segment,
+    error_from,
+    parse_xml,
+    query_string,
+    uri_path,
+)
 from writers.sigv4 import UNSIGNED_PAYLOAD
 from writers.target import Endpoint
 
@@ -271,9 +280,13 @@ class BucketAddress:
     name: str
     base_url: str | None = None  # the origin to send to; None: the endpoint's
     virtual_hosted: bool = False
+    _prefix: str = field(init=False, repr=False, compare=False)  # the encoded bucket segment, once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_prefix", "" if self.virtual_hosted else uri_path(self.name))
 
     def path(self, key: str) -> str:
-        return uri_path(key) if self.virtual_hosted else uri_path(self.name, key)
+        return f"{self._prefix}/{encode_segment(key)}"
 
 
 def address_for(endpoint: Endpoint, bucket: str) -> BucketAddress:
@@ -573,6 +586,7 @@ class ObjectRecords:
 
     def __init__(self, options: S3Options, seed: int | None = None, stream: int = 0) -> None:
         self.stream = stream % 100
+        self._isbn = IsbnKeys(self.stream)
         self._rng = random.Random(None if seed is None else seed * 1000 + stream)
         self._offset = self._rng.randrange(ISBN_SPACE)
         self._count = 0
@@ -584,7 +598,7 @@ class ObjectRecords:
     def next_key(self) -> str:
         n = (self._offset + self._count * _KEY_SCRAMBLE) % ISBN_SPACE
         self._count += 1
-        isbn = isbn13(f"{self.stream:02d}{n:07d}")
+        isbn = self._isbn.key(n)
         if not self._prefixes:
             return isbn
         return f"p{self._rng.randrange(self._prefixes):0{self._width}d}/{isbn}"
