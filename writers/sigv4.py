@@ -50,8 +50,9 @@ _SHAPE_CACHE_MAX = 256
 # RFC 2104's inner and outer pads, as byte translation tables (as the hmac module builds them).
 _IPAD = bytes(x ^ 0x36 for x in range(256))
 _OPAD = bytes(x ^ 0x5C for x in range(256))
-# scheme://netloc, path, ?query: what urlsplit finds in a URL without a fragment.
-_SIMPLE_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/?#]*)([^?#]*)(?:\?([^#]*))?")
+# scheme://netloc, path, ?query: what urlsplit finds in a URL without a fragment, and
+# without the tab and newlines urlsplit strips (those take its own path).
+_SIMPLE_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/?#\t\r\n]*)([^?#\t\r\n]*)(?:\?([^#\t\r\n]*))?")
 
 
 class FrozenCredentials(Protocol):
@@ -199,7 +200,7 @@ class SigV4Signer:
     def _split_s3_url(self, url: str) -> tuple[str, str, str, str]:
         """_parse_url for URLs that never repeat: the origin's part cached, the rest split here."""
         simple = _SIMPLE_URL.fullmatch(url)
-        if simple is None or _UNSAFE_URL_CHARS.intersection(url):
+        if simple is None:
             return self._parse_url(url)  # fragments, stray whitespace: urlsplit's own rules
         origin, path, query = simple.groups()
         host, folded_host, _, _ = self._origin_info(origin)
