@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -142,20 +143,24 @@ def stats_totals(stats: Sequence[Mapping[str, Any]] | None) -> tuple[int, int]:
     return sum(e["num_requests"] for e in entries), sum(e["num_failures"] for e in entries)
 
 
-def headless_locust(
-    locustfile: Path,
-    args: Sequence[str],
-    parent: Path,
-    timeout: float,
-    env: Mapping[str, str] | None = None,
-    *,
-    merge_stderr: bool = False,
-) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]] | None, float]:
-    """Run a locustfile headless from a fresh folder under `parent`; never longer than `timeout`.
+@dataclass
+class LocustRun:
+    """A finished headless Locust run."""
 
-    Returns the finished process (stderr inside stdout with `merge_stderr`), the parsed
-    --json-file list (None when Locust wrote none) and the seconds it took.
-    """
+    returncode: int
+    output: str  # stdout and stderr, interleaved as written
+    stats: list[dict[str, Any]]  # the --json-file list (empty when Locust wrote none)
+    elapsed: float  # seconds
+
+    def stat_rows(self) -> dict[str, dict[str, Any]]:
+        """The --json-file entries by request name."""
+        return {row["name"]: row for row in self.stats}
+
+
+def headless_locust(
+    locustfile: Path, args: Sequence[str], parent: Path, timeout: float, env: Mapping[str, str] | None = None
+) -> LocustRun:
+    """Run a locustfile headless from a fresh folder under `parent`; never longer than `timeout`."""
     cwd = parent / f"cwd-{uuid.uuid4().hex[:6]}"  # proves the locustfile works from any folder
     cwd.mkdir(parents=True)
     json_prefix = cwd / "stats"  # Locust appends ".json"
@@ -167,12 +172,12 @@ def headless_locust(
         env=locust_env(env),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,  # so a hung run can be killed with everything it started
     )
     try:
-        stdout, stderr = process.communicate(timeout=timeout)
+        output, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
@@ -187,35 +192,18 @@ def headless_locust(
         pytest.fail(f"locust {' '.join(args)} did not finish within {timeout} s")
     elapsed = time.monotonic() - started
     json_file = json_prefix.with_name("stats.json")
-    stats = json.loads(json_file.read_text()) if json_file.exists() else None
-    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr or ""), stats, elapsed
+    stats = json.loads(json_file.read_text()) if json_file.exists() else []
+    return LocustRun(process.returncode, output, stats, elapsed)
 
 
-def _run_locust(
-    tmp_path: Path, args: Sequence[str], timeout: float, env: Mapping[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the DynamoDB locustfile headless; never longer than `timeout`.
-
-    Returns a CompletedProcess with extra attributes: `stats` (the parsed --json-file
-    list, or None when Locust wrote none), `output` (stdout + stderr), `elapsed` (s).
-    """
-    result, stats, elapsed = headless_locust(DYNAMODB_LOCUSTFILE, args, Path(tmp_path), timeout, env)
-    result.stats = stats  # type: ignore[attr-defined]
-    result.output = result.stdout + result.stderr  # type: ignore[attr-defined]
-    result.elapsed = elapsed  # type: ignore[attr-defined]
-    return result
-
-
-RunLocust = Callable[..., subprocess.CompletedProcess[str]]
+RunLocust = Callable[..., LocustRun]
 
 
 @pytest.fixture
 def run_locust(tmp_path: Path) -> RunLocust:
-    """`run_locust(args, timeout, env=None) -> CompletedProcess` (+ .stats, .output, .elapsed)."""
+    """`run_locust(args, timeout, env=None) -> LocustRun` of the DynamoDB locustfile."""
 
-    def run(
-        args: Sequence[str], timeout: float = 90.0, env: Mapping[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        return _run_locust(tmp_path, args, timeout, env)
+    def run(args: Sequence[str], timeout: float = 90.0, env: Mapping[str, str] | None = None) -> LocustRun:
+        return headless_locust(DYNAMODB_LOCUSTFILE, args, tmp_path, timeout, env)
 
     return run

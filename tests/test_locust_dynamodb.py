@@ -15,6 +15,7 @@ from conftest import (
     DYNAMODB_LOCUSTFILE,
     LOCUST,
     REGION,
+    LocustRun,
     RunLocust,
     local_endpoint,
     locust_env,
@@ -37,23 +38,23 @@ MOTO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY, "AWS_SECRET_ACCESS_KE
 BANNER = re.compile(r"DynamoDB -> (\w+) at http://127\.0\.0\.1:(\d+)")
 
 
-def assert_clean_run(run: subprocess.CompletedProcess[str], records: int = 300) -> None:
+def assert_clean_run(run: LocustRun, records: int = 300) -> None:
     """Requests without failures, ended by --max-records well before -t, all acknowledged.
     (The exit code is checked last, by assert_exit_code_zero.)"""
-    output: str = run.output  # type: ignore[attr-defined]
+    output = run.output
     assert "Traceback" not in output, output[-3000:]
-    requests, failures = stats_totals(run.stats)  # type: ignore[attr-defined]
+    requests, failures = stats_totals(run.stats)
     assert requests > 0, output[-3000:]
     assert failures == 0, output[-3000:]
     assert ENDED_BY_MAX_RECORDS in output, output[-3000:]
-    assert run.elapsed < 20, f"took {run.elapsed:.1f} s: not ended by --max-records"  # type: ignore[attr-defined]
+    assert run.elapsed < 20, f"took {run.elapsed:.1f} s: not ended by --max-records"
     assert f"acknowledged records: {records}, given up: 0" in output, output[-3000:]
 
 
-def assert_exit_code_zero(run: subprocess.CompletedProcess[str], user_class: str) -> None:
+def assert_exit_code_zero(run: LocustRun, user_class: str) -> None:
     """Exit code 0: also catches a crash at exit (ThreadedUser's native threads once
     outlived the interpreter and died of SIGSEGV after "Shutting down")."""
-    output: str = run.output  # type: ignore[attr-defined]
+    output = run.output
     assert run.returncode == 0, output[-3000:]
 
 
@@ -86,17 +87,17 @@ def test_local_target_run(run_locust: RunLocust, user_class: str) -> None:
     run = run_locust(["--target", "local", "--table", table, *RUN_ARGS, user_class], timeout=90)
     assert_clean_run(run)
 
-    names = {entry["name"] for entry in run.stats}  # type: ignore[attr-defined]
+    names = {entry["name"] for entry in run.stats}
     strategy = user_class.removesuffix("User").lower()
     assert names == {f"PutItem [{strategy}]"}
-    assert {entry["method"] for entry in run.stats} == {"DynamoDB"}  # type: ignore[attr-defined]
+    assert {entry["method"] for entry in run.stats} == {"DynamoDB"}
 
     # The locustfile started dynalite itself, said where, and stopped it at the end.
-    banner = BANNER.search(run.output)  # type: ignore[attr-defined]
-    assert banner is not None, run.output  # type: ignore[attr-defined]
+    banner = BANNER.search(run.output)
+    assert banner is not None, run.output
     assert banner.group(1) == "dynalite"
     port = int(banner.group(2))
-    assert f"stopped dynalite (DynamoDB) at http://127.0.0.1:{port}" in run.output  # type: ignore[attr-defined]
+    assert f"stopped dynalite (DynamoDB) at http://127.0.0.1:{port}" in run.output
     leftovers = processes_mentioning(port)
     assert not leftovers, [(p.pid, p.info["cmdline"]) for p in leftovers]
     assert_exit_code_zero(run, user_class)
@@ -111,9 +112,9 @@ def test_url_target_run_against_moto(run_locust: RunLocust, moto_server: Running
     args = ["--target", moto_server.endpoint, "--region", REGION, "--table", table, *RUN_ARGS, user_class]
     run = run_locust(args, timeout=90, env=MOTO_CREDENTIALS)
     assert_clean_run(run)
-    requests, _ = stats_totals(run.stats)  # type: ignore[attr-defined]
+    requests, _ = stats_totals(run.stats)
     assert requests == 300  # one PutItem per record, nothing retried
-    assert "DynamoDB -> " not in run.output  # type: ignore[attr-defined]  # no emulator started for a URL
+    assert "DynamoDB -> " not in run.output  # no emulator started for a URL
 
     endpoint = local_endpoint(moto_server)
     assert len(DynamoDBWorkload(WorkloadOptions(table)).stored_keys(endpoint)) == 300
@@ -130,7 +131,7 @@ def test_batch_run_against_moto(run_locust: RunLocust, moto_server: RunningEmula
     ]  # fmt: skip
     run = run_locust(args, timeout=90, env=MOTO_CREDENTIALS)
     assert_clean_run(run)
-    stats = run.stats  # type: ignore[attr-defined]
+    stats = run.stats
     assert {entry["name"] for entry in stats} == {"BatchWriteItem [sequential]"}
     assert stats_totals(stats) == (12, 0)  # 300 records in batches of 25
     assert len(DynamoDBWorkload(WorkloadOptions(table)).stored_keys(local_endpoint(moto_server))) == 300
@@ -145,7 +146,7 @@ def test_a_small_max_records_is_spread_over_the_strategies(run_locust: RunLocust
     args = ["--target", moto_server.endpoint, "--region", REGION, "--table", table, "--max-records", "60"]
     run = run_locust([*args, "-u", "3", "-r", "3", "-t", RUN_TIME, *classes], timeout=90, env=MOTO_CREDENTIALS)
     assert_clean_run(run, records=60)
-    per_strategy = {entry["name"]: entry["num_requests"] for entry in run.stats}  # type: ignore[attr-defined]
+    per_strategy = {entry["name"]: entry["num_requests"] for entry in run.stats}
     assert set(per_strategy) == {f"PutItem [{c.removesuffix('User').lower()}]" for c in classes}, per_strategy
     assert all(count > 0 for count in per_strategy.values()) and sum(per_strategy.values()) == 60
     assert_exit_code_zero(run, "mixed")
@@ -157,7 +158,7 @@ def test_teardown_run_deletes_the_table(run_locust: RunLocust, moto_server: Runn
     args = ["--target", moto_server.endpoint, "--region", REGION, "--table", table, "--teardown", *RUN_ARGS]
     run = run_locust([*args, "SequentialUser"], timeout=90, env=MOTO_CREDENTIALS)
     assert_clean_run(run)
-    assert f"deleted DynamoDB table {table!r}" in run.output  # type: ignore[attr-defined]
+    assert f"deleted DynamoDB table {table!r}" in run.output
     assert not table_exists(endpoint, table)
     assert_exit_code_zero(run, "SequentialUser")
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import headless_locust, running_emulator, stats_totals
+from conftest import LocustRun, headless_locust, running_emulator, stats_totals
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
 from writers.services.s3 import SERVICE, KiB, MiB, S3Options, S3Workload, admin_client
@@ -28,23 +27,11 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": L
 REGION = "us-east-1"
 
 
-class LocustRun:
-    def __init__(self, returncode: int, output: str, stats: list[dict[str, Any]] | None, elapsed: float) -> None:
-        self.returncode = returncode
-        self.output = output
-        self.stats = stats or []
-        self.elapsed = elapsed
-
-    def rows(self) -> dict[str, dict[str, Any]]:
-        return {row["name"]: row for row in self.stats}
-
-
 def run_locust(
     tmp_path: Path, args: Sequence[str], timeout: float = 90, env: dict[str, str] | None = None
 ) -> LocustRun:
     """Run the S3 locustfile headless from a fresh folder; killed with all it started after `timeout`."""
-    done, stats, elapsed = headless_locust(S3_LOCUSTFILE, args, tmp_path, timeout, env, merge_stderr=True)
-    return LocustRun(done.returncode, done.stdout, stats, elapsed)
+    return headless_locust(S3_LOCUSTFILE, args, tmp_path, timeout, env)
 
 
 def assert_clean(run: LocustRun, records: int) -> None:
@@ -88,7 +75,7 @@ def test_five_user_classes_with_multipart_on_seaweedfs(tmp_path: Path, seaweedfs
     ]  # fmt: skip
     run = run_locust(tmp_path, args, env=CREDENTIALS)
     assert_clean(run, 60)
-    rows = run.rows()
+    rows = run.stat_rows()
     for strategy in STRATEGIES:
         assert rows[f"PutObject [{strategy}]"]["num_requests"] > 0
     stored = S3Workload(S3Options(bucket)).stored_objects(endpoint_of(seaweedfs))
@@ -114,7 +101,7 @@ def test_mixed_reads_and_teardown_on_moto(tmp_path: Path, moto: RunningEmulator)
     ]  # fmt: skip
     run = run_locust(tmp_path, args, env=CREDENTIALS)
     assert_clean(run, 40)
-    rows = run.rows()
+    rows = run.stat_rows()
     gets = [row for name, row in rows.items() if name.startswith("GetObject")]
     assert gets and all(row["num_failures"] == 0 for row in gets)
     reads = sum(row["num_requests"] for row in gets)
@@ -131,7 +118,7 @@ def test_local_target_starts_and_stops_seaweedfs(tmp_path: Path) -> None:
     assert_clean(run, 10)
     assert "S3 -> seaweedfs at http://127.0.0.1:" in run.output
     assert "stopped seaweedfs (S3)" in run.output
-    assert set(run.rows()) == {"PutObject [gevent]"}
+    assert set(run.stat_rows()) == {"PutObject [gevent]"}
 
 
 BAD_FLAGS = [

@@ -13,10 +13,18 @@ import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import LOCUST, PROJECT_ROOT, REGION, headless_locust, locust_env, running_emulator, stats_totals
+from conftest import (
+    LOCUST,
+    PROJECT_ROOT,
+    REGION,
+    LocustRun,
+    headless_locust,
+    locust_env,
+    running_emulator,
+    stats_totals,
+)
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, start_emulator
 from writers.services.sqs import SERVICE, SQSOptions, SQSWorkload, admin_client
@@ -30,25 +38,19 @@ ENDED_BY_MAX_RECORDS = "--max-records reached"
 SUMMARY_ROW = re.compile(r"^SQS (\w+) \[(\w+)\]\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", re.MULTILINE)
 
 
-class LocustRun:
-    def __init__(self, returncode: int, output: str, stats: list[dict[str, Any]] | None, elapsed: float) -> None:
-        self.returncode, self.output, self.stats, self.elapsed = returncode, output, stats, elapsed
-
-    def rows(self) -> dict[str, dict[str, int]]:
-        """The AWS summary: 'Operation [strategy]' -> calls, items, acked, retried, given_up."""
-        fields = ("calls", "items", "acked", "retried", "given_up")
-        return {
-            f"{m[0]} [{m[1]}]": dict(zip(fields, map(int, m[2:]), strict=True))
-            for m in SUMMARY_ROW.findall(self.output)
-        }
+def summary_rows(run: LocustRun) -> dict[str, dict[str, int]]:
+    """The AWS summary: 'Operation [strategy]' -> calls, items, acked, retried, given_up."""
+    fields = ("calls", "items", "acked", "retried", "given_up")
+    return {
+        f"{m[0]} [{m[1]}]": dict(zip(fields, map(int, m[2:]), strict=True)) for m in SUMMARY_ROW.findall(run.output)
+    }
 
 
 def run_locust(
     tmp_path: Path, args: Sequence[str], timeout: float = 60, env: dict[str, str] | None = None
 ) -> LocustRun:
     """The SQS locustfile, headless, from a fresh folder; never longer than `timeout`."""
-    done, stats, elapsed = headless_locust(SQS_LOCUSTFILE, args, tmp_path, timeout, env, merge_stderr=True)
-    return LocustRun(done.returncode, done.stdout, stats, elapsed)
+    return headless_locust(SQS_LOCUSTFILE, args, tmp_path, timeout, env)
 
 
 def assert_clean_run(run: LocustRun, acked: int) -> None:
@@ -163,7 +165,7 @@ def test_consume_mode_drains_a_produced_queue(tmp_path: Path, fauxqs: RunningEmu
     consumed = run_locust(tmp_path, args, env=CREDENTIALS)
 
     assert_clean_run(consumed, acked=0)  # consuming writes no records
-    rows = consumed.rows()
+    rows = summary_rows(consumed)
     assert rows["DeleteMessageBatch [aiohttp]"]["items"] == 300
     assert rows["ReceiveMessage [aiohttp]"]["calls"] >= 30
     assert queue_counts(endpoint, queue) == (0, 0)  # nothing left, nothing in flight
@@ -177,7 +179,7 @@ def test_both_mode_sends_then_receives_and_deletes(tmp_path: Path, fauxqs: Runni
 
     assert_clean_run(run, acked=100)
     assert ENDED_BY_MAX_RECORDS in run.output
-    rows = run.rows()
+    rows = summary_rows(run)
     assert rows["SendMessageBatch [sequential]"]["acked"] == 100
     # One user, one call at a time: each task's sends are in before its receives start.
     assert rows["DeleteMessageBatch [sequential]"]["items"] == 100
