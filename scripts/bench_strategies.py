@@ -2,7 +2,7 @@
 """Load-generator cost of each writer strategy inside Locust, against a sink that is never
 the bottleneck, anchored by Locust's FastHttpUser and by wrk (C) as the ceiling.
 
-    .venv/bin/python scripts/bench_strategies.py                     # everything, ~9.5 minutes
+    .venv/bin/python scripts/bench_strategies.py                     # everything, ~16 minutes
     .venv/bin/python scripts/bench_strategies.py --service dynamodb --sections cpu --seconds 5
 
 The sink is nginx answering every call with a canned, valid, minimal AWS answer
@@ -405,7 +405,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runners", "--strategies", default=",".join(RUNNERS), help="strategies, FastHttpUser, wrk")
     parser.add_argument("--seconds", type=float, default=2.0, help="measured seconds of each throughput run")
     parser.add_argument("--warmup", type=float, default=0.5, help="seconds after test start left out of the count")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each configuration (medians are reported)")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each configuration (medians are reported)")
     parser.add_argument("--users", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=10, help="calls in flight per user")
     parser.add_argument("--p99-rate", type=float, default=150.0, help="calls per second of the latency runs")
