@@ -62,8 +62,10 @@ class WriterClient:
         )
 
     def close(self) -> None:
-        self.strategy.close()
-        young_gc.release()
+        try:
+            self.strategy.close()
+        finally:
+            young_gc.release()
 
 
 class AwsUser(User):
