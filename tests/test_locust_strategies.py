@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import re
@@ -24,6 +23,7 @@ from writers.target import Endpoint
 ROOT = Path(__file__).resolve().parent.parent
 LOCUST = str(ROOT / ".venv" / "bin" / "locust")
 USER_CLASSES = [name.capitalize() + "User" for name in STRATEGIES]
+CPYTHON_GEN0_DEFAULT = 700
 
 pytestmark = pytest.mark.slow
 
@@ -120,4 +120,4 @@ def test_users_relax_the_young_gc_while_writing(tmp_path: Path) -> None:
     probe = re.search(r"gc-probe: while writing (\d+)-(\d+), at exit (\d+)", output)
     assert probe, output[-2000:]
     assert int(probe[1]) == int(probe[2]) == young_gc.GEN0_THRESHOLD
-    assert int(probe[3]) == gc.get_threshold()[0] < young_gc.GEN0_THRESHOLD
+    assert int(probe[3]) == CPYTHON_GEN0_DEFAULT  # put back (not this test process's own, which other tests may hold)
