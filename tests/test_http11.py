@@ -1,6 +1,7 @@
 """The gevent strategy's HTTP/1.1 client against a real socket server that answers in
 each of the framings HTTP allows (Content-Length, chunked, close-delimited, HEAD),
-closes kept-alive connections, or breaks off mid-answer."""
+closes kept-alive connections while idle or after reading a request without answering
+it, or breaks off mid-answer."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ SPLIT_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(SPLIT_BODY
 
 
 class Server:
-    """Answers each request by its path; after /length, closes the connection when asked."""
+    """Answers each request by its path; after answering one, closes the connection when asked."""
 
     def __init__(self) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -40,6 +41,7 @@ class Server:
         self.connections = 0
         self.requests: list[bytes] = []
         self.close_after_next = False
+        self.closed = threading.Event()  # set each time the server closed a connection
         self.tls: ssl.SSLContext | None = None  # set: speak TLS on new connections
         threading.Thread(target=self.serve, daemon=True).start()
 
@@ -59,33 +61,43 @@ class Server:
             threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
 
     def handle(self, conn: socket.socket) -> None:
+        try:
+            self.serve_connection(conn)
+        finally:
+            conn.close()
+            self.closed.set()
+
+    def serve_connection(self, conn: socket.socket) -> None:
         data = b""
-        with conn:
-            while True:
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    data += chunk
-                head, _, data = data.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":")[1])
-                while len(data) < length:
-                    data += conn.recv(65536)
-                body, data = data[:length], data[length:]
-                self.requests.append(head + b"\r\n\r\n" + body)
-                path = head.split(b" ")[1].split(b"?")[0]
-                if path == b"/split":  # the head in two writes, its end with a large body
-                    conn.sendall(SPLIT_ANSWER[:20])
-                    time.sleep(0.05)
-                    conn.sendall(SPLIT_ANSWER[20:])
-                else:
-                    conn.sendall(ANSWERS[path])
-                if path in (b"/close", b"/broken", b"/garbage") or self.close_after_next:
-                    self.close_after_next = False
+        while True:
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
                     return
+                data += chunk
+            head, _, data = data.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            while len(data) < length:
+                data += conn.recv(65536)
+            body, data = data[:length], data[length:]
+            self.requests.append(head + b"\r\n\r\n" + body)
+            # Read with the request: a test sets it before sending the request it is for,
+            # maybe while this thread is still finishing the previous answer.
+            close_after, self.close_after_next = self.close_after_next, False
+            path = head.split(b" ")[1].split(b"?")[0]
+            if path == b"/drop":  # read in full, never answered: the request may have been stored
+                return
+            if path == b"/split":  # the head in two writes, its end with a large body
+                conn.sendall(SPLIT_ANSWER[:20])
+                time.sleep(0.05)
+                conn.sendall(SPLIT_ANSWER[20:])
+            else:
+                conn.sendall(ANSWERS[path])
+            if path in (b"/close", b"/broken", b"/garbage") or close_after:
+                return
 
 
 @pytest.fixture
@@ -145,12 +157,31 @@ def test_a_large_body_is_sent_whole(server: Server) -> None:
     assert server.requests[0].endswith(bytes(body))
 
 
-def test_a_connection_closed_while_idle_is_replaced(server: Server) -> None:
+def closed_by_the_server(server: Server) -> None:
+    """Until the server has closed a connection and its FIN has reached us (loopback)."""
+    assert server.closed.wait(5)
+    time.sleep(0.05)
+
+
+def test_a_connection_closed_while_idle_is_replaced_before_anything_is_sent(server: Server) -> None:
     http = client(server)
     server.close_after_next = True
     request(http, "GET", "/length", {}, b"")
-    assert request(http, "GET", "/length", {}, b"").body == b"hello"  # stale socket: sent again on a new one
-    assert server.connections == 2
+    closed_by_the_server(server)
+    assert request(http, "GET", "/length", {}, b"").body == b"hello"  # found closed, so sent on a new one
+    assert server.connections == 2 and len(server.requests) == 2
+
+
+def test_a_request_dropped_after_it_was_sent_is_an_error_never_sent_again(server: Server) -> None:
+    """The server read the whole request on a kept-alive connection and closed it without
+    answering: it may have done what was asked, so only the caller may decide to send it
+    again (as a visible attempt of its own)."""
+    http = client(server)
+    request(http, "GET", "/length", {}, b"")  # a kept-alive connection, reused below
+    with pytest.raises(OSError):  # the strategy reports it as a network failure
+        request(http, "POST", "/drop", {}, b'{"a":1}')
+    assert [sent.split(b" ", 2)[1] for sent in server.requests] == [b"/length", b"/drop"]  # sent once
+    assert server.connections == 1 and http.idle == []
 
 
 def test_no_keep_alive_opens_a_connection_per_request(server: Server) -> None:
@@ -274,6 +305,14 @@ def test_https_is_spoken_over_the_same_client(server: Server, tls_files: tuple[s
     body = memoryview(bytes(range(256)) * 4096)  # 1 MiB: many TLS records, partial writes
     assert request(http, "PUT", "/length", {}, body).status == 200
     assert server.requests[-1].endswith(bytes(body)) and server.connections == 1  # kept alive over TLS
+    server.close_after_next = True
+    request(http, "GET", "/length", {}, b"")
+    closed_by_the_server(server)
+    assert request(http, "GET", "/length", {}, b"").body == b"hello"  # found closed under TLS too
+    assert server.connections == 2 and len(server.requests) == 5
+    with pytest.raises(OSError):
+        request(http, "POST", "/drop", {}, b"{}")
+    assert len(server.requests) == 6 and server.connections == 2  # dropped over TLS: not sent again
     http.close()
 
 
