@@ -11,19 +11,32 @@ import time
 from typing import Any
 
 import aioboto3
+import aiohttp
+from aiobotocore.config import AioConfig
+from aiobotocore.httpsession import AIOHTTPSession
 from botocore.exceptions import BotoCoreError, ClientError
 
 from writers.calls import Attempt, Call
 from writers.errors import AwsCallError
-from writers.strategies.asyncbase import AsyncStrategy
+from writers.strategies.asyncbase import AsyncStrategy, without_silent_retries
 from writers.strategies.boto3_calls import (
     SHARED_POOL_CONNECTIONS,
     classify_botocore_error,
-    client_config,
+    client_config_options,
     close_connection,
     read_streams_async,
     response_bytes,
 )
+
+
+class VisibleRetriesSession(AIOHTTPSession):  # type: ignore[misc]
+    """aiobotocore's HTTP session without aiohttp's silent second try of a PUT (S3 PutObject)."""
+
+    async def _get_session(self, proxy_url: str | None) -> aiohttp.ClientSession:
+        session: aiohttp.ClientSession = await super()._get_session(proxy_url)  # made once, then looked up
+        if getattr(session, "_retry_connection", True):
+            without_silent_retries(session)
+        return session
 
 
 class Aioboto3Strategy(AsyncStrategy):
@@ -37,7 +50,10 @@ class Aioboto3Strategy(AsyncStrategy):
             context = session.client(
                 endpoint.service.boto3_name,
                 endpoint_url=endpoint.url,
-                config=client_config(options, SHARED_POOL_CONNECTIONS, endpoint),
+                config=AioConfig(
+                    http_session_cls=VisibleRetriesSession,
+                    **client_config_options(options, SHARED_POOL_CONNECTIONS, endpoint),
+                ),
             )
             client = await context.__aenter__()
             if not options.keep_alive:

@@ -13,7 +13,7 @@ import aiohttp
 from yarl import URL
 
 from writers.calls import Attempt, Call
-from writers.strategies.asyncbase import AsyncStrategy
+from writers.strategies.asyncbase import AsyncStrategy, without_silent_retries
 from writers.strategies.base import StrategyOptions
 from writers.strategies.raw import SignedRequest, network_failure, read_answer, sign_call, signer_for
 from writers.target import Endpoint
@@ -38,8 +38,10 @@ class AiohttpStrategy(AsyncStrategy):
             connector = aiohttp.TCPConnector(limit=0, force_close=not options.keep_alive)
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=options.timeout, sock_read=options.timeout)
             # No cookie jar: AWS APIs set no cookies, and the jar costs a lookup per request.
-            return aiohttp.ClientSession(
-                connector=connector, timeout=timeout, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
+            return without_silent_retries(
+                aiohttp.ClientSession(
+                    connector=connector, timeout=timeout, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
+                )
             )
 
         async def close(session: Any) -> None:

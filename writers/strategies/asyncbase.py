@@ -6,10 +6,23 @@ import asyncio
 from abc import abstractmethod
 from collections import deque
 
+import aiohttp
+
 from writers.calls import Attempt, Call
 from writers.strategies.aioloop import Inbox, ProcessLoop, acquire_loop, release_loop
 from writers.strategies.base import Strategy, StrategyOptions
 from writers.target import Endpoint
+
+
+def without_silent_retries(session: aiohttp.ClientSession) -> aiohttp.ClientSession:
+    """Turn off aiohttp's own second try of an idempotent request (PUT, DELETE, GET...)
+    whose connection was closed or reset: a request the server read and dropped may have
+    been done, and each attempt must be seen, so the driver retries it visibly instead.
+    aiohttp (3.14) has no public switch; its test client clears this same attribute."""
+    if not hasattr(session, "_retry_connection"):
+        raise RuntimeError(f"aiohttp {aiohttp.__version__}: no ClientSession._retry_connection to turn off")
+    session._retry_connection = False
+    return session
 
 
 class AsyncStrategy(Strategy):

@@ -38,14 +38,21 @@ def classify_botocore_error(exc: Exception) -> AwsCallError:
     return AwsCallError(FailureKind.CLIENT, type(exc).__name__, str(exc)[:200])
 
 
-def client_config(options: StrategyOptions, pool_connections: int, endpoint: Endpoint | None = None) -> Config:
-    return Config(
-        retries={"total_max_attempts": 1, "mode": "standard"},
-        max_pool_connections=pool_connections,
-        connect_timeout=options.timeout,
-        read_timeout=options.timeout,
+def client_config_options(
+    options: StrategyOptions, pool_connections: int, endpoint: Endpoint | None = None
+) -> dict[str, Any]:
+    """botocore Config settings (aiobotocore's AioConfig takes the same)."""
+    return {
+        "retries": {"total_max_attempts": 1, "mode": "standard"},
+        "max_pool_connections": pool_connections,
+        "connect_timeout": options.timeout,
+        "read_timeout": options.timeout,
         **(endpoint.service.boto3_config(endpoint.url) if endpoint is not None else {}),
-    )
+    }
+
+
+def client_config(options: StrategyOptions, pool_connections: int, endpoint: Endpoint | None = None) -> Config:
+    return Config(**client_config_options(options, pool_connections, endpoint))
 
 
 def close_connection(request: Any, **_: Any) -> None:

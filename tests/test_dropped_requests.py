@@ -1,0 +1,237 @@
+"""Every attempt visible (issue 18): a request the server read and then dropped without
+answering is exactly one network failure, retried by the driver where it shows, never
+sent again silently inside a transport.
+
+The answer to a dropped request is unknown (the server may have done what it asked), so
+only a connection found closed *before* anything was sent on it may be replaced quietly.
+Two servers whose behaviour makes the right count known in advance:
+
+- a constructed one here: it reads every request in full on kept-alive connections and
+  closes the connection without a word on every Nth request (DynamoDB POST, S3 PUT);
+- scripts/fault_proxy.py with `--drop-rate` in front of the real emulators of all three
+  services: its `dropped` counter says how many requests it read and dropped.
+
+In both, the reported network failures must equal the drops, the attempts must equal
+the requests the server read, and every record must be acknowledged in the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import running_emulator
+from test_reliability import FaultProxy
+
+from writers.calls import Attempt, Call
+from writers.driver import Driver, Totals
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
+from writers.errors import FailureKind
+from writers.retry import RetryPolicy
+from writers.services import WorkloadOptions, workload_class
+from writers.services.base import Workload
+from writers.services.dynamodb import SERVICE as DYNAMODB
+from writers.services.dynamodb import DynamoDBWorkload
+from writers.services.s3 import SERVICE as S3
+from writers.services.s3 import S3Options, S3Workload
+from writers.strategies import STRATEGIES, StrategyOptions, strategy_class
+from writers.target import Endpoint
+
+pytestmark = pytest.mark.timeout(120)
+
+ALL = list(STRATEGIES)
+RETRIES = RetryPolicy(max_attempts=12, base_delay=0.001, max_delay=0.005)  # (0.2)^12: never given up
+
+
+def drive(strategy: str, endpoint: Endpoint, calls: list[Call], concurrency: int = 4) -> tuple[Totals, list[Attempt]]:
+    instance = strategy_class(strategy)(endpoint, StrategyOptions(concurrency, timeout=10))
+    attempts: list[Attempt] = []
+    try:
+        totals = Driver(instance, attempts.append, RETRIES).run(calls)
+    finally:
+        instance.close()
+    return totals, attempts
+
+
+def network_failures(attempts: list[Attempt]) -> int:
+    kinds = [a.error.kind for a in attempts if a.error is not None]
+    assert set(kinds) <= {FailureKind.NETWORK}, kinds  # no other failure was set up
+    return len(kinds)
+
+
+# --------------------------------------------------------------------------- a constructed server
+
+
+class DropEveryNth:
+    """Reads each request in full (Content-Length or chunked body, `Expect: 100-continue`
+    honoured) on kept-alive connections; the Nth, 2Nth, ... request it reads is never
+    answered: the connection is closed instead. Others get a minimal valid answer: `{}`
+    to a POST (DynamoDB PutItem), an ETag to a PUT (S3 PutObject)."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.requests = 0
+        self.dropped = 0
+        self.connections = 0
+        self._lock = threading.Lock()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        reader = conn.makefile("rb")
+        with conn, reader:
+            while True:
+                try:
+                    request = self._read_request(conn, reader)
+                except (OSError, ValueError):
+                    return
+                if request is None:
+                    return
+                method, body = request
+                with self._lock:
+                    self.requests += 1
+                    drop = self.requests % self.every == 0
+                    self.dropped += drop
+                if drop:
+                    return  # read in full, never answered
+                if method == "PUT":
+                    etag = hashlib.md5(body).hexdigest()
+                    conn.sendall(f'HTTP/1.1 200 OK\r\nETag: "{etag}"\r\nContent-Length: 0\r\n\r\n'.encode())
+                else:
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: 2\r\n\r\n{}"
+                    )
+
+    @staticmethod
+    def _read_request(conn: socket.socket, reader: Any) -> tuple[str, bytes] | None:
+        line = reader.readline()
+        if not line:
+            return None
+        method = line.split(b" ", 1)[0].decode()
+        headers: dict[str, str] = {}
+        while (header := reader.readline()) not in (b"\r\n", b"\n", b""):
+            name, _, value = header.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if headers.get("expect", "").lower() == "100-continue":
+            conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            chunks = []
+            while size := int(reader.readline().split(b";")[0], 16):
+                chunks.append(reader.read(size))
+                reader.readline()
+            while reader.readline() not in (b"\r\n", b"\n", b""):  # trailers
+                pass
+            return method, b"".join(chunks)
+        return method, reader.read(int(headers.get("content-length", "0")))
+
+
+@pytest.fixture
+def drop_every_5th() -> Iterator[DropEveryNth]:
+    server = DropEveryNth(5)
+    yield server
+    server.close()
+
+
+def constructed_workload(service: str, endpoint: Endpoint) -> Workload:
+    if service == "dynamodb":
+        return DynamoDBWorkload(WorkloadOptions("books"))
+    workload = S3Workload(S3Options("bucket", object_sizes=((1024, 1.0),)))
+    workload.prepare(endpoint)
+    return workload
+
+
+@pytest.mark.parametrize("service", ["dynamodb", "s3"], ids=["DynamoDB-POST", "S3-PUT"])
+@pytest.mark.parametrize("strategy", ALL)
+def test_every_request_the_server_dropped_is_one_network_failure(
+    drop_every_5th: DropEveryNth, strategy: str, service: str
+) -> None:
+    info = DYNAMODB if service == "dynamodb" else S3
+    endpoint = Endpoint(info, "us-east-1", drop_every_5th.url, "AKIDTEST", "secret")
+    workload = constructed_workload(service, endpoint)
+    records = workload.records(seed=18, stream=ALL.index(strategy)).take(40)
+
+    totals, attempts = drive(strategy, endpoint, workload.write_calls(records))
+
+    server = drop_every_5th
+    assert server.dropped >= 40 // 5  # the drops really happened (retries add requests, so more)
+    assert len(attempts) == server.requests  # every request the server read was reported: none resent unseen
+    assert network_failures(attempts) == server.dropped == totals.failures
+    assert totals.acked == 40 and totals.given_up_items == 0  # all written in the end, by visible retries
+    assert server.connections > 1  # dropped connections were replaced by new ones
+
+
+# --------------------------------------------------------------------------- the fault proxy, real emulators
+
+
+SERVICES = ("dynamodb", "s3", "sqs")
+
+
+@pytest.fixture(scope="module")
+def emulators() -> Iterator[dict[str, RunningEmulator]]:
+    with (
+        running_emulator("dynamodb", "dynalite") as dynamodb,
+        running_emulator("s3", "seaweedfs") as s3,
+        running_emulator("sqs", "fauxqs") as sqs,
+    ):
+        yield {"dynamodb": dynamodb, "s3": s3, "sqs": sqs}
+
+
+@pytest.fixture(scope="module")
+def provisioned(emulators: dict[str, RunningEmulator]) -> dict[str, tuple[Endpoint, Workload]]:
+    """One resource per service for the whole module, provisioned straight at the emulator."""
+    made = {}
+    for service in SERVICES:
+        cls = workload_class(service)
+        name = f"drops-{service}"
+        options = cls.options_class(name) if service != "s3" else S3Options(name, object_sizes=((1024, 1.0),))
+        workload = cls(options)
+        direct = Endpoint(cls.service, "us-east-1", emulators[service].endpoint, LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY)
+        workload.provision(direct, timeout=30)
+        workload.prepare(direct)
+        made[service] = (direct, workload)
+    return made
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("strategy", ALL)
+def test_every_request_the_fault_proxy_dropped_is_one_network_failure(
+    provisioned: dict[str, tuple[Endpoint, Workload]], tmp_path: Path, strategy: str, service: str
+) -> None:
+    direct, workload = provisioned[service]
+    assert direct.url is not None
+    proxy = FaultProxy(direct.url, "--drop-rate", "0.2", "--seed", str(ALL.index(strategy)), log_dir=tmp_path)
+    try:
+        endpoint = Endpoint(direct.service, "us-east-1", proxy.url, LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY)
+        records = workload.records(seed=19, stream=ALL.index(strategy)).take(40)
+        totals, attempts = drive(strategy, endpoint, workload.write_calls(records))
+        stats = proxy.stats()
+    finally:
+        proxy.stop()
+
+    assert stats["dropped"] >= 2, stats  # the drops really happened
+    assert len(attempts) == stats["requests"], stats  # every request the proxy read was reported
+    assert network_failures(attempts) == stats["dropped"] == totals.failures
+    assert totals.acked == 40 and totals.given_up_items == 0  # all written in the end, by visible retries
+    acked_keys = {key for a in attempts for key in a.acked_keys}
+    assert len(acked_keys) == 40
+    if service != "sqs":  # (draining a queue to count it is the SQS tests' business)
+        assert acked_keys <= workload.stored_keys(direct)
