@@ -19,13 +19,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import gevent
-import gevent.event
 from gevent.monkey import get_original
 
 from writers import young_gc
-from writers.strategies.native_threads import make_logging_safe_for_native_threads
+from writers.strategies.native_threads import Inbox, make_logging_safe_for_native_threads
 
 logger = logging.getLogger("writers.aioloop")
+
+__all__ = ["Inbox", "ProcessLoop", "acquire_loop", "release_loop", "shutdown_process_loop"]
 
 
 _start_native_thread: Any = get_original("_thread", "start_new_thread")
@@ -166,35 +167,3 @@ def shutdown_process_loop(timeout: float = 5.0) -> bool:
     _current = None
     current.stop()
     return current.join(timeout)
-
-
-class Inbox:
-    """Results posted from the loop's thread, picked up by one greenlet.
-
-    A libev async watcher wakes the hub (its `send` is safe from any thread); it is
-    referenced while the inbox lives, so gevent knows a wake-up may still come even
-    when nothing else is pending (outside Locust, the hub would otherwise give up).
-    """
-
-    def __init__(self) -> None:
-        self._ready: deque[Any] = deque()  # appended on the loop's thread: atomic under the GIL
-        self._event = gevent.event.Event()
-        self._watcher = gevent.get_hub().loop.async_()
-        self._watcher.start(self._event.set)
-
-    def post_threadsafe(self, item: Any) -> None:
-        self._ready.append(item)
-        self._watcher.send()
-
-    def take(self, timeout: float | None) -> list[Any]:
-        if not self._ready:
-            self._event.wait(timeout)
-        self._event.clear()
-        items = []
-        while self._ready:
-            items.append(self._ready.popleft())
-        return items
-
-    def close(self) -> None:
-        self._watcher.stop()
-        self._watcher.close()

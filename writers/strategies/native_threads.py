@@ -1,4 +1,5 @@
-"""What native threads need in a gevent-patched process (Locust's).
+"""What native threads need in a gevent-patched process (Locust's), and how their results
+get back to a greenlet.
 
 Logging handlers made after monkey-patching carry gevent locks. A native thread (our
 boto3 threads, the asyncio loop's thread) that logs — botocore does at DEBUG, urllib3
@@ -9,8 +10,12 @@ main thread's hub. Real locks serve both: greenlets never switch inside a handle
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from typing import Any
 
+import gevent
+import gevent.event
 from gevent.monkey import get_original
 
 _NativeRLock: Any = get_original("_thread", "RLock")  # the C lock, never gevent's
@@ -23,3 +28,53 @@ def make_logging_safe_for_native_threads() -> None:
         for handler in getattr(logger, "handlers", ()):
             if not isinstance(handler.lock, type(_NativeRLock())):
                 handler.lock = _NativeRLock()
+
+
+class Inbox:
+    """Results posted from native threads, picked up by one greenlet (never set a gevent
+    object from a native thread: only the hub may).
+
+    Why no wake-up is lost: `post_threadsafe` appends the item, then sends a libev async
+    watcher (thread-safe). libev clears a watcher's "sent" flag before it runs the callback,
+    so every send is followed by a callback that starts after it, in the hub; the callback
+    sets the event. `take` clears the event, then looks at the items, and only then waits:
+    an item appended before that look is seen; one appended after it has its callback
+    still to come, which sets the event after the clear and ends the wait. A stale set (for
+    items already taken) only costs one more look. The watcher is referenced while the inbox
+    is open, so gevent knows a wake-up may still come when nothing else is pending (outside
+    Locust, the hub would otherwise give up).
+    """
+
+    def __init__(self) -> None:
+        self._ready: deque[Any] = deque()  # appended on other threads: atomic under the GIL
+        self._event = gevent.event.Event()
+        self._watcher = gevent.get_hub().loop.async_()
+        self._watcher.start(self._event.set)
+        self._open = True
+
+    def post_threadsafe(self, item: Any) -> None:
+        if self._open:  # closed: nobody will take it (a send to a closed watcher is harmless anyway)
+            self._ready.append(item)
+            self._watcher.send()
+
+    def take(self, timeout: float | None) -> list[Any]:
+        """What was posted; waits until something is, or `timeout` seconds have passed ([])."""
+        ready, event = self._ready, self._event
+        if not ready:
+            end = None if timeout is None else time.monotonic() + timeout
+            while True:
+                event.clear()
+                if ready:
+                    break
+                remaining = None if end is None else end - time.monotonic()
+                if (remaining is not None and remaining <= 0) or not event.wait(remaining):
+                    break
+        items = []
+        while ready:
+            items.append(ready.popleft())
+        return items
+
+    def close(self) -> None:
+        self._open = False
+        self._watcher.stop()
+        self._watcher.close()
