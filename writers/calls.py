@@ -73,6 +73,11 @@ class Call(ABC):
     is_read: ClassVar[bool] = False
 
     keys: tuple[str, ...] = ()  # the records this call writes, by key (set by the service)
+    # Set by the driver (writers/driver.py), on time.perf_counter()'s clock: when this attempt
+    # was meant to start, and when the first call for its records was.
+    intended: float = 0.0
+    first_intended: float = 0.0
+    late: bool = False  # a new call whose intended start found every slot busy (rate mode)
 
     def __init__(self, params: dict[str, Any], items: int = 1, attempt: int = 1) -> None:
         self.params = params
@@ -132,7 +137,9 @@ class Attempt:
     acked_keys: tuple[str, ...] = ()
     retried_items: int = 0
     given_up_items: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    finished: float = 0.0  # time.perf_counter() when the answer (or the failure) came
+    intended_ms: float = 0.0  # from the call's intended start to its answer
+    record_ms: float | None = None  # acked records: from their first call's intended start
 
     @property
     def response_length(self) -> int:

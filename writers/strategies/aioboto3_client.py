@@ -77,8 +77,14 @@ class Aioboto3Strategy(AsyncStrategy):
                 response = await method(**call.params)
                 await read_streams_async(response)
         except (ClientError, BotoCoreError) as exc:
-            return Attempt(call, (time.perf_counter() - started) * 1000, error=classify_botocore_error(exc))
+            error = classify_botocore_error(exc)
         except TimeoutError as exc:
-            return Attempt(call, (time.perf_counter() - started) * 1000, error=AwsCallError.network(exc))
-        elapsed = (time.perf_counter() - started) * 1000
-        return Attempt(call, elapsed, response=response, bytes_received=response_bytes(response))
+            error = AwsCallError.network(exc)
+        else:
+            finished = time.perf_counter()
+            return Attempt(
+                call, (finished - started) * 1000, response=response, bytes_received=response_bytes(response),
+                finished=finished,
+            )  # fmt: skip
+        finished = time.perf_counter()
+        return Attempt(call, (finished - started) * 1000, error=error, finished=finished)

@@ -75,6 +75,5 @@ class AiohttpStrategy(AsyncStrategy):
             )
             body = await response.read()
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            return network_failure(call, (time.perf_counter() - started) * 1000, exc)
-        elapsed = (time.perf_counter() - started) * 1000
-        return read_answer(call, elapsed, response.status, response.headers, body)
+            return network_failure(call, started, time.perf_counter(), exc)
+        return read_answer(call, started, time.perf_counter(), response.status, response.headers, body)

@@ -13,11 +13,10 @@ import time
 from typing import Any
 
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from writers.calls import Attempt, Call
-from writers.errors import AwsCallError, FailureKind
+from writers.errors import AwsCallError
 from writers.strategies.base import StrategyOptions
 from writers.target import Endpoint
 
@@ -28,14 +27,7 @@ SHARED_POOL_CONNECTIONS = 1000
 
 def classify_botocore_error(exc: Exception) -> AwsCallError:
     """botocore/aiobotocore exception -> one of our four failure kinds."""
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
-        return AwsCallError.from_response(int(status), str(error.get("Code", "Unknown")), str(error.get("Message", "")))
-    if isinstance(exc, (HTTPClientError, BotocoreConnectionError)):  # timeouts, refused, reset, closed, TLS
-        return AwsCallError.network(exc)
-    # Missing credentials, bad parameters...: retrying cannot help.
-    return AwsCallError(FailureKind.CLIENT, type(exc).__name__, str(exc)[:200])
+    return AwsCallError.from_botocore(exc)
 
 
 def client_config_options(
@@ -96,9 +88,12 @@ def call_boto3(client: Any, call: Call) -> Attempt:
         response = method(**call.params)
         read_streams(response)
     except (ClientError, BotoCoreError) as exc:
-        return Attempt(call, (time.perf_counter() - started) * 1000, error=classify_botocore_error(exc))
-    elapsed = (time.perf_counter() - started) * 1000
-    return Attempt(call, elapsed, response=response, bytes_received=response_bytes(response))
+        finished = time.perf_counter()
+        return Attempt(call, (finished - started) * 1000, error=classify_botocore_error(exc), finished=finished)
+    finished = time.perf_counter()
+    return Attempt(
+        call, (finished - started) * 1000, response=response, bytes_received=response_bytes(response), finished=finished
+    )
 
 
 def read_streams(response: dict[str, Any]) -> None:

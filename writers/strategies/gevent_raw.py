@@ -41,12 +41,12 @@ class GeventStrategy(Strategy):
         attempts = []
         for exchange in self._mux.collect(timeout):
             call: Call = exchange.context
-            elapsed = (exchange.finished - exchange.started) * 1000
+            started, finished = exchange.started, exchange.finished
             response = exchange.response
             if response is None:  # refused, reset, timed out, not HTTP
-                attempts.append(network_failure(call, elapsed, exchange.error or OSError("no answer")))
+                attempts.append(network_failure(call, started, finished, exchange.error or OSError("no answer")))
             else:
-                attempts.append(read_answer(call, elapsed, response.status, response.headers, response.body))
+                attempts.append(read_answer(call, started, finished, response.status, response.headers, response.body))
         return attempts
 
     def close(self) -> None:

@@ -50,14 +50,18 @@ def sign_call(signer: SigV4Signer, base_url: str, call: Call, keep_alive: bool) 
     return SignedRequest(wire.method, url, path_and_query, headers, wire.body, base_url)
 
 
-def read_answer(call: Call, elapsed_ms: float, status: int, headers: Mapping[str, str], body: bytes) -> Attempt:
-    """An attempt from a raw HTTP answer: parsed as boto3 would, or its error classified."""
+def read_answer(
+    call: Call, started: float, finished: float, status: int, headers: Mapping[str, str], body: bytes
+) -> Attempt:
+    """An attempt from a raw HTTP answer: parsed as boto3 would, or its error classified.
+    `started`/`finished`: time.perf_counter() around the exchange."""
+    elapsed_ms = (finished - started) * 1000
     try:
         response = call.parse_wire(status, headers, body)
     except AwsCallError as error:
-        return Attempt(call, elapsed_ms, error=error, bytes_received=len(body))
-    return Attempt(call, elapsed_ms, response=response, bytes_received=len(body))
+        return Attempt(call, elapsed_ms, error=error, bytes_received=len(body), finished=finished)
+    return Attempt(call, elapsed_ms, response=response, bytes_received=len(body), finished=finished)
 
 
-def network_failure(call: Call, elapsed_ms: float, exc: BaseException) -> Attempt:
-    return Attempt(call, elapsed_ms, error=AwsCallError.network(exc))
+def network_failure(call: Call, started: float, finished: float, exc: BaseException) -> Attempt:
+    return Attempt(call, (finished - started) * 1000, error=AwsCallError.network(exc), finished=finished)
