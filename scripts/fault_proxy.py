@@ -708,8 +708,16 @@ class FaultProxy:
         return await self.admit(exchange, keys)
 
     async def lost_write_answer(self, exchange: Exchange) -> Answer | None:
-        """Success for a write that is never forwarded, as the service would answer it."""
+        """Success for a write that is never forwarded, as the service would answer it.
+
+        Conditional writes are never lost: the service might have refused them by their
+        condition, so a made-up success could be an answer the service never gives."""
         info, request = exchange.info, exchange.request
+        document = info.document or {}
+        conditions = ("ConditionExpression" in document, "Expected" in document, "If-None-Match" in request.headers,
+                      "If-Match" in request.headers)  # fmt: skip
+        if any(conditions):
+            return None
         if info.service == DYNAMODB and info.operation in ("PutItem", "BatchWriteItem"):
             body = b'{"UnprocessedItems":{}}' if info.operation == "BatchWriteItem" else b"{}"
             return Answer(200, {"Content-Type": "application/x-amz-json-1.0", "x-amz-crc32": _crc32(body)}, body)

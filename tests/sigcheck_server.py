@@ -4,11 +4,16 @@ Started by tests as a subprocess (`python tests/sigcheck_server.py SECRET_KEY [D
 prints its URL on one line. Answers `{}` (a valid PutItem answer) to correctly signed
 requests, 403 with a DynamoDB-style error otherwise, and counts TCP connections, so
 keep-alive on/off and signing bugs both show. GET /__stats returns the counters.
+
+The tool's checks before the swarm are answered as a real table would and not counted:
+DescribeTable (an active table keyed by `isbn`) and the conditional write probe
+(ConditionalCheckFailedException: allowed, and nothing stored).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from typing import Any
 
@@ -17,6 +22,13 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+TABLE = {
+    "TableName": "books",
+    "TableStatus": "ACTIVE",
+    "KeySchema": [{"AttributeName": "isbn", "KeyType": "HASH"}],
+    "AttributeDefinitions": [{"AttributeName": "isbn", "AttributeType": "S"}],
+}
+CONDITION_FAILED = {"__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException", "message": "no"}
 stats: dict[str, int] = {"connections": 0, "requests": 0, "bad_signatures": 0, "in_flight": 0, "max_in_flight": 0}
 peers: set[Any] = set()  # client (address, port) pairs seen: one per TCP connection
 
@@ -51,6 +63,11 @@ def make_app(secret: str, delay: float) -> web.Application:
             peers.clear()
             return web.json_response(stats)
         body = await request.read()
+        target = request.headers.get("X-Amz-Target", "")
+        if target.endswith(".DescribeTable"):
+            return web.Response(body=json.dumps({"Table": TABLE}).encode(), content_type="application/x-amz-json-1.0")
+        if target.endswith(".PutItem") and b"ConditionExpression" in body:
+            return web.json_response(CONDITION_FAILED, status=400, content_type="application/x-amz-json-1.0")
         peer = request.transport.get_extra_info("peername") if request.transport else None
         if peer not in peers:
             peers.add(peer)

@@ -64,6 +64,21 @@ class AwsCallError(Exception):
         return cls(kind, short_code, message, status)
 
     @classmethod
+    def from_botocore(cls, exc: Exception) -> AwsCallError:
+        """A botocore/aiobotocore exception, classified the same way as our raw answers."""
+        from botocore.exceptions import ClientError, HTTPClientError
+        from botocore.exceptions import ConnectionError as BotocoreConnectionError
+
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
+            return cls.from_response(int(status), str(error.get("Code", "Unknown")), str(error.get("Message", "")))
+        if isinstance(exc, (HTTPClientError, BotocoreConnectionError)):  # timeouts, refused, reset, closed, TLS
+            return cls.network(exc)
+        # Missing credentials, bad parameters...: retrying cannot help.
+        return cls(FailureKind.CLIENT, type(exc).__name__, str(exc)[:200])
+
+    @classmethod
     def network(cls, exc: BaseException) -> AwsCallError:
         return cls(FailureKind.NETWORK, type(exc).__name__, str(exc)[:200])
 

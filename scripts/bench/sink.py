@@ -13,6 +13,7 @@ What it answers (one server, routed by method and by the X-Amz-Target header):
 |---|---|
 | DynamoDB `PutItem` | `{"ConsumedCapacity":{..."CapacityUnits":1.0}}`, as DynamoDB answers our ask |
 | DynamoDB `BatchWriteItem` | `{"UnprocessedItems":{},"ConsumedCapacity":[...25.0]}`: every item written |
+| DynamoDB `DescribeTable` | an active table keyed by `isbn` (the tool checks the table before the swarm) |
 | anything else JSON | `{}` |
 | SQS `GetQueueUrl` | `{"QueueUrl":"<sink>/000000000000/<queue>"}` (looked up once per process) |
 | SQS `SendMessage` | `{"MD5OfMessageBody":..., "MessageId":...}` (fixed values, see below) |
@@ -74,6 +75,8 @@ http {{
         DynamoDB_20120810.PutItem '{{"ConsumedCapacity":{{"TableName":"{table}","CapacityUnits":1.0}}}}';
         DynamoDB_20120810.BatchWriteItem
             '{{"UnprocessedItems":{{}},"ConsumedCapacity":[{{"TableName":"{table}","CapacityUnits":25.0}}]}}';
+        DynamoDB_20120810.DescribeTable
+            '{{"Table":{{"TableName":"{table}","TableStatus":"ACTIVE","KeySchema":[{{"AttributeName":"isbn","KeyType":"HASH"}}],"AttributeDefinitions":[{{"AttributeName":"isbn","AttributeType":"S"}}]}}}}';
         AmazonSQS.GetQueueUrl '{{"QueueUrl":"{url}/000000000000/{queue}"}}';
         AmazonSQS.SendMessage '{{"MD5OfMessageBody":"{md5}","MessageId":"{message_id}"}}';
         AmazonSQS.SendMessageBatch '{{"Successful":[{batch_entries}],"Failed":[]}}';

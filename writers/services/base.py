@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, ClassVar, Protocol
 
 from writers.calls import Call, ServiceInfo
@@ -31,6 +32,8 @@ class VerifyResult:
 
 
 class RecordSource(Protocol):
+    def next(self) -> dict[str, Any]: ...
+
     def take(self, n: int) -> list[dict[str, Any]]: ...
 
 
@@ -82,6 +85,12 @@ class Workload(ABC):
     def prepare(self, endpoint: Endpoint) -> None:  # noqa: B027 - most services need nothing
         """Once per process before the first call (e.g. look up a queue URL). Provisioning is not here."""
 
+    def preflight(self, endpoint: Endpoint) -> None:
+        """Before the swarm (master only): what can be checked now instead of failing every
+        call later, e.g. that the resource exists, has the shape the calls need, and takes
+        writes from these credentials. ConfigError with one clear line if not."""
+        self.prepare(endpoint)
+
     def records(self, seed: int | None, stream: int) -> RecordSource:
         """What this service writes: Faker book records unless it says otherwise."""
         return BookRecords(seed, stream=stream, payload_bytes=self.options.payload_bytes)
@@ -90,6 +99,16 @@ class Workload(ABC):
     def write_calls(self, records: Sequence[dict[str, Any]]) -> list[Call]:
         """The calls that write these records (single or batch API by options.batch)."""
 
+    def stream_calls(self, records: Iterable[dict[str, Any]]) -> Iterator[Call]:
+        """`write_calls` for a stream of records, made as they are needed (one call's worth
+        at a time), so that no user holds its records, or their calls, in memory."""
+        yield from self.chunked_calls(records, max(1, self.options.batch))
+
+    def chunked_calls(self, records: Iterable[dict[str, Any]], chunk: int) -> Iterator[Call]:
+        stream = iter(records)
+        while part := list(islice(stream, chunk)):
+            yield from self.write_calls(part)
+
     @abstractmethod
     def provision(self, endpoint: Endpoint, timeout: float = 60.0) -> bool:
         """Create the resource if missing and wait until usable; True if created."""
@@ -97,6 +116,10 @@ class Workload(ABC):
     @abstractmethod
     def teardown(self, endpoint: Endpoint) -> None:
         """Delete the resource."""
+
+    def unverifiable(self) -> str:
+        """Why acknowledged records cannot be read back with these options ("" if they can)."""
+        return ""
 
     def verify(self, endpoint: Endpoint, acked_keys: Sequence[str]) -> VerifyResult:
         """Read back what was acknowledged (--verify). By default: compare with every stored key."""

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from writers.calls import Call, ServiceInfo, Settlement, WireRequest
-from writers.errors import ConfigError
+from writers.errors import AwsCallError, ConfigError, FailureKind
 from writers.records import record_crc
 from writers.services.base import VerifyResult, Workload
 from writers.services.json_protocol import json_request, json_response
@@ -133,6 +134,44 @@ class DynamoDBWorkload(Workload):
                 raise ConfigError(f"table {table!r} did not become ACTIVE within {timeout:.0f} s")
             time.sleep(0.5)
         return created
+
+    def preflight(self, endpoint: Endpoint) -> None:
+        """The table exists, is keyed by `isbn` (a string partition key, no sort key), and
+        takes a write: a PutItem on a key no record has, on the condition that the item
+        exists, is authorized like any write and refused by its condition, so it stores nothing."""
+        client, table = admin_client(endpoint), self.options.resource
+        where = endpoint.url or f"AWS {endpoint.region}"
+        try:
+            description = client.describe_table(TableName=table)["Table"]
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "ResourceNotFoundException":
+                raise ConfigError(f"table {table!r} does not exist at {where}") from None
+            raise ConfigError(f"cannot describe table {table!r} at {where}: {code}") from None
+        except BotoCoreError as exc:
+            raise ConfigError(f"cannot reach DynamoDB at {where}: {type(exc).__name__}") from None
+        schema = [(k["AttributeName"], k["KeyType"]) for k in description.get("KeySchema", [])]
+        types = {a["AttributeName"]: a["AttributeType"] for a in description.get("AttributeDefinitions", [])}
+        if schema != [(KEY, "HASH")] or types.get(KEY) != "S":
+            shown = ", ".join(f"{name} ({kind} {types.get(name, '?')})" for name, kind in schema) or "none"
+            raise ConfigError(
+                f"table {table!r} is keyed by {shown}; this tool writes items keyed by a string partition key "
+                f"{KEY!r} alone: use another --table, or let the tool create one"
+            )
+        try:
+            client.put_item(
+                TableName=table,
+                Item={KEY: {"S": f"aws-load-writers-probe-{uuid.uuid4().hex}"}},
+                ConditionExpression="attribute_exists(#key)",
+                ExpressionAttributeNames={"#key": KEY},
+            )
+        except ClientError as exc:
+            error = AwsCallError.from_botocore(exc)
+            if error.code == "ConditionalCheckFailedException":
+                return  # allowed to write; the condition kept it from storing anything
+            if error.kind is FailureKind.CLIENT:
+                raise ConfigError(f"cannot write to table {table!r}: {error.code}: {error.message}"[:300]) from None
+            # throttled or a server error: the probe says nothing either way; the run will tell
 
     def teardown(self, endpoint: Endpoint) -> None:
         client = admin_client(endpoint)

@@ -22,11 +22,13 @@ import base64
 import bisect
 import copy
 import hashlib
+import logging
 import math
 import os
 import random
 import re
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -34,10 +36,10 @@ from itertools import accumulate
 from typing import Any
 
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from writers.calls import Call, ServiceInfo, Settlement, WireRequest
-from writers.errors import AwsCallError, ConfigError
+from writers.errors import AwsCallError, ConfigError, FailureKind
 from writers.records import ISBN_SPACE, IsbnKeys
 from writers.services.base import Workload, WorkloadOptions
 from writers.services.rest_xml import (
@@ -53,6 +55,7 @@ from writers.services.rest_xml import (
 from writers.sigv4 import UNSIGNED_PAYLOAD
 from writers.target import Endpoint
 
+logger = logging.getLogger("writers.s3")
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
 MIN_PART_SIZE = 5 * MiB  # S3: every part but the last
 MAX_PART_SIZE = 5 * GiB
@@ -62,6 +65,7 @@ MAX_OBJECT_SIZE = 5 * TiB
 MAX_BODY_IN_MEMORY = 1 * GiB  # the content block must hold the largest single body (object or part)
 MAX_PREFIXES = 10_000
 REMEMBERED_KEYS = 100_000  # acknowledged keys kept per process for --read-ratio GETs
+PROBE_TIMEOUT = 5.0  # seconds for the write probe before the swarm
 
 # Bodies start at one of OFFSETS places in the content block, OFFSET_STEP bytes apart:
 # objects differ, and the digests of a (start, length) slice can be cached.
@@ -790,6 +794,35 @@ class S3Workload(Workload):
                 raise ConfigError(f"bucket {bucket!r} was not usable within {timeout:.0f} s")
             time.sleep(0.2)
         return True
+
+    def preflight(self, endpoint: Endpoint) -> None:
+        """The bucket exists and these credentials may use it and write to it: an empty probe
+        object is put (only if absent) and deleted at once. A probe that is throttled, fails
+        on the server's side or times out says nothing either way: the run will tell."""
+        self.prepare(endpoint)
+        client, bucket = admin_client(endpoint), self.s3.resource
+        where = endpoint.url or f"AWS {endpoint.region}"
+        try:
+            if self._bucket_status(client, bucket) == 404:
+                raise ConfigError(f"bucket {bucket!r} does not exist at {where}")
+        except BotoCoreError as exc:
+            raise ConfigError(f"cannot reach S3 at {where}: {type(exc).__name__}") from None
+        probe = endpoint.boto3_session().client(
+            "s3", endpoint_url=endpoint.url, config=Config(
+                retries={"total_max_attempts": 1}, connect_timeout=PROBE_TIMEOUT, read_timeout=PROBE_TIMEOUT,
+                **SERVICE.boto3_config(endpoint.url),
+            ),
+        )  # fmt: skip
+        key = f"aws-load-writers-probe/{uuid.uuid4().hex}"
+        try:
+            probe.put_object(Bucket=bucket, Key=key, Body=b"", IfNoneMatch="*")
+            probe.delete_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            error = AwsCallError.from_botocore(exc)
+            if error.kind is FailureKind.CLIENT:
+                raise ConfigError(f"cannot write to bucket {bucket!r}: {error.code}: {error.message}"[:300]) from None
+        except BotoCoreError as exc:
+            logger.warning("the write probe of bucket %r got no answer (%s); going on", bucket, type(exc).__name__)
 
     @staticmethod
     def _bucket_status(client: Any, bucket: str) -> int:

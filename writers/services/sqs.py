@@ -17,7 +17,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,6 +91,9 @@ class MessageRecords:
 
 class Placeholders:
     """Consume mode writes nothing: one empty record per message to receive."""
+
+    def next(self) -> dict[str, Any]:
+        return {}
 
     def take(self, n: int) -> list[dict[str, Any]]:
         return [{}] * n
@@ -397,6 +400,7 @@ class SQSWorkload(Workload):
             options = SQSOptions(options.resource, options.batch, options.payload_bytes)
         super().__init__(options)
         self.queue_url: str | None = None
+        self._drained: list[str] = []  # message_ids received by drain(), across its attempts
         self._sent = 0  # spreads FIFO messages over the groups, round robin
 
     # ----------------------------------------------------------------- per process
@@ -455,6 +459,13 @@ class SQSWorkload(Workload):
             calls += self.receive_calls(len(records))
         return calls
 
+    def stream_calls(self, records: Iterable[dict[str, Any]]) -> Iterator[Call]:
+        """Sends (and, with --sqs-mode both, the receives of as many) MaxNumberOfMessages
+        records at a time: each receive chain has a full batch to take."""
+        batch = max(1, self.options.batch)
+        chunk = batch if self.options.mode == "produce" else -(-self.options.max_messages // batch) * batch
+        yield from self.chunked_calls(records, chunk)
+
     def receive_calls(self, messages: int) -> list[Call]:
         """Receive chains for up to `messages` messages: one per MaxNumberOfMessages."""
         url, per_call, wait = self._url(), self.options.max_messages, self.options.wait_seconds
@@ -493,15 +504,30 @@ class SQSWorkload(Workload):
             if _error_code(exc) not in MISSING_QUEUE_CODES:
                 raise
 
-    def drain(self, endpoint: Endpoint, wait_seconds: int = 1) -> list[str]:
+    def preflight(self, endpoint: Endpoint) -> None:
+        """The queue exists and its attributes can be read with these credentials."""
+        self.prepare(endpoint)
+        try:
+            admin_client(endpoint).get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
+        except ClientError as exc:
+            raise ConfigError(f"cannot use SQS queue {self.options.resource!r}: {_error_code(exc)}") from None
+
+    def unverifiable(self) -> str:
+        if self.options.mode == "both":
+            return "the run's own consumers received and deleted messages (--sqs-mode both)"
+        return ""
+
+    def drain(self, endpoint: Endpoint, wait_seconds: int = 1, into: list[str] | None = None) -> list[str]:
         """Receive and delete until a receive comes back empty; the message_ids, in order received.
 
         A list, not a set, so that duplicates show. `wait_seconds` 0 is exact on the local
-        emulators; on AWS use a long poll (short polls sample only some servers).
+        emulators; on AWS use a long poll (short polls sample only some servers). `into`:
+        a list to add to, kept by the caller, so that a drain that failed half-way (throttled)
+        goes on where it stopped when called again, and what it received still counts.
         """
         client = admin_client(endpoint)
         url = self.queue_url or self.lookup_url(endpoint)
-        ids: list[str] = []
+        ids = [] if into is None else into
         while True:
             answer = client.receive_message(
                 QueueUrl=url, MaxNumberOfMessages=MAX_BATCH, WaitTimeSeconds=wait_seconds, VisibilityTimeout=120
@@ -509,14 +535,14 @@ class SQSWorkload(Workload):
             messages = answer.get("Messages") or []
             if not messages:
                 return ids
-            ids += [message_id_of(m) for m in messages]
+            ids += [message_id_of(m) for m in messages]  # received: stored, even if the delete below fails
             entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
             client.delete_message_batch(QueueUrl=url, Entries=entries)
 
     def verify(self, endpoint: Endpoint, acked_keys: Sequence[str]) -> VerifyResult:
         """Receive-and-count: drain the queue; every acknowledged message_id must be there.
         Duplicates are counted (a standard queue may deliver twice; a FIFO queue must not)."""
-        received = self.drain(endpoint)
+        received = self.drain(endpoint, into=self._drained)
         seen = set(received)
         lost = [key for key in acked_keys if key not in seen]
         return VerifyResult(len(acked_keys), lost=len(lost), duplicates=len(received) - len(seen), examples=lost[:5])
