@@ -10,48 +10,70 @@ from conftest import PROJECT_ROOT
 
 # The glue's pure parts import without Locust (see test_report): no monkey-patching here.
 sys.path.insert(0, str(PROJECT_ROOT / "locustfiles"))
-from aws_locust.budget import RecordBudget, share_of
+from aws_locust.budget import Holder, RecordBudget, split
 
 pytestmark = pytest.mark.timeout(30)
 
 
 def test_no_limit_grants_what_is_asked() -> None:
     budget = RecordBudget(None)
-    assert budget.claim(100, sharers=8) == 100 and not budget.done
+    assert budget.claim(Holder(), 100, sharers=8) == 100 and not budget.done
 
 
 def test_a_small_limit_is_spread_over_the_users() -> None:
     budget = RecordBudget(100)
-    claims = [budget.claim(100, sharers=4) for _ in range(4)]
-    assert all(claim > 0 for claim in claims), claims  # every user got records
-    assert claims[0] == 25  # an even share of the 100 left, not all of them
+    users = [Holder() for _ in range(4)]
+    claims = [budget.claim(user, 100, sharers=4) for user in users]
+    assert claims == [25, 25, 25, 25]  # an even share each, not all of them to the first
+    assert budget.claim(users[0], 100, sharers=4) == 0  # nothing more until records are acknowledged
+
+
+def test_a_user_holds_at_most_its_share_of_what_is_unacknowledged() -> None:
+    """A user that claims again and again (its calls go out fast) cannot take the others' share."""
+    budget, first = RecordBudget(300), Holder()
+    granted = [budget.claim(first, 20, sharers=5) for _ in range(10)]
+    assert sum(granted) == 60  # 300 / 5 users
+    budget.ack(first, 60)
+    assert budget.claim(first, 20, sharers=5) == 20  # its records were written: 240 left, 48 each
 
 
 def test_shares_are_whole_batches() -> None:
     budget = RecordBudget(300)
-    claims = [budget.claim(50, sharers=3, unit=25) for _ in range(8)]
+    users = [Holder() for _ in range(3)]
+    claims = [budget.claim(users[i % 3], 50, sharers=3, unit=25) for i in range(8)]
     assert all(claim % 25 == 0 for claim in claims) and sum(claims) == 300, claims
 
 
 def test_a_large_limit_grants_whole_tasks() -> None:
     budget = RecordBudget(1_000_000)
-    assert [budget.claim(100, sharers=10) for _ in range(10)] == [100] * 10
+    assert [budget.claim(Holder(), 100, sharers=10) for _ in range(10)] == [100] * 10
 
 
 def test_exactly_the_limit_is_handed_out_and_given_up_records_return() -> None:
     budget = RecordBudget(10)
-    granted = [budget.claim(4, sharers=3) for _ in range(6)]
-    assert sum(granted) == 10 and budget.claim(4, sharers=3) == 0
-    budget.settle(granted[0], acked=granted[0] - 1)  # one record given up: back in the pool
-    assert budget.claim(4, sharers=3) == 1
-    for claimed in granted[1:]:
-        budget.settle(claimed, acked=claimed)
+    users = [Holder() for _ in range(3)]
+    granted = [budget.claim(user, 4, sharers=3) for user in users]
+    assert sum(granted) == 10 and budget.claim(users[0], 4, sharers=3) == 0
+    budget.ack(users[0], granted[0] - 1)  # one record given up...
+    budget.settle(users[0])  # ...goes back in the pool when its run ends
+    assert budget.claim(users[0], 4, sharers=3) == 1
+    for user, claimed in zip(users[1:], granted[1:], strict=True):
+        budget.ack(user, claimed)
     assert not budget.done
-    budget.settle(1, acked=1)
+    budget.ack(users[0], 1)
     assert budget.done and budget.acked == 10
 
 
 def test_the_limit_is_split_over_workers_to_the_record() -> None:
-    shares = [share_of(10, 4, index) for index in range(4)]
-    assert shares == [3, 3, 2, 2] and sum(s or 0 for s in shares) == 10
-    assert share_of(0, 4, 0) is None
+    assert split(10, 4) == [3, 3, 2, 2]
+    assert split(2, 4) == [1, 1, 0, 0] and split(0, 3) == [0, 0, 0]
+
+
+def test_a_raised_limit_lets_claims_go_on() -> None:
+    """A lost worker's records go to the others: their limits grow while they run."""
+    budget, user = RecordBudget(4), Holder()
+    assert budget.claim(user, 10) == 4 and budget.claim(user, 10) == 0
+    budget.ack(user, 4)
+    assert budget.done
+    budget.limit = 7
+    assert not budget.done and budget.claim(user, 10) == 3

@@ -103,7 +103,7 @@ def test_emulator_killed_and_restarted_mid_run(tmp_path: Path) -> None:
     try:
         create_table(url, table)
         args = [
-            "-u", "5", "-r", "5", "-t", "16s", "--max-records", "1000000", "--records-per-task", "20",
+            "-u", "5", "-r", "5", "-t", "16s", "--records-per-task", "20",
             "--concurrency", "2", "--timeout", "2", "--target", url, "--no-provision", "--table", table,
             "--exit-code-on-error", "0", "--csv", "stats", "--csv-full-history", *USER_CLASSES,
         ]  # fmt: skip
@@ -286,25 +286,26 @@ def test_unreachable_endpoint_is_one_error_line_when_provisioning(tmp_path: Path
         assert result.elapsed < 30, (service, result.elapsed)
 
 
-def test_unreachable_endpoint_without_provisioning_fails_calls_as_network_errors(tmp_path: Path) -> None:
+def test_unreachable_endpoint_without_provisioning_is_one_error_line_too(tmp_path: Path) -> None:
+    """--no-provision still checks the table before the swarm: nothing listens, so one line,
+    exit 2, instead of a run of refused connections."""
     port = closed_port()
     args = [
-        "-u", "5", "-r", "5", "-t", "4s", "--max-records", "500", "--records-per-task", "5", "--concurrency", "2",
-        "--target", f"http://127.0.0.1:{port}", "--no-provision", "--exit-code-on-error", "0", *USER_CLASSES,
+        "-u", "5", "-r", "5", "-t", "10s", "--max-records", "500", "--target", f"http://127.0.0.1:{port}",
+        "--no-provision", *USER_CLASSES,
     ]  # fmt: skip
     result = run_locust("dynamodb", args, tmp_path, timeout=40)
 
-    assert result.returncode == 0, result.tail()
+    assert result.returncode == 2, result.tail()
+    lines = error_lines(result)
+    assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0], result.tail()
+    assert not [s for s in SWARM_STARTED if s in result.output], result.tail()
     assert_no_traceback(result)
-    assert "--run-time limit reached" in result.output and result.elapsed < 20, result.tail()
-    assert result.summary["acked"] == 0
-    for strategy in STRATEGIES:
-        row = result.rows.get(f"DynamoDB PutItem [{strategy}]", {})
-        assert row.get("failed_network", 0) > 0 and row.get("failed_network") == row.get("calls"), (strategy, row)
 
 
 class Blackhole:
-    """Accepts connections and reads whatever comes, never answers (a stuck server)."""
+    """Accepts connections and reads whatever comes, never answers (a stuck server), but for
+    HEAD requests (the bucket check before the swarm), answered 200 at once."""
 
     def __init__(self) -> None:
         self.server = socket.create_server(("127.0.0.1", 0))
@@ -324,8 +325,9 @@ class Blackhole:
     @staticmethod
     def _drain(connection: socket.socket) -> None:
         try:
-            while connection.recv(65536):
-                pass
+            while data := connection.recv(65536):
+                if data.startswith(b"HEAD "):
+                    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
         except OSError:
             pass
 
@@ -356,7 +358,7 @@ def test_server_that_never_answers_times_out_calls(blackhole: Blackhole, tmp_pat
     """S3 PutObject against a server that reads the request and never answers: each call
     fails as a network error after --timeout, and is retried."""
     args = [
-        "-u", str(len(classes)), "-r", str(len(classes)), "-t", "7s", "--max-records", "100",
+        "-u", str(len(classes)), "-r", str(len(classes)), "-t", "7s",
         "--records-per-task", "5", "--concurrency", "2", "--timeout", "1", "--target", blackhole.url,
         "--no-provision", "--exit-code-on-error", "0", *classes,
     ]  # fmt: skip
@@ -403,30 +405,26 @@ def test_wrong_secret_key_error_names_the_cause(seaweedfs: RunningEmulator, tmp_
     assert re.search(r"signature|secret", lines[0], re.IGNORECASE), lines[0]
 
 
-def test_wrong_secret_key_without_provisioning_fails_calls_as_client_errors(
+def test_wrong_secret_key_without_provisioning_is_one_error_line_before_the_swarm(
     seaweedfs: RunningEmulator, tmp_path: Path
 ) -> None:
+    """Every call would be refused (SignatureDoesNotMatch, a client error): the bucket check
+    before the swarm says so once, instead of a run of refused calls."""
     bucket = unique("wrong-key-calls")
     endpoint = Endpoint(S3, "us-east-1", seaweedfs.endpoint, LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY)
     S3Workload(S3Options(bucket)).provision(endpoint)  # with the right keys
     args = [
-        "-u", "5", "-r", "5", "-t", "4s", "--max-records", "200", "--records-per-task", "5", "--concurrency", "2",
-        "--target", seaweedfs.endpoint, "--bucket", bucket, "--no-provision", "--exit-code-on-error", "0",
-        *USER_CLASSES,
+        "-u", "5", "-r", "5", "-t", "10s", "--max-records", "200", "--target", seaweedfs.endpoint,
+        "--bucket", bucket, "--no-provision", *USER_CLASSES,
     ]  # fmt: skip
     result = run_locust("s3", args, tmp_path, env=WRONG_CREDENTIALS, timeout=40)
 
-    assert result.returncode == 0, result.tail()
-    assert_no_traceback(result)
-    assert "--run-time limit reached" in result.output, result.tail()
-    assert "SignatureDoesNotMatch" in result.output
+    assert result.returncode == 2, result.tail()
+    lines = error_lines(result)
+    assert len(lines) == 1 and "SignatureDoesNotMatch" in lines[0], result.tail()
+    assert not [s for s in SWARM_STARTED if s in result.output]
     assert WRONG_SECRET not in result.output
-    assert result.summary["acked"] == 0 and result.summary["retried"] == 0  # client errors are not retried
-    for strategy in STRATEGIES:
-        row = result.rows.get(f"S3 PutObject [{strategy}]", {})
-        assert row.get("failed_client", 0) > 0 and row["failed_client"] == row["calls"] == row["given_up_items"], (
-            strategy, row,
-        )  # fmt: skip
+    assert_no_traceback(result)
     assert S3Workload(S3Options(bucket)).stored_keys(endpoint) == set()
 
 
@@ -484,3 +482,329 @@ def test_service_limits(tmp_path: Path, service: str, flags: list[str], flag: st
     assert result.returncode == 2
     lines = error_lines(result)
     assert len(lines) == 1 and flag in lines[0] and len(lines[0]) < 200, result.tail()
+
+
+# --------------------------------------------------------------------------- issue 18: the end of a run
+
+
+def sigterm_when(run: LocustProcess, text: str, after: float, timeout: float = 40) -> float:
+    """SIGTERM to Locust (only its main process, as Kubernetes does) `after` s past `text`."""
+    seen = run.wait_for(text, timeout=timeout)
+    time.sleep(max(0.0, seen + after - (time.monotonic() - run.started)))
+    os.kill(run.process.pid, signal.SIGTERM)
+    return time.monotonic()
+
+
+def once(result: LocustResult, text: str) -> None:
+    assert result.output.count(text) == 1, (text, result.tail())
+
+
+def test_sigterm_stops_every_strategy_at_once_and_ends_cleanly(dynalite: RunningEmulator, tmp_path: Path) -> None:
+    """Five strategies write flat out; SIGTERM: every one stops sending, the summary and the
+    report are written once, no traceback, well within Kubernetes' 30 s grace period."""
+    table = unique("sigterm")
+    args = [
+        "-u", "5", "-r", "5", "-t", "120s", "--concurrency", "4", "--target", dynalite.endpoint, "--table", table,
+        "--report-dir", "reports", *USER_CLASSES,
+    ]  # fmt: skip
+    run = LocustProcess(locustfile("dynamodb"), args, tmp_path / "run")
+    signalled = sigterm_when(run, "All users spawned", after=3)
+    result = run.finish(timeout=40)
+    stopped_after = time.monotonic() - signalled
+
+    assert stopped_after < 15, (stopped_after, result.tail())
+    assert result.returncode == 0, result.tail()  # no target was set, nothing failed
+    assert_no_traceback(result)
+    for text in ("Got SIGTERM", "AWS summary:", "Shutting down (exit code 0)", "report: "):
+        once(result, text)
+    assert result.summary["acked"] > 0
+    for strategy in STRATEGIES:
+        assert result.rows[f"DynamoDB PutItem [{strategy}]"]["acked"] > 0, strategy
+    endpoint = dynamodb_endpoint(dynalite.endpoint)
+    stored = len(DynamoDBWorkload(WorkloadOptions(table)).stored_keys(endpoint))
+    assert stored >= result.summary["acked"]  # every acknowledged write is there...
+    time.sleep(2)
+    assert len(DynamoDBWorkload(WorkloadOptions(table)).stored_keys(endpoint)) == stored  # ...and no more come
+
+
+def test_sigterm_with_verify_reads_back_once_after_the_writers_stopped(tmp_path: Path) -> None:
+    """SQS: the read-back drains the queue; while users wrote on during it (the bug), it never
+    ended or counted false losses. Now: one read-back, after every writer stopped, nothing lost."""
+    with running_emulator("sqs", "fauxqs") as fauxqs:
+        args = [
+            "-u", "5", "-r", "5", "-t", "120s", "--concurrency", "2", "--target", fauxqs.endpoint,
+            "--queue", unique("sigterm-verify"), "--verify", *USER_CLASSES,
+        ]  # fmt: skip
+        run = LocustProcess(locustfile("sqs"), args, tmp_path / "run")
+        signalled = sigterm_when(run, "All users spawned", after=3)
+        result = run.finish(timeout=60)
+
+    assert time.monotonic() - signalled < 30, result.tail()
+    assert result.returncode == 0, result.tail()
+    assert_no_traceback(result)
+    acked = result.summary["acked"]
+    assert acked > 0
+    assert result.verify_lines() == {"SQS": {"acknowledged": acked, "lost": 0, "corrupt": 0, "duplicates": 0}}
+    once(result, "verify SQS:")
+
+
+def test_sigterm_to_a_master_with_two_workers_verifies_once(dynalite: RunningEmulator, tmp_path: Path) -> None:
+    port = closed_port()
+    master = LocustProcess(
+        locustfile("dynamodb"),
+        [
+            "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), "--expect-workers", "2",
+            "-u", "4", "-r", "4", "-t", "120s", "--concurrency", "2", "--target", dynalite.endpoint,
+            "--table", unique("sigterm-workers"), "--verify", "GeventUser", "ThreadedUser",
+        ],
+        tmp_path / "master",
+    )  # fmt: skip
+    worker_args = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
+    workers = [LocustProcess(locustfile("dynamodb"), worker_args, tmp_path / f"w{i}", headless=False) for i in (1, 2)]
+    try:
+        sigterm_when(master, "All users spawned", after=4)
+        result = master.finish(timeout=60)
+        worker_results = [worker.finish(timeout=30) for worker in workers]
+    finally:
+        for process in (master, *workers):
+            process.kill()
+
+    assert result.returncode == 0, result.tail()
+    assert_no_traceback(result)
+    assert result.verify_lines() == {
+        "DynamoDB": {"acknowledged": result.summary["acked"], "lost": 0, "corrupt": 0, "duplicates": 0}
+    }, result.tail()
+    once(result, "verify DynamoDB:")
+    assert result.summary["acked"] == sum(result.summary["acked_by_worker"].values()) > 0
+    for worker in worker_results:
+        assert "verify" not in worker.output and "Traceback" not in worker.output, worker.tail()
+
+
+# --------------------------------------------------------------------------- issue 18: errors that repeat
+
+
+def test_a_table_keyed_otherwise_is_refused_before_the_swarm(dynalite: RunningEmulator, tmp_path: Path) -> None:
+    table = unique("other-key")
+    client = dynamodb_endpoint(dynalite.endpoint).admin_client()
+    client.create_table(
+        TableName=table, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )  # fmt: skip
+    args = ["-u", "1", "-t", "20s", "--max-records", "100", "--target", dynalite.endpoint, "--table", table,
+            "--no-provision", "GeventUser"]  # fmt: skip
+    result = run_locust("dynamodb", args, tmp_path, timeout=40)
+
+    assert result.returncode == 2, result.tail()
+    lines = error_lines(result)
+    assert len(lines) == 1 and "keyed by id (HASH S)" in lines[0] and "'isbn'" in lines[0], result.tail()
+    assert not [s for s in SWARM_STARTED if s in result.output]
+    assert_no_traceback(result)
+
+
+MISSING = [("dynamodb", "--table", "table"), ("s3", "--bucket", "bucket"), ("sqs", "--queue", "queue")]
+
+
+@pytest.mark.parametrize(("service", "flag", "kind"), MISSING, ids=[m[0] for m in MISSING])
+def test_a_missing_resource_with_no_provision_is_one_line(tmp_path: Path, service: str, flag: str, kind: str) -> None:
+    name = unique("missing")
+    args = ["-u", "1", "-t", "20s", "--max-records", "100", flag, name, "--no-provision", "GeventUser"]
+    result = run_locust(service, args, tmp_path, timeout=60)
+
+    assert result.returncode == 2, result.tail()
+    lines = error_lines(result)
+    assert len(lines) == 1 and name in lines[0] and "does not exist" in lines[0], result.tail()
+    assert not [s for s in SWARM_STARTED if s in result.output]
+    assert_no_traceback(result)
+
+
+def test_a_client_error_on_every_call_ends_the_run_with_exit_2(dynalite: RunningEmulator, tmp_path: Path) -> None:
+    """The table is deleted under a running test: every call is refused (ResourceNotFound), and
+    retrying cannot help. After --abort-after seconds the run ends with one line naming it."""
+    table = unique("deleted")
+
+    def delete_when_running(line: str) -> None:
+        if "All users spawned" in line:
+            time.sleep(1)
+            dynamodb_endpoint(dynalite.endpoint).admin_client().delete_table(TableName=table)
+
+    args = ["-u", "2", "-r", "2", "-t", "60s", "--max-records", "1000000", "--concurrency", "2",
+            "--target", dynalite.endpoint, "--table", table, "--abort-after", "3s", "GeventUser", "SequentialUser"]
+    result = run_locust("dynamodb", args, tmp_path, timeout=60, on_line=delete_when_running)
+
+    assert result.returncode == 2, result.tail()
+    assert result.elapsed < 25, result.elapsed  # seconds after the table went, not -t
+    lines = [line for line in result.output.splitlines() if "every call failed with a client error" in line]
+    assert len(lines) == 1 and "ResourceNotFoundException" in lines[0], result.tail()
+    assert_no_traceback(result)
+
+
+@pytest.mark.parametrize("service", ["dynamodb", "sqs"])
+def test_a_dead_endpoint_ends_the_run_and_verify_says_it_could_not_run(tmp_path: Path, service: str) -> None:
+    """The emulator is killed mid-run and stays dead: every call fails; after --abort-after
+    the run stops (exit 5) and --verify says why it could not read back, in one line each."""
+    emulator = start_emulator(service, prefer="dynalite" if service == "dynamodb" else "fauxqs")
+    resource = unique("dead")
+
+    def kill_when_running(line: str) -> None:
+        if "All users spawned" in line:
+            time.sleep(2)
+            os.killpg(emulator.pid or 0, signal.SIGKILL)
+
+    try:
+        args = ["-u", "2", "-r", "2", "-t", "60s", "--concurrency", "2", "--timeout", "1", "--target",
+                emulator.endpoint, {"dynamodb": "--table", "sqs": "--queue"}[service], resource,
+                "--abort-after", "4s", "--verify", "GeventUser", "ThreadedUser"]  # fmt: skip
+        result = run_locust(service, args, tmp_path, timeout=60, on_line=kill_when_running)
+    finally:
+        emulator.stop()
+
+    assert result.returncode == 5, result.tail()
+    assert result.elapsed < 30, result.elapsed
+    assert_no_traceback(result)
+    assert "ConfigError" not in result.output
+    aborts = [line for line in result.output.splitlines() if "every call failed for 4 s" in line]
+    assert len(aborts) == 1 and "network" in aborts[0], result.tail()
+    name = {"dynamodb": "DynamoDB", "sqs": "SQS"}[service]
+    assert f"verify {name}: {result.summary['acked']} acknowledged records cannot be checked" in result.output
+    assert result.summary["verdicts"].keys() >= {"5", "8"}
+
+
+# --------------------------------------------------------------------------- issue 18: a lost worker
+
+
+def distributed(tmp_path: Path, master_flags: list[str], workers: int) -> tuple[LocustProcess, list[LocustProcess]]:
+    port = closed_port()
+    master = LocustProcess(
+        locustfile("dynamodb"),
+        ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+         "--expect-workers", str(workers), *master_flags],
+        tmp_path / "master",
+    )  # fmt: skip
+    worker_args = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
+    return master, [
+        LocustProcess(locustfile("dynamodb"), worker_args, tmp_path / f"worker-{i}", headless=False)
+        for i in range(workers)
+    ]
+
+
+def test_a_lost_workers_records_go_to_the_survivor(dynalite: RunningEmulator, tmp_path: Path) -> None:
+    """--max-records 6000 over two workers; one is SIGKILLed after it wrote some: the master
+    names it, hands its unwritten records to the other, and the run still reaches 6000."""
+    records = 6000
+    master, workers = distributed(
+        tmp_path,
+        ["-u", "2", "-r", "2", "-t", "90s", "--max-records", str(records), "--rate", "400", "--concurrency", "8",
+         "--target", dynalite.endpoint, "--table", unique("lost-worker"), "GeventUser"],
+        workers=2,
+    )  # fmt: skip
+    try:
+        master.wait_for("All users spawned", timeout=40)
+        time.sleep(4)  # each worker has written ~800 of its 3000
+        os.kill(workers[0].process.pid, signal.SIGKILL)
+        result = master.finish(timeout=80)
+    finally:
+        for process in (master, *workers):
+            process.kill()
+
+    assert result.returncode == 0, result.tail()
+    assert_no_traceback(result)
+    lost = [line for line in result.output.splitlines() if "was lost after" in line]
+    assert len(lost) == 1 and "go to 1 other worker(s)" in lost[0], result.tail()
+    assert "--max-records reached" in result.output and "--run-time limit" not in result.output, result.tail()
+    assert result.summary["acked"] >= records, result.summary
+    assert len(result.summary["acked_by_worker"]) == 2
+
+
+def test_a_lost_worker_with_none_left_is_never_a_success(dynalite: RunningEmulator, tmp_path: Path) -> None:
+    master, workers = distributed(
+        tmp_path,
+        ["-u", "1", "-r", "1", "-t", "90s", "--max-records", "100000", "--rate", "200", "--target", dynalite.endpoint,
+         "--table", unique("last-worker"), "GeventUser"],
+        workers=1,
+    )  # fmt: skip
+    try:
+        master.wait_for("All users spawned", timeout=40)
+        time.sleep(3)
+        os.kill(workers[0].process.pid, signal.SIGKILL)
+        result = master.finish(timeout=60)
+    finally:
+        for process in (master, *workers):
+            process.kill()
+
+    assert result.returncode == 6, result.tail()
+    assert_no_traceback(result)
+    assert result.elapsed < 40, result.tail()  # not until -t
+    lines = [line for line in result.output.splitlines() if "no worker is left" in line]
+    assert len(lines) == 1, result.tail()
+
+
+# --------------------------------------------------------------------------- issue 18: limits
+
+
+def test_a_huge_records_per_task_stays_small_in_memory(dynalite: RunningEmulator, tmp_path: Path) -> None:
+    """--records-per-task 1000000 used to build every record and call of a task first (1.9 GB
+    per user); records are made as their calls go out now."""
+    import psutil
+
+    args = ["-u", "2", "-r", "2", "-t", "6s", "--records-per-task", "1000000", "--target", dynalite.endpoint,
+            "--table", unique("huge-task"), "GeventUser"]  # fmt: skip
+    run = LocustProcess(locustfile("dynamodb"), args, tmp_path / "run")
+    peak = 0
+    process = psutil.Process(run.process.pid)
+    while run.process.poll() is None:
+        try:
+            peak = max(peak, process.memory_info().rss)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.1)
+    result = run.finish(timeout=30)
+
+    assert result.returncode == 0, result.tail()
+    assert result.summary["acked"] > 1000
+    assert peak < 400 * 2**20, f"peak RSS {peak / 2**20:.0f} MiB"
+
+
+UNWRITABLE = [
+    ("--summary-json", "{file}/summary.json"),  # a folder that is a file
+    ("--report-dir", "{file}/reports"),
+]
+
+
+@pytest.mark.parametrize(("flag", "value"), UNWRITABLE, ids=[u[0] for u in UNWRITABLE])
+def test_outputs_that_cannot_be_written_are_refused_before_the_swarm(tmp_path: Path, flag: str, value: str) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    args = ["-u", "1", "-t", "5s", "--max-records", "10", flag, value.format(file=blocker), "GeventUser"]
+    run = LocustProcess(locustfile("dynamodb"), ["--headless", *args], tmp_path / "run", headless=False)
+    result = run.finish(timeout=40)
+
+    assert result.returncode == 2, result.tail()
+    lines = error_lines(result)
+    assert len(lines) == 1 and flag in lines[0], result.tail()
+    assert not [s for s in SWARM_STARTED if s in result.output]
+    assert_no_traceback(result)
+
+
+def test_zero_users_says_so(tmp_path: Path) -> None:
+    result = run_locust("dynamodb", ["-u", "0", "-t", "5s", "GeventUser"], tmp_path, timeout=40)
+
+    assert result.returncode == 2, result.tail()
+    lines = error_lines(result)
+    assert len(lines) == 1 and "-u" in lines[0], result.tail()
+    assert not [s for s in SWARM_STARTED if s in result.output]
+
+
+def test_verify_of_a_run_that_consumed_its_own_messages_says_it_cannot_check(tmp_path: Path) -> None:
+    """--sqs-mode both receives and deletes what it sent: a read-back would call those lost
+    (exit 3). They cannot be checked, and the run says so: exit 8."""
+    with running_emulator("sqs", "fauxqs") as fauxqs:
+        args = ["-u", "1", "-r", "1", "-t", "30s", "--max-records", "50", "--sqs-mode", "both", "--wait-seconds", "0",
+                "--target", fauxqs.endpoint, "--queue", unique("both-verify"), "--verify", "GeventUser"]  # fmt: skip
+        result = run_locust("sqs", args, tmp_path, timeout=60)
+
+    assert result.returncode == 8, result.tail()
+    lines = [line for line in result.output.splitlines() if "cannot be checked" in line]
+    assert len(lines) == 1 and "50 acknowledged" in lines[0] and "--sqs-mode both" in lines[0], result.tail()
+    assert "lost" not in lines[0]
+    assert_no_traceback(result)

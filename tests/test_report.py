@@ -36,8 +36,9 @@ LOCUSTFILES = str(PROJECT_ROOT / "locustfiles")
 if LOCUSTFILES not in sys.path:
     sys.path.insert(0, LOCUSTFILES)
 from aws_locust import report  # noqa: E402
+from aws_locust.context import RowKey  # noqa: E402
 from aws_locust.latency import LatencyHistograms  # noqa: E402
-from aws_locust.live import LiveStats, split_name, table_row, total_row  # noqa: E402
+from aws_locust.live import LiveStats, table_row, total_row  # noqa: E402
 from aws_locust.tally import AwsTally  # noqa: E402
 
 ENV_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYREPORTTESTKEY"  # a fake, AWS-shaped secret for the env
@@ -203,9 +204,13 @@ def test_known_secrets_come_from_the_environment_and_the_emulators() -> None:
 # --------------------------------------------------------------------------- live figures
 
 
-def test_names_split_into_service_operation_strategy() -> None:
-    assert split_name("DynamoDB PutItem [gevent]") == ("DynamoDB", "PutItem", "gevent")
-    assert split_name("S3 UploadPart [aioboto3]") == ("S3", "UploadPart", "aioboto3")
+ROW = RowKey("S", "Op", "x")
+
+
+def test_a_row_key_names_its_row_as_locust_shows_it() -> None:
+    key = RowKey("S3", "Upload Part", "aioboto3")  # a space in an operation's label is no trouble
+    assert key.name == "S3 Upload Part [aioboto3]" and key.request_name == "Upload Part [aioboto3]"
+    assert (key.service, key.operation, key.strategy) == ("S3", "Upload Part", "aioboto3")
 
 
 def _row(calls: int, items: int, bytes_: int = 0, **extra: int) -> Counter[str]:
@@ -221,12 +226,12 @@ def test_rates_are_over_the_recent_window() -> None:
     live.snapshots.clear()
     for second in range(0, 31, 2):
         calls = 10 * min(second, 20) + 50 * max(0, second - 20)
-        live.snapshots.append((start + second, {"S Op [x]": _row(calls, calls * 25, calls * 1000)}))
+        live.snapshots.append((start + second, {ROW: _row(calls, calls * 25, calls * 1000)}))
     now = start + 30
-    current = {"S Op [x]": _row(700, 700 * 25, 700_000)}
+    current = {ROW: _row(700, 700 * 25, 700_000)}
     rates = live.rates(now, current)
     assert rates["window_seconds"] == 10.0
-    row = rates["rows"]["S Op [x]"]
+    row = rates["rows"][ROW]
     assert row["calls_per_s"] == pytest.approx(50.0)
     assert row["items_per_s"] == pytest.approx(1250.0)
     assert row["mb_per_s"] == pytest.approx(0.05)
@@ -236,36 +241,45 @@ def test_sample_rotates_the_latency_window() -> None:
     tally, latency = AwsTally(), LatencyHistograms()
     live = LiveStats(tally, latency)
     live.start_test()
-    tally.rows["S Op [x]"].update(_row(100, 100))
+    tally.rows[ROW].update(_row(100, 100))
+    over = latency.over_range
     for ms in [1.0] * 98 + [100.0, 100.0]:
-        latency.record("S Op [x]", ms, latency.merged)
-        latency.record("S Op [x]", ms, latency.window)
+        latency.record(("service", ROW), ms, latency.merged, over)
+        latency.record(("service", ROW), ms, latency.window, over)
+        latency.record(("intended", ROW), ms * 10, latency.window, over)
     live.sample()
-    latency.record("S Op [x]", 5.0, latency.window)
+    latency.record(("service", ROW), 5.0, latency.window, over)
     live.sample()
     first, second = (point["rows"]["S Op [x]"] for point in live.timeline)
     assert first["p99"] == 100.0 and first["calls"] == 100
+    assert first["p99_intended"] == 1000.0  # each kind of latency has its own line
     assert second["p99"] == 5.0 and second["calls"] == 1  # only the calls of its own interval
+    assert "p99_intended" not in second
 
 
 def test_table_rows_and_total() -> None:
     row = _row(10, 250, 2_000_000, failed_throttled=2, failed_network=1, retried_items=50)
     row.update({"billed_milliunits": 250_000, "cost_pusd": 250 * 625_000, "units_reported": 7})
-    shown = table_row("DynamoDB BatchWriteItem [gevent]", row, {"calls_per_s": 5.0}, {"p99": 3.0})
+    latencies = {"service": {"p99": 3.0}, "intended": {"p50": 4.0, "p99": 900.0}, "record": {"p99": 950.0}}
+    shown = table_row(RowKey("DynamoDB", "BatchWriteItem", "gevent"), row, {"calls_per_s": 5.0}, latencies)
     assert shown["throttled"] == 2 and shown["network"] == 1 and shown["retried_items"] == 50
     assert shown["billed_units"] == 250.0 and shown["billed_unit"] == "WRU" and shown["units_source"] == "reported"
     assert shown["cost_usd"] == pytest.approx(250 * 0.625e-6)
     assert shown["p99_ms"] == 3.0 and shown["p50_ms"] is None
-    sqs = table_row("SQS SendMessageBatch [gevent]", _row(1, 10, billed_milliunits=1000, cost_pusd=400_000), {}, {})
+    assert (shown["p50_intended_ms"], shown["p99_intended_ms"], shown["p99_record_ms"]) == (4.0, 900.0, 950.0)
+    sqs_row = _row(1, 10, billed_milliunits=1000, cost_pusd=400_000)
+    sqs = table_row(RowKey("SQS", "SendMessageBatch", "gevent"), sqs_row, {}, {})
     assert sqs["units_source"] == "counted" and sqs["billed_unit"] == "request"
-    estimated = table_row("DynamoDB PutItem [x]", _row(4, 4, billed_milliunits=4000, failed_throttled=1), {}, {})
+    throttled_row = _row(4, 4, billed_milliunits=4000, failed_throttled=1)
+    estimated = table_row(RowKey("DynamoDB", "PutItem", "x"), throttled_row, {}, {})
     assert estimated["units_source"] == "estimated"
     total = total_row([shown, shown])
     assert total["calls"] == 20 and total["cost_usd"] == pytest.approx(2 * 250 * 0.625e-6)
 
 
 def _synthetic_report() -> dict[str, Any]:
-    row = table_row("DynamoDB PutItem [gevent]", _row(100, 100, 10_000), {}, {"p50": 1.0, "p99": 2.0, "p99.9": 3.0})
+    latencies = {"service": {"p50": 1.0, "p99": 2.0, "p99.9": 3.0}}
+    row = table_row(RowKey("DynamoDB", "PutItem", "gevent"), _row(100, 100, 10_000), {}, latencies)
     return {
         "run": {"started": "s", "stopped": "e", "duration_seconds": 1.0, "role": "local", "workers": 0,
                 "locustfile": "dynamodb.py", "user_classes": ["GeventUser"]},

@@ -20,10 +20,7 @@ def service_users(service: str, module: str) -> dict[str, Any]:
     from aws_locust.users import user_classes
 
     if _lifecycle is None:
-        from aws_locust.verify import Verifier
-
         _lifecycle = Lifecycle()
-        Verifier(_lifecycle)  # after the lifecycle: its quitting listener runs first (reverse order)
     workload = workload_class(service)
     _lifecycle.register(workload)
     classes = user_classes(workload)

@@ -1,17 +1,36 @@
-"""Latency percentiles that merge correctly across workers.
+"""Latency percentiles that merge correctly across workers, for each kind of latency.
 
 Locust rounds response times to two significant digits, and averaging per-worker
-percentiles is simply wrong. Each process keeps an HdrHistogram per request name
+percentiles is simply wrong. Each process keeps an HdrHistogram per kind and row
 (microseconds, 3 significant digits); workers send what they recorded since their last
 report to the master as a custom message, and the master adds the histograms up: its
 percentiles are those of the union of every worker's calls.
+
+Kinds (never to be confused, so each has its own name everywhere):
+- `service`: service time, from sending a call to its answer (Locust's response time);
+- `intended`: intended-time latency, from when a call was meant to start (rate mode) to
+  its answer: what a steady sender experiences, stalls included;
+- `record`: record latency, from a record's first intended start to its acknowledgement,
+  across retries and a batch's unprocessed leftovers;
+- `lag`: start lag (rate mode), intended start to actual start: the load generator's
+  own delay (high values mean it cannot keep its schedule).
+
+A value beyond the range (1 h) is recorded as 1 h and counted as over the range, so no
+percentile is silently made smaller. Histograms hold about 200 KB each and, in the
+hdrh package, a reference cycle (histogram <-> encoder): every one dropped here is
+released explicitly, or memory would grow until a full collection, which the raised
+young-generation GC threshold (writers/young_gc.py) makes rare.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from hdrh.histogram import HdrHistogram
+
+from aws_locust.context import RowKey, is_ours
 
 if TYPE_CHECKING:  # importing locust monkey-patches the process: only where Locust runs (attach)
     from locust.env import Environment
@@ -19,81 +38,142 @@ if TYPE_CHECKING:  # importing locust monkey-patches the process: only where Loc
 MESSAGE = "aws_latency"
 LOWEST_US, HIGHEST_US, DIGITS = 1, 3_600_000_000, 3  # 1 us .. 1 h
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+KINDS = ("service", "intended", "record", "lag")
+SUMMARY_KEYS = {  # --summary-json's key for each kind
+    "service": "latency_ms",
+    "intended": "intended_latency_ms",
+    "record": "record_latency_ms",
+    "lag": "start_lag_ms",
+}
+Key = tuple[str, RowKey]  # (kind, row)
+_SEP = "\x1f"
 
 
 def new_histogram() -> HdrHistogram:
     return HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
 
 
+def release(histograms: Iterable[HdrHistogram]) -> None:
+    """Break each histogram's reference cycle, so that dropping it frees it at once."""
+    for histogram in histograms:
+        encoder = getattr(histogram, "encoder", None)
+        if encoder is not None:
+            encoder.histogram = None
+
+
 def three_digits(ms: float) -> float:
     return float(f"{ms:.3g}")
 
 
+def wire_key(key: Key) -> str:
+    kind, row = key
+    return _SEP.join((kind, *row))
+
+
+def from_wire_key(text: str) -> Key:
+    kind, service, operation, strategy = text.split(_SEP)
+    return kind, RowKey(service, operation, strategy)
+
+
+def _add_into(into: dict[Key, HdrHistogram], key: Key, histogram: HdrHistogram) -> None:
+    target = into.get(key)
+    if target is None:
+        target = into[key] = new_histogram()
+    target.add(histogram)
+
+
 class LatencyHistograms:
     def __init__(self) -> None:
-        self.merged: dict[str, HdrHistogram] = {}  # what this process reports on
-        self.unsent: dict[str, HdrHistogram] = {}  # a worker's calls since its last message
+        self.merged: dict[Key, HdrHistogram] = {}  # what this process reports on
+        self.unsent: dict[Key, HdrHistogram] = {}  # a worker's calls since its last message
         # Master or local: what arrived since the last rotation (live charts' per-interval percentiles).
-        self.window: dict[str, HdrHistogram] = {}
+        self.window: dict[Key, HdrHistogram] = {}
         # Master or local: this process's own calls, recorded once and added to `merged` and
         # `window` when either is read (one histogram update per call instead of two).
-        self.pending: dict[str, HdrHistogram] = {}
+        self.pending: dict[Key, HdrHistogram] = {}
+        self.over_range: Counter[Key] = Counter()  # merged (master) or this process's (local)
+        self.unsent_over_range: Counter[Key] = Counter()  # a worker's, since its last message
 
-    def record(self, name: str, response_time_ms: float, into: dict[str, HdrHistogram]) -> None:
-        histogram = into.get(name)
+    def record(self, key: Key, ms: float, into: dict[Key, HdrHistogram], over: Counter[Key]) -> None:
+        histogram = into.get(key)
         if histogram is None:
-            histogram = into[name] = new_histogram()
-        histogram.record_value(min(HIGHEST_US, max(LOWEST_US, round(response_time_ms * 1000))))
+            histogram = into[key] = new_histogram()
+        value = round(ms * 1000)
+        if value > HIGHEST_US:
+            over[key] += 1
+            value = HIGHEST_US
+        histogram.record_value(value if value >= LOWEST_US else LOWEST_US)
 
-    def take_encoded(self) -> dict[str, str]:
-        encoded = {name: h.encode().decode("ascii") for name, h in self.unsent.items() if h.get_total_count()}
+    def take_message(self) -> dict[str, Any]:
+        """A worker's message: the histograms and over-range counts since the last one."""
+        encoded = {wire_key(key): h.encode().decode("ascii") for key, h in self.unsent.items() if h.get_total_count()}
+        over = {wire_key(key): n for key, n in self.unsent_over_range.items()}
+        release(self.unsent.values())
         self.unsent.clear()
-        return encoded
+        self.unsent_over_range.clear()
+        return {"histograms": encoded, "over_range": over} if encoded or over else {}
+
+    def merge_message(self, data: dict[str, Any]) -> None:
+        for text, encoded in (data.get("histograms") or {}).items():
+            key = from_wire_key(text)
+            decoded = HdrHistogram.decode(encoded.encode("ascii"))
+            for into in (self.merged, self.window):
+                _add_into(into, key, decoded)
+            release([decoded])
+        for text, count in (data.get("over_range") or {}).items():
+            self.over_range[from_wire_key(text)] += int(count)
 
     def fold(self) -> None:
-        for name, histogram in self.pending.items():
+        for key, histogram in self.pending.items():
             for into in (self.merged, self.window):
-                target = into.get(name)
-                if target is None:
-                    target = into[name] = new_histogram()
-                target.add(histogram)
+                _add_into(into, key, histogram)
+        release(self.pending.values())
         self.pending.clear()
 
-    def merge_encoded(self, encoded: dict[str, str]) -> None:
-        for name, text in encoded.items():
-            decoded = HdrHistogram.decode(text.encode("ascii"))
-            for into in (self.merged, self.window):
-                histogram = into.get(name)
-                if histogram is None:
-                    histogram = into[name] = new_histogram()
-                histogram.add(decoded)
-
-    def rotate_window(self) -> dict[str, HdrHistogram]:
-        """The histograms recorded or merged since the last rotation; a new window starts."""
+    def rotate_window(self) -> dict[Key, HdrHistogram]:
+        """The histograms recorded or merged since the last rotation; a new window starts.
+        The caller reads them, then hands them to `release`."""
         self.fold()
         window, self.window = self.window, {}
         return window
 
     def clear(self) -> None:
-        self.merged.clear()
-        self.unsent.clear()
-        self.pending.clear()
-        self.window = {}
+        for histograms in (self.merged, self.unsent, self.pending, self.window):
+            release(histograms.values())
+            histograms.clear()
+        self.over_range.clear()
+        self.unsent_over_range.clear()
 
-    def percentiles(self, name: str) -> dict[str, float]:
-        """p50/p90/p99/p99.9/max in ms, 3 significant digits, and the count."""
+    def percentiles(self, row: RowKey, kind: str = "service") -> dict[str, float]:
+        """p50/p90/p99/p99.9/max in ms, 3 significant digits, the count, and how many
+        values were over the range (recorded as 1 h) when any were."""
         self.fold()
-        histogram = self.merged.get(name)
-        if histogram is None or not histogram.get_total_count():
-            return {}
-        result = {f"p{p:g}": three_digits(histogram.get_value_at_percentile(p) / 1000) for p in PERCENTILES}
-        result["max"] = three_digits(histogram.get_max_value() / 1000)
-        result["count"] = histogram.get_total_count()
-        return result
+        key = (kind, row)
+        return summarize(self.merged.get(key), self.over_range.get(key, 0))
 
-    def all_percentiles(self) -> dict[str, dict[str, float]]:
+    def rows(self, kind: str = "service") -> list[RowKey]:
         self.fold()
-        return {name: self.percentiles(name) for name in sorted(self.merged)}
+        return sorted(row for (k, row), h in self.merged.items() if k == kind and h.get_total_count())
+
+    def all_percentiles(self, kind: str = "service") -> dict[str, dict[str, float]]:
+        """Row name -> percentiles, for one kind (--summary-json's `latency_ms` and siblings)."""
+        return {row.name: self.percentiles(row, kind) for row in self.rows(kind)}
+
+    def summary(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Every kind that has values, under its --summary-json key."""
+        kinds = [kind for kind in KINDS if kind == "service" or self.rows(kind)]
+        return {SUMMARY_KEYS[kind]: self.all_percentiles(kind) for kind in kinds}
+
+
+def summarize(histogram: HdrHistogram | None, over_range: int = 0) -> dict[str, float]:
+    if histogram is None or not histogram.get_total_count():
+        return {}
+    result = {f"p{p:g}": three_digits(histogram.get_value_at_percentile(p) / 1000) for p in PERCENTILES}
+    result["max"] = three_digits(histogram.get_max_value() / 1000)
+    result["count"] = histogram.get_total_count()
+    if over_range:
+        result["over_range"] = over_range  # values beyond 1 h, counted as 1 h
+    return result
 
 
 def attach(environment: Environment, histograms: LatencyHistograms) -> None:
@@ -102,15 +182,27 @@ def attach(environment: Environment, histograms: LatencyHistograms) -> None:
     runner = environment.runner
     worker = isinstance(runner, WorkerRunner)
     into = histograms.unsent if worker else histograms.pending
+    over = histograms.unsent_over_range if worker else histograms.over_range
+    record = histograms.record
 
-    def on_request(request_type: str, name: str, response_time: float, **_: Any) -> None:
-        histograms.record(f"{request_type} {name}", response_time, into)
+    def on_request(response_time: float, context: Any = None, **_: Any) -> None:
+        if not is_ours(context):
+            return
+        row = context["row"]
+        record(("service", row), response_time, into, over)
+        intended = context.get("intended_ms")
+        if intended is not None:
+            record(("intended", row), intended, into, over)
+            record(("lag", row), intended - response_time, into, over)
+        record_ms = context.get("record_ms")
+        if record_ms is not None:
+            record(("record", row), record_ms, into, over)
 
     def report_to_master(client_id: str, data: dict[str, Any]) -> None:
         # Sent just before each stats report, so the master has it before the final one.
-        encoded = histograms.take_encoded()
-        if encoded and isinstance(runner, WorkerRunner):
-            runner.send_message(MESSAGE, encoded)
+        message = histograms.take_message()
+        if message and isinstance(runner, WorkerRunner):
+            runner.send_message(MESSAGE, message)
 
     def test_start(**_: Any) -> None:
         if not isinstance(runner, WorkerRunner):
@@ -121,4 +213,4 @@ def attach(environment: Environment, histograms: LatencyHistograms) -> None:
     environment.events.test_start.add_listener(test_start)
     environment.events.reset_stats.add_listener(histograms.clear)
     if isinstance(runner, MasterRunner):
-        runner.register_message(MESSAGE, lambda msg, **_: histograms.merge_encoded(msg.data))
+        runner.register_message(MESSAGE, lambda msg, **_: histograms.merge_message(msg.data))

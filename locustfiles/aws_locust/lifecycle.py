@@ -1,25 +1,44 @@
 """Run-level work, done once by the master (or the single local process), never by workers:
-check the flags, start local emulators, provision, tear down, print the summary."""
+check the flags, start local emulators, provision and check the resource, pace the run,
+watch it, and end it in order.
+
+The end of a run, whatever ended it (-t, --max-records, the knee finder, --abort-after,
+SIGTERM, Ctrl-C), is one sequence, run once: every user stops sending; native threads
+and event loops end; `--verify` reads back (master only, after every writer stopped);
+teardown; the AWS summary, `--summary-json` and the report are written; the exit code is
+the worst verdict (aws_locust.outcome); the emulators stop last.
+
+SIGTERM: Locust's own handler shuts down at once, while users still write, and its
+shutdown can then run twice. Ours stops the users and lets Locust's main flow end the
+usual way (a second SIGTERM still gets Locust's immediate shutdown).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import gevent
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from aws_locust import finish, latency, live, webui
+from aws_locust import knee, latency, live, outcome, rate, shares, webui
 from aws_locust.latency import LatencyHistograms
+from aws_locust.rate import RateControl, RateShape
 from aws_locust.report import Reports
 from aws_locust.runtime import endpoint_for, format_local_endpoints
-from aws_locust.settings import RunSettings, add_common_arguments, read_settings
+from aws_locust.settings import RateSettings, RunSettings, add_common_arguments, read_rate_settings, read_settings
 from aws_locust.tally import AwsTally, attach
+from aws_locust.verify import Verifier
+from aws_locust.watchdog import Watchdog
 from writers.emulators import LOCAL_SECRET_KEY, EmulatorError, RunningEmulator, banner, start_emulator
 from writers.errors import ConfigError, one_line
 from writers.redact import redact_logs
@@ -36,10 +55,20 @@ class Lifecycle:
         self.provisioned: dict[type[Workload], RunSettings] = {}
         self.tally = AwsTally()
         self.latency = LatencyHistograms()
-        self.reports = Reports(self.tally, self.latency)  # --report-dir: one report per test run
+        # --report-dir: one report per test run, with the same summary as --summary-json
+        self.reports = Reports(self.tally, self.latency, self.summary)
+        self.verifier = Verifier()
+        self.rate_settings = RateSettings()
+        self.distributor: shares.Distributor | None = None
+        self.control: RateControl | None = None
+        self.knee: knee.KneeFinder | None = None
+        self.watchdog: Watchdog | None = None
+        self.max_records = 0
+        self._ended = False
         events.init_command_line_parser.add_listener(self.on_parser)
         events.init.add_listener(self.on_init)
         events.test_start.add_listener(self.on_test_start)
+        events.test_stop.add_listener(self.on_test_stop)
         events.quitting.add_listener(self.on_quitting)
 
     def register(self, workload: type[Workload]) -> None:
@@ -48,34 +77,64 @@ class Lifecycle:
 
     def on_parser(self, parser: Any) -> None:
         add_common_arguments(parser)
+        self.verifier.add_argument(parser)
         for workload in self.workloads:
             workload.add_arguments(parser)
+
+    # ------------------------------------------------------------------ start-up
 
     def on_init(self, environment: Environment, **_: Any) -> None:
         redact_logs([LOCAL_SECRET_KEY])  # every process: secrets never reach a log
         attach(environment, self.tally)
         latency.attach(environment, self.latency)
+        self.verifier.attach(environment)
+        environment.events.request.add_listener(knee.METER.on_request)
+        intercept_sigterm(lambda fallback: self.on_sigterm(environment, fallback))
         runner = environment.runner
-        if not isinstance(runner, WorkerRunner):  # live figures, the AWS tab (web UI only) and reports
-            live_stats = live.attach(environment, self.tally, self.latency)
-            self.reports.attach(environment, live_stats)
-            webui.attach(environment, live_stats, self.reports)
-        if isinstance(runner, MasterRunner):
-            runner.register_message(finish.QUOTA_DONE, lambda msg, **kw: finish.on_quota_done(environment, msg))
-        if isinstance(runner, WorkerRunner) or environment.parsed_options is None:
+        self.distributor = shares.attach(environment, self.tally)
+        if isinstance(runner, WorkerRunner):
+            runner.register_message(knee.STEP, lambda msg, **_: knee.on_step_message(environment, msg.data))
             return  # workers take their settings from the master
+        assert self.distributor is not None
+        self.control = rate.CONTROL = RateControl(environment, self.distributor)
+        self.knee = knee.KneeFinder(environment, self.control, self._broadcast(environment), self.distributor.end_run)
+        self.watchdog = Watchdog(environment, self.tally, self.distributor.end_run)
+        if isinstance(runner, MasterRunner):
+            knee_finder = self.knee
+            runner.register_message(knee.STEP_RESULT, lambda msg, **_: knee_finder.on_reply(msg.data))
+        live_stats = live.attach(environment, self.tally, self.latency)
+        self.reports.attach(environment, live_stats)
+        webui.attach(environment, live_stats, self.reports, self.control)
+        if environment.parsed_options is None:
+            return
         try:
+            check_run_shape(environment.parsed_options)
             self.prepare(environment)
         except (ConfigError, EmulatorError) as exc:
             self.stop_emulators()
             sys.stderr.write(f"error: {exc}\n")
             sys.exit(2 if isinstance(exc, ConfigError) else 1)
 
+    @staticmethod
+    def _broadcast(environment: Environment) -> Callable[[dict[str, Any]], int]:
+        def broadcast(data: dict[str, Any]) -> int:
+            runner = environment.runner
+            if not isinstance(runner, MasterRunner):
+                return 0
+            workers = [*runner.clients.ready, *runner.clients.spawning, *runner.clients.running]
+            for worker in workers:
+                runner.send_message(knee.STEP, data, client_id=worker.id)
+            return len(workers)
+
+        return broadcast
+
     def prepare(self, environment: Environment) -> None:
-        """Check flags, start emulators, provision: all before any user starts."""
+        """Check flags, start emulators, provision and check the resources: all before any user starts."""
         options = environment.parsed_options
         assert options is not None
         settings = {w: read_settings(options, w) for w in self.workloads}
+        self.rate_settings = read_rate_settings(options)
+        check_outputs(options)
         if any(s.target == "local" for s in settings.values()):
             missing = [w.service.boto3_name for w in self.workloads if w.service.boto3_name not in self.emulators]
             for name in missing:
@@ -92,44 +151,128 @@ class Lifecycle:
         endpoint = endpoint_for(settings, workload, environment.parsed_options)
         frozen = endpoint.credentials().get_frozen_credentials()  # none at all: say so now, not per call
         redact_logs([frozen.secret_key, frozen.token])
-        if not settings.provision:
-            workload(settings.workload).prepare(endpoint)  # e.g. a missing queue: one line now, not per user
-            self.provisioned[workload] = settings
-            return
         where = endpoint.url or f"AWS {settings.region}"
+        instance = workload(settings.workload)
+        created = False
         try:
-            instance = workload(settings.workload)
-            created = instance.provision(endpoint)
+            if settings.provision:
+                created = instance.provision(endpoint)
+            instance.preflight(endpoint)  # e.g. a missing queue, a table keyed otherwise: one line now
         except (BotoCoreError, ClientError, KeyError) as exc:
             raise ConfigError(
                 f"cannot prepare {workload.service.name} {workload.resource_kind} "
                 f"{settings.workload.resource!r} at {where}: {one_line(exc)}"
             ) from None
-        verb = "created" if created else "using existing"
-        logger.info(
-            "%s %s %s %r at %s", workload.service.name, verb, workload.resource_kind, settings.workload.resource, where
-        )
+        if settings.provision:
+            verb = "created" if created else "using existing"
+            logger.info(
+                "%s %s %s %r at %s",
+                workload.service.name, verb, workload.resource_kind, settings.workload.resource, where,
+            )  # fmt: skip
         self.provisioned[workload] = settings
 
+    # ------------------------------------------------------------------ a test
+
     def on_test_start(self, environment: Environment, **_: Any) -> None:
-        finish.reset()
         runner = environment.runner
         if isinstance(runner, WorkerRunner):
             return
+        outcome.reset()
         self.reports.test_started(environment)  # before the counts of a previous test are cleared
-        if isinstance(runner, MasterRunner) and environment.parsed_options is not None:
-            environment.parsed_options.budget_workers = max(1, runner.worker_count)
+        self.verifier.clear()
+        options = environment.parsed_options
         try:  # the web UI may have changed the flags since start-up
             self.prepare(environment)
         except (ConfigError, EmulatorError) as exc:
             logger.error("cannot start the test: %s", exc)
             assert runner is not None
             runner.stop()  # type: ignore[no-untyped-call]
+            return
+        assert options is not None and self.distributor and self.control and self.knee and self.watchdog
+        paced = self.rate_settings
+        shaped = isinstance(environment.shape_class, RateShape)
+        options.rate_mode = "1" if paced.paced or shaped else ""  # reaches the workers with the spawn message
+        self.max_records = int(options.max_records or 0)
+        self.control.start(paced, bool(options.rate_mode), shaped)
+        self.distributor.start(self.max_records or None, self.control.target)
+        if paced.find_max:
+            self.knee.start(paced)
+        self.watchdog.start(read_settings(options, self.workloads[0]).abort_after if self.workloads else 0)
+        if options.rate_mode:
+            logger.info("rate mode: calls start on a schedule (%s arrivals)", paced.arrival)
+
+    def on_test_stop(self, environment: Environment, **_: Any) -> None:
+        for part in (self.control, self.knee, self.watchdog):
+            if part is not None:
+                part.stop()
+        if self.distributor is not None and not isinstance(environment.runner, WorkerRunner):
+            self.distributor.on_test_stop()
+
+    # ------------------------------------------------------------------ the end
+
+    def on_sigterm(self, environment: Environment, fallback: Callable[[], None]) -> None:
+        if self._ended or getattr(self, "_sigterm", False):
+            fallback()  # a second SIGTERM: Locust's own shutdown, now
+            return
+        self._sigterm = True
+        logger.info("Got SIGTERM: stopping the users, then ending the run")
+        runner = environment.runner
+        assert runner is not None
+        if isinstance(runner, WorkerRunner):
+            gevent.spawn(self._quit_worker, runner)
+            return
+        gevent.spawn(runner.quit)
+        if environment.web_ui is not None:
+            gevent.spawn_later(0.5, environment.web_ui.stop)
+
+    @staticmethod
+    def _quit_worker(runner: WorkerRunner) -> None:
+        """Stop, send the last counts, and tell the master before leaving (Locust's own quit
+        on a worker does neither: the master would wait for missing heartbeats)."""
+        runner.stop()
+        runner._send_stats()
+        runner.send_message("quit")
+        runner.greenlet.kill(block=True)
 
     def on_quitting(self, environment: Environment, **_: Any) -> None:
+        if self._ended:
+            return  # the end runs once, however many times Locust fires quitting
+        self._ended = True
+        runner = environment.runner
+        if runner is not None and runner.state not in ("stopped", "ready"):
+            # Ctrl-C: Locust fires quitting while users still write
+            runner.stop() if isinstance(runner, WorkerRunner) else runner.quit()
+        self.on_test_stop(environment)
         shutdown_process()  # every process: native threads and loops must end before exit
-        if isinstance(environment.runner, WorkerRunner):
+        if isinstance(runner, WorkerRunner):
             return
+        if self.distributor is not None:
+            self.distributor.stop()
+            self.check_target()
+        options = environment.parsed_options
+        if getattr(options, "verify", False):
+            skipped = ""
+            if outcome.has(outcome.ABORTED):
+                skipped = "the endpoint failed every call at the end of the run (--abort-after)"
+            elif outcome.has(outcome.PERMANENT):
+                skipped = "every call failed with a client error at the end of the run"
+            self.verifier.verify_all(environment, self, skipped)
+        self.teardown(environment)
+        self.write_summary(environment)
+        code = outcome.exit_code()
+        if code is not None:
+            environment.process_exit_code = code
+        self.stop_emulators()
+
+    def check_target(self) -> None:
+        assert self.distributor is not None
+        if not self.max_records:
+            return
+        acked = self.distributor.acked_total()
+        if acked < self.max_records:
+            outcome.record(outcome.SHORT, f"error: --max-records {self.max_records} not reached: {acked} acknowledged")
+
+    def teardown(self, environment: Environment) -> None:
         for workload, settings in self.provisioned.items():
             if settings.teardown:
                 endpoint = endpoint_for(settings, workload, environment.parsed_options)
@@ -140,20 +283,101 @@ class Lifecycle:
                     )
                 except (BotoCoreError, ClientError) as exc:
                     logger.error("teardown failed: %s", one_line(exc))
+
+    def summary(self) -> dict[str, Any]:
+        """--summary-json: the tally, every latency kind, the rate, the knee finder's search."""
+        data = self.tally.as_dict(self.latency.summary())
+        duration = self.reports.live.duration() if self.reports.live is not None else 0.0
+        if self.rate_settings.paced or (self.control is not None and self.control.changes):
+            assert self.control is not None
+            data["rate"] = {
+                "target": self.control.target if not self.rate_settings.find_max else None,
+                "targets": self.control.changes,
+                "achieved": round(data["acked"] / duration, 1) if duration > 0 else 0.0,
+                "late": self.tally.total("late"),
+                "arrival": self.rate_settings.arrival,
+            }
+        if self.knee is not None and self.knee.search is not None:
+            cost = self.tally.total("cost_pusd") / 1e12
+            per_record = cost / data["acked"] if data["acked"] else None
+            data["find_max"] = self.knee.search.result(per_record)
+        data["verdicts"] = {str(code): line for code, line in sorted(outcome.verdicts().items())}
+        return data
+
+    def write_summary(self, environment: Environment) -> None:
+        data = self.summary()
         if self.tally.rows:
-            logger.info("AWS summary:\n%s", self.tally.summary(self.latency.all_percentiles()))
+            logger.info("AWS summary:\n%s", self.tally.summary(self.latency.summary()))
+        rate = data.get("rate")
+        if rate:
+            logger.info(
+                "rate: target %s records/s, achieved %s records/s, %d late starts",
+                rate["target"] if rate["target"] is not None else "(searched)", rate["achieved"], rate["late"],
+            )  # fmt: skip
         path = getattr(environment.parsed_options, "summary_json", "")
         if path:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_bytes(
-                orjson.dumps(self.tally.as_dict(self.latency.all_percentiles()), option=orjson.OPT_INDENT_2)
-            )
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                Path(path).write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+            except OSError as exc:  # checked before the swarm; the disk may still fill up
+                logger.error("could not write --summary-json %s: %s", path, exc)
         self.reports.write(environment)
         if self.reports.live is not None:
             self.reports.live.stop_sampling()
-        self.stop_emulators()
 
     def stop_emulators(self) -> None:
-        for emulator in self.emulators.values():
+        for emulator in list(self.emulators.values()):
             emulator.stop()
         self.emulators.clear()
+
+
+def check_run_shape(options: Any) -> None:
+    """Locust's own flags that make no run: one line before anything starts."""
+    if getattr(options, "headless", False) and getattr(options, "num_users", None) == 0 and not getattr(
+        options, "worker", False
+    ):
+        raise ConfigError("-u/--users 0 starts no user: nothing would be written (give at least 1)")
+
+
+def check_outputs(options: Any) -> None:
+    """--summary-json and --report-dir must be writable now, not after the run."""
+    path = str(getattr(options, "summary_json", "") or "")
+    if path:
+        target = Path(path)
+        if target.is_dir():
+            raise ConfigError(f"--summary-json {path!r} is a folder, not a file")
+        _writable_folder(target.parent, "--summary-json", path)
+        if target.exists() and not os.access(target, os.W_OK):
+            raise ConfigError(f"--summary-json {path!r} cannot be written (no permission)")
+    folder = str(getattr(options, "report_dir", "") or "")
+    if folder:
+        _writable_folder(Path(folder), "--report-dir", folder)
+
+
+def _writable_folder(folder: Path, flag: str, given: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{flag} {given!r} cannot be written: {exc.strerror or exc}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {given!r} cannot be written: no permission on {str(folder)!r}")
+
+
+_original_signal_handler: Any = None
+
+
+def intercept_sigterm(handler: Callable[[Callable[[], None]], None]) -> None:
+    """Make Locust's SIGTERM handler (installed after the init event) call `handler`, which
+    gets Locust's own as a fallback."""
+    global _original_signal_handler
+    if _original_signal_handler is not None:
+        return
+    original = _original_signal_handler = gevent.signal_handler
+
+    def signal_handler(signum: int, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if signum == signal.SIGTERM:
+            gevent.signal_handler = original
+            return original(signum, lambda: handler(callback))
+        return original(signum, callback, *args, **kwargs)
+
+    gevent.signal_handler = signal_handler

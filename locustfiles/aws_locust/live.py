@@ -12,7 +12,6 @@ during that sample's interval, not of the whole run.
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections import Counter, deque
 from datetime import UTC, datetime
@@ -21,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import gevent
 from hdrh.histogram import HdrHistogram
 
-from aws_locust.latency import LatencyHistograms, three_digits
+from aws_locust.context import RowKey
+from aws_locust.latency import KINDS, LatencyHistograms, release, three_digits
 from aws_locust.tally import AwsTally
 from writers.pricing import PICO_PER_USD, price_for, price_table
 
@@ -33,16 +33,6 @@ LOCAL_SAMPLE_SECONDS = 2.0
 TABLE_CACHE_SECONDS = 1.0
 MAX_SAMPLES = 7200  # timeline points kept (4 h at the master's 2 s ... 3 s)
 FAILURE_KINDS = ("throttled", "client", "server", "network")
-NAME = re.compile(r"^(?P<service>\S+) (?P<operation>.+?) \[(?P<strategy>[^\]]+)\]$")
-
-
-def split_name(name: str) -> tuple[str, str, str]:
-    """Split "DynamoDB PutItem [gevent]" into ("DynamoDB", "PutItem", "gevent")."""
-    match = NAME.match(name)
-    if match is None:
-        service, _, rest = name.partition(" ")
-        return service, rest, ""
-    return match["service"], match["operation"], match["strategy"]
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -60,7 +50,7 @@ class LiveStats:
         self._started_mono = time.monotonic()
         self._stopped_mono: float | None = None
         self._sample_until = 0.0  # monotonic: sample while now <= this
-        self.snapshots: deque[tuple[float, dict[str, Counter[str]]]] = deque()
+        self.snapshots: deque[tuple[float, dict[RowKey, Counter[str]]]] = deque()
         self.timeline: deque[dict[str, Any]] = deque(maxlen=MAX_SAMPLES)
         self.workers: dict[str, Counter[str]] = {}  # master: calls, items, acked per worker
         self._greenlet: gevent.Greenlet | None = None
@@ -117,7 +107,7 @@ class LiveStats:
 
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
         counts = self.workers.setdefault(client_id, Counter())
-        for row in (data.get("aws_tally") or {}).values():
+        for *_, row in data.get("aws_tally") or []:
             counts["calls"] += row.get("calls", 0)
             counts["items"] += row.get("items", 0)
             counts["acked"] += row.get("acked", 0)
@@ -128,10 +118,10 @@ class LiveStats:
         end = self._stopped_mono if self._stopped_mono is not None else time.monotonic()
         return max(0.0, end - self._started_mono) if self.started is not None else 0.0
 
-    def _cumulative(self) -> dict[str, Counter[str]]:
-        return {name: Counter(row) for name, row in self.tally.rows.items()}
+    def _cumulative(self) -> dict[RowKey, Counter[str]]:
+        return {key: Counter(row) for key, row in self.tally.rows.items()}
 
-    def rates(self, now: float | None = None, current: dict[str, Counter[str]] | None = None) -> dict[str, Any]:
+    def rates(self, now: float | None = None, current: dict[RowKey, Counter[str]] | None = None) -> dict[str, Any]:
         """calls/s, items/s, MB/s per name over the last ~RATE_WINDOW seconds."""
         now = time.monotonic() if now is None else now
         current = self._cumulative() if current is None else current
@@ -140,7 +130,7 @@ class LiveStats:
             if when <= now - RATE_WINDOW:
                 base_time, base = when, snapshot
         span = now - base_time
-        rows: dict[str, dict[str, float]] = {}
+        rows: dict[RowKey, dict[str, float]] = {}
         for name, row in current.items():
             old = base.get(name, Counter())
             delta = {f: row[f] - old[f] for f in ("calls", "items", "acked", "bytes")}
@@ -159,10 +149,10 @@ class LiveStats:
         rates = self.rates(now, current)["rows"]
         window = self.latency.rotate_window()
         point: dict[str, Any] = {"t": round(now - self._started_mono, 1), "rows": {}}
-        for name in sorted(set(rates) | set(window)):
-            rate = rates.get(name, {})
-            histogram = window.get(name)
-            point["rows"][name] = {
+        for key in sorted(set(rates) | {row for _, row in window}):
+            rate = rates.get(key, {})
+            histogram = window.get(("service", key))
+            values = {
                 "calls_per_s": round(rate.get("calls_per_s", 0.0), 2),
                 "items_per_s": round(rate.get("items_per_s", 0.0), 2),
                 "mb_per_s": round(rate.get("mb_per_s", 0.0), 4),
@@ -170,6 +160,12 @@ class LiveStats:
                 "p50": _percentile(histogram, 50.0),
                 "calls": histogram.get_total_count() if histogram is not None else 0,
             }
+            for kind in KINDS[1:]:  # the other latency kinds, where measured
+                other = window.get((kind, key))
+                if other is not None:
+                    values[f"p99_{kind}"] = _percentile(other, 99.0)
+            point["rows"][key.name] = values
+        release(window.values())
         self.timeline.append(point)
         self.snapshots.append((now, current))
         while len(self.snapshots) > 2 and self.snapshots[1][0] <= now - 2 * RATE_WINDOW:
@@ -201,9 +197,9 @@ class LiveStats:
             rates, window = recent["rows"], recent["window_seconds"]
         else:
             rates, window = _averages(current, duration), round(duration, 1)
-        percentiles = self.latency.all_percentiles()
         rows = [
-            table_row(name, current[name], rates.get(name, {}), percentiles.get(name, {})) for name in sorted(current)
+            table_row(key, current[key], rates.get(key, {}), {k: self.latency.percentiles(key, k) for k in KINDS})
+            for key in sorted(current)
         ]
         total = total_row(rows)
         return {
@@ -227,7 +223,7 @@ def _percentile(histogram: HdrHistogram | None, percentile: float) -> float | No
     return three_digits(histogram.get_value_at_percentile(percentile) / 1000)
 
 
-def _averages(current: dict[str, Counter[str]], duration: float) -> dict[str, dict[str, float]]:
+def _averages(current: dict[RowKey, Counter[str]], duration: float) -> dict[RowKey, dict[str, float]]:
     if duration <= 0:
         return {}
     return {
@@ -253,11 +249,15 @@ def _units_source(row: Counter[str], service: str) -> str:
     return "estimated" if not row["units_reported"] else "mixed"
 
 
-def table_row(name: str, row: Counter[str], rate: dict[str, float], pct: dict[str, float]) -> dict[str, Any]:
-    service, operation, strategy = split_name(name)
+def table_row(
+    key: RowKey, row: Counter[str], rate: dict[str, float], latency: dict[str, dict[str, float]]
+) -> dict[str, Any]:
+    """One row of the table; `latency`: kind -> that kind's percentiles."""
+    service, operation, strategy = key
     price = price_for(service, operation)
+    pct = latency.get("service", {})
     return {
-        "name": name,
+        "name": key.name,
         "service": service,
         "operation": operation,
         "strategy": strategy,
@@ -279,6 +279,11 @@ def table_row(name: str, row: Counter[str], rate: dict[str, float], pct: dict[st
         "p99_ms": pct.get("p99"),
         "p99_9_ms": pct.get("p99.9"),
         "max_ms": pct.get("max"),
+        # the other kinds (aws_locust.latency): from the intended start (rate mode), per record
+        "p50_intended_ms": latency.get("intended", {}).get("p50"),
+        "p99_intended_ms": latency.get("intended", {}).get("p99"),
+        "p99_record_ms": latency.get("record", {}).get("p99"),
+        "late": row["late"],
         "billed_units": row["billed_milliunits"] / 1000,
         "billed_unit": price.unit if price else "",
         "units_source": _units_source(row, service),
@@ -288,7 +293,7 @@ def table_row(name: str, row: Counter[str], rate: dict[str, float], pct: dict[st
 
 SUMMED = (
     "calls_per_s", "items_per_s", "mb_per_s", "calls", "items", "acked", "mb", "throttled", "client_4xx",
-    "server_5xx", "network", "retried_items", "given_up_items", "cost_usd",
+    "server_5xx", "network", "retried_items", "given_up_items", "cost_usd", "late",
 )  # fmt: skip
 
 

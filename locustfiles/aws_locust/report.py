@@ -20,7 +20,7 @@ import re
 import shlex
 import shutil
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from importlib.util import find_spec
@@ -54,7 +54,9 @@ SETTINGS = (
     "num_users", "spawn_rate", "run_time", "host", "target", "region", "table", "bucket", "queue",
     "records_per_task", "concurrency", "batch", "payload_bytes", "max_records", "seed", "max_attempts",
     "timeout", "keep_alive", "provision", "teardown", "mode", "message_groups", "object_bytes",
-    "multipart_threshold", "part_bytes", "addressing_style",
+    "multipart_threshold", "part_bytes", "addressing_style", "rate", "arrival", "rate_steps", "find_max",
+    "find_max_start", "find_max_growth", "step_time", "slo_p99_ms", "slo_throttle_ratio", "slo_error_ratio",
+    "abort_after",
 )  # fmt: skip
 SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "FAULT_PROXY_RESIGN_SECRET_KEY")
 SECRET_NAME = re.compile(r"secret|token|passw|credential|private|api[-_]?key|access[-_]?key|auth|session", re.I)
@@ -159,7 +161,12 @@ def _errors(environment: Environment) -> list[dict[str, Any]]:
 
 
 def build_report(
-    environment: Environment, tally: AwsTally, latency: LatencyHistograms, live: LiveStats | None, live_rates: bool
+    environment: Environment,
+    tally: AwsTally,
+    latency: LatencyHistograms,
+    live: LiveStats | None,
+    live_rates: bool,
+    summary: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report as data (before scrubbing)."""
     from locust.runners import MasterRunner
@@ -171,8 +178,8 @@ def build_report(
     options = environment.parsed_options
     runner = environment.runner
     table = live.table(live=live_rates)
-    percentiles = latency.all_percentiles()
-    summary = tally.as_dict(percentiles)
+    percentiles = latency.summary()  # every latency kind measured, under its --summary-json key
+    summary = summary or tally.as_dict(percentiles)
     failures = {kind: sum(row[key] for row in table["rows"]) for kind, key in _FAILURE_COLUMNS.items()}
     total_stats = runner.stats.total if runner is not None else None
     argv = mask_argv(sys.argv, secrets)
@@ -202,7 +209,7 @@ def build_report(
         "failures": failures,
         "retried_items": summary["retried"],
         "given_up_items": summary["given_up"],
-        "latency_ms": percentiles,
+        **percentiles,
         "cost": {
             "total_usd": table["cost_usd"],
             "by_row": {row["name"]: row["cost_usd"] for row in table["rows"]},
@@ -244,13 +251,16 @@ def _figures(report: dict[str, Any]) -> dict[str, str]:
     names = sorted({name for point in timeline for name in point["rows"]})
     charts: dict[str, str] = {}
 
-    def series(field: str) -> list[Any]:
+    def series(field: str, suffix: str = "", dash: str = "solid") -> list[Any]:
         traces = []
         for name in names:
-            points = [(p["t"], p["rows"][name][field]) for p in timeline if name in p["rows"]]
+            points = [(p["t"], p["rows"][name].get(field)) for p in timeline if name in p["rows"]]
+            if not any(v is not None for _, v in points):
+                continue
             traces.append(
-                go.Scatter(x=[t for t, _ in points], y=[v for _, v in points], name=name, mode="lines+markers")
-            )
+                go.Scatter(x=[t for t, _ in points], y=[v for _, v in points], name=name + suffix,
+                           mode="lines+markers", line={"dash": dash})
+            )  # fmt: skip
         return traces
 
     def html(figure: Any, div_id: str) -> str:
@@ -265,11 +275,31 @@ def _figures(report: dict[str, Any]) -> dict[str, str]:
                                                      "yaxis": {"title": {"text": "items/s"}, "rangemode": "tozero"}}),
             "chart-items",
         )  # fmt: skip
+        p99 = series("p99", " (service time)") + series("p99_intended", " (intended)", "dash")
+        p99 += series("p99_record", " (record)", "dot")
         charts["p99"] = html(
-            go.Figure(series("p99"), layout={**layout, "title": {"text": "p99 latency per interval"},
-                                             "yaxis": {"title": {"text": "ms"}, "rangemode": "tozero"}}),
+            go.Figure(p99, layout={**layout, "title": {"text": "p99 latency per interval, by kind"},
+                                   "yaxis": {"title": {"text": "ms"}, "rangemode": "tozero"}}),
             "chart-p99",
         )  # fmt: skip
+    search = (report.get("aws_summary") or {}).get("find_max")
+    if search and search.get("steps"):
+        steps = search["steps"]
+        rates = [step["rate"] for step in steps]
+        figure = go.Figure(
+            [
+                go.Scatter(x=rates, y=[s["p99_intended_ms"] for s in steps], name="intended p99 ms", mode="markers"),
+                go.Scatter(x=rates, y=[100 * s["throttle_ratio"] for s in steps], name="throttled %", mode="markers",
+                           yaxis="y2"),
+            ],
+            layout={"title": {"text": "knee finder: each step's rate against its p99 and throttling"},
+                    "xaxis": {"title": {"text": "target records/s"}},
+                    "yaxis": {"title": {"text": "intended p99 ms"}, "rangemode": "tozero"},
+                    "yaxis2": {"title": {"text": "throttled %"}, "overlaying": "y", "side": "right",
+                               "rangemode": "tozero"},
+                    "legend": {"orientation": "h"}, "height": 380},
+        )  # fmt: skip
+        charts["knee"] = html(figure, "chart-knee")
     rows = [row for row in report["rows"] if row["p50_ms"] is not None]
     if rows:
         bars = [
@@ -328,9 +358,12 @@ class Reports:
     new test first, just before the new one clears the counts.
     """
 
-    def __init__(self, tally: AwsTally, latency: LatencyHistograms) -> None:
+    def __init__(
+        self, tally: AwsTally, latency: LatencyHistograms, summary: Callable[[], dict[str, Any]] | None = None
+    ) -> None:
         self.tally = tally
         self.latency = latency
+        self.summary = summary  # --summary-json's content (rate, knee finder, verdicts), if the run has one
         self.live: LiveStats | None = None
         self.pending = False  # a test ran whose report is not written yet
         self.written: list[Path] = []
@@ -349,6 +382,10 @@ class Reports:
             gevent.spawn_later(delay, self.write, environment, run_id)
 
         environment.events.test_stop.add_listener(test_stop)
+
+    def build(self, environment: Environment, live_rates: bool) -> dict[str, Any]:
+        summary = self.summary() if self.summary is not None else None
+        return build_report(environment, self.tally, self.latency, self.live, live_rates, summary)
 
     def directory(self, environment: Environment) -> str:
         return str(getattr(environment.parsed_options, "report_dir", "") or "")
@@ -370,7 +407,7 @@ class Reports:
         if not directory or not self.tally.rows:
             return None
         try:
-            paths = write_report(build_report(environment, self.tally, self.latency, self.live, False), directory)
+            paths = write_report(self.build(environment, live_rates=False), directory)
         except Exception as exc:  # a report must never break the run's end
             logger.error("could not write the report to %s: %s", directory, exc)
             return None

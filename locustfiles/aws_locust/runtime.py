@@ -9,7 +9,6 @@ from typing import Any
 from gevent.lock import Semaphore
 from locust.env import Environment
 
-from aws_locust.budget import RecordBudget, share_of
 from aws_locust.settings import RunSettings, read_settings
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
 from writers.retry import RetryPolicy
@@ -44,9 +43,16 @@ class ProcessRuntime:
     workload: Workload
     endpoint: Endpoint
     records: RecordSource
-    budget: RecordBudget
     strategy_options: StrategyOptions
     retry_policy: RetryPolicy
+
+    @property
+    def paced(self) -> bool:
+        return self.settings.paced
+
+    @property
+    def arrival(self) -> str:
+        return self.settings.arrival
 
 
 _runtimes: dict[tuple[int, type[Workload], RunSettings], ProcessRuntime] = {}
@@ -61,9 +67,7 @@ def runtime_for(environment: Environment, workload: type[Workload]) -> ProcessRu
     with _creating:  # prepare() may do I/O and yield: users starting meanwhile wait for this runtime
         runtime = _runtimes.get(key)
         if runtime is None:
-            runner = environment.runner
-            index = max(0, getattr(runner, "worker_index", 0))
-            workers = int(getattr(options, "budget_workers", 1) or 1)
+            index = max(0, getattr(environment.runner, "worker_index", 0))
             instance = workload(settings.workload)
             endpoint = endpoint_for(settings, workload, options)
             instance.prepare(endpoint)
@@ -72,7 +76,6 @@ def runtime_for(environment: Environment, workload: type[Workload]) -> ProcessRu
                 workload=instance,
                 endpoint=endpoint,
                 records=instance.records(settings.seed, index),
-                budget=RecordBudget(share_of(settings.max_records, workers, index)),
                 strategy_options=StrategyOptions(settings.concurrency, settings.keep_alive, settings.timeout),
                 retry_policy=RetryPolicy(max_attempts=settings.max_attempts),
             )

@@ -12,6 +12,9 @@ from writers.services import Workload, WorkloadOptions
 from writers.target import default_region, parse_target
 
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+DURATION = re.compile(r"^(?:(\d+(?:\.\d*)?)h)?(?:(\d+(?:\.\d*)?)m)?(?:(\d+(?:\.\d*)?)s?)?$")
+ARRIVALS = ("uniform", "poisson")
+MAX_RATE = 10_000_000.0  # records/s: far beyond any table, but a typo like 1e12 is refused
 
 
 def add_common_arguments(parser: Any) -> None:
@@ -57,9 +60,117 @@ def add_common_arguments(parser: Any) -> None:
         default="reports",
         help="write a JSON and an HTML report of each test run here ('' for none)",
     )
-    # Set by the master for its workers: where the local emulators listen, how many share --max-records.
+    group.add_argument(
+        "--abort-after",
+        default="30",
+        help="stop the run when every call has failed for this many seconds (0: never); exit 5, or 2 for client errors",
+    )
+    add_rate_arguments(parser)
+    # Set by the master for its workers: where the local emulators listen; whether this test is paced.
     group.add_argument("--local-endpoints", default="", include_in_web_ui=False, help=argparse.SUPPRESS)
-    group.add_argument("--budget-workers", type=int, default=1, include_in_web_ui=False, help=argparse.SUPPRESS)
+    group.add_argument("--rate-mode", default="", include_in_web_ui=False, help=argparse.SUPPRESS)
+
+
+def add_rate_arguments(parser: Any) -> None:
+    """The open model (--rate and friends) and the knee finder (--find-max)."""
+    add = parser.add_argument
+    add("--rate", default="0", help="target records/s for the whole run, all workers together (0: closed loop)")
+    add("--arrival", default="uniform", help="rate mode: 'uniform' (evenly spaced) or 'poisson' arrivals")
+    add("--rate-steps", default="", help="rate profile, e.g. 500:30s,1000:30s,2000:60s (the run ends after the last)")
+    add("--find-max", action="store_true", default=False, help="search the highest rate meeting the --slo-* objectives")
+    add("--find-max-start", default="100", help="--find-max: first rate tried, records/s")
+    add("--find-max-growth", default="2", help="--find-max: factor between rates until the first breach")
+    add("--step-time", default="15s", help="--find-max: time at each rate (the first third settles, not judged)")
+    add("--slo-p99-ms", default="", help="objective: intended-time p99 of each step, ms")
+    add("--slo-throttle-ratio", default="", help="objective: share of calls throttled (0..1)")
+    add("--slo-error-ratio", default="", help="objective: share of calls failed other than throttled (0..1)")
+
+
+def parse_seconds(text: str, flag: str) -> float:
+    """'90', '90s', '1m30s', '2h' -> seconds."""
+    match = DURATION.match(str(text).strip().lower())
+    if not str(text).strip() or match is None or not any(match.groups()):
+        raise ConfigError(f"{flag} {text!r} is not a duration like 30s, 2m or 1h30m")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def _number(flag: str, text: Any, low: float, high: float, *, above_low: bool = False) -> float:
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        raise ConfigError(f"{flag} must be a number, not {text!r}") from None
+    if not (low < value if above_low else low <= value) or not value <= high:  # also false for NaN
+        bound = f"above {low:g}" if above_low else f"at least {low:g}"
+        raise ConfigError(f"{flag} must be {bound} and at most {high:g} (got {text})")
+    return value
+
+
+def parse_rate_steps(text: str) -> tuple[tuple[float, float], ...]:
+    """'500:30s,1000:1m' -> ((500.0, 30.0), (1000.0, 60.0)): (records/s, seconds) per step."""
+    steps = []
+    for term in str(text).split(","):
+        rate, colon, duration = term.strip().partition(":")
+        if not colon:
+            raise ConfigError(f"--rate-steps {text!r}: each step is RATE:DURATION, like 500:30s")
+        seconds = parse_seconds(duration, "--rate-steps")
+        if seconds <= 0:
+            raise ConfigError(f"--rate-steps {text!r}: every step needs a duration above 0")
+        steps.append((_number("--rate-steps", rate, 0, MAX_RATE), seconds))
+    return tuple(steps)
+
+
+@dataclass(frozen=True)
+class RateSettings:
+    """How the run is paced: a closed loop (nothing set), a rate, a profile, or a search."""
+
+    rate: float = 0.0  # records/s, all workers together
+    arrival: str = "uniform"
+    steps: tuple[tuple[float, float], ...] = ()  # --rate-steps: (records/s, seconds)
+    find_max: bool = False
+    find_max_start: float = 100.0
+    find_max_growth: float = 2.0
+    step_seconds: float = 15.0
+    slo_p99_ms: float | None = None
+    slo_throttle_ratio: float | None = None
+    slo_error_ratio: float | None = None
+
+    @property
+    def paced(self) -> bool:
+        return self.rate > 0 or bool(self.steps) or self.find_max
+
+
+def _optional(flag: str, text: Any, low: float, high: float, above_low: bool = False) -> float | None:
+    return None if str(text or "").strip() == "" else _number(flag, text, low, high, above_low=above_low)
+
+
+def read_rate_settings(options: Any) -> RateSettings:
+    """Check the rate mode's flags; ConfigError with one clear line on the first bad one."""
+    arrival = str(getattr(options, "arrival", "uniform") or "uniform").strip().lower()
+    if arrival not in ARRIVALS:
+        raise ConfigError(f"--arrival must be 'uniform' or 'poisson', not {arrival!r}")
+    settings = RateSettings(
+        rate=_number("--rate", getattr(options, "rate", "0") or "0", 0, MAX_RATE),
+        arrival=arrival,
+        steps=parse_rate_steps(options.rate_steps) if str(getattr(options, "rate_steps", "") or "").strip() else (),
+        find_max=bool(getattr(options, "find_max", False)),
+        find_max_start=_number("--find-max-start", options.find_max_start, 0, MAX_RATE, above_low=True),
+        find_max_growth=_number("--find-max-growth", options.find_max_growth, 1, 100, above_low=True),
+        step_seconds=parse_seconds(options.step_time, "--step-time"),
+        slo_p99_ms=_optional("--slo-p99-ms", options.slo_p99_ms, 0, 3_600_000, above_low=True),
+        slo_throttle_ratio=_optional("--slo-throttle-ratio", options.slo_throttle_ratio, 0, 1),
+        slo_error_ratio=_optional("--slo-error-ratio", options.slo_error_ratio, 0, 1),
+    )
+    sources = [name for name, on in (("--rate", settings.rate > 0), ("--rate-steps", bool(settings.steps)),
+                                     ("--find-max", settings.find_max)) if on]  # fmt: skip
+    if len(sources) > 1:
+        raise ConfigError(f"{' and '.join(sources)} both set the rate: choose one")
+    if settings.find_max:
+        if all(value is None for value in (settings.slo_p99_ms, settings.slo_throttle_ratio, settings.slo_error_ratio)):
+            raise ConfigError("--find-max needs an objective: --slo-p99-ms, --slo-throttle-ratio or --slo-error-ratio")
+        if settings.step_seconds < 3:
+            raise ConfigError(f"--step-time must be at least 3s for --find-max (got {options.step_time})")
+    return settings
 
 
 @dataclass(frozen=True)
@@ -78,6 +189,9 @@ class RunSettings:
     keep_alive: bool
     provision: bool
     teardown: bool
+    abort_after: float  # seconds; 0: never
+    paced: bool  # this test runs in rate mode (set by the master: --rate-mode)
+    arrival: str  # rate mode: uniform or poisson
 
 
 def _at_least(name: str, value: Any, low: int | float, high: int | float | None = None) -> None:
@@ -102,6 +216,7 @@ def read_settings(options: Any, workload: type[Workload]) -> RunSettings:
     _at_least("max-attempts", options.max_attempts, 1, 100)
     _at_least("timeout", options.timeout, 0.001, 3600)
     _at_least("seed", options.seed, -1)
+    abort_after = parse_seconds(str(getattr(options, "abort_after", "30")), "--abort-after")
     return RunSettings(
         target=target,
         region=region,
@@ -117,4 +232,7 @@ def read_settings(options: Any, workload: type[Workload]) -> RunSettings:
         keep_alive=bool(options.keep_alive),
         provision=bool(options.provision),
         teardown=bool(options.teardown),
+        abort_after=abort_after,
+        paced=bool(getattr(options, "rate_mode", "")),
+        arrival=str(getattr(options, "arrival", "uniform") or "uniform").strip().lower(),
     )

@@ -1,7 +1,7 @@
 """Counts Locust's own stats do not keep: items, acknowledgements, retries, failure kinds.
 
-Fed by the `context` of each request event; workers send theirs to the master with
-every stats report, so the master's tally covers the whole run.
+Fed by the `context` of each request event (aws_locust.context); workers send theirs to
+the master with every stats report, so the master's tally covers the whole run.
 """
 
 from __future__ import annotations
@@ -10,13 +10,22 @@ import time
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any
 
+from aws_locust.context import RowKey, is_ours
+
 if TYPE_CHECKING:  # importing locust monkey-patches the process: only where Locust runs (attach)
     from locust.env import Environment
+
+KIND_LABELS = {  # how the text summary names each latency kind
+    "service": "service time (send -> answer)",
+    "intended": "intended-time latency (intended start -> answer)",
+    "record": "record latency (first intended start -> acknowledged)",
+    "lag": "start lag (intended -> actual start)",
+}
 
 
 class AwsTally:
     def __init__(self) -> None:
-        self.rows: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.rows: defaultdict[RowKey, Counter[str]] = defaultdict(Counter)
         self.acked_by_worker: Counter[str] = Counter()  # master: who carried the load
         self.cpu_seconds = 0.0  # load-generator CPU (all threads) while tests ran
         self._cpu_mark = time.process_time()
@@ -28,23 +37,19 @@ class AwsTally:
         return used
 
     def on_request(
-        self,
-        request_type: str,
-        name: str,
-        context: dict[str, Any],
-        exception: Any = None,
-        response_length: int | None = 0,
-        **_: Any,
+        self, context: Any = None, exception: Any = None, response_length: int | None = 0, **_: Any
     ) -> None:
-        if "items" not in context:
+        if not is_ours(context):
             return  # not one of ours
-        row = self.rows[f"{request_type} {name}"]
+        row = self.rows[context["row"]]
         row["calls"] += 1
         row["items"] += context["items"]
         row["acked"] += context["acked"]
         row["retried_items"] += context["retried_items"]
         row["given_up_items"] += context["given_up_items"]
         row["bytes"] += response_length or 0
+        if context.get("late"):
+            row["late"] += 1
         if exception is not None:
             row[f"failed_{context['failure_kind']}"] += 1
         units = context.get("billed_units")
@@ -53,26 +58,28 @@ class AwsTally:
             row["cost_pusd"] += context.get("cost_pusd", 0)
             row["units_reported"] += bool(context.get("units_reported"))
 
-    def take(self) -> dict[str, dict[str, int]]:
-        """What to send to the master: the rows since the last report."""
-        rows = {name: dict(counts) for name, counts in self.rows.items()}
+    def take(self) -> list[list[Any]]:
+        """What to send to the master: the rows since the last report, as [service, operation, strategy, counts]."""
+        rows = [[*key, dict(counts)] for key, counts in self.rows.items()]
         self.rows.clear()
         return rows
 
-    def merge(self, rows: dict[str, dict[str, int]], worker: str = "") -> None:
-        for name, counts in rows.items():
-            self.rows[name].update(counts)
+    def merge(self, rows: list[list[Any]], worker: str = "") -> None:
+        for service, operation, strategy, counts in rows:
+            self.rows[RowKey(service, operation, strategy)].update(counts)
             if worker:
                 self.acked_by_worker[worker] += counts.get("acked", 0)
 
     def total(self, field: str) -> int:
         return sum(row[field] for row in self.rows.values())
 
-    def as_dict(self, latency: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
-        latency = latency or {}
+    def as_dict(self, latency: dict[str, dict[str, dict[str, float]]] | None = None) -> dict[str, Any]:
+        """--summary-json: counts per row, then the merged percentiles of each latency kind
+        (`latency_ms`: service time; `intended_latency_ms`, `record_latency_ms`, `start_lag_ms`)."""
         return {
-            "rows": {name: dict(counts) for name, counts in sorted(self.rows.items())},
-            "latency_ms": latency,  # merged HdrHistogram percentiles of every request name
+            "rows": {key.name: dict(counts) for key, counts in sorted(self.rows.items())},
+            "latency_ms": {},
+            **(latency or {}),
             "calls": self.total("calls"),
             "acked": self.total("acked"),
             "given_up": self.total("given_up_items"),
@@ -81,21 +88,37 @@ class AwsTally:
             "acked_by_worker": dict(self.acked_by_worker),
         }
 
-    def summary(self, latency: dict[str, dict[str, float]] | None = None) -> str:
+    def summary(self, latency: dict[str, dict[str, dict[str, float]]] | None = None) -> str:
+        """The text printed at the end: counts per row with service-time percentiles, then
+        every latency kind measured, each named."""
         latency = latency or {}
+        service = latency.get("latency_ms", {})
         lines = [
             f"{'AWS calls':<40} {'calls':>9} {'items':>9} {'acked':>9} {'retried':>8} {'given up':>8} "
             f"{'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'max ms':>8}  failures"
         ]
-        for name in sorted(self.rows):
-            row = self.rows[name]
+        for key in sorted(self.rows):
+            row = self.rows[key]
             failures = ", ".join(f"{k[7:]} {v}" for k, v in sorted(row.items()) if k.startswith("failed_")) or "-"
-            pct = latency.get(name, {})
+            pct = service.get(key.name, {})
             lines.append(
-                f"{name:<40} {row['calls']:>9} {row['items']:>9} {row['acked']:>9} "
+                f"{key.name:<40} {row['calls']:>9} {row['items']:>9} {row['acked']:>9} "
                 f"{row['retried_items']:>8} {row['given_up_items']:>8} {pct.get('p50', '-'):>8} "
                 f"{pct.get('p99', '-'):>8} {pct.get('p99.9', '-'):>9} {pct.get('max', '-'):>8}  {failures}"
             )
+        kinds = [(kind, latency.get(key, {})) for kind, key in _SUMMARY_KINDS if latency.get(key)]
+        if len(kinds) > 1:
+            lines.append(f"{'latency in ms, by kind':<40} {'p50':>9} {'p90':>9} {'p99':>9} {'p99.9':>9} {'max':>9}")
+            for key in sorted(self.rows):
+                for kind, values in kinds:
+                    pct = values.get(key.name) or {}
+                    if pct:
+                        over = f"  ({pct['over_range']} over 1 h)" if pct.get("over_range") else ""
+                        lines.append(
+                            f"{key.name:<40} "
+                            + " ".join(f"{pct.get(p, '-'):>9}" for p in ("p50", "p90", "p99", "p99.9", "max"))
+                            + f"  {KIND_LABELS[kind]}{over}"
+                        )
         lines.append(f"acknowledged records: {self.total('acked')}, given up: {self.total('given_up_items')}")
         if self.cpu_seconds > 0:
             cpu = self.cpu_seconds
@@ -104,6 +127,14 @@ class AwsTally:
                 f"{self.total('acked') / cpu:,.0f} records per CPU-second"
             )
         return "\n".join(lines)
+
+
+_SUMMARY_KINDS = (
+    ("service", "latency_ms"),
+    ("intended", "intended_latency_ms"),
+    ("record", "record_latency_ms"),
+    ("lag", "start_lag_ms"),
+)
 
 
 def attach(environment: Environment, tally: AwsTally) -> None:
@@ -117,7 +148,7 @@ def attach(environment: Environment, tally: AwsTally) -> None:
         data["aws_cpu"] = tally.mark_cpu()
 
     def worker_report(client_id: str, data: dict[str, Any]) -> None:
-        tally.merge(data.get("aws_tally", {}), worker=client_id)
+        tally.merge(data.get("aws_tally") or [], worker=client_id)
         tally.cpu_seconds += data.get("aws_cpu", 0.0)
 
     def test_start(**_: Any) -> None:

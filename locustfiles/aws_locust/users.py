@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any, ClassVar
 
 import gevent
@@ -11,12 +12,16 @@ from locust import User, constant, task
 from locust.env import Environment
 from locust.exception import StopUser
 
-from aws_locust import finish
+from aws_locust import shares
+from aws_locust.budget import Holder
+from aws_locust.context import RequestContext, RowKey
+from aws_locust.pace import PACE
 from aws_locust.runtime import ProcessRuntime, runtime_for
 from writers import young_gc
 from writers.calls import Attempt
 from writers.driver import Driver, Totals
 from writers.errors import ConfigError
+from writers.pacing import Schedule
 from writers.pricing import bill
 from writers.services import Workload
 from writers.strategies import STRATEGIES, strategy_class
@@ -25,51 +30,76 @@ logger = logging.getLogger("aws_locust")
 
 
 class WriterClient:
-    """A strategy plus the driver; every attempt becomes exactly one request event."""
+    """A strategy plus the driver; every attempt becomes exactly one request event.
+
+    In rate mode the driver paces new calls by this user's schedule (its part of the
+    process's rate) and each event also carries the intended-time latency."""
 
     def __init__(self, environment: Environment, runtime: ProcessRuntime, strategy: str) -> None:
         self._fire = environment.events.request.fire
-        self._suffix = f" [{strategy}]"
+        self._strategy = strategy
+        self._rows: dict[tuple[str, str], RowKey] = {}
         self.runtime = runtime
         self.strategy = strategy_class(strategy)(runtime.endpoint, runtime.strategy_options)
-        self.driver = Driver(self.strategy, self._report, runtime.retry_policy)
+        self.schedule: Schedule | None = None
+        if runtime.paced:
+            self.schedule = PACE.join(runtime.arrival, runtime.settings.batch)
+        self.driver = Driver(self.strategy, self._report, runtime.retry_policy, schedule=self.schedule)
+        self.on_acked: Callable[[int], None] | None = None  # counts acknowledgements as they come (--max-records)
         young_gc.hold()  # while users write: calls in flight would otherwise be collected again and again
 
-    def write(self, records: Sequence[dict[str, Any]]) -> Totals:
-        return self.driver.run(self.runtime.workload.write_calls(records))
+    def write(self, records: Iterator[dict[str, Any]]) -> Totals:
+        return self.driver.run(self.runtime.workload.stream_calls(records))
+
+    def _row(self, service: str, label: str) -> RowKey:
+        row = self._rows.get((service, label))
+        if row is None:
+            row = self._rows[(service, label)] = RowKey(service, label, self._strategy)
+        return row
 
     def _report(self, attempt: Attempt) -> None:
         call, error = attempt.call, attempt.error
+        if attempt.acked and self.on_acked is not None:
+            self.on_acked(attempt.acked)
         billed = bill(call, attempt.response, error)
+        row = self._row(call.service.name, call.label)
+        context: RequestContext = {
+            "row": row,
+            "items": call.items,
+            "attempt": call.attempt,
+            "acked": attempt.acked,
+            "acked_keys": attempt.acked_keys,  # for --verify
+            "retried_items": attempt.retried_items,
+            "given_up_items": attempt.given_up_items,
+            "failure_kind": error.kind.value if error else None,
+            "billed_units": billed.units,  # in the price table's unit (WRU, request, ...)
+            "cost_pusd": billed.pico_usd,
+            "units_reported": billed.reported,  # the service said so (DynamoDB ConsumedCapacity)
+            "intended_ms": attempt.intended_ms if self.schedule is not None else None,
+            "record_ms": attempt.record_ms,
+            "late": call.late,
+        }
         self._fire(
-            request_type=call.service.name,
-            name=call.label + self._suffix,
+            request_type=row.service,
+            name=row.request_name,
             response_time=attempt.response_time_ms,
             response_length=attempt.response_length,
             exception=error,
-            context={
-                "items": call.items,
-                "attempt": call.attempt,
-                "acked": attempt.acked,
-                "acked_keys": attempt.acked_keys,  # for --verify
-                "retried_items": attempt.retried_items,
-                "given_up_items": attempt.given_up_items,
-                "failure_kind": error.kind.value if error else None,
-                "billed_units": billed.units,  # in the price table's unit (WRU, request, ...)
-                "cost_pusd": billed.pico_usd,
-                "units_reported": billed.reported,  # the service said so (DynamoDB ConsumedCapacity)
-            },
+            context=context,
         )
 
     def close(self) -> None:
         try:
+            if self.schedule is not None:
+                PACE.leave(self.schedule)
             self.strategy.close()
         finally:
             young_gc.release()
 
 
 class AwsUser(User):
-    """Writes `--records-per-task` records per task through one strategy."""
+    """Writes records through one strategy: claims them from the process's budget as it
+    goes (`--records-per-task` at a time), generating each only when its call is made."""
 
     abstract = True
     workload: ClassVar[type[Workload]]
@@ -77,6 +107,7 @@ class AwsUser(User):
     wait_time = constant(0)
 
     def on_start(self) -> None:
+        self.holder = Holder()
         try:
             self.runtime = runtime_for(self.environment, self.workload)
             self.client = WriterClient(self.environment, self.runtime, self.strategy)
@@ -91,19 +122,32 @@ class AwsUser(User):
 
     @task
     def write_records(self) -> None:
-        budget = self.runtime.budget
-        runner = self.environment.runner
-        # Users of this process, counting those still to be spawned (a worker's own share).
-        sharers = max(runner.user_count, runner.target_user_count) if runner else 1
-        settings = self.runtime.settings
-        claimed = budget.claim(settings.records_per_task, sharers, settings.batch)
-        if claimed:
-            totals = self.client.write(self.runtime.records.take(claimed))
-            budget.settle(claimed, totals.acked)
+        """One driver run for as long as records can be claimed: no pause between claims
+        (a paced user's schedule would see one as a stall of the service)."""
+        budget, holder = shares.PROCESS.budget, self.holder
+        self.client.on_acked = partial(budget.ack, holder)
+        wrote = False
+
+        def records() -> Iterator[dict[str, Any]]:
+            nonlocal wrote
+            runner = self.environment.runner
+            settings, source = self.runtime.settings, self.runtime.records
+            while True:
+                # Users of this process, counting those still to be spawned (a worker's own share).
+                sharers = max(runner.user_count, runner.target_user_count) if runner else 1
+                granted = budget.claim(holder, settings.records_per_task, sharers, settings.batch)
+                if not granted:
+                    return
+                wrote = True
+                for _ in range(granted):
+                    yield source.next()
+
+        self.client.write(records())
+        budget.settle(holder)
         if budget.done:
-            finish.quota_reached(self.environment)
-        if not claimed:
-            gevent.sleep(0.2)  # others are finishing the last records
+            shares.report_done(self.environment)
+        if not wrote or budget.done:
+            gevent.sleep(0.2)  # others are finishing the last records, or the run is about to end
 
 
 def user_classes(workload: type[Workload]) -> dict[str, type[AwsUser]]:

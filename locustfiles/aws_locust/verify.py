@@ -3,8 +3,12 @@
 Every process collects the keys its calls had acknowledged; workers send theirs to the
 master with their stats reports; the master (or the single local process) reads them
 back through the service (DynamoDB BatchGetItem with a checksum per item, S3 listing,
-SQS receive-and-count) before any teardown, reports lost/corrupt/duplicate counts, and
-exits with code 3 if anything acknowledged was lost or corrupt.
+SQS receive-and-count) once every writer has stopped and before any teardown.
+
+Three verdicts, never confused (aws_locust.outcome): records lost or corrupt (exit 3),
+the read-back itself failed so nothing is known (exit 7), and records that cannot be
+checked at all (exit 8: the run's own consumers took them, or the run never reached a
+working endpoint).
 """
 
 from __future__ import annotations
@@ -15,31 +19,26 @@ from collections import defaultdict
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from locust import events
 from locust.env import Environment
-from locust.runners import WorkerRunner
 
+from aws_locust import outcome
 from aws_locust.runtime import endpoint_for
 from writers.errors import one_line
 from writers.services import Workload
 from writers.services.base import VerifyResult
 
 logger = logging.getLogger("aws_locust")
-EXIT_LOST = 3
 READ_BACK_ATTEMPTS = 4
+RETRY_BUDGET_SECONDS = 20.0  # waiting between attempts, at most: a stopped pod has a grace period
 
 
 class Verifier:
-    def __init__(self, lifecycle: Any) -> None:
-        self.lifecycle = lifecycle  # its workloads, provisioned settings and endpoints
+    def __init__(self) -> None:
         self.keys: defaultdict[str, list[str]] = defaultdict(list)  # service name -> acknowledged keys
         self.results: dict[str, VerifyResult] = {}
-        events.init_command_line_parser.add_listener(self.on_parser)
-        events.init.add_listener(self.on_init)
-        # quitting fires in reverse order of registration: this runs before the lifecycle's teardown.
-        events.quitting.add_listener(self.on_quitting)
+        self.options: Any = None
 
-    def on_parser(self, parser: Any) -> None:
+    def add_argument(self, parser: Any) -> None:
         parser.add_argument(
             "--verify",
             action="store_true",
@@ -47,7 +46,7 @@ class Verifier:
             help="after the run, read back every acknowledged record; exit 3 if any is lost or corrupt",
         )
 
-    def on_init(self, environment: Environment, **_: Any) -> None:
+    def attach(self, environment: Environment) -> None:
         self.options = environment.parsed_options  # on workers, the master's flags arrive later, in here
         environment.events.request.add_listener(self.on_request)
         environment.events.report_to_master.add_listener(self.report_to_master)
@@ -67,46 +66,60 @@ class Verifier:
         for service, keys in data.get("aws_acked_keys", {}).items():
             self.keys[service].extend(keys)
 
-    def on_quitting(self, environment: Environment, **_: Any) -> None:
-        if isinstance(environment.runner, WorkerRunner) or not getattr(environment.parsed_options, "verify", False):
-            return
-        failed = False
-        for workload in self.lifecycle.workloads:
-            result = self.verify(environment, workload)
-            failed |= not result.ok
-        if failed:
-            environment.process_exit_code = EXIT_LOST
+    def clear(self) -> None:
+        self.keys.clear()
+        self.results.clear()
 
     @staticmethod
     def read_back(workload: Workload, endpoint: Any, keys: list[str]) -> VerifyResult:
-        """The service's read-back, tried again patiently: a throttled table must not end it."""
+        """The service's read-back, tried again patiently: a throttled table must not end it.
+        The same workload object is asked again, so a read-back that consumes (SQS) goes on
+        from where it stopped instead of starting over."""
+        started = time.monotonic()
+        error = ""
         for attempt in range(READ_BACK_ATTEMPTS):
             try:
                 return workload.verify(endpoint, keys)
             except (BotoCoreError, ClientError) as exc:
                 error = one_line(exc)
-                if attempt + 1 < READ_BACK_ATTEMPTS:
-                    logger.warning("verify: read-back failed (%s); again in %d s", error, 2 ** (attempt + 1))
-                    time.sleep(2 ** (attempt + 1))
+                pause = 2 ** (attempt + 1)
+                if attempt + 1 < READ_BACK_ATTEMPTS and time.monotonic() - started + pause <= RETRY_BUDGET_SECONDS:
+                    logger.warning("verify: read-back failed (%s); again in %d s", error, pause)
+                    time.sleep(pause)
+                else:
+                    break
         return VerifyResult(len(keys), error=error)
 
-    def verify(self, environment: Environment, workload: type[Workload]) -> VerifyResult:
+    def verify_all(self, environment: Environment, lifecycle: Any, skip_reason: str = "") -> None:
+        """Read back every service's acknowledged records; record the verdicts."""
+        for workload in lifecycle.workloads:
+            self.verify(environment, lifecycle, workload, skip_reason)
+
+    def verify(self, environment: Environment, lifecycle: Any, workload: type[Workload], skip_reason: str) -> None:
         name = workload.service.name
         keys = self.keys.get(name, [])
-        settings = self.lifecycle.provisioned.get(workload)
+        settings = lifecycle.provisioned.get(workload)
         if settings is None:
-            return VerifyResult(len(keys))
+            return
+        instance = workload(settings.workload)
+        reason = skip_reason or instance.unverifiable()
+        if reason:
+            outcome.record(
+                outcome.NOT_VERIFIABLE, f"verify {name}: {len(keys)} acknowledged records cannot be checked: {reason}"
+            )
+            return
         endpoint = endpoint_for(settings, workload, environment.parsed_options)
-        result = self.read_back(workload(settings.workload), endpoint, keys)
+        result = self.read_back(instance, endpoint, keys)
         self.results[name] = result
         line = (
             f"verify {name}: {result.acknowledged} acknowledged, {result.lost} lost, {result.corrupt} corrupt, "
             f"{result.duplicates} duplicates"
         )
         if result.error:
-            logger.error("verify %s: could not read back %d records: %s", name, len(keys), result.error)
-        elif result.ok:
-            logger.info(line)
+            outcome.record(
+                outcome.VERIFY_FAILED, f"verify {name}: could not read back {len(keys)} records: {result.error}"
+            )
+        elif result.lost or result.corrupt:
+            outcome.record(outcome.LOST, f"{line} (e.g. {', '.join(result.examples)})")
         else:
-            logger.error("%s (e.g. %s)", line, ", ".join(result.examples))
-        return result
+            logger.info(line)

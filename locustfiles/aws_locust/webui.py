@@ -11,6 +11,7 @@ none. Locust's React UI renders extra tabs from ``template_args["extended_tabs"]
 - ``aws/charts``: items/s and p99 per strategy over time (plotly.js from the plotly wheel)
 - ``aws/timeline?since=T``: the charts' data
 - ``aws/report.json``, ``aws/report.html``: the report of the run so far
+- ``aws/rate`` (POST ``rate=N``): a new target rate, records/s, for the rest of the test (rate mode)
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from locust.env import Environment
 
 from aws_locust import report
 from aws_locust.live import RATE_WINDOW, LiveStats
+from aws_locust.rate import RateControl
 from aws_locust.report import WEB_DIR, Reports, known_secrets, plotly_js_path, scrub
+from aws_locust.settings import MAX_RATE
 
 TAB = "aws"
 COLUMNS = (
@@ -44,9 +47,13 @@ COLUMNS = (
     ("p50_ms", "p50 ms"),
     ("p99_ms", "p99 ms"),
     ("p99_9_ms", "p99.9 ms"),
+    ("p99_intended_ms", "p99 intended ms"),  # rate mode: from each call's intended start
+    ("p99_record_ms", "p99 record ms"),  # from each record's first intended start to its acknowledgement
+    ("late", "late starts"),
     ("billed", "billed units"),
     ("cost_usd", "est. cost $"),
 )
+LATENCY_COLUMNS = ("p50_ms", "p99_ms", "p99_9_ms", "p99_intended_ms", "p99_record_ms")
 SCRIPT_TAG = b'<script src="./aws/static/aws_tab.js" defer></script>'
 
 
@@ -55,14 +62,14 @@ def ui_rows(table: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for row in [*table["rows"], table["total"]]:
         shown = {key: row.get(key) for key, _ in COLUMNS if key in row}
-        for key in ("p50_ms", "p99_ms", "p99_9_ms"):
+        for key in LATENCY_COLUMNS:
             if key in shown and shown[key] is None:
                 shown[key] = "-"
         shown["cost_usd"] = round(row["cost_usd"], 6)
         if row["name"] == "Total":
             shown["name"] = f"Total (rates over the last {table['rates_over_seconds']:g} s)"
             shown["billed"] = ""
-            for key in ("p50_ms", "p99_ms", "p99_9_ms"):
+            for key in LATENCY_COLUMNS:
                 shown[key] = ""
         else:
             shown["billed"] = f"{row['billed_units']:g} {row['billed_unit']} ({row['units_source']})"
@@ -70,12 +77,16 @@ def ui_rows(table: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _error(status: int, message: str) -> Response:
+    return Response(orjson.dumps({"error": message}), status=status, mimetype="application/json")
+
+
 def _json(data: Any) -> Response:
     body = scrub(orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS).decode(), known_secrets())
     return Response(body, mimetype="application/json", headers={"Cache-Control": "no-store"})
 
 
-def attach(environment: Environment, live: LiveStats | None, reports: Reports) -> bool:
+def attach(environment: Environment, live: LiveStats | None, reports: Reports, control: RateControl | None) -> bool:
     """Add the AWS tab and pages to this process's web UI, if it has one."""
     web_ui = environment.web_ui
     if web_ui is None or live is None:
@@ -96,6 +107,8 @@ def attach(environment: Environment, live: LiveStats | None, reports: Reports) -
         table["state"] = str(getattr(runner, "state", ""))
         table["user_count"] = getattr(runner, "user_count", 0)
         table["worker_count"] = getattr(runner, "worker_count", 0)
+        if control is not None:
+            table["rate"] = {"target": control.target, "source": control.source, "paced": control.paced}
         return table
 
     @blueprint.route("/stats")
@@ -117,6 +130,24 @@ def attach(environment: Environment, live: LiveStats | None, reports: Reports) -
             mimetype="text/csv",
             headers={"Content-Disposition": "attachment;filename=aws_stats.csv"},
         )
+
+    @blueprint.route("/rate", methods=["POST"])
+    @guard
+    def rate() -> Response:
+        """A new target rate for the rest of the test (rate mode only; the knee finder sets its own)."""
+        value = request.form.get("rate") or (request.get_json(silent=True) or {}).get("rate")
+        try:
+            target = float(str(value))
+        except ValueError:
+            return _error(400, f"rate must be a number of records/s, not {value!r}")
+        if not 0 <= target <= MAX_RATE:
+            return _error(400, f"rate must be between 0 and {MAX_RATE:g} records/s")
+        if control is None or not control.paced:
+            return _error(409, "the test is not in rate mode: start it with a rate (--rate, or the start form)")
+        if control.settings.find_max:
+            return _error(409, "the knee finder (--find-max) sets the rate itself")
+        control.set_by_user(target)
+        return _json({"target": control.target, "source": control.source})
 
     @blueprint.route("/timeline")
     @guard
@@ -154,13 +185,13 @@ def attach(environment: Environment, live: LiveStats | None, reports: Reports) -
     @blueprint.route("/report.json")
     @guard
     def report_json() -> Response:
-        data = report.build_report(environment, reports.tally, reports.latency, live, live_rates=False)
+        data = reports.build(environment, live_rates=False)
         return Response(report.dumps(data), mimetype="application/json", headers={"Cache-Control": "no-store"})
 
     @blueprint.route("/report.html")
     @guard
     def report_html() -> Response:
-        data = report.build_report(environment, reports.tally, reports.latency, live, live_rates=False)
+        data = reports.build(environment, live_rates=False)
         return Response(scrub(report.render_html(data), known_secrets()), mimetype="text/html")
 
     app = web_ui.app

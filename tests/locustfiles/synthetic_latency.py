@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from locust import User, constant, task
 
+from aws_locust.context import RowKey
+
+ROW = RowKey("TEST", "known", "synthetic")
+
 
 class SyntheticLatencyUser(User):
     wait_time = constant(1)
@@ -20,10 +24,11 @@ class SyntheticLatencyUser(User):
         count, latency_ms = (900, 10.0) if index == 0 else (100, 1000.0)
         for _ in range(count):
             self.environment.events.request.fire(
-                request_type="TEST",
-                name="known",
+                request_type=ROW.service,
+                name=ROW.request_name,
                 response_time=latency_ms,
                 response_length=0,
                 exception=None,
-                context={},
-            )
+                context={"row": ROW, "items": 0, "acked": 0, "retried_items": 0, "given_up_items": 0,
+                         "acked_keys": (), "failure_kind": None, "record_ms": None},
+            )  # fmt: skip

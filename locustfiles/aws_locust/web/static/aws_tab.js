@@ -1,4 +1,5 @@
-// Adds links (live charts, report so far) above the table of Locust's "AWS" tab.
+// Adds links (live charts, report so far) above the table of Locust's "AWS" tab, and, when
+// the test runs in rate mode, a field to change its target rate (POST ./aws/rate).
 (function () {
   "use strict";
   var ID = "aws-tab-links";
@@ -27,13 +28,42 @@
       '<a id="aws-charts-link" href="./aws/charts" target="_blank">Live charts: items/s and p99 per strategy</a>' +
       ' &middot; <a href="./aws/report.html" target="_blank">Report of the run so far</a>' +
       ' &middot; <a href="./aws/report.json">(JSON)</a>' +
-      ' &middot; <span style="color:#888">rates over the last ~10 s; cost estimated from AWS list prices (see the report)</span>';
+      ' &middot; <span style="color:#888">rates over the last ~10 s; cost estimated from AWS list prices (see the report)</span>' +
+      '<form id="aws-rate-form" style="display:none; margin-top:6px">target rate <span id="aws-rate-now"></span> ' +
+      '&rarr; <input id="aws-rate" name="rate" type="number" min="0" step="any" style="width:8em"> records/s ' +
+      '<button type="submit">set</button> <span id="aws-rate-status" style="color:#888"></span></form>';
     var color = window.getComputedStyle(table).color;
     Array.prototype.forEach.call(links.querySelectorAll("a"), function (a) { a.style.color = color; });
     container.parentNode.insertBefore(links, container);
+    links.querySelector("#aws-rate-form").addEventListener("submit", setRate);
+    refreshRate();
+  }
+
+  function refreshRate() {
+    var form = document.getElementById("aws-rate-form");
+    if (!form) return;
+    fetch("./aws/stats", { cache: "no-store" })
+      .then(function (response) { return response.json(); })
+      .then(function (table) {
+        var rate = table.rate || {};
+        form.style.display = rate.paced ? "block" : "none";
+        document.getElementById("aws-rate-now").textContent = rate.paced ? rate.target + " records/s (" + rate.source + ")" : "";
+      })
+      .catch(function () {});
+  }
+
+  function setRate(event) {
+    event.preventDefault();
+    var status = document.getElementById("aws-rate-status");
+    var body = new URLSearchParams({ rate: document.getElementById("aws-rate").value });
+    fetch("./aws/rate", { method: "POST", body: body })
+      .then(function (response) { return response.json(); })
+      .then(function (data) { status.textContent = data.error || "set to " + data.target + " records/s"; refreshRate(); })
+      .catch(function (error) { status.textContent = String(error); });
   }
 
   var root = document.getElementById("root");
   if (root) new MutationObserver(place).observe(root, { childList: true, subtree: true });
   window.setInterval(place, 1000);
+  window.setInterval(refreshRate, 3000);
 })();

@@ -1,0 +1,325 @@
+"""The knee finder (`--find-max`): the highest rate that meets the objectives.
+
+It raises the run's target rate step by step (`--find-max-start`, times
+`--find-max-growth`), judging each step against the objectives given (`--slo-p99-ms` on
+the step's intended-time p99, `--slo-throttle-ratio`, `--slo-error-ratio`) and always
+"achieved at least 95 % of the target". After the first breach it bisects between the
+last good and the first bad rate until they are within 5 %, then ends the run.
+
+A step: the target is set; the first third of `--step-time` settles (not judged); then
+every process measures (a `StepMeter`: calls, acknowledged records, throttles, errors and
+the intended-time latency of the answers that came in, and its own CPU) until the step
+ends; the master gathers the meters (custom messages from the workers) and judges. After
+a bad step the rate drops to 0 until every process has caught up with its backlog (calls
+that were due and not started yet), so the next step is not judged on the last one's.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import gevent
+from hdrh.histogram import HdrHistogram
+
+from aws_locust.context import is_ours
+from aws_locust.latency import new_histogram, release, three_digits
+from aws_locust.pace import PACE
+from aws_locust.settings import RateSettings
+
+if TYPE_CHECKING:
+    from locust.env import Environment
+
+    from aws_locust.rate import RateControl
+
+logger = logging.getLogger("aws_locust")
+
+STEP = "aws_step"  # master -> workers: {"step": n, "action": "open" | "close" | "status"}
+STEP_RESULT = "aws_step_result"  # workers -> master: the meter, or {"idle": bool}
+ACHIEVED_SHARE = 0.95
+BISECT_WITHIN = 0.05
+MAX_STEPS = 40
+MIN_RATE = 1.0
+GATHER_SECONDS = 5.0
+
+
+class StepMeter:
+    """Every process: what the calls answered during the open part of a step did."""
+
+    def __init__(self) -> None:
+        self.step = -1
+        self.open = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self.calls = self.acked = self.throttled = self.errors = self.late = 0
+        self.histogram: HdrHistogram | None = None
+        self.started = time.perf_counter()
+        self.cpu = time.process_time()
+
+    def on_request(self, context: Any = None, exception: Any = None, **_: Any) -> None:
+        if not self.open or not is_ours(context):
+            return
+        self.calls += 1
+        self.acked += context["acked"]
+        self.late += bool(context.get("late"))
+        if exception is not None:
+            if context["failure_kind"] == "throttled":
+                self.throttled += 1
+            else:
+                self.errors += 1
+        intended = context.get("intended_ms")
+        if intended is not None:
+            if self.histogram is None:
+                self.histogram = new_histogram()
+            self.histogram.record_value(max(1, min(3_600_000_000, round(intended * 1000))))
+
+    def start(self, step: int) -> None:
+        if self.histogram is not None:
+            release([self.histogram])
+        self._reset()
+        self.step, self.open = step, True
+
+    def finish(self, step: int) -> dict[str, Any]:
+        """The step's figures, to add up on the master (the histogram encoded)."""
+        self.open = False
+        if step != self.step:
+            return {"step": step, "seconds": 0.0}
+        histogram = self.histogram
+        encoded = histogram.encode().decode("ascii") if histogram is not None and histogram.get_total_count() else ""
+        return {
+            "step": step,
+            "seconds": time.perf_counter() - self.started,
+            "cpu": time.process_time() - self.cpu,
+            "calls": self.calls,
+            "acked": self.acked,
+            "throttled": self.throttled,
+            "errors": self.errors,
+            "late": self.late,
+            "histogram": encoded,
+        }
+
+
+METER = StepMeter()
+
+
+@dataclass
+class Step:
+    rate: float
+    achieved: float = 0.0
+    p99_intended_ms: float | None = None
+    throttle_ratio: float = 0.0
+    error_ratio: float = 0.0
+    verdict: str = ""  # "ok" or "breach: ..."
+    late: int = 0
+    cpu_seconds: float = 0.0
+    acked: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "ok"
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["cpu_per_1000_records"] = round(1000 * self.cpu_seconds / self.acked, 4) if self.acked else None
+        return data
+
+
+def combine(rate: float, meters: list[dict[str, Any]], settings: RateSettings) -> Step:
+    """One step's verdict from every process's meter."""
+    step = Step(rate)
+    calls = sum(m.get("calls", 0) for m in meters)
+    step.acked = sum(m.get("acked", 0) for m in meters)
+    # each process's rate over its own measured time: they opened and closed within ms of each other
+    step.achieved = round(sum(m["acked"] / m["seconds"] for m in meters if m.get("seconds")), 1)
+    step.throttle_ratio = round(sum(m.get("throttled", 0) for m in meters) / calls, 4) if calls else 0.0
+    step.error_ratio = round(sum(m.get("errors", 0) for m in meters) / calls, 4) if calls else 0.0
+    step.late = sum(m.get("late", 0) for m in meters)
+    step.cpu_seconds = round(sum(m.get("cpu", 0.0) for m in meters), 3)
+    merged = new_histogram()
+    for meter in meters:
+        if meter.get("histogram"):
+            decoded = HdrHistogram.decode(meter["histogram"].encode("ascii"))
+            merged.add(decoded)
+            release([decoded])
+    if merged.get_total_count():
+        step.p99_intended_ms = three_digits(merged.get_value_at_percentile(99.0) / 1000)
+    release([merged])
+    breaches = []
+    if step.achieved < ACHIEVED_SHARE * rate:
+        breaches.append(f"achieved {step.achieved:g} < 95 % of {rate:g}")
+    if settings.slo_p99_ms is not None and (step.p99_intended_ms is None or step.p99_intended_ms > settings.slo_p99_ms):
+        breaches.append(f"p99 {step.p99_intended_ms} ms > {settings.slo_p99_ms:g} ms")
+    if settings.slo_throttle_ratio is not None and step.throttle_ratio > settings.slo_throttle_ratio:
+        breaches.append(f"throttled {step.throttle_ratio:.2%} > {settings.slo_throttle_ratio:.2%}")
+    if settings.slo_error_ratio is not None and step.error_ratio > settings.slo_error_ratio:
+        breaches.append(f"errors {step.error_ratio:.2%} > {settings.slo_error_ratio:.2%}")
+    step.verdict = "breach: " + "; ".join(breaches) if breaches else "ok"
+    return step
+
+
+def next_rate(good: float | None, bad: float | None, current: float, settings: RateSettings) -> float | None:
+    """The next rate to try, or None when the search is done."""
+    if bad is None:
+        return current * settings.find_max_growth  # no breach yet: grow
+    if good is None:  # even the first rate breached: halve until one holds
+        return bad / 2 if bad / 2 >= MIN_RATE else None
+    if bad - good <= BISECT_WITHIN * good:
+        return None
+    return (good + bad) / 2
+
+
+@dataclass
+class Search:
+    settings: RateSettings
+    steps: list[Step] = field(default_factory=list)
+    sustainable: float | None = None
+    done: bool = False
+
+    def result(self, cost_per_record_usd: float | None) -> dict[str, Any]:
+        best = max((s for s in self.steps if s.ok), key=lambda s: s.rate, default=None)
+        cpu = best.as_json()["cpu_per_1000_records"] if best is not None else None
+        rate = self.sustainable or 0.0
+        return {
+            "sustainable_rate": round(rate, 1),
+            "objectives": {
+                "p99_intended_ms": self.settings.slo_p99_ms,
+                "throttle_ratio": self.settings.slo_throttle_ratio,
+                "error_ratio": self.settings.slo_error_ratio,
+                "achieved_share": ACHIEVED_SHARE,
+            },
+            "cpu_per_1000_records": cpu,
+            "cores_per_10000_records_per_s": round(cpu * 10, 3) if cpu else None,
+            "cost_per_hour_usd": round(cost_per_record_usd * rate * 3600, 4) if cost_per_record_usd else None,
+            "steps": [step.as_json() for step in self.steps],
+            "complete": self.done,
+        }
+
+
+class KneeFinder:
+    """Master or local process: runs the search in a greenlet of its own."""
+
+    def __init__(
+        self,
+        environment: Environment,
+        control: RateControl,
+        broadcast: Callable[[dict[str, Any]], int],
+        end_run: Callable[[str], None],
+    ) -> None:
+        self.environment = environment
+        self.control = control
+        self.broadcast = broadcast  # send to every worker; how many were sent to (0: local)
+        self.end_run = end_run
+        self.search: Search | None = None
+        self._greenlet: gevent.Greenlet | None = None
+        self._replies: dict[int, list[dict[str, Any]]] = {}
+        self._step = 0
+
+    def start(self, settings: RateSettings) -> None:
+        self.stop()
+        self.search = Search(settings)
+        self._greenlet = gevent.spawn(self._run, self.search)
+
+    def stop(self) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill(block=False)
+            self._greenlet = None
+
+    def on_reply(self, data: dict[str, Any]) -> None:
+        self._replies.setdefault(int(data["step"]), []).append(data)
+
+    # ------------------------------------------------------------------ the search
+
+    def _run(self, search: Search) -> None:
+        settings = search.settings
+        rate: float | None = settings.find_max_start
+        good = bad = None
+        while rate is not None and len(search.steps) < MAX_STEPS:
+            step = self._measure(rate, settings)
+            search.steps.append(step)
+            logger.info(
+                "find-max step %d: %g records/s -> achieved %g, intended p99 %s ms, throttled %.2f%%, "
+                "errors %.2f%%: %s",
+                len(search.steps), rate, step.achieved, step.p99_intended_ms, 100 * step.throttle_ratio,
+                100 * step.error_ratio, step.verdict,
+            )  # fmt: skip
+            if step.late and not step.ok:
+                logger.warning(
+                    "find-max: %d calls found every slot busy at %g records/s: if the service was not the limit, "
+                    "add users or --concurrency",
+                    step.late, rate,
+                )  # fmt: skip
+            if step.ok:
+                good = rate if good is None else max(good, rate)
+            else:
+                bad = rate if bad is None else min(bad, rate)
+                self._drain(settings)
+            rate = next_rate(good, bad, rate, settings)
+        search.sustainable = good or 0.0
+        search.done = True
+        logger.info("sustainable rate: %g records/s", round(search.sustainable, 1))
+        self.end_run("--find-max done")
+
+    def _measure(self, rate: float, settings: RateSettings) -> Step:
+        self.control.set_target(rate, "--find-max")
+        settle = settings.step_seconds / 3
+        gevent.sleep(settle)
+        self._step += 1
+        step = self._step
+        self._replies[step] = []
+        METER.start(step)
+        workers = self.broadcast({"step": step, "action": "open"})
+        gevent.sleep(settings.step_seconds - settle)
+        meters = [METER.finish(step)] if not workers else []
+        meters += self._gather(step, {"step": step, "action": "close"}, workers)
+        return combine(rate, [m for m in meters if m.get("seconds")], settings)
+
+    def _gather(self, step: int, message: dict[str, Any], expected: int) -> list[dict[str, Any]]:
+        if not expected:
+            return []
+        self._replies[step] = []
+        self.broadcast(message)
+        deadline = time.monotonic() + GATHER_SECONDS
+        while len(self._replies[step]) < expected and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        return self._replies.pop(step, [])
+
+    def _drain(self, settings: RateSettings) -> None:
+        """Rate 0 until every process has started the calls it still owed."""
+        self.control.set_target(0, "--find-max (catching up)")
+        deadline = time.monotonic() + max(30.0, 4 * settings.step_seconds)
+        while time.monotonic() < deadline:
+            gevent.sleep(0.5)
+            self._step += 1
+            workers = _worker_count(self.environment)
+            statuses = self._gather(self._step, {"step": self._step, "action": "status"}, workers)
+            idle = all(s.get("idle") for s in statuses) if statuses else PACE.idle()
+            if idle:
+                gevent.sleep(1.0)  # calls in flight answer
+                return
+        logger.warning("find-max: the backlog of the last step did not drain; going on")
+
+
+def _worker_count(environment: Environment) -> int:
+    from locust.runners import MasterRunner
+
+    runner = environment.runner
+    return runner.worker_count if isinstance(runner, MasterRunner) else 0
+
+
+def on_step_message(environment: Environment, data: dict[str, Any]) -> None:
+    """A worker: open or close its meter, or say whether it has caught up."""
+    from locust.runners import WorkerRunner
+
+    runner = environment.runner
+    assert isinstance(runner, WorkerRunner)
+    step, action = int(data["step"]), data.get("action")
+    if action == "open":
+        METER.start(step)
+    elif action == "close":
+        runner.send_message(STEP_RESULT, METER.finish(step))
+    elif action == "status":
+        runner.send_message(STEP_RESULT, {"step": step, "idle": PACE.idle()})

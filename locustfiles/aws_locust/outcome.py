@@ -1,0 +1,60 @@
+"""How a run ended, as an exit code that never says success when the target was missed.
+
+Parts of the glue record verdicts as they find them (one line each, logged as an error);
+at the end the master (or the single local process) exits with the worst one. Without
+any verdict, Locust decides: 0, or `--exit-code-on-error` (1) if requests failed.
+
+| code | verdict |
+|---|---|
+| 2 | bad input, a setup error, or an error every call hit that retrying cannot help |
+| 3 | records acknowledged, then not found or not as written (--verify) |
+| 4 | a --check-* threshold failed |
+| 5 | aborted: every call failed for --abort-after seconds |
+| 6 | short of the target: --max-records not reached (run time, SIGTERM, a lost worker) |
+| 7 | --verify failed: the read-back itself failed, so nothing is known |
+| 8 | not verifiable: some acknowledged records cannot be checked |
+
+When several apply, the first in `WORST_FIRST` wins: lost data is the worst news, then
+a run that could not work at all, then one that stopped early, then what is unknown.
+"""
+
+from __future__ import annotations
+
+import logging
+
+logger = logging.getLogger("aws_locust")
+
+PERMANENT = 2
+LOST = 3
+CHECK_FAILED = 4
+ABORTED = 5
+SHORT = 6
+VERIFY_FAILED = 7
+NOT_VERIFIABLE = 8
+WORST_FIRST = (LOST, PERMANENT, ABORTED, SHORT, VERIFY_FAILED, NOT_VERIFIABLE, CHECK_FAILED)
+
+_verdicts: dict[int, str] = {}  # code -> the first line that gave it
+
+
+def record(code: int, line: str) -> None:
+    """A verdict of this run, logged as an error line."""
+    _verdicts.setdefault(code, line)
+    logger.error("%s", line)
+
+
+def has(code: int) -> bool:
+    return code in _verdicts
+
+
+def exit_code() -> int | None:
+    """The worst verdict's code, or None when nothing went wrong (Locust decides then)."""
+    return next((code for code in WORST_FIRST if code in _verdicts), None)
+
+
+def verdicts() -> dict[int, str]:
+    return dict(_verdicts)
+
+
+def reset() -> None:
+    """A new test run in the web UI starts with a clean slate."""
+    _verdicts.clear()

@@ -1,0 +1,271 @@
+"""Who writes what: the run's rate and --max-records, divided among the workers.
+
+The master (or the single local process) gives each worker a part: a records limit
+(--max-records split evenly) and a rate (the target split evenly). Parts change while
+the run goes on:
+- the target rate changes (--rate-steps, a RateShape, the knee finder, the web UI):
+  every worker gets its new part of it;
+- a worker joins: the rate is divided again (records already split stay where they are:
+  taking some back could only overshoot the limit);
+- a worker is lost (missing heartbeats, or it quit): its last reported counts are kept,
+  its unwritten records go to the workers still there, and the rate is divided again.
+  With no worker left to write them, the run ends short of its target (exit 6).
+
+Workers tell the master when their part is acknowledged; the master ends the run when
+every worker still there has done so. Each test run has its own number, so that a late
+message of the previous test changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import gevent
+
+from aws_locust import outcome
+from aws_locust.budget import RecordBudget, split
+from aws_locust.pace import PACE
+
+if TYPE_CHECKING:
+    from locust.env import Environment
+
+    from aws_locust.tally import AwsTally
+
+logger = logging.getLogger("aws_locust")
+
+SHARE = "aws_share"  # master -> worker: {"run", "limit", "rate"}
+DONE = "aws_quota_done"  # worker -> master: {"run", "acked"}
+LOCAL = "local"
+TICK_SECONDS = 1.0
+
+
+class ProcessShare:
+    """This process's part of the run: its records budget and its rate."""
+
+    def __init__(self) -> None:
+        self.run = -1
+        self.budget = RecordBudget(None)
+        self.rate = 0.0
+        self.done_reported = False
+
+    def assign(self, run: int, limit: int | None, rate: float) -> None:
+        if run != self.run:
+            self.run, self.budget, self.done_reported = run, RecordBudget(limit), False
+        elif limit != self.budget.limit:
+            self.budget.limit = limit
+            self.done_reported = self.budget.done and self.done_reported  # a raised limit: not done any more
+        self.rate = rate
+        PACE.set_share(rate)
+
+
+PROCESS = ProcessShare()
+
+
+@dataclass
+class WorkerPart:
+    limit: int | None
+    done: bool = False
+    done_acked: int = 0  # what it had acknowledged when it said it was done
+    lost: bool = False
+
+
+class Distributor:
+    """Master or local process: the parts of every worker, kept in step with who is there."""
+
+    def __init__(self, environment: Environment, tally: AwsTally) -> None:
+        self.environment = environment
+        self.tally = tally
+        self.run = 0
+        self.max_records: int | None = None
+        self.rate = 0.0
+        self.parts: dict[str, WorkerPart] = {}
+        self.ended = False  # this test has ended (or is ending): nothing changes any more
+        self._ticker: gevent.Greenlet | None = None
+
+    # ------------------------------------------------------------------ roles
+
+    @property
+    def _master(self) -> Any:
+        from locust.runners import MasterRunner
+
+        runner = self.environment.runner
+        return runner if isinstance(runner, MasterRunner) else None
+
+    def alive(self) -> list[str]:
+        master = self._master
+        if master is None:
+            return [LOCAL]
+        clients = master.clients
+        return sorted(client.id for client in (*clients.ready, *clients.spawning, *clients.running))
+
+    def _send(self, worker: str) -> None:
+        part = self.parts[worker]
+        live = [w for w, p in self.parts.items() if not p.lost]
+        rate = self.rate / len(live) if live and not part.lost else 0.0
+        if worker == LOCAL:
+            PROCESS.assign(self.run, part.limit, rate)
+        else:
+            self._master.send_message(SHARE, {"run": self.run, "limit": part.limit, "rate": rate}, client_id=worker)
+
+    def _send_all(self) -> None:
+        for worker in self.parts:
+            self._send(worker)
+
+    # ------------------------------------------------------------------ a test run
+
+    def start(self, max_records: int | None, rate: float) -> None:
+        """A new test: split the records and the rate over the workers there now."""
+        self.run += 1
+        self.max_records, self.rate, self.ended = max_records, rate, False
+        workers = self.alive()
+        limits = split(max_records, len(workers)) if max_records else [None] * len(workers)
+        self.parts = {worker: WorkerPart(limit) for worker, limit in zip(workers, limits, strict=True)}
+        self._send_all()
+        if self._ticker is None and self._master is not None:
+            self._ticker = gevent.spawn(self._tick_forever)
+
+    def set_rate(self, rate: float) -> None:
+        self.rate = max(0.0, rate)
+        self._send_all()
+
+    def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.kill(block=False)
+            self._ticker = None
+
+    def acked(self, worker: str) -> int:
+        part = self.parts.get(worker)
+        reported = self.tally.acked_by_worker.get(worker, 0) if worker != LOCAL else self.tally.total("acked")
+        return max(reported, part.done_acked if part is not None else 0)
+
+    def acked_total(self) -> int:
+        return sum(self.acked(worker) for worker in self.parts)
+
+    # ------------------------------------------------------------------ changes
+
+    def _tick_forever(self) -> None:
+        while True:
+            gevent.sleep(TICK_SECONDS)
+            try:
+                self.check_workers()
+            except Exception:  # a bookkeeping error must not end the run's other greenlets
+                logger.exception("checking the workers failed")
+
+    def on_test_stop(self) -> None:
+        """Locust stops a test itself when its last worker goes missing: that is a loss to
+        record, and the run to end. Any other stop ends this test's bookkeeping."""
+        if self._master is not None and not self.ended and not self.alive():
+            self.check_workers()
+        self.ended = True
+
+    def check_workers(self) -> None:
+        runner = self._master
+        if runner is None or self.ended:
+            return
+        alive = set(self.alive())
+        changed = False
+        for worker, part in self.parts.items():
+            if not part.lost and worker not in alive:
+                self._lost(worker, part, alive)
+                changed = True
+            elif part.lost and worker in alive:
+                part.lost = False  # it healed: its part was frozen at what it had reported
+                logger.warning("worker %s is back; it keeps the %s records it had acknowledged", worker, part.limit)
+                changed = True
+        for worker in sorted(alive - set(self.parts)):
+            self.parts[worker] = WorkerPart(0 if self.max_records else None)
+            if self.max_records:
+                logger.info("worker %s joined after --max-records was split: it writes no records", worker)
+            changed = True
+        if changed and not self.ended:
+            self._send_all()
+        if not self.ended and not [p for p in self.parts.values() if not p.lost]:
+            outcome.record(outcome.SHORT, "every worker was lost: the run cannot go on")
+            self.end_run("every worker was lost")
+
+    def _lost(self, worker: str, part: WorkerPart, alive: set[str]) -> None:
+        part.lost = True
+        acked = self.acked(worker)
+        if part.limit is None:
+            logger.warning("worker %s was lost (%d records acknowledged); the rate goes to the others", worker, acked)
+            return
+        unwritten = 0 if part.done else max(0, part.limit - acked)
+        part.limit = acked if not part.done else part.limit
+        heirs = [w for w, p in self.parts.items() if not p.lost and w in alive]
+        if unwritten and not heirs:
+            outcome.record(
+                outcome.SHORT,
+                f"worker {worker} was lost with {unwritten} of its records unwritten, and no worker is left "
+                "to write them",
+            )
+            self.end_run(f"worker {worker} was lost")
+            return
+        for heir, extra in zip(heirs, split(unwritten, len(heirs)), strict=True):
+            heir_part = self.parts[heir]
+            heir_part.limit = (heir_part.limit or 0) + extra
+            if extra:
+                heir_part.done = False
+        logger.warning(
+            "worker %s was lost after %d acknowledged records (acknowledged since its last report are not counted); "
+            "its %d unwritten records go to %d other worker(s)",
+            worker, acked, unwritten, len(heirs),
+        )  # fmt: skip
+
+    def on_done(self, worker: str, run: int, acked: int) -> None:
+        """A worker acknowledged its part; the run ends when every worker still there has."""
+        part = self.parts.get(worker)
+        if run != self.run or part is None:
+            return
+        part.done, part.done_acked = True, max(part.done_acked, acked)
+        live = [p for p in self.parts.values() if not p.lost and p.limit]
+        if self.max_records and all(p.done for p in live) and not self.ended:
+            self.end_run("--max-records reached")
+
+    def end_run(self, reason: str) -> None:
+        """Quit in headless mode; in the web UI, stop the test and keep the UI up."""
+        if self.ended:
+            return
+        self.ended = True
+        runner = self.environment.runner
+        assert runner is not None
+        headless = bool(getattr(self.environment.parsed_options, "headless", False))
+        logger.info("%s: %s", reason, "quitting" if headless else "stopping the test")
+        gevent.spawn(runner.quit if headless else runner.stop)
+
+
+def report_done(environment: Environment) -> None:
+    """Called by users once this process's part of the records is acknowledged."""
+    from locust.runners import WorkerRunner
+
+    if PROCESS.done_reported:
+        return
+    PROCESS.done_reported = True
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.send_message(DONE, {"run": PROCESS.run, "acked": PROCESS.budget.acked})
+    elif DISTRIBUTOR is not None:
+        DISTRIBUTOR.on_done(LOCAL, PROCESS.run, PROCESS.budget.acked)
+
+
+DISTRIBUTOR: Distributor | None = None  # master or local process
+
+
+def attach(environment: Environment, tally: AwsTally) -> Distributor | None:
+    """Every process: the worker side (parts arrive); master or local: the distributor."""
+    global DISTRIBUTOR
+    from locust.runners import MasterRunner, WorkerRunner
+
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.register_message(
+            SHARE, lambda msg, **_: PROCESS.assign(int(msg.data["run"]), msg.data["limit"], float(msg.data["rate"]))
+        )
+        return None
+    distributor = DISTRIBUTOR = Distributor(environment, tally)
+    if isinstance(runner, MasterRunner):
+        runner.register_message(
+            DONE, lambda msg, **_: distributor.on_done(msg.node_id, msg.data["run"], msg.data["acked"])
+        )
+    return distributor

@@ -1,0 +1,151 @@
+"""HTTP servers whose behaviour is known by construction, for the rate mode's tests.
+
+Each answers every write with a valid, empty DynamoDB answer (`{}`, HTTP 200), and a
+DescribeTable at once with an active table keyed by `isbn` (the tool checks the table
+before the swarm); what differs is *when* writes are answered:
+
+- `StallingServer(period, stall)`: at once, except that an answer due while the server
+  is stalled (the first `stall` seconds of every `period` since it started) waits until
+  the stall ends;
+- `FifoServer(capacity)`: one request at a time, in arrival order, each taking exactly
+  1/capacity seconds: a queue of known capacity;
+- `StubServer()`: at once, always.
+
+They run on an asyncio loop in a thread of the test process, bind 127.0.0.1 on a free
+port, speak just enough HTTP/1.1 for keep-alive clients, and count what they answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from typing import Any
+
+
+def _http(body: bytes) -> bytes:
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+ANSWER = _http(b"{}")
+TABLE = {
+    "TableName": "stub",
+    "TableStatus": "ACTIVE",
+    "KeySchema": [{"AttributeName": "isbn", "KeyType": "HASH"}],
+    "AttributeDefinitions": [{"AttributeName": "isbn", "AttributeType": "S"}],
+}
+DESCRIBED = _http(json.dumps({"Table": TABLE}).encode())
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self, server: StubServer) -> None:
+        self.server = server
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.buffer[:end]).decode("latin-1")
+            length, target = 0, ""
+            for line in head.split("\r\n")[1:]:
+                name, _, value = line.partition(":")
+                name = name.strip().lower()
+                if name == "content-length":
+                    length = int(value.strip())
+                elif name == "x-amz-target":
+                    target = value.strip()
+            if len(self.buffer) < end + 4 + length:
+                return
+            del self.buffer[: end + 4 + length]
+            if target.endswith(".DescribeTable"):
+                self.write(DESCRIBED)
+            else:
+                self.server.received(self)
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def answer(self) -> None:
+        self.write(ANSWER)
+        self.server.answered += 1
+
+
+class StubServer:
+    """Answers at once; subclasses decide when each answer goes."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.started = time.monotonic()
+        self.requests = 0
+        self.answered = 0
+        ready = threading.Event()
+        self._server: Any = None
+        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("the stub server did not start")
+        self.port = self._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self._server = self.loop.run_until_complete(
+            self.loop.create_server(lambda: _Connection(self), "127.0.0.1", 0)
+        )
+        self.started = time.monotonic()
+        ready.set()
+        self.loop.run_forever()
+
+    def received(self, connection: _Connection) -> None:
+        self.requests += 1
+        self.schedule(connection, self.loop.time())
+
+    def schedule(self, connection: _Connection, now: float) -> None:
+        connection.answer()
+
+    def close(self) -> None:
+        def stop() -> None:
+            self._server.close()
+            self.loop.stop()
+
+        self.loop.call_soon_threadsafe(stop)
+        self._thread.join(10)
+
+
+class StallingServer(StubServer):
+    def __init__(self, period: float, stall: float) -> None:
+        self.period, self.stall = period, stall
+        self.origin = 0.0  # the loop's time when it started: stalls are [origin + k * period, + stall)
+        super().__init__()
+
+    def _run(self, ready: threading.Event) -> None:
+        self.origin = self.loop.time()
+        super()._run(ready)
+
+    def schedule(self, connection: _Connection, now: float) -> None:
+        phase = (now - self.origin) % self.period
+        if phase < self.stall:
+            self.loop.call_at(now + self.stall - phase, connection.answer)
+        else:
+            connection.answer()
+
+
+class FifoServer(StubServer):
+    def __init__(self, capacity: float) -> None:
+        self.service_time = 1.0 / capacity
+        self.free_at = 0.0
+        super().__init__()
+
+    def schedule(self, connection: _Connection, now: float) -> None:
+        self.free_at = max(now, self.free_at) + self.service_time
+        self.loop.call_at(self.free_at, connection.answer)

@@ -1,0 +1,79 @@
+"""The latency histograms (locustfiles/aws_locust/latency.py) without Locust: kinds kept
+apart, values over the range counted, and no memory kept by histograms already dropped.
+
+Memory (issue 18): the hdrh package's histograms hold a reference cycle (histogram <->
+encoder), so a dropped one is freed only by a full collection of the cycle collector,
+which the raised young-generation threshold (writers/young_gc.py) makes rare: RSS grew
+~10 MB a minute at full speed. The test runs the master's and a worker's cycle of
+record, send, merge and rotate with the collector off and counts live histograms.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+
+import pytest
+from conftest import PROJECT_ROOT
+from hdrh.histogram import HdrHistogram
+
+LOCUSTFILES = str(PROJECT_ROOT / "locustfiles")
+if LOCUSTFILES not in sys.path:
+    sys.path.insert(0, LOCUSTFILES)
+from aws_locust.context import RowKey  # noqa: E402
+from aws_locust.latency import HIGHEST_US, LatencyHistograms, release  # noqa: E402
+
+ROW = RowKey("DynamoDB", "PutItem", "gevent")
+
+
+def live_histograms() -> int:
+    return sum(1 for obj in gc.get_objects() if isinstance(obj, HdrHistogram))
+
+
+def test_dropped_histograms_are_freed_without_the_cycle_collector() -> None:
+    worker, master = LatencyHistograms(), LatencyHistograms()
+    gc.collect()
+    before = live_histograms()
+    gc.disable()
+    try:
+        for round_ in range(300):  # ~15 minutes of a worker's reports, 3 s apart
+            for kind in ("service", "intended", "record", "lag"):
+                worker.record((kind, ROW), 1.0 + round_, worker.unsent, worker.unsent_over_range)
+                master.record((kind, ROW), 2.0, master.pending, master.over_range)
+            master.merge_message(worker.take_message())
+            release(master.rotate_window().values())  # what the live charts' sampler does
+        kept = live_histograms() - before
+    finally:
+        gc.enable()
+    assert kept <= 4, f"{kept} histograms still alive"  # the merged ones, one per kind
+    assert master.percentiles(ROW)["count"] == 600
+
+
+def test_kinds_are_kept_apart_and_summarized_under_their_own_keys() -> None:
+    histograms = LatencyHistograms()
+    over = histograms.over_range
+    for ms in (1.0, 2.0, 3.0):
+        histograms.record(("service", ROW), ms, histograms.pending, over)
+        histograms.record(("intended", ROW), ms * 100, histograms.pending, over)
+    summary = histograms.summary()
+    assert set(summary) == {"latency_ms", "intended_latency_ms"}  # no record latency was measured
+    assert summary["latency_ms"][ROW.name]["max"] == 3.0
+    assert summary["intended_latency_ms"][ROW.name]["max"] == 300.0
+
+
+def test_values_over_the_range_are_counted_not_hidden() -> None:
+    histograms = LatencyHistograms()
+    over = histograms.over_range
+    histograms.record(("intended", ROW), 2 * HIGHEST_US / 1000, histograms.pending, over)  # two hours
+    histograms.record(("intended", ROW), 5.0, histograms.pending, over)
+    values = histograms.percentiles(ROW, "intended")
+    assert values["over_range"] == 1 and values["count"] == 2
+    assert values["max"] == pytest.approx(HIGHEST_US / 1000, rel=0.01)  # recorded as 1 h, never less
+
+
+def test_over_range_counts_travel_with_the_worker_messages() -> None:
+    worker, master = LatencyHistograms(), LatencyHistograms()
+    worker.record(("record", ROW), 3 * HIGHEST_US / 1000, worker.unsent, worker.unsent_over_range)
+    master.merge_message(worker.take_message())
+    assert master.percentiles(ROW, "record")["over_range"] == 1
+    assert worker.take_message() == {}  # sent once
