@@ -69,7 +69,9 @@ def test_canned_answers_are_minimal_and_routed(sink: Sink) -> None:
     assert put == {"ConsumedCapacity": {"TableName": "books", "CapacityUnits": 1.0}}
     batch_write = json.loads(ask("POST", "/", "DynamoDB_20120810.BatchWriteItem")[2])
     assert batch_write["UnprocessedItems"] == {} and batch_write["ConsumedCapacity"][0]["CapacityUnits"] == 25.0
-    assert ask("POST", "/", "DynamoDB_20120810.DescribeTable")[2] == b"{}"
+    table = json.loads(ask("POST", "/", "DynamoDB_20120810.DescribeTable")[2])["Table"]  # checked before the swarm
+    assert table["KeySchema"] == [{"AttributeName": "isbn", "KeyType": "HASH"}] and table["TableStatus"] == "ACTIVE"
+    assert ask("POST", "/", "DynamoDB_20120810.ListTables")[2] == b"{}"  # anything else JSON
     assert json.loads(ask("POST", "/", "AmazonSQS.GetQueueUrl")[2])["QueueUrl"].startswith(sink.url)
     assert set(json.loads(ask("POST", "/", "AmazonSQS.SendMessage")[2])) == {"MD5OfMessageBody", "MessageId"}
     batch = json.loads(ask("POST", "/", "AmazonSQS.SendMessageBatch")[2])
