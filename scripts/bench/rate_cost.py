@@ -1,23 +1,27 @@
 #!/usr/bin/env python3
-"""What the rate mode costs on the load generator, against the nginx sink.
+"""What the rate mode costs on the load generator.
 
-    .venv/bin/python scripts/bench/rate_cost.py                    # 5 rounds, ~4 minutes
+    .venv/bin/python scripts/bench/rate_cost.py                    # 5 rounds, ~5 minutes
     .venv/bin/python scripts/bench/rate_cost.py --rate 5000 --strategy gevent --repeats 3
 
-One process, pinned to CPU 0 (nginx on CPU 1), DynamoDB PutItem through one strategy,
-three arms per round, in alternating order:
+One Locust process pinned to CPU 0 (the sinks on CPU 1), DynamoDB PutItem through one
+strategy; three runs per round, in alternating order:
 
-- `rate`: `--rate R` (the open model: a schedule, late starts, intended-time latency and
-  start lag histograms), `--users` users x `--concurrency` slots;
-- `paced`: the closed loop held at the same R calls/s by scripts/bench/pace.py (a pause in
-  the request listener: one call in flight per user), the machinery-free way to run at R;
-- `closed`: the closed loop flat out, the strategy's ceiling.
+- `rate/nginx`: `--rate R` against the nginx sink (scripts/bench/sink.py, answers at once):
+  records/s achieved against R in the measured window (after `--warmup`: the steady
+  state) and over the whole run (`rate.achieved` in `--summary-json`: from test start,
+  the users' start-up included), the start lag p99 (`start_lag_ms`), late starts,
+  requests per CPU-second;
+- `closed/delay`: the closed loop, `--closed-concurrency` calls in flight, against a sink
+  that answers after `--delay-ms` (scripts/bench/delay_sink.py): a service of known
+  latency, so the loop runs at about concurrency / delay calls a second;
+- `rate/delay`: `--rate` at what the closed run of the same round achieved, against the
+  same sink: the same rate, the same service, the same answers, but paced by a schedule.
 
-For each run: records/s achieved against R (from `--summary-json`: acknowledged records
-over the run), the start lag p99 (`start_lag_ms`, rate arm), and requests per CPU-second
-in the measured window (scripts/bench/cpu_probe.py: after `--warmup`, to the end). The
-rate arm's cost is the paired ratio of its requests per CPU-second to the paced arm's
-(same round, same rate): 1.0 = free, 0.9 = the rate machinery costs 10 %.
+The cost of the rate machinery (schedule, late-start bookkeeping, intended-time and start
+lag histograms, the timed waits between calls) is the paired ratio of `rate/delay`'s
+requests per CPU-second to `closed/delay`'s: 1.0 = free, 0.9 = it costs 10 %. Requests per
+CPU-second come from scripts/bench/cpu_probe.py's window (after `--warmup`, to the end).
 """
 
 from __future__ import annotations
@@ -40,22 +44,19 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from bench_strategies import LOCUST, REGION, base_env  # noqa: E402
 from sink import Sink, pin_to  # noqa: E402
 
-ARMS = ("rate", "paced", "closed")
+ARMS = ("rate/nginx", "closed/delay", "rate/delay")
 
 
-def command(arm: str, args: argparse.Namespace, url: str, tmp: Path) -> tuple[list[str], dict[str, str]]:
+def command(
+    args: argparse.Namespace, url: str, tmp: Path, rate: float, concurrency: int
+) -> tuple[list[str], dict[str, str]]:
     seconds = args.warmup + args.seconds
     files = [str(ROOT / "locustfiles" / "dynamodb.py"), str(BENCH / "cpu_probe.py")]
     env = base_env()
     env.update(CPU_PROBE_JSON=str(tmp / "probe.json"), CPU_PROBE_WARMUP=str(args.warmup),
                CPU_PROBE_STOP_AFTER=str(seconds))  # fmt: skip
-    users, concurrency, extra = args.users, args.concurrency, []
-    if arm == "rate":
-        extra = ["--rate", str(args.rate)]
-    elif arm == "paced":
-        files.append(str(BENCH / "pace.py"))
-        env["BENCH_PACE_RPS"] = str(args.rate)
-        concurrency = 1
+    users = args.users
+    extra = ["--rate", f"{rate:.1f}"] if rate else []
     argv = [
         str(LOCUST), "-f", ",".join(files), "--headless", "-t", f"{math.ceil(seconds) + 10}s", "--only-summary",
         "--loglevel", "WARNING", "-u", str(users), "-r", str(users * 4), "--target", url, "--region", REGION,
@@ -65,10 +66,10 @@ def command(arm: str, args: argparse.Namespace, url: str, tmp: Path) -> tuple[li
     return argv, env
 
 
-def run(arm: str, args: argparse.Namespace, sink: Sink, tmp: Path) -> dict[str, Any]:
+def run(arm: str, args: argparse.Namespace, url: str, tmp: Path, rate: float, concurrency: int) -> dict[str, Any]:
     for stale in ("probe.json", "summary.json"):
         (tmp / stale).unlink(missing_ok=True)
-    argv, env = command(arm, args, sink.url, tmp)
+    argv, env = command(args, url, tmp, rate, concurrency)
     done = subprocess.run(argv, env=env, cwd=tmp, capture_output=True, timeout=args.warmup + args.seconds + 90,
                           preexec_fn=lambda: pin_to(0))  # fmt: skip
     if not (tmp / "probe.json").exists() or not (tmp / "summary.json").exists():
@@ -83,6 +84,7 @@ def run(arm: str, args: argparse.Namespace, sink: Sink, tmp: Path) -> dict[str, 
         "window_rate": window["requests"] / window["wall"] if window["wall"] else 0.0,
         "achieved": (summary.get("rate") or {}).get("achieved"),
         "late": (summary.get("rate") or {}).get("late"),
+        "target": rate or None,
         "lag_p99_ms": lag.get("p99"),
         "failures": sum(v for r in summary["rows"].values() for k, v in r.items() if k.startswith("failed_")),
         "command": argv,
@@ -94,40 +96,62 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=5000, help="records/s (default 5000)")
     parser.add_argument("--strategy", default="gevent")
     parser.add_argument("--users", type=int, default=1)
-    parser.add_argument("--concurrency", type=int, default=32, help="slots per user in the rate and closed arms")
+    parser.add_argument("--concurrency", type=int, default=64, help="slots per user in the rate runs")
+    parser.add_argument("--closed-concurrency", type=int, default=10, help="calls in flight in the closed run")
+    parser.add_argument("--delay-ms", type=float, default=2.0, help="the delay sink's answer time")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", default="", help="write every raw figure here")
     args = parser.parse_args(argv)
     runs: dict[str, list[dict[str, Any]]] = {arm: [] for arm in ARMS}
-    with Sink(cpu=1) as sink, tempfile.TemporaryDirectory(prefix="rate-cost-") as folder:
-        for repeat in range(args.repeats):
-            for arm in ARMS if repeat % 2 == 0 else tuple(reversed(ARMS)):
-                result = run(arm, args, sink, Path(folder))
-                runs[arm].append(result)
-                print(json.dumps({k: v for k, v in result.items() if k != "command"}), flush=True)
+    delay = subprocess.Popen(
+        [sys.executable, str(BENCH / "delay_sink.py"), str(args.delay_ms)], stdout=subprocess.PIPE, text=True,
+        preexec_fn=lambda: pin_to(1),
+    )  # fmt: skip
+    try:
+        assert delay.stdout is not None
+        delay_url = delay.stdout.readline().strip()
+        with Sink(cpu=1) as sink, tempfile.TemporaryDirectory(prefix="rate-cost-") as folder:
+            tmp = Path(folder)
+            for repeat in range(args.repeats):
+                first = repeat % 2 == 0
+                if first:
+                    runs["rate/nginx"].append(run("rate/nginx", args, sink.url, tmp, args.rate, args.concurrency))
+                closed = run("closed/delay", args, delay_url, tmp, 0.0, args.closed_concurrency)
+                runs["closed/delay"].append(closed)
+                same_rate = closed.get("window_rate") or args.rate
+                runs["rate/delay"].append(run("rate/delay", args, delay_url, tmp, same_rate, args.concurrency))
+                if not first:
+                    runs["rate/nginx"].append(run("rate/nginx", args, sink.url, tmp, args.rate, args.concurrency))
+                for arm in ARMS:
+                    print(json.dumps({k: v for k, v in runs[arm][-1].items() if k != "command"}), flush=True)
+    finally:
+        delay.kill()
+        delay.wait(5)
     ratios = [
-        r["per_cpu_second"] / p["per_cpu_second"]
-        for r, p in zip(runs["rate"], runs["paced"], strict=True)
-        if r.get("per_cpu_second") and p.get("per_cpu_second")
+        r["per_cpu_second"] / c["per_cpu_second"]
+        for r, c in zip(runs["rate/delay"], runs["closed/delay"], strict=True)
+        if r.get("per_cpu_second") and c.get("per_cpu_second")
     ]
 
     def med(arm: str, key: str) -> float:
         values = [r[key] for r in runs[arm] if r.get(key) is not None]
         return statistics.median(values) if values else float("nan")
 
-    achieved = med("rate", "achieved")
-    print(f"\n{args.strategy}, target {args.rate:g} records/s, {args.repeats} rounds (medians):")
-    print(f"  rate arm:   achieved {achieved:.1f} records/s ({100 * achieved / args.rate:.2f} % of target), "
-          f"start lag p99 {med('rate', 'lag_p99_ms')} ms, late starts {med('rate', 'late'):g}, "
-          f"{med('rate', 'per_cpu_second'):,.0f} requests per CPU-second")  # fmt: skip
-    for arm, what in (("paced", "held at the rate by pace.py"), ("closed", "flat out")):
-        print(f"  {arm} arm: {med(arm, 'window_rate'):.1f} calls/s, {med(arm, 'per_cpu_second'):,.0f} "
-              f"requests per CPU-second ({what})")  # fmt: skip
+    steady, whole = med("rate/nginx", "window_rate"), med("rate/nginx", "achieved")
+    print(f"\n{args.strategy}, {args.repeats} rounds (medians):")
+    print(f"  rate/nginx:   target {args.rate:g}, achieved {steady:.1f} records/s in the window "
+          f"({100 * steady / args.rate:.2f} % of target; {whole:.1f} over the whole run), "
+          f"start lag p99 {med('rate/nginx', 'lag_p99_ms')} ms, "
+          f"late starts {med('rate/nginx', 'late'):g}, "
+          f"{med('rate/nginx', 'per_cpu_second'):,.0f} requests per CPU-second")  # fmt: skip
+    for arm in ("closed/delay", "rate/delay"):
+        print(f"  {arm}: {med(arm, 'window_rate'):.1f} calls/s, {med(arm, 'per_cpu_second'):,.0f} requests per "
+              f"CPU-second (a {args.delay_ms:g} ms service)")  # fmt: skip
     if ratios:
         quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
-        print(f"  rate / paced requests per CPU-second: {statistics.median(ratios):.3f} "
+        print(f"  rate / closed at the same rate, requests per CPU-second: {statistics.median(ratios):.3f} "
               f"(IQR {quartiles[0]:.3f}-{quartiles[2]:.3f}, {len(ratios)} paired rounds)")  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps(runs, indent=1))
