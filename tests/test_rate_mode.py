@@ -97,7 +97,8 @@ def test_no_stall_no_invented_delay(stub: StubServer, tmp_path: Path) -> None:
         assert intended["p50"] < service["p50"] + 5, (row, service, intended)
         assert intended["p99"] < 100, (row, intended)
     assert result.summary["rate"]["late"] == 0
-    assert 285 <= result.summary["rate"]["achieved"] <= 310, result.summary["rate"]
+    # over the whole run, the users' own start-up included (a few hundred ms on a busy machine)
+    assert 270 <= result.summary["rate"]["achieved"] <= 310, result.summary["rate"]
 
 
 def test_rate_steps_follow_the_profile_and_end_the_run(stub: StubServer, tmp_path: Path) -> None:

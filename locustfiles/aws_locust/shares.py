@@ -81,7 +81,7 @@ class Distributor:
         self.max_records: int | None = None
         self.rate = 0.0
         self.parts: dict[str, WorkerPart] = {}
-        self.ended = False  # this test has ended (or is ending): nothing changes any more
+        self.ended = True  # no test runs (none yet, or it ended): nothing changes any more
         self._ticker: gevent.Greenlet | None = None
 
     # ------------------------------------------------------------------ roles
