@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +10,7 @@ from locust.env import Environment
 
 from aws_locust.settings import RunSettings, read_settings
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
+from writers.per_process import PerProcess
 from writers.retry import RetryPolicy
 from writers.services import Workload
 from writers.services.base import RecordSource
@@ -55,28 +55,27 @@ class ProcessRuntime:
         return self.settings.arrival
 
 
-_runtimes: dict[tuple[int, type[Workload], RunSettings], ProcessRuntime] = {}
-_creating = Semaphore()
+# Made under a gevent lock: prepare() may do I/O and yield, and users starting meanwhile wait for this runtime.
+_runtimes: PerProcess[tuple[type[Workload], RunSettings], ProcessRuntime] = PerProcess(Semaphore)
 
 
 def runtime_for(environment: Environment, workload: type[Workload]) -> ProcessRuntime:
     """The process's runtime for these settings (a new one when the web UI changed them)."""
     options = environment.parsed_options
     settings = read_settings(options, workload)
-    key = (os.getpid(), workload, settings)
-    with _creating:  # prepare() may do I/O and yield: users starting meanwhile wait for this runtime
-        runtime = _runtimes.get(key)
-        if runtime is None:
-            index = max(0, getattr(environment.runner, "worker_index", 0))
-            instance = workload(settings.workload)
-            endpoint = endpoint_for(settings, workload, options)
-            instance.prepare(endpoint)
-            runtime = _runtimes[key] = ProcessRuntime(
-                settings=settings,
-                workload=instance,
-                endpoint=endpoint,
-                records=instance.records(settings.seed, index),
-                strategy_options=StrategyOptions(settings.concurrency, settings.keep_alive, settings.timeout),
-                retry_policy=RetryPolicy(max_attempts=settings.max_attempts),
-            )
-    return runtime
+
+    def make() -> ProcessRuntime:
+        index = max(0, getattr(environment.runner, "worker_index", 0))
+        instance = workload(settings.workload)
+        endpoint = endpoint_for(settings, workload, options)
+        instance.prepare(endpoint)
+        return ProcessRuntime(
+            settings=settings,
+            workload=instance,
+            endpoint=endpoint,
+            records=instance.records(settings.seed, index),
+            strategy_options=StrategyOptions(settings.concurrency, settings.keep_alive, settings.timeout),
+            retry_policy=RetryPolicy(max_attempts=settings.max_attempts),
+        )
+
+    return _runtimes.get((workload, settings), make)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import selectors
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -22,6 +21,7 @@ import gevent
 from gevent.monkey import get_original
 
 from writers import young_gc
+from writers.per_process import PerProcess
 from writers.strategies.native_threads import Inbox, make_logging_safe_for_native_threads
 
 logger = logging.getLogger("writers.aioloop")
@@ -136,34 +136,28 @@ class ProcessLoop:
         return True
 
 
-_current: ProcessLoop | None = None
-_current_pid = 0
+_current: PerProcess[None, ProcessLoop] = PerProcess()
 
 
 def acquire_loop() -> ProcessLoop:
-    global _current, _current_pid
-    if _current is None or _current_pid != os.getpid():
-        _current, _current_pid = ProcessLoop(), os.getpid()
-    _current.users += 1
-    return _current
+    process_loop = _current.get(None, ProcessLoop)
+    process_loop.users += 1
+    return process_loop
 
 
 def release_loop(process_loop: ProcessLoop) -> None:
     """The last strategy to let go stops the loop; sessions and sockets are closed."""
-    global _current
     process_loop.users -= 1
     if process_loop.users <= 0:
-        if _current is process_loop:
-            _current = None
+        if _current.peek(None) is process_loop:
+            _current.pop(None)
         process_loop.stop()
 
 
 def shutdown_process_loop(timeout: float = 5.0) -> bool:
     """Stop the process loop even if strategies still hold it; True if its thread ended."""
-    global _current
-    current = _current
-    if current is None or _current_pid != os.getpid():
+    current = _current.pop(None)
+    if current is None:
         return True
-    _current = None
     current.stop()
     return current.join(timeout)

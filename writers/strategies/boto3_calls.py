@@ -7,8 +7,6 @@ process (and per thread for the threaded strategy), never per call.
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 from typing import Any
 
@@ -17,6 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from writers.calls import Attempt, Call
 from writers.errors import AwsCallError
+from writers.per_process import PerProcess
 from writers.strategies.base import StrategyOptions
 from writers.target import Endpoint
 
@@ -64,20 +63,13 @@ def make_client(endpoint: Endpoint, options: StrategyOptions, pool_connections: 
     return client
 
 
-_shared_clients: dict[tuple[int, Endpoint, StrategyOptions], Any] = {}
-_shared_lock = threading.Lock()
+_shared_clients: PerProcess[tuple[Endpoint, StrategyOptions], Any] = PerProcess()
 
 
 def shared_client(endpoint: Endpoint, options: StrategyOptions) -> Any:
     """One client per process and settings; made after a fork, never inherited."""
-    key = (os.getpid(), endpoint, StrategyOptions(1, options.keep_alive, options.timeout))
-    client = _shared_clients.get(key)
-    if client is None:
-        with _shared_lock:
-            client = _shared_clients.get(key)
-            if client is None:
-                client = _shared_clients[key] = make_client(endpoint, options, SHARED_POOL_CONNECTIONS)
-    return client
+    key = (endpoint, StrategyOptions(1, options.keep_alive, options.timeout))
+    return _shared_clients.get(key, lambda: make_client(endpoint, options, SHARED_POOL_CONNECTIONS))
 
 
 def call_boto3(client: Any, call: Call) -> Attempt:

@@ -6,12 +6,12 @@ endpoint, so signing a call costs two SHA-256 and one HMAC.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import NamedTuple
 
 from writers.calls import Attempt, Call
 from writers.errors import AwsCallError
+from writers.per_process import PerProcess
 from writers.sigv4 import SigV4Signer
 from writers.target import Endpoint
 
@@ -25,18 +25,15 @@ class SignedRequest(NamedTuple):
     base_url: str  # the origin it goes to: the endpoint's, or the call's own (WireRequest.base_url)
 
 
-_signers: dict[tuple[int, Endpoint], SigV4Signer] = {}
+_signers: PerProcess[Endpoint, SigV4Signer] = PerProcess()
 
 
 def signer_for(endpoint: Endpoint) -> SigV4Signer:
-    key = (os.getpid(), endpoint)
-    signer = _signers.get(key)
-    if signer is None:
-        service = endpoint.service
-        signer = _signers[key] = SigV4Signer(
-            endpoint.credentials(), endpoint.region, service.signing_name, s3=service.s3_signing
-        )
-    return signer
+    service = endpoint.service
+    return _signers.get(
+        endpoint,
+        lambda: SigV4Signer(endpoint.credentials(), endpoint.region, service.signing_name, s3=service.s3_signing),
+    )
 
 
 def sign_call(signer: SigV4Signer, base_url: str, call: Call, keep_alive: bool) -> SignedRequest:

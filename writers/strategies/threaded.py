@@ -16,7 +16,6 @@ is not replaced. A call queued then never ran, and its greenlet waited forever.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +25,7 @@ from gevent._hub_local import get_hub_if_exists
 from gevent.monkey import get_original
 
 from writers.calls import Attempt, Call
+from writers.per_process import PerProcess
 from writers.strategies.base import Strategy, StrategyOptions
 from writers.strategies.boto3_calls import call_boto3, make_client
 from writers.strategies.native_threads import Inbox, make_logging_safe_for_native_threads
@@ -43,17 +43,16 @@ _thread_state = _NativeLocal()
 # Sessions are made, and their credentials resolved, in the greenlet: resolving logs,
 # and the logging lock is a gevent one that native threads must not wait on.
 _session_lock = _native_lock()
-_sessions: dict[tuple[int, Endpoint], Any] = {}
+_sessions: PerProcess[Endpoint, Any] = PerProcess()
 
 
 def process_session(endpoint: Endpoint) -> Any:
-    key = (os.getpid(), endpoint)
-    session = _sessions.get(key)
-    if session is None:
+    def make() -> Any:
         session = endpoint.boto3_session()
         session.get_credentials()
-        _sessions[key] = session
-    return session
+        return session
+
+    return _sessions.get(endpoint, make)
 
 
 def _close_thread_clients() -> None:
@@ -160,26 +159,24 @@ class NativeThreads:
         return not self.threads
 
 
-_pool: NativeThreads | None = None
-_pool_pid = 0
+_pool: PerProcess[None, NativeThreads] = PerProcess()
+
+
+def _new_pool() -> NativeThreads:
+    make_logging_safe_for_native_threads()
+    return NativeThreads()
 
 
 def process_pool() -> NativeThreads:
     """One set of native threads per process, made after a fork."""
-    global _pool, _pool_pid
-    if _pool is None or _pool_pid != os.getpid():
-        make_logging_safe_for_native_threads()
-        _pool, _pool_pid = NativeThreads(), os.getpid()
-    return _pool
+    return _pool.get(None, _new_pool)
 
 
 def shutdown_process_pool(timeout: float = 5.0) -> bool:
     """End every native thread of the process (closing their clients); True if all ended."""
-    global _pool
-    pool = _pool
-    if pool is None or _pool_pid != os.getpid():
+    pool = _pool.pop(None)
+    if pool is None:
         return True
-    _pool = None
     return pool.shutdown(timeout)
 
 
