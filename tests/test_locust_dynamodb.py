@@ -25,7 +25,7 @@ from conftest import (
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
 from writers.services.base import WorkloadOptions
-from writers.services.dynamodb import DynamoDBWorkload, admin_client
+from writers.services.dynamodb import DynamoDBWorkload
 from writers.target import Endpoint
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -70,7 +70,7 @@ def processes_mentioning(port: int) -> list[psutil.Process]:
 
 def table_exists(endpoint: Endpoint, table: str) -> bool:
     try:
-        admin_client(endpoint).describe_table(TableName=table)
+        endpoint.admin_client().describe_table(TableName=table)
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ResourceNotFoundException":
             return False

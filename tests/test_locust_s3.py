@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from conftest import LocustRun, headless_locust, running_emulator, stats_totals
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
-from writers.services.s3 import SERVICE, KiB, MiB, S3Options, S3Workload, admin_client
+from writers.services.s3 import SERVICE, KiB, MiB, S3Options, S3Workload
 from writers.strategies import STRATEGIES
 from writers.target import Endpoint
 
@@ -109,7 +109,7 @@ def test_mixed_reads_and_teardown_on_moto(tmp_path: Path, moto: RunningEmulator)
     assert sum(row["total_content_length"] for row in gets) == reads * 2 * KiB  # bytes received
     assert f"deleted S3 bucket {bucket!r}" in run.output
     with pytest.raises(ClientError):
-        admin_client(endpoint_of(moto)).head_bucket(Bucket=bucket)
+        endpoint_of(moto).admin_client().head_bucket(Bucket=bucket)
 
 
 def test_local_target_starts_and_stops_seaweedfs(tmp_path: Path) -> None:

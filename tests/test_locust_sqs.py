@@ -27,7 +27,7 @@ from conftest import (
 )
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, start_emulator
-from writers.services.sqs import SERVICE, SQSOptions, SQSWorkload, admin_client
+from writers.services.sqs import SERVICE, SQSOptions, SQSWorkload
 from writers.target import Endpoint
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -79,7 +79,7 @@ def unique_queue(hint: str, fifo: bool = False) -> str:
 
 
 def queue_counts(endpoint: Endpoint, queue: str) -> tuple[int, int]:
-    client = admin_client(endpoint)
+    client = endpoint.admin_client()
     names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     url = client.get_queue_url(QueueName=queue)["QueueUrl"]
     attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]

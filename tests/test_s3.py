@@ -44,7 +44,6 @@ from writers.services.s3 import (
     S3Options,
     S3Workload,
     UploadPart,
-    admin_client,
     parse_distribution,
     parse_size,
 )
@@ -153,7 +152,7 @@ def read_back(endpoint: Endpoint, strategy: str, workload: S3Workload, keys: lis
 
 
 def pending_uploads(endpoint: Endpoint, bucket: str) -> list[Any]:
-    return admin_client(endpoint).list_multipart_uploads(Bucket=bucket).get("Uploads", [])  # type: ignore[no-any-return]
+    return endpoint.admin_client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------- options (no server)
@@ -578,7 +577,7 @@ def test_provision_creates_once_and_teardown_deletes_everything(server: RunningE
     workload = S3Workload(S3Options(bucket_name("provision")))
     assert workload.provision(endpoint, timeout=20) is True
     assert workload.provision(endpoint, timeout=20) is False  # exists: used as is
-    client = admin_client(endpoint)
+    client = endpoint.admin_client()
     client.put_object(Bucket=workload.s3.resource, Key="p00/x", Body=b"x")
     client.create_multipart_upload(Bucket=workload.s3.resource, Key="p00/unfinished")
     workload.teardown(endpoint)

@@ -35,7 +35,6 @@ from writers.services.sqs import (
     SendMessageBatch,
     SQSOptions,
     SQSWorkload,
-    admin_client,
     delete_message_batch,
     message_body,
     receive_message,
@@ -102,7 +101,7 @@ def drive(
 def queue_counts(endpoint: Endpoint, workload: SQSWorkload) -> tuple[int, int]:
     """(visible, in flight) messages."""
     names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    attributes = admin_client(endpoint).get_queue_attributes(QueueUrl=workload.queue_url, AttributeNames=names)
+    attributes = endpoint.admin_client().get_queue_attributes(QueueUrl=workload.queue_url, AttributeNames=names)
     return int(attributes["Attributes"][names[0]]), int(attributes["Attributes"][names[1]])
 
 
@@ -330,7 +329,7 @@ def test_server_side_entry_failures_are_sent_again_never_dropped(endpoint: Endpo
 
 def test_fifo_keeps_the_order_within_a_message_group(endpoint: Endpoint) -> None:
     workload = ready(endpoint, queue_name("fifo-order", fifo=True))
-    attributes = admin_client(endpoint).get_queue_attributes(QueueUrl=workload.queue_url, AttributeNames=["All"])
+    attributes = endpoint.admin_client().get_queue_attributes(QueueUrl=workload.queue_url, AttributeNames=["All"])
     assert attributes["Attributes"]["FifoQueue"] == "true"
     records = MessageRecords(seed=9).take(20)
     calls = workload.write_calls(records)

@@ -19,8 +19,16 @@ from botocore.credentials import Credentials
 
 from writers.calls import ServiceInfo
 from writers.errors import ConfigError
+from writers.per_process import PerProcess
 
 DEFAULT_REGION = "us-east-1"
+# Provisioning, look-ups and read-backs, every service alike: an unreachable endpoint is
+# reported after ADMIN_ATTEMPTS connect attempts of ADMIN_CONNECT_TIMEOUT seconds each
+# (~25 s), not after botocore's default 60 s per attempt; a throttled control plane gets
+# as many tries.
+ADMIN_CONNECT_TIMEOUT = 5.0
+ADMIN_READ_TIMEOUT = 30.0
+ADMIN_ATTEMPTS = 4
 
 
 def parse_target(value: str) -> str:
@@ -81,9 +89,17 @@ class Endpoint:
         return boto3.session.Session(**self.session_kwargs())
 
     def admin_client(self) -> Any:
-        """A boto3 client for provisioning and checks: botocore's retries on, short
-        connect timeout, so an unreachable endpoint is reported within seconds."""
-        config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
+        """The boto3 client for provisioning, look-ups and checks: botocore's retries on,
+        a short connect timeout. One per process and endpoint (costly to make, safe to share)."""
+        return _admin_clients.get(self, self._new_admin_client)
+
+    def _new_admin_client(self) -> Any:
+        config = Config(
+            retries={"mode": "standard", "total_max_attempts": ADMIN_ATTEMPTS},
+            connect_timeout=ADMIN_CONNECT_TIMEOUT,
+            read_timeout=ADMIN_READ_TIMEOUT,
+            **self.service.boto3_config(self.url),
+        )
         return self.boto3_session().client(self.service.boto3_name, endpoint_url=self.url, config=config)
 
     def credentials(self) -> Any:
@@ -94,6 +110,9 @@ class Endpoint:
         if creds is None:
             raise ConfigError("no AWS credentials found (boto3 looked in env, profile, SSO, IRSA, instance role)")
         return creds
+
+
+_admin_clients: PerProcess[Endpoint, Any] = PerProcess()
 
 
 def resolve_endpoint(

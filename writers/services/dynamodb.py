@@ -95,10 +95,6 @@ def get_item(table: str, key: str) -> GetItem:
     return GetItem({"TableName": table, "Key": {KEY: {"S": key}}})
 
 
-def admin_client(endpoint: Endpoint) -> Any:
-    return endpoint.admin_client()
-
-
 class DynamoDBWorkload(Workload):
     service = SERVICE
     resource_kind = "table"
@@ -114,7 +110,7 @@ class DynamoDBWorkload(Workload):
         return [batch_write(table, records[i : i + size]) for i in range(0, len(records), size)]
 
     def provision(self, endpoint: Endpoint, timeout: float = 60.0) -> bool:
-        client = admin_client(endpoint)
+        client = endpoint.admin_client()
         table = self.options.resource
         created = False
         try:
@@ -139,7 +135,7 @@ class DynamoDBWorkload(Workload):
         """The table exists, is keyed by `isbn` (a string partition key, no sort key), and
         takes a write: a PutItem on a key no record has, on the condition that the item
         exists, is authorized like any write and refused by its condition, so it stores nothing."""
-        client, table = admin_client(endpoint), self.options.resource
+        client, table = endpoint.admin_client(), self.options.resource
         where = endpoint.url or f"AWS {endpoint.region}"
         try:
             description = client.describe_table(TableName=table)["Table"]
@@ -174,7 +170,7 @@ class DynamoDBWorkload(Workload):
             # throttled or a server error: the probe says nothing either way; the run will tell
 
     def teardown(self, endpoint: Endpoint) -> None:
-        client = admin_client(endpoint)
+        client = endpoint.admin_client()
         try:
             client.delete_table(TableName=self.options.resource)
         except ClientError as exc:
@@ -183,7 +179,7 @@ class DynamoDBWorkload(Workload):
 
     def verify(self, endpoint: Endpoint, acked_keys: Sequence[str]) -> VerifyResult:
         """BatchGetItem every acknowledged key; an item whose checksum does not match is corrupt."""
-        client, table = admin_client(endpoint), self.options.resource
+        client, table = endpoint.admin_client(), self.options.resource
         result = VerifyResult(len(acked_keys))
         for start in range(0, len(acked_keys), 100):
             wanted = set(acked_keys[start : start + 100])
@@ -202,6 +198,6 @@ class DynamoDBWorkload(Workload):
         return result
 
     def stored_keys(self, endpoint: Endpoint) -> set[str]:
-        paginator = admin_client(endpoint).get_paginator("scan")
+        paginator = endpoint.admin_client().get_paginator("scan")
         pages = paginator.paginate(TableName=self.options.resource, ProjectionExpression=KEY)
         return {item[KEY]["S"] for page in pages for item in page["Items"]}

@@ -623,19 +623,6 @@ class ObjectRecords:
 # --------------------------------------------------------------------------- workload
 
 
-_admin_clients: dict[tuple[int, Endpoint], Any] = {}
-
-
-def admin_client(endpoint: Endpoint) -> Any:
-    """A client for provisioning and checks, with botocore's retries left on (one per process and endpoint)."""
-    key = (os.getpid(), endpoint)
-    client = _admin_clients.get(key)
-    if client is None:
-        config = Config(retries={"mode": "standard", "max_attempts": 5}, **SERVICE.boto3_config(endpoint.url))
-        client = _admin_clients[key] = endpoint.boto3_session().client("s3", endpoint_url=endpoint.url, config=config)
-    return client
-
-
 _BUCKET_NAME_RULES = "3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit"
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
@@ -772,7 +759,7 @@ class S3Workload(Workload):
         return GetObject(self.target, key)
 
     def provision(self, endpoint: Endpoint, timeout: float = 60.0) -> bool:
-        client = admin_client(endpoint)
+        client = endpoint.admin_client()
         bucket = self.s3.resource
         if self._bucket_status(client, bucket) == 200:
             return False
@@ -800,7 +787,7 @@ class S3Workload(Workload):
         object is put (only if absent) and deleted at once. A probe that is throttled, fails
         on the server's side or times out says nothing either way: the run will tell."""
         self.prepare(endpoint)
-        client, bucket = admin_client(endpoint), self.s3.resource
+        client, bucket = endpoint.admin_client(), self.s3.resource
         where = endpoint.url or f"AWS {endpoint.region}"
         try:
             if self._bucket_status(client, bucket) == 404:
@@ -856,14 +843,14 @@ class S3Workload(Workload):
         """Abort unfinished uploads, delete every object, then the bucket."""
         try:
             self.empty(endpoint)
-            admin_client(endpoint).delete_bucket(Bucket=self.s3.resource)
+            endpoint.admin_client().delete_bucket(Bucket=self.s3.resource)
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "NoSuchBucket":
                 raise
 
     def empty(self, endpoint: Endpoint) -> None:
         """Abort unfinished multipart uploads and delete every object; the bucket stays."""
-        client = admin_client(endpoint)
+        client = endpoint.admin_client()
         bucket = self.s3.resource
         for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
             for upload in page.get("Uploads", []):
@@ -875,7 +862,7 @@ class S3Workload(Workload):
 
     def stored_objects(self, endpoint: Endpoint) -> dict[str, int]:
         """Every object in the bucket now: key -> size."""
-        pages = admin_client(endpoint).get_paginator("list_objects_v2").paginate(Bucket=self.s3.resource)
+        pages = endpoint.admin_client().get_paginator("list_objects_v2").paginate(Bucket=self.s3.resource)
         return {o["Key"]: int(o["Size"]) for page in pages for o in page.get("Contents", [])}
 
     def stored_keys(self, endpoint: Endpoint) -> set[str]:

@@ -12,7 +12,6 @@ process (`prepare`) and only carried along.
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import time
@@ -22,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from faker import Faker
 
@@ -315,22 +313,6 @@ class SQSOptions(WorkloadOptions):
         return self.resource.endswith(FIFO_SUFFIX)
 
 
-_admin_clients: dict[tuple[int, Endpoint], Any] = {}
-
-
-def admin_client(endpoint: Endpoint) -> Any:
-    """A client for provisioning, lookups and checks, with botocore's retries left on.
-
-    One per process and endpoint (clients are costly to make and safe to share).
-    """
-    key = (os.getpid(), endpoint)
-    client = _admin_clients.get(key)
-    if client is None:
-        config = Config(retries={"mode": "standard", "max_attempts": 5})
-        client = _admin_clients[key] = endpoint.boto3_session().client("sqs", endpoint_url=endpoint.url, config=config)
-    return client
-
-
 def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -414,7 +396,7 @@ class SQSWorkload(Workload):
         name = self.options.resource
         where = endpoint.url or f"AWS {endpoint.region}"
         try:
-            return str(admin_client(endpoint).get_queue_url(QueueName=name)["QueueUrl"])
+            return str(endpoint.admin_client().get_queue_url(QueueName=name)["QueueUrl"])
         except ClientError as exc:
             if _error_code(exc) in MISSING_QUEUE_CODES:
                 raise ConfigError(f"SQS queue {name!r} does not exist at {where}") from None
@@ -474,7 +456,7 @@ class SQSWorkload(Workload):
     # ----------------------------------------------------------------- resource
 
     def provision(self, endpoint: Endpoint, timeout: float = 60.0) -> bool:
-        client = admin_client(endpoint)
+        client = endpoint.admin_client()
         name = self.options.resource
         try:
             client.get_queue_url(QueueName=name)
@@ -497,7 +479,7 @@ class SQSWorkload(Workload):
             time.sleep(0.5)
 
     def teardown(self, endpoint: Endpoint) -> None:
-        client = admin_client(endpoint)
+        client = endpoint.admin_client()
         try:
             client.delete_queue(QueueUrl=client.get_queue_url(QueueName=self.options.resource)["QueueUrl"])
         except ClientError as exc:
@@ -508,7 +490,7 @@ class SQSWorkload(Workload):
         """The queue exists and its attributes can be read with these credentials."""
         self.prepare(endpoint)
         try:
-            admin_client(endpoint).get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
+            endpoint.admin_client().get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
         except ClientError as exc:
             raise ConfigError(f"cannot use SQS queue {self.options.resource!r}: {_error_code(exc)}") from None
 
@@ -525,7 +507,7 @@ class SQSWorkload(Workload):
         a list to add to, kept by the caller, so that a drain that failed half-way (throttled)
         goes on where it stopped when called again, and what it received still counts.
         """
-        client = admin_client(endpoint)
+        client = endpoint.admin_client()
         url = self.queue_url or self.lookup_url(endpoint)
         ids = [] if into is None else into
         while True:
