@@ -124,7 +124,7 @@ def test_dynamodb_bill_prefers_the_consumed_capacity_the_service_reports() -> No
     requests = batch.params["RequestItems"]["books"]
     partial = pricing.bill(batch, {"UnprocessedItems": {"books": requests[2:]}})
     assert partial.units == 6.0 and not partial.reported
-    leftover = BatchWriteItem({"RequestItems": {"books": requests[2:]}}, 1, 2)
+    leftover = BatchWriteItem({"RequestItems": {"books": requests[2:]}}, 1, attempt=2)
     assert pricing.bill(leftover, {}).units == 3.0
 
 

@@ -25,11 +25,11 @@ from writers.calls import Attempt, Call
 from writers.driver import Driver, Totals
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
 from writers.errors import AwsCallError, ConfigError, FailureKind
+from writers.protocols.rest_xml import encode_segment, error_from, uri_path
 from writers.records import ISBN_SPACE, isbn13
 from writers.retry import RetryPolicy
 from writers.services import s3 as s3_module
 from writers.services import workload_class
-from writers.services.rest_xml import encode_segment, error_from, uri_path
 from writers.services.s3 import (
     OFFSET_STEP,
     SERVICE,

@@ -8,10 +8,11 @@ look inside one.
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from writers.errors import AwsCallError
 
@@ -65,25 +66,33 @@ class Settlement:
 
 
 class Call(ABC):
-    """One AWS API call. Subclasses are the service operations."""
+    """One AWS API call. Subclasses are the service operations.
+
+    A call's own fields (a multipart upload it belongs to, the receive that follows a
+    delete, ...) need no help to survive a retry: `again` copies the whole call.
+    """
 
     service: ClassVar[ServiceInfo]
     operation: ClassVar[str]  # "PutItem"
     api_method: ClassVar[str]  # boto3 method: "put_item"
     is_read: ClassVar[bool] = False
 
-    keys: tuple[str, ...] = ()  # the records this call writes, by key (set by the service)
     # Set by the driver (writers/driver.py), on time.perf_counter()'s clock: when this attempt
     # was meant to start, and when the first call for its records was.
     intended: float = 0.0
     first_intended: float = 0.0
     late: bool = False  # a new call whose intended start found every slot busy (rate mode)
 
-    def __init__(self, params: dict[str, Any], items: int = 1, attempt: int = 1) -> None:
-        self.params = params
+    def __init__(self, items: int = 1, *, keys: tuple[str, ...] = (), attempt: int = 1) -> None:
         self.items = items
+        self.keys = keys  # the records this call writes, by key (for --verify)
         self.attempt = attempt
         self._wire: WireRequest | None = None
+
+    @property
+    @abstractmethod
+    def params(self) -> dict[str, Any]:
+        """The boto3 method's parameters."""
 
     @abstractmethod
     def build_wire(self) -> WireRequest:
@@ -108,11 +117,11 @@ class Call(ABC):
     def request_bytes(self) -> int:
         return len(self.wire().body)
 
-    def again(self) -> Call:
-        """The same call, as its next attempt."""
-        call = type(self)(self.params, self.items, self.attempt + 1)
-        call.keys = self.keys
-        return call
+    def again(self) -> Self:
+        """The same call, as its next attempt (the same wire request, signed again when sent)."""
+        retry = copy.copy(self)
+        retry.attempt = self.attempt + 1
+        return retry
 
     def abandon(self) -> list[Call]:
         """Calls to make when this one is given up (S3: abort the multipart upload it belongs to)."""

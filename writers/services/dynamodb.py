@@ -9,11 +9,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from writers.calls import Call, ServiceInfo, Settlement, WireRequest
+from writers.calls import Call, ServiceInfo, Settlement
 from writers.errors import AwsCallError, ConfigError, FailureKind
+from writers.protocols.json_protocol import JsonCall
 from writers.records import record_crc
 from writers.services.base import VerifyResult, Workload
-from writers.services.json_protocol import json_request, json_response
 from writers.target import Endpoint
 
 SERVICE = ServiceInfo(name="DynamoDB", boto3_name="dynamodb", signing_name="dynamodb", endpoint_env="DYNAMODB")
@@ -34,14 +34,9 @@ def to_item(record: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     }
 
 
-class DynamoDBCall(Call):
+class DynamoDBCall(JsonCall):
     service = SERVICE
-
-    def build_wire(self) -> WireRequest:
-        return json_request(TARGET_PREFIX + self.operation, self.params)
-
-    def parse_wire(self, status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
-        return json_response(status, headers, body)
+    target_prefix = TARGET_PREFIX
 
 
 class PutItem(DynamoDBCall):
@@ -64,8 +59,9 @@ class BatchWriteItem(DynamoDBCall):
         left = sum(len(requests) for requests in unprocessed.values())
         if not left:
             return Settlement(acked=self.items, acked_keys=self.keys)
-        leftover = BatchWriteItem({"RequestItems": unprocessed}, left, self.attempt + 1)
-        leftover.keys = tuple(request_keys(unprocessed))
+        leftover = BatchWriteItem(
+            {"RequestItems": unprocessed}, left, keys=tuple(request_keys(unprocessed)), attempt=self.attempt + 1
+        )
         unsent = set(leftover.keys)
         acked = tuple(key for key in self.keys if key not in unsent)
         return Settlement(acked=self.items - left, acked_keys=acked, leftover=leftover)
@@ -77,18 +73,15 @@ def request_keys(request_items: Mapping[str, list[Any]]) -> list[str]:
 
 
 def put_item(table: str, record: Mapping[str, Any]) -> PutItem:
-    call = PutItem({"TableName": table, "Item": to_item(record), **CONSUMED_CAPACITY})
-    call.keys = (record[KEY],)
-    return call
+    return PutItem({"TableName": table, "Item": to_item(record), **CONSUMED_CAPACITY}, keys=(record[KEY],))
 
 
 def batch_write(table: str, records: Sequence[Mapping[str, Any]]) -> BatchWriteItem:
     if not 1 <= len(records) <= MAX_BATCH:
         raise ConfigError(f"BatchWriteItem takes 1 to {MAX_BATCH} items, not {len(records)}")
     requests = [{"PutRequest": {"Item": to_item(r)}} for r in records]
-    call = BatchWriteItem({"RequestItems": {table: requests}, **CONSUMED_CAPACITY}, len(records))
-    call.keys = tuple(r[KEY] for r in records)
-    return call
+    keys = tuple(r[KEY] for r in records)
+    return BatchWriteItem({"RequestItems": {table: requests}, **CONSUMED_CAPACITY}, len(records), keys=keys)
 
 
 def get_item(table: str, key: str) -> GetItem:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import bisect
-import copy
 import hashlib
 import logging
 import math
@@ -40,9 +39,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from writers.calls import Call, ServiceInfo, Settlement, WireRequest
 from writers.errors import AwsCallError, ConfigError, FailureKind
-from writers.records import ISBN_SPACE, IsbnKeys
-from writers.services.base import Workload, WorkloadOptions
-from writers.services.rest_xml import (
+from writers.protocols.rest_xml import (
     S3_NAMESPACE,
     child_text,
     element,
@@ -52,6 +49,8 @@ from writers.services.rest_xml import (
     query_string,
     uri_path,
 )
+from writers.records import ISBN_SPACE, IsbnKeys
+from writers.services.base import Workload, WorkloadOptions
 from writers.sigv4 import UNSIGNED_PAYLOAD
 from writers.target import Endpoint
 
@@ -355,29 +354,17 @@ class S3Call(Call):
 
     service = SERVICE
 
-    def __init__(self, target: S3Target, key: str, items: int = 1, attempt: int = 1) -> None:
+    def __init__(self, target: S3Target, key: str, items: int = 1) -> None:
+        super().__init__(items, keys=(key,) if items else ())
         self.target = target
         self.key = key
-        self.items = items
-        self.attempt = attempt
-        self._wire: WireRequest | None = None
 
     @property
     def params(self) -> dict[str, Any]:
         return {"Bucket": self.target.bucket.name, "Key": self.key, **self.extra_params()}
 
-    @params.setter
-    def params(self, value: dict[str, Any]) -> None:
-        raise AttributeError("an S3 call's params are made from its fields")
-
     def extra_params(self) -> dict[str, Any]:
         return {}
-
-    def again(self) -> Call:
-        """The same call (same wire request, signed again when sent) as its next attempt."""
-        retry = copy.copy(self)
-        retry.attempt = self.attempt + 1
-        return retry
 
     def parse_wire(self, status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
         _check(status, body)
@@ -392,10 +379,8 @@ class PutObject(S3Call):
     operation = "PutObject"
     api_method = "put_object"
 
-    def __init__(
-        self, target: S3Target, key: str, body: Body, on_ack: Callable[[str], object] | None = None, attempt: int = 1
-    ) -> None:
-        super().__init__(target, key, 1, attempt)
+    def __init__(self, target: S3Target, key: str, body: Body, on_ack: Callable[[str], object] | None = None) -> None:
+        super().__init__(target, key)
         self.body = body
         self.on_ack = on_ack
 

@@ -26,8 +26,8 @@ from faker import Faker
 
 from writers.calls import Call, ServiceInfo, Settlement, WireRequest
 from writers.errors import AwsCallError, ConfigError, FailureKind
+from writers.protocols.json_protocol import JsonCall
 from writers.services.base import RecordSource, VerifyResult, Workload, WorkloadOptions
-from writers.services.json_protocol import json_request, json_response
 from writers.target import Endpoint
 
 SERVICE = ServiceInfo(name="SQS", boto3_name="sqs", signing_name="sqs", endpoint_env="SQS")
@@ -119,17 +119,18 @@ def message_id_of(message: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- calls
 
 
-class SQSCall(Call):
+class SQSCall(JsonCall):
     service = SERVICE
+    target_prefix = TARGET_PREFIX
 
     def build_wire(self) -> WireRequest:
-        wire = json_request(TARGET_PREFIX + self.operation, self.params)
+        wire = super().build_wire()
         wire.headers["x-amzn-query-mode"] = "true"  # as botocore sends it (SQS is awsQueryCompatible)
         return wire
 
     def parse_wire(self, status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
         try:
-            return json_response(status, headers, body)
+            return super().parse_wire(status, headers, body)
         except AwsCallError as error:
             raise query_compatible(error, headers) from None
 
@@ -189,8 +190,9 @@ class SendMessageBatch(SQSCall):
         acked_keys = tuple(key_of[str(s.get("Id"))] for s in response.get("Successful") or [] if s.get("Id") in key_of)
         leftover = None
         if retry:
-            leftover = SendMessageBatch({"QueueUrl": self.queue_url, "Entries": retry}, len(retry), self.attempt + 1)
-            leftover.keys = tuple(key_of.get(entry["Id"], "") for entry in retry)
+            keys = tuple(key_of.get(entry["Id"], "") for entry in retry)
+            params = {"QueueUrl": self.queue_url, "Entries": retry}
+            leftover = SendMessageBatch(params, len(retry), keys=keys, attempt=self.attempt + 1)
         return Settlement(
             acked=self.items - len(retry) - refused,
             acked_keys=acked_keys,
@@ -212,12 +214,9 @@ class ReceiveMessage(SQSCall):
     api_method = "receive_message"
     is_read = True
 
-    def __init__(self, params: dict[str, Any], items: int = 0, attempt: int = 1, want: int = 1) -> None:
-        super().__init__(params, items, attempt)
+    def __init__(self, params: dict[str, Any], want: int = 1) -> None:
+        super().__init__(params, items=0)
         self.want = want
-
-    def again(self) -> ReceiveMessage:
-        return ReceiveMessage(self.params, self.items, self.attempt + 1, self.want)
 
     def settle(self, response: dict[str, Any]) -> Settlement:
         messages: list[dict[str, Any]] = response.get("Messages") or []
@@ -237,20 +236,18 @@ class DeleteMessageBatch(SQSCall):
     api_method = "delete_message_batch"
 
     def __init__(
-        self, params: dict[str, Any], items: int = 1, attempt: int = 1, then: ReceiveMessage | None = None
+        self, params: dict[str, Any], items: int = 1, *, attempt: int = 1, then: ReceiveMessage | None = None
     ) -> None:
-        super().__init__(params, items, attempt)
+        super().__init__(params, items, attempt=attempt)
         self.then = then  # the consumer's next receive, once these are deleted
-
-    def again(self) -> DeleteMessageBatch:
-        return DeleteMessageBatch(self.params, self.items, self.attempt + 1, self.then)
 
     def settle(self, response: dict[str, Any]) -> Settlement:
         # Deletes are not records written: acked stays 0, so --max-records counts sends only.
         retry, refused, error = _split_failures(self, response)
         leftover = None
         if retry:
-            leftover = DeleteMessageBatch({"QueueUrl": self.queue_url, "Entries": retry}, len(retry), self.attempt + 1)
+            params = {"QueueUrl": self.queue_url, "Entries": retry}
+            leftover = DeleteMessageBatch(params, len(retry), attempt=self.attempt + 1)
         next_calls: list[Call] = [self.then] if self.then is not None else []
         return Settlement(acked=0, leftover=leftover, next_calls=next_calls, given_up=refused, error=error)
 
@@ -260,9 +257,7 @@ def send_message(queue_url: str, record: Mapping[str, Any], group: str | None = 
     if group is not None:
         params["MessageGroupId"] = group
         params["MessageDeduplicationId"] = str(record["message_id"])
-    call = SendMessage(params)
-    call.keys = (str(record["message_id"]),)
-    return call
+    return SendMessage(params, keys=(str(record["message_id"]),))
 
 
 def send_message_batch(
@@ -277,9 +272,8 @@ def send_message_batch(
             entry["MessageGroupId"] = groups[i]
             entry["MessageDeduplicationId"] = str(record["message_id"])
         entries.append(entry)
-    call = SendMessageBatch({"QueueUrl": queue_url, "Entries": entries}, len(entries))
-    call.keys = tuple(str(record["message_id"]) for record in records)
-    return call
+    keys = tuple(str(record["message_id"]) for record in records)
+    return SendMessageBatch({"QueueUrl": queue_url, "Entries": entries}, len(entries), keys=keys)
 
 
 def receive_message(queue_url: str, want: int, max_messages: int = MAX_BATCH, wait_seconds: int = 0) -> ReceiveMessage:

@@ -1,0 +1,1 @@
+"""AWS wire protocols the services share: JSON (X-Amz-Target) and REST-XML."""
