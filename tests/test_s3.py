@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import hashlib
+import os
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -28,7 +30,6 @@ from writers.errors import AwsCallError, ConfigError, FailureKind
 from writers.protocols.rest_xml import encode_segment, error_from, uri_path
 from writers.records import ISBN_SPACE, isbn13
 from writers.retry import RetryPolicy
-from writers.services import s3 as s3_module
 from writers.services import workload_class
 from writers.services.s3 import (
     OFFSET_STEP,
@@ -47,8 +48,10 @@ from writers.services.s3 import (
     parse_distribution,
     parse_size,
 )
+from writers.services.s3.keys import KEY_SCRAMBLE
 from writers.sigv4 import UNSIGNED_PAYLOAD
 from writers.strategies import STRATEGIES, Strategy, StrategyOptions, strategy_class
+from writers.strategies.boto3_calls import make_client
 from writers.strategies.raw import sign_call, signer_for
 from writers.target import Endpoint
 
@@ -261,7 +264,7 @@ def test_object_keys_are_the_isbn13_of_stream_digits_and_counter(stream: int) ->
     records = ObjectRecords(S3Options("b", prefixes=0), seed=5, stream=stream)
     records._count = ISBN_SPACE - 2  # across the wrap of the counter
     for count in range(ISBN_SPACE - 2, ISBN_SPACE + 2):
-        n = (records._offset + count * s3_module._KEY_SCRAMBLE) % ISBN_SPACE
+        n = (records._offset + count * KEY_SCRAMBLE) % ISBN_SPACE
         assert records.next()["key"] == isbn13(f"{stream % 100:02d}{n:07d}")
 
 
@@ -493,6 +496,26 @@ def test_mixed_reads_against_the_server(moto: RunningEmulator, new_workload: New
     assert len(gets) == 4 and totals.acked == 4 and totals.failures == 0
     assert all(a.acked == 0 and a.response_length == a.bytes_received == 2 * KiB for a in gets)
     assert len(workload.stored_objects(endpoint)) == 8
+
+
+def record_expect(sent: list[str | None], request: Any, **_: Any) -> None:
+    sent.append(request.headers.get("Expect"))
+
+
+def test_boto3_clients_send_no_expect_continue_with_an_empty_body(
+    seaweedfs: RunningEmulator, new_workload: NewWorkload
+) -> None:
+    """botocore's Expect: 100-continue stays on bodies with bytes, off empty ones (SeaweedFS answers
+    those at once, which would confuse a kept-alive connection), and no process-wide switch is set."""
+    endpoint = endpoint_at(seaweedfs.endpoint)
+    bucket = new_workload(endpoint).s3.resource  # emptied after the test
+    assert "BOTO_EXPERIMENTAL__NO_EMPTY_CONTINUE" not in os.environ
+    for client in (make_client(endpoint, StrategyOptions(), 2), endpoint.admin_client()):
+        sent: list[str | None] = []
+        client.meta.events.register("before-send", functools.partial(record_expect, sent))
+        for body in (b"", b"x", b""):
+            client.put_object(Bucket=bucket, Key=f"expect-{len(sent)}", Body=body)
+        assert sent == [None, b"100-continue", None]
 
 
 # --------------------------------------------------------------------------- part failures

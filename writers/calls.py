@@ -32,6 +32,9 @@ class ServiceInfo:
         """Extra botocore Config settings for this service's clients (S3: addressing style)."""
         return {}
 
+    def configure_client(self, client: Any) -> None:
+        """Adjust a new boto3 or aiobotocore client of this service (event handlers); most need nothing."""
+
 
 @dataclass(slots=True)
 class WireRequest:

@@ -100,7 +100,9 @@ class Endpoint:
             read_timeout=ADMIN_READ_TIMEOUT,
             **self.service.boto3_config(self.url),
         )
-        return self.boto3_session().client(self.service.boto3_name, endpoint_url=self.url, config=config)
+        client = self.boto3_session().client(self.service.boto3_name, endpoint_url=self.url, config=config)
+        self.service.configure_client(client)
+        return client
 
     def credentials(self) -> Any:
         """botocore credentials (refreshable when the chain gives such), for our own signer."""

@@ -56,6 +56,7 @@ class Aioboto3Strategy(AsyncStrategy):
                 ),
             )
             client = await context.__aenter__()
+            endpoint.service.configure_client(client)
             if not options.keep_alive:
                 client.meta.events.register("before-send", close_connection)
             return context, client

@@ -56,6 +56,7 @@ def make_client(endpoint: Endpoint, options: StrategyOptions, pool_connections: 
         endpoint_url=endpoint.url,
         config=client_config(options, pool_connections, endpoint),
     )
+    endpoint.service.configure_client(client)
     if not options.keep_alive:
         # After signing, just before sending: the server closes the connection after
         # answering, so every call pays for a new one.
