@@ -27,6 +27,7 @@ from writers.calls import Call, ServiceInfo
 from writers.emulators import LOCAL_SECRET_KEY, free_ports
 from writers.errors import AwsCallError, FailureKind
 from writers.records import BookRecords
+from writers.services import dynamodb, sqs
 from writers.services.dynamodb import BatchWriteItem, batch_write, get_item, put_item, to_item
 from writers.services.sqs import SendMessage, SendMessageBatch
 
@@ -61,7 +62,7 @@ def test_glue_modules_do_not_import_locust() -> None:
 
 def test_price_table_holds_region_and_date_and_known_prices() -> None:
     table = pricing.price_table()
-    assert table["region"] == "us-east-1" and table["as_of"] == pricing.PRICES_AS_OF
+    assert table["region"] == "us-east-1" and table["as_of"] == pricing.prices_as_of()
     assert pricing.price_for("DynamoDB", "PutItem") == pricing.price_for("DynamoDB", "BatchWriteItem")
     prices = {(p["service"], p["operation"]): p["usd_per_million"] for p in table["prices"]}
     assert prices[("DynamoDB", "PutItem")] == 0.625
@@ -69,7 +70,7 @@ def test_price_table_holds_region_and_date_and_known_prices() -> None:
     assert prices[("S3", "PutObject")] == 5.0 and prices[("S3", "GetObject")] == 0.4
     assert prices[("S3", "AbortMultipartUpload")] == 0.0
     assert prices[("SQS", "SendMessageBatch")] == 0.40
-    assert pricing.price_for("SQS", "SendMessage", fifo=True).usd_per_million == 0.50  # type: ignore[union-attr]
+    assert sqs.BILLING.price_for("SendMessage", fifo=True).usd_per_million == 0.50  # type: ignore[union-attr]
     assert pricing.price_for("DynamoDB", "Scan") is None
 
 
@@ -92,19 +93,19 @@ def _item_of_bytes(size: int) -> dict[str, dict[str, str]]:
 @pytest.mark.parametrize(("size", "units"), [(1, 1), (1024, 1), (1025, 2), (2048, 2), (2049, 3), (400 * 1024, 400)])
 def test_dynamodb_write_units_are_per_started_kilobyte(size: int, units: int) -> None:
     item = _item_of_bytes(size)
-    assert pricing.dynamodb_item_bytes(item) == size
-    assert pricing.write_units(item) == units
+    assert dynamodb.item_bytes(item) == size
+    assert dynamodb.write_units(item) == units
 
 
 def test_dynamodb_sizes_follow_the_documented_rules() -> None:
-    assert pricing.dynamodb_value_bytes({"S": "héllo"}) == 6  # UTF-8 bytes
-    assert pricing.dynamodb_value_bytes({"N": "12345"}) == 4  # (5 significant digits + 1) // 2 + 1
-    assert pricing.dynamodb_value_bytes({"N": "-0.00100"}) == 2
-    assert pricing.dynamodb_value_bytes({"BOOL": True}) == 1
-    assert pricing.dynamodb_item_bytes(to_item({"isbn": "978", "year": 2024})) == 4 + 3 + 4 + 3
-    assert pricing.read_units(_item_of_bytes(4096)) == 0.5  # eventually consistent
-    assert pricing.read_units(_item_of_bytes(4097), consistent=True) == 2.0
-    assert pricing.read_units(None) == 0.5  # an item not found still costs half a unit
+    assert dynamodb.value_bytes({"S": "héllo"}) == 6  # UTF-8 bytes
+    assert dynamodb.value_bytes({"N": "12345"}) == 4  # (5 significant digits + 1) // 2 + 1
+    assert dynamodb.value_bytes({"N": "-0.00100"}) == 2
+    assert dynamodb.value_bytes({"BOOL": True}) == 1
+    assert dynamodb.item_bytes(to_item({"isbn": "978", "year": 2024})) == 4 + 3 + 4 + 3
+    assert dynamodb.read_units(_item_of_bytes(4096)) == 0.5  # eventually consistent
+    assert dynamodb.read_units(_item_of_bytes(4097), consistent=True) == 2.0
+    assert dynamodb.read_units(None) == 0.5  # an item not found still costs half a unit
 
 
 def test_dynamodb_bill_prefers_the_consumed_capacity_the_service_reports() -> None:

@@ -23,7 +23,7 @@ from hdrh.histogram import HdrHistogram
 from aws_locust.context import RowKey
 from aws_locust.latency import KINDS, LatencyHistograms, release, three_digits
 from aws_locust.tally import AwsTally
-from writers.pricing import PICO_PER_USD, price_for, price_table
+from writers.pricing import PICO_PER_USD, billing_for, price_for, price_table
 
 if TYPE_CHECKING:  # no locust import at module level: tests use this module without Locust's monkey-patching
     from locust.env import Environment
@@ -242,8 +242,9 @@ def _units_source(row: Counter[str], service: str) -> str:
     billed_calls = row["calls"] - sum(row[f"failed_{k}"] for k in FAILURE_KINDS)
     if not row["billed_milliunits"]:
         return "-"
-    if service != "DynamoDB":
-        return "counted"  # S3 and SQS bill requests (SQS per 64 KiB): counted by AWS's rules
+    billing = billing_for(service)
+    if billing is None or not billing.reports_units:
+        return "counted"  # billed by AWS's rules from what was sent (requests, bytes)
     if row["units_reported"] >= billed_calls:
         return "reported"
     return "estimated" if not row["units_reported"] else "mixed"

@@ -1,4 +1,9 @@
-"""What a service contributes: its resource, its calls, and provisioning."""
+"""What a service is: the contract every module in writers/services/ fulfils.
+
+A service's Workload class carries all it knows: its resource and flags, the calls
+records become, provisioning and teardown, the read-back for --verify, and as class
+attributes its billing rules and prices (`billing`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from typing import Any, ClassVar, Protocol
 
 from writers.calls import Call, ServiceInfo
 from writers.errors import ConfigError
+from writers.pricing import Billing
 from writers.records import BookRecords
 from writers.target import Endpoint
 
@@ -55,6 +61,7 @@ class Workload(ABC):
     max_batch: ClassVar[int]
     max_payload_bytes: ClassVar[int]  # the service's limit for one record
     resource_pattern: ClassVar[str]  # what AWS accepts as a name, as a regex
+    billing: ClassVar[Billing]  # list prices and the rules that bill a call
 
     options_class: ClassVar[type[WorkloadOptions]] = WorkloadOptions
 

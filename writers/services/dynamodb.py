@@ -1,16 +1,19 @@
-"""DynamoDB: PutItem, BatchWriteItem (25 items), GetItem; table provisioning."""
+"""DynamoDB: PutItem, BatchWriteItem (25 items), GetItem; table provisioning; billing."""
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from writers.calls import Call, ServiceInfo, Settlement
 from writers.errors import AwsCallError, ConfigError, FailureKind
+from writers.pricing import NOTHING, Bill, Billing, Price
 from writers.protocols.json_protocol import JsonCall
 from writers.records import record_crc
 from writers.services.base import VerifyResult, Workload
@@ -88,6 +91,116 @@ def get_item(table: str, key: str) -> GetItem:
     return GetItem({"TableName": table, "Key": {KEY: {"S": key}}})
 
 
+# --------------------------------------------------------------------------- billing
+
+WRITE_UNIT_BYTES = 1024
+READ_UNIT_BYTES = 4096
+_WRU = Price("WRU", 0.625, "DynamoDB on-demand write request unit (1 per started KB of item)")
+_RRU = Price("RRU", 0.125, "DynamoDB on-demand read request unit (1 per started 4 KB, strongly consistent)")
+
+
+def value_bytes(value: Mapping[str, Any]) -> int:
+    """The size DynamoDB bills for one typed attribute value (its documented rules)."""
+    kind, data = next(iter(value.items()))
+    if kind == "S":
+        return len(str(data).encode())
+    if kind == "N":
+        digits = str(data).lstrip("-").replace(".", "").strip("0") or "0"
+        return (len(digits) + 1) // 2 + 1
+    if kind == "B":
+        return len(data) if isinstance(data, (bytes, bytearray)) else math.ceil(len(str(data)) * 3 / 4)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind in ("SS", "BS", "NS"):
+        return sum(value_bytes({kind[0]: v}) for v in data)
+    if kind == "L":
+        return 3 + sum(1 + value_bytes(v) for v in data)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + value_bytes(v) for k, v in data.items())
+    return len(str(data).encode())
+
+
+def item_bytes(item: Mapping[str, Mapping[str, Any]]) -> int:
+    """An item's size as DynamoDB counts it: attribute names plus values."""
+    return sum(len(name.encode()) + value_bytes(value) for name, value in item.items())
+
+
+def write_units(item: Mapping[str, Mapping[str, Any]]) -> int:
+    """On-demand WRUs to write this item: 1 per started KB (at least 1)."""
+    return max(1, -(-item_bytes(item) // WRITE_UNIT_BYTES))
+
+
+def read_units(item: Mapping[str, Mapping[str, Any]] | None, consistent: bool = False) -> float:
+    """On-demand RRUs to read this item (0.5 per started 4 KB if eventually consistent)."""
+    size = item_bytes(item) if item else 0
+    units = max(1, -(-size // READ_UNIT_BYTES))
+    return float(units) if consistent else units / 2
+
+
+def consumed_units(consumed: Any) -> float:
+    """Sum the CapacityUnits of a ConsumedCapacity answer (one dict, or a list of them)."""
+    entries = consumed if isinstance(consumed, list) else [consumed]
+    return float(sum(float(e.get("CapacityUnits") or 0) for e in entries if isinstance(e, Mapping)))
+
+
+def _batch_write_units(request_items: Mapping[str, Any]) -> int:
+    units = 0
+    for requests in request_items.values():
+        for request in requests:
+            put = request.get("PutRequest")
+            units += write_units(put["Item"]) if put else 1  # a DeleteRequest: at least 1
+    return units
+
+
+def estimated_units(call: Call, response: Mapping[str, Any]) -> float:
+    """Units from the items' sizes, when the answer carries no figure of the service's."""
+    params, operation = call.params, call.operation
+    if operation == "PutItem":
+        return float(write_units(params["Item"]))
+    if operation == "BatchWriteItem":
+        unprocessed = response.get("UnprocessedItems") or {}
+        return float(_batch_write_units(params["RequestItems"]) - _batch_write_units(unprocessed))
+    if operation == "GetItem":
+        return read_units(response.get("Item"), bool(params.get("ConsistentRead")))
+    return 1.0
+
+
+@dataclass(frozen=True)
+class DynamoDBBilling(Billing):
+    """On-demand request units: those the service reports in ConsumedCapacity (the calls ask for
+    ReturnConsumedCapacity=TOTAL), else estimated from the item sizes (1 WRU per started KB
+    written, 1 RRU per started 4 KB read, half if eventually consistent). Failed calls,
+    throttled ones included, are not billed."""
+
+    def bill(self, call: Call, response: Mapping[str, Any] | None, error: AwsCallError | None = None) -> Bill:
+        # Once per call on the load generator: the common case (an answer with its one
+        # table's ConsumedCapacity) stays a few dictionary look-ups.
+        price = self.prices.get(call.operation)
+        if price is None or response is None:
+            return NOTHING
+        consumed = response.get("ConsumedCapacity")
+        if consumed.__class__ is dict and "CapacityUnits" in consumed:  # PutItem's one table
+            units = float(consumed["CapacityUnits"])
+            return Bill(units, round(units * price.pico_usd_per_unit), True)
+        if consumed:
+            units = consumed_units(consumed)
+            return Bill(units, round(units * price.pico_usd_per_unit), True)
+        units = estimated_units(call, response)
+        return Bill(units, round(units * price.pico_usd_per_unit), False)
+
+
+BILLING = DynamoDBBilling(
+    service=SERVICE.name,
+    source="https://aws.amazon.com/dynamodb/pricing/on-demand/",
+    as_of="2025-06-01",
+    prices={"PutItem": _WRU, "BatchWriteItem": _WRU, "DeleteItem": _WRU, "GetItem": _RRU},
+    reports_units=True,
+)
+
+
+# --------------------------------------------------------------------------- workload
+
+
 class DynamoDBWorkload(Workload):
     service = SERVICE
     resource_kind = "table"
@@ -95,6 +208,7 @@ class DynamoDBWorkload(Workload):
     max_batch = MAX_BATCH
     max_payload_bytes = MAX_ITEM_BYTES
     resource_pattern = r"[a-zA-Z0-9_.-]{3,255}"
+    billing = BILLING
 
     def write_calls(self, records: Sequence[dict[str, Any]]) -> list[Call]:
         table, size = self.options.resource, self.options.batch
@@ -194,3 +308,6 @@ class DynamoDBWorkload(Workload):
         paginator = endpoint.admin_client().get_paginator("scan")
         pages = paginator.paginate(TableName=self.options.resource, ProjectionExpression=KEY)
         return {item[KEY]["S"] for page in pages for item in page["Items"]}
+
+
+WORKLOAD = DynamoDBWorkload

@@ -26,6 +26,7 @@ from faker import Faker
 
 from writers.calls import Call, ServiceInfo, Settlement, WireRequest
 from writers.errors import AwsCallError, ConfigError, FailureKind
+from writers.pricing import NOTHING, Bill, Billing, Price, reached_service
 from writers.protocols.json_protocol import JsonCall
 from writers.services.base import RecordSource, VerifyResult, Workload, WorkloadOptions
 from writers.target import Endpoint
@@ -292,6 +293,72 @@ def delete_message_batch(
     return DeleteMessageBatch({"QueueUrl": queue_url, "Entries": entries}, len(entries), then=then)
 
 
+# --------------------------------------------------------------------------- billing
+
+
+CHUNK_BYTES = 64 * 1024
+_STANDARD = Price("request", 0.40, "SQS standard queue: $0.40 per million requests (per 64 KiB chunk)")
+_FIFO = Price("request", 0.50, "SQS FIFO queue: $0.50 per million requests (per 64 KiB chunk)")
+
+
+def billed_requests(payload_bytes: int) -> int:
+    """SQS bills each started 64 KiB of a call's payload as one request (at least one)."""
+    return max(1, -(-payload_bytes // CHUNK_BYTES))
+
+
+def payload_bytes(call: Call, response: Mapping[str, Any] | None) -> int:
+    params = call.params
+    if call.operation == "SendMessage":
+        return len(str(params.get("MessageBody", "")).encode())
+    if call.operation == "SendMessageBatch":
+        return sum(len(str(e.get("MessageBody", "")).encode()) for e in params.get("Entries", ()))
+    if call.operation == "ReceiveMessage" and response:
+        return sum(len(str(m.get("Body", "")).encode()) for m in response.get("Messages") or ())
+    return 0
+
+
+def is_fifo(call: Call) -> bool:
+    return str(call.params.get("QueueUrl", "")).endswith(FIFO_SUFFIX)
+
+
+@dataclass(frozen=True)
+class SQSBilling(Billing):
+    """One request per started 64 KiB of payload (a batch's payloads add up), at least one per
+    call; FIFO queues cost more. Failed calls are billed as one request unless they never
+    reached SQS."""
+
+    fifo: Price = _FIFO
+
+    def price_for(self, operation: str, fifo: bool = False) -> Price | None:
+        price = self.prices.get(operation)
+        return self.fifo if fifo and price is not None else price
+
+    def bill(self, call: Call, response: Mapping[str, Any] | None, error: AwsCallError | None = None) -> Bill:
+        price = self.price_for(call.operation, is_fifo(call))
+        if price is None or not reached_service(response, error):
+            return NOTHING
+        units = float(billed_requests(payload_bytes(call, response)))
+        return Bill(units, round(units * price.pico_usd_per_unit), False)
+
+    def price_rows(self) -> list[dict[str, Any]]:
+        fifo = {"operation": "(any, FIFO queue)", "unit": self.fifo.unit, "usd_per_million": self.fifo.usd_per_million}
+        return [*super().price_rows(), {"service": self.service, **fifo, "note": self.fifo.note}]
+
+
+BILLING = SQSBilling(
+    service=SERVICE.name,
+    source="https://aws.amazon.com/sqs/pricing/",
+    as_of="2025-06-01",
+    prices={
+        "SendMessage": _STANDARD,
+        "SendMessageBatch": _STANDARD,
+        "ReceiveMessage": _STANDARD,
+        "DeleteMessage": _STANDARD,
+        "DeleteMessageBatch": _STANDARD,
+    },
+)
+
+
 # --------------------------------------------------------------------------- workload
 
 
@@ -319,6 +386,7 @@ class SQSWorkload(Workload):
     max_payload_bytes = MAX_MESSAGE_BYTES
     # 1-80 characters, letters, digits, '-' and '_'; a FIFO queue's name ends in ".fifo".
     resource_pattern = r"(?=[A-Za-z0-9_.-]{1,80}\Z)[A-Za-z0-9_-]+(?:\.fifo)?"
+    billing = BILLING
 
     options_class = SQSOptions
     options: SQSOptions
@@ -533,3 +601,6 @@ def _int_between(name: str, value: Any, low: int, high: int) -> None:
         raise ConfigError(f"--{name} must be a whole number, not {value!r}")
     if not low <= value <= high:
         raise ConfigError(f"--{name} must be between {low} and {high} (got {value})")
+
+
+WORKLOAD = SQSWorkload

@@ -18,6 +18,7 @@ from writers.calls import Call
 from writers.errors import AwsCallError, ConfigError, FailureKind
 from writers.services.base import Workload, WorkloadOptions
 from writers.services.s3.addressing import BucketAddress, S3Target, address_for
+from writers.services.s3.billing import BILLING
 from writers.services.s3.calls import CreateMultipartUpload, GetObject, MultipartUpload, PutObject
 from writers.services.s3.content import ContentBlock
 from writers.services.s3.keys import ObjectRecords
@@ -38,6 +39,7 @@ class S3Workload(Workload):
     max_batch = 1
     max_payload_bytes = MAX_OBJECT_SIZE  # --payload-bytes is refused with its own message
     resource_pattern = BUCKET_PATTERN
+    billing = BILLING
     options_class = S3Options
 
     @classmethod
