@@ -173,6 +173,15 @@ def test_s3_request_classes() -> None:
     assert pricing.bill(_s3_call("PutObject"), None, client).units == 1.0
 
 
+@pytest.mark.parametrize(("status", "code"), [(503, "SlowDown"), (503, "ServiceUnavailable"), (500, "InternalError")])
+def test_s3_does_not_bill_server_errors(status: int, code: str) -> None:
+    """Billing for Amazon S3 error responses: 5xx answers, 503 Slow Down included, are not billed."""
+    error = AwsCallError.from_response(status, code)
+    for operation in ("PutObject", "UploadPart", "GetObject"):
+        assert pricing.bill(_s3_call(operation), None, error) == pricing.NOTHING
+    assert pricing.bill(_s3_call("PutObject"), {"ETag": '"x"'}).units == 1.0  # the retry that succeeds is
+
+
 def test_get_item_estimate() -> None:
     call = get_item("books", "978")
     assert pricing.bill(call, {"Item": _item_of_bytes(5000)}).units == 1.0  # 2 x 4 KB, eventually consistent
