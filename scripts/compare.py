@@ -322,7 +322,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         raise BadInput(f"--region {region!r} is not an AWS region name like us-east-1")
     if args.prefer is not None:
         args.prefer = args.prefer.strip().lower()
-        if not any(args.prefer in emulators.SERVICES.get(s, ()) for s in services):
+        if not any(args.prefer in emulators.emulator_names(s) for s in services):
             raise BadInput(f"--prefer {args.prefer!r} serves none of: {', '.join(services)}")
 
     for service in services:
@@ -690,7 +690,7 @@ class Targets:
         options = self.options
         try:
             if options.target == "local":
-                prefer = options.prefer if options.prefer in emulators.SERVICES[service] else None
+                prefer = options.prefer if options.prefer in emulators.emulator_names(service) else None
                 emulator = emulators.start_emulator(service, prefer=prefer)
                 self.emulators.append(emulator)
                 url, where = emulator.endpoint, f"local {emulator.name} at {emulator.endpoint}"

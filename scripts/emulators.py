@@ -1,16 +1,15 @@
 #!/usr/bin/env python3
 """Run local AWS stand-ins until Ctrl-C or SIGTERM.
 
-    python scripts/emulators.py [dynamodb] [s3] [sqs] [--prefer moto]
-                                [--bind ADDR] [--port-base N]
+    python scripts/emulators.py [service ...] [--prefer moto] [--bind ADDR] [--port-base N]
 
 Prints which emulator serves which service, then ``export`` lines (endpoints and the
 fake credentials the emulators accept) to paste into another shell. Every server
 binds 127.0.0.1 only unless ``--bind`` names another IPv4 address (0.0.0.0: every
 interface, for a container such as the k8s local overlay's emulators pod; the
 endpoints printed then name 127.0.0.1). Ports are free picks unless ``--port-base N``
-puts DynamoDB on N, S3 on N+1 and SQS on N+2. All servers are stopped cleanly on
-Ctrl-C / SIGTERM.
+puts each service on N + its offset (DynamoDB on N, S3 on N+1, ...: each service
+module says). All servers are stopped cleanly on Ctrl-C / SIGTERM.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ try:
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from writers import emulators
+from writers.services import workload_class
 
 DEFAULT_REGION = "us-east-1"
 
@@ -52,21 +52,20 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
+    known = emulators.service_names()
+    names = tuple(emulators.all_emulators())
+    offsets = emulators.port_offsets()
+    shown = ", ".join(f"{emulators.display_name(s)} on N+{offsets[s]}" for s in sorted(known, key=offsets.__getitem__))
     parser = _OneLineParser(
         prog="emulators.py",
-        description="Start local DynamoDB / S3 / SQS emulators on 127.0.0.1 (or --bind) until Ctrl-C.",
+        description=f"Start local {' / '.join(map(emulators.display_name, known))} emulators on 127.0.0.1 "
+        "(or --bind) until Ctrl-C.",
     )
-    parser.add_argument(
-        "services",
-        nargs="*",
-        metavar="service",
-        help=f"any of {', '.join(emulators.SERVICES)} (default: all)",
-    )
+    parser.add_argument("services", nargs="*", metavar="service", help=f"any of {', '.join(known)} (default: all)")
     parser.add_argument(
         "--prefer",
         metavar="NAME",
-        help="use this emulator wherever it serves the service, e.g. moto (one of "
-        f"{', '.join(emulators.ALL_EMULATORS)})",
+        help=f"use this emulator wherever it serves the service, e.g. moto (one of {', '.join(names)})",
     )
     parser.add_argument(
         "--bind",
@@ -78,26 +77,26 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--port-base",
         metavar="N",
-        help=f"fixed ports: DynamoDB on N, S3 on N+1, SQS on N+2 (1..{emulators.MAX_PORT_BASE}; default: free ports)",
+        help=f"fixed ports: {shown} (1..{emulators.max_port_base()}; default: free ports)",
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each server (default 30)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each start and stop")
     args = parser.parse_args(argv)
 
     services: list[str] = []
-    for raw in args.services or list(emulators.SERVICES):
+    for raw in args.services or list(known):
         service = raw.lower()
-        if service not in emulators.SERVICES:
-            parser.error(f"unknown service {raw!r}; choose from {', '.join(emulators.SERVICES)}")
+        if service not in known:
+            parser.error(f"unknown service {raw!r}; choose from {', '.join(known)}")
         if service not in services:
             services.append(service)
     args.services = services
 
     if args.prefer is not None:
         args.prefer = args.prefer.lower()
-        if args.prefer not in emulators.ALL_EMULATORS:
-            parser.error(f"unknown emulator {args.prefer!r}; choose from {', '.join(emulators.ALL_EMULATORS)}")
-        if not any(args.prefer in emulators.SERVICES[s] for s in services):
+        if args.prefer not in names:
+            parser.error(f"unknown emulator {args.prefer!r}; choose from {', '.join(names)}")
+        if not any(args.prefer in emulators.emulator_names(s) for s in services):
             parser.error(f"{args.prefer} serves none of: {', '.join(services)}")
     if args.timeout <= 0:
         parser.error("--timeout must be positive")
@@ -115,7 +114,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _exports(running: list[emulators.RunningEmulator]) -> list[str]:
-    lines = [f"export AWS_ENDPOINT_URL_{e.service.upper()}={e.endpoint}" for e in running]
+    lines = [f"export AWS_ENDPOINT_URL_{workload_class(e.service).service.endpoint_env}={e.endpoint}" for e in running]
     lines += [
         f"export AWS_ACCESS_KEY_ID={emulators.LOCAL_ACCESS_KEY}",
         f"export AWS_SECRET_ACCESS_KEY={emulators.LOCAL_SECRET_KEY}",
@@ -138,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     code = 0
     try:
         for service in args.services:
-            prefer = args.prefer if args.prefer in emulators.SERVICES[service] else None
-            port = None if args.port_base is None else args.port_base + emulators.PORT_OFFSETS[service]
+            prefer = args.prefer if args.prefer in emulators.emulator_names(service) else None
+            port = None if args.port_base is None else args.port_base + emulators.port_offsets()[service]
             running.append(
                 emulators.start_emulator(service, prefer=prefer, timeout=args.timeout, bind=args.bind, port=port)
             )

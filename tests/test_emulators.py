@@ -39,6 +39,7 @@ from writers.emulators import (
     banner,
     start_emulator,
 )
+from writers.services.s3 import emulator as s3_emulator
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -46,7 +47,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CLI = PROJECT_ROOT / "scripts" / "emulators.py"
 REGION = "us-east-1"
 
-COMBINATIONS = [(service, name) for service, names in emulators.SERVICES.items() for name in names]
+COMBINATIONS = [(service, name) for service in emulators.service_names() for name in emulators.emulator_names(service)]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -415,14 +416,14 @@ def test_fixed_port_in_use_is_a_one_line_error_without_retries(caplog: pytest.Lo
 
 def test_fixed_s3_port_keeps_grpc_at_plus_10000_when_it_can() -> None:
     port = next(p for p in iter(lambda: emulators.free_ports(1)[0], None) if p + 10_000 <= 65535)
-    assert emulators._fixed_s3_pair("127.0.0.1", port) == (port, port + 10_000)
+    assert s3_emulator._fixed_s3_pair("127.0.0.1", port) == (port, port + 10_000)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
         try:
             taken.bind(("127.0.0.1", port + 10_000))
         except OSError:
             pytest.skip("port + 10000 was taken meanwhile")
         taken.listen()
-        fixed, grpc = emulators._fixed_s3_pair("127.0.0.1", port)
+        fixed, grpc = s3_emulator._fixed_s3_pair("127.0.0.1", port)
     assert fixed == port and grpc not in (port, port + 10_000)
 
 
@@ -448,9 +449,10 @@ def test_bad_bind_and_port_are_rejected_before_anything_starts(
     assert not list(private_tmp.iterdir()), "no temp dir was even created"
 
 
-@pytest.mark.parametrize("port_base", [0, -1, 65534, 65535, 4566.0, "4566", False])
+@pytest.mark.parametrize("port_base", [0, -1, emulators.max_port_base() + 1, 65535, 4566.0, "4566", False])
 def test_bad_port_base_is_rejected(port_base: Any) -> None:
-    with pytest.raises(EmulatorError, match=r"port_base must be an integer from 1 to 65533, got "):
+    highest = 65535 - max(emulators.port_offsets().values())
+    with pytest.raises(EmulatorError, match=rf"port_base must be an integer from 1 to {highest}, got "):
         emulators.start_emulators(["dynamodb"], port_base=port_base)
 
 
@@ -460,30 +462,39 @@ def test_address_helpers() -> None:
     assert emulators.connect_host("0.0.0.0") == "127.0.0.1"
     assert emulators.connect_host("127.0.0.2") == "127.0.0.2"
     assert emulators.connect_host("10.1.2.3") == "10.1.2.3"
-    assert emulators.check_port_base(1) == 1 and emulators.check_port_base(65533) == 65533
-    assert emulators.PORT_OFFSETS == {"dynamodb": 0, "s3": 1, "sqs": 2}
+    highest = emulators.max_port_base()
+    assert emulators.check_port_base(1) == 1 and emulators.check_port_base(highest) == highest
+    offsets = emulators.port_offsets()
+    assert {s: offsets[s] for s in ("dynamodb", "s3", "sqs")} == {
+        "dynamodb": 0,
+        "s3": 1,
+        "sqs": 2,
+    }  # k8s relies on them
+    assert sorted(offsets.values()) == list(range(len(offsets)))  # one port each, no gaps
 
 
 def _no_probe_binds(monkeypatch: pytest.MonkeyPatch) -> None:
     """Port probes that bind nothing, so a wildcard bind can be tested without one."""
     monkeypatch.setattr(emulators, "free_ports", lambda count, host="127.0.0.1": [40001 + i for i in range(count)])
     monkeypatch.setattr(
-        emulators,
+        s3_emulator,
         "_free_port_pairs",
         lambda count, offset, host="127.0.0.1", avoid=(): [(41001 + i, 41001 + i + offset) for i in range(count)],
     )
-    monkeypatch.setattr(emulators, "_ensure_free", lambda host, port: port)
+    monkeypatch.setattr(emulators, "ensure_free", lambda host, port: port)
 
 
 def test_wildcard_bind_reaches_every_launcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """--bind 0.0.0.0 (the k8s pod) goes to every server's own option; nothing is bound here."""
     _no_probe_binds(monkeypatch)
     launches = {}
-    for name in emulators.ALL_EMULATORS:
+    for name in emulators.all_emulators():
         if emulators.why_unavailable(name) is None:
             workdir = tmp_path / name
             workdir.mkdir()
-            launches[name] = emulators._LAUNCHERS[name](workdir, "0.0.0.0", 4567 if name == "seaweedfs" else 4566)
+            launches[name] = emulators.find_emulator(name).launch(
+                workdir, "0.0.0.0", 4567 if name == "seaweedfs" else 4566
+            )
     if "dynalite" in launches:
         argv = launches["dynalite"].argv
         assert argv[argv.index("--host") + 1] == "0.0.0.0" and argv[argv.index("--port") + 1] == "4566"
@@ -512,11 +523,11 @@ def test_default_bind_is_loopback_everywhere(tmp_path: Path, monkeypatch: pytest
         assert inspect.signature(function).parameters["bind"].default == "127.0.0.1"
     monkeypatch.setenv(emulators.BIND_ENV, "0.0.0.0")  # ignored: the launcher sets it
     _no_probe_binds(monkeypatch)
-    for name in emulators.ALL_EMULATORS:
+    for name in emulators.all_emulators():
         if emulators.why_unavailable(name) is None:
             workdir = tmp_path / name
             workdir.mkdir()
-            launch = emulators._LAUNCHERS[name](workdir, emulators.LOOPBACK, None)
+            launch = emulators.find_emulator(name).launch(workdir, emulators.LOOPBACK, None)
             assert not any("0.0.0.0" in arg for arg in launch.argv), launch.argv
             assert launch.env.get(emulators.BIND_ENV, "127.0.0.1") == "127.0.0.1"
 
@@ -537,7 +548,7 @@ def test_wildcard_bind_gives_a_connectable_endpoint(tmp_path: Path, monkeypatch:
     port = emulators.free_ports(1)[0]
     fake = _fake_dynalite(tmp_path, WILDCARD_FAKE_SERVER)
     monkeypatch.setenv(emulators.EMULATORS_DIR_ENV, str(fake))
-    monkeypatch.setattr(emulators, "_ensure_free", lambda host, port: port)  # would bind 0.0.0.0
+    monkeypatch.setattr(emulators, "ensure_free", lambda host, port: port)  # would bind 0.0.0.0
     emulator = start_emulator("dynamodb", prefer="dynalite", bind="0.0.0.0", port=port, timeout=10)
     try:
         assert emulator.endpoint == f"http://127.0.0.1:{port}"  # health-checked there
@@ -638,7 +649,7 @@ def test_unknown_service_and_emulator_are_one_line_errors() -> None:
     with pytest.raises(EmulatorError, match="unknown emulator 'fauxqs' for dynamodb") as bad_name:
         start_emulator("dynamodb", prefer="fauxqs")
     with pytest.raises(EmulatorError, match="unknown service"):
-        available_emulators("kinesis")
+        available_emulators("timestream")
     with pytest.raises(EmulatorError, match="unknown emulator"):
         emulators.why_unavailable("localstack")
     for error in (bad_service, bad_name):
@@ -646,7 +657,8 @@ def test_unknown_service_and_emulator_are_one_line_errors() -> None:
 
 
 def test_preference_order() -> None:
-    for service, names in emulators.SERVICES.items():
+    for service in emulators.service_names():
+        names = emulators.emulator_names(service)
         available = available_emulators(service)
         assert available == [n for n in names if n in available], "kept in preference order"
         assert names[-1] == "moto"
@@ -671,7 +683,7 @@ def test_missing_npm_packages_fall_back_to_moto(no_npm_packages: Path) -> None:
 
 def test_missing_node_and_weed_fall_back_to_moto(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no node here
-    monkeypatch.setattr(emulators, "find_weed", lambda: None)
+    monkeypatch.setattr(s3_emulator, "find_weed", lambda: None)
     assert emulators.why_unavailable("dynalite") == "node is not on PATH"
     assert emulators.why_unavailable("fauxqs") == "node is not on PATH"
     assert emulators.why_unavailable("seaweedfs") is not None

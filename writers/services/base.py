@@ -2,7 +2,8 @@
 
 A service's Workload class carries all it knows: its resource and flags, the calls
 records become, provisioning and teardown, the read-back for --verify, and as class
-attributes its billing rules and prices (`billing`).
+attributes its billing rules and prices (`billing`) and the local emulators that
+stand in for it (`emulators`, `local_port_offset`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from itertools import islice
 from typing import Any, ClassVar, Protocol
 
 from writers.calls import Call, ServiceInfo
+from writers.emulators import Emulator
 from writers.errors import ConfigError
 from writers.pricing import Billing
 from writers.records import BookRecords
@@ -62,6 +64,8 @@ class Workload(ABC):
     max_payload_bytes: ClassVar[int]  # the service's limit for one record
     resource_pattern: ClassVar[str]  # what AWS accepts as a name, as a regex
     billing: ClassVar[Billing]  # list prices and the rules that bill a call
+    emulators: ClassVar[tuple[Emulator, ...]]  # local stand-ins, preferred first (writers.emulators.MOTO last)
+    local_port_offset: ClassVar[int]  # its emulator's port under --port-base N: N + this (unique per service)
 
     options_class: ClassVar[type[WorkloadOptions]] = WorkloadOptions
 

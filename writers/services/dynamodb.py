@@ -7,11 +7,13 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from writers.calls import Call, ServiceInfo, Settlement
+from writers.emulators import MOTO, Emulator, Launch, node_launch, npm_unavailable, package_bin
 from writers.errors import AwsCallError, ConfigError, FailureKind
 from writers.pricing import NOTHING, Bill, Billing, Price
 from writers.protocols.json_protocol import JsonCall
@@ -198,6 +200,25 @@ BILLING = DynamoDBBilling(
 )
 
 
+# --------------------------------------------------------------------------- local emulator
+
+
+def _dynalite_launch(workdir: Path, bind: str, port: int | None) -> Launch:
+    """dynalite (npm): in memory, tables usable at once."""
+
+    def args(package_dir: Path, port: int) -> list[str]:
+        return [
+            str(package_bin(package_dir, "dynalite")), "--host", bind, "--port", str(port),
+            "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0",
+        ]  # fmt: skip
+
+    return node_launch("dynalite", bind, port, args)
+
+
+# dynalite enforces 25-item batches and reports real consumed capacity.
+EMULATORS = (Emulator("dynalite", _dynalite_launch, npm_unavailable("dynalite")), MOTO)
+
+
 # --------------------------------------------------------------------------- workload
 
 
@@ -209,6 +230,8 @@ class DynamoDBWorkload(Workload):
     max_payload_bytes = MAX_ITEM_BYTES
     resource_pattern = r"[a-zA-Z0-9_.-]{3,255}"
     billing = BILLING
+    emulators = EMULATORS
+    local_port_offset = 0
 
     def write_calls(self, records: Sequence[dict[str, Any]]) -> list[Call]:
         table, size = self.options.resource, self.options.batch

@@ -17,7 +17,8 @@ import re
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -25,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from faker import Faker
 
 from writers.calls import Call, ServiceInfo, Settlement, WireRequest
+from writers.emulators import MOTO, SCRIPTS_DIR, Emulator, Launch, node_launch, npm_unavailable
 from writers.errors import AwsCallError, ConfigError, FailureKind
 from writers.pricing import NOTHING, Bill, Billing, Price, reached_service
 from writers.protocols.json_protocol import JsonCall
@@ -359,6 +361,32 @@ BILLING = SQSBilling(
 )
 
 
+# --------------------------------------------------------------------------- local emulators
+
+
+def _fauxqs_launch(workdir: Path, bind: str, port: int | None) -> Launch:
+    """fauxqs 1.9.x (npm; 2.x needs Node 22), started through its programmatic entry.
+
+    It always listens on 0.0.0.0: the bind preload rewrites that. Its queue URLs name
+    sqs.<region>.localhost, which does not resolve; clients must send to the endpoint
+    (boto3's JSON protocol does), never to the queue URL."""
+
+    def args(package_dir: Path, port: int) -> list[str]:
+        return [str(SCRIPTS_DIR / "fauxqs_server.mjs"), str(package_dir.parent), str(port)]
+
+    return node_launch("fauxqs", bind, port, args, preload=True)
+
+
+MOTO_WARNING = (
+    "moto's SQS slows down as queues grow (about 35 sends/s at 1,000 messages); "
+    "use it for correctness, not for throughput numbers"
+)
+EMULATORS = (
+    Emulator("fauxqs", _fauxqs_launch, npm_unavailable("fauxqs")),
+    replace(MOTO, warning=MOTO_WARNING),
+)
+
+
 # --------------------------------------------------------------------------- workload
 
 
@@ -387,6 +415,8 @@ class SQSWorkload(Workload):
     # 1-80 characters, letters, digits, '-' and '_'; a FIFO queue's name ends in ".fifo".
     resource_pattern = r"(?=[A-Za-z0-9_.-]{1,80}\Z)[A-Za-z0-9_-]+(?:\.fifo)?"
     billing = BILLING
+    emulators = EMULATORS
+    local_port_offset = 2
 
     options_class = SQSOptions
     options: SQSOptions

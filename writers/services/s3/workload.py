@@ -21,6 +21,7 @@ from writers.services.s3.addressing import BucketAddress, S3Target, address_for
 from writers.services.s3.billing import BILLING
 from writers.services.s3.calls import CreateMultipartUpload, GetObject, MultipartUpload, PutObject
 from writers.services.s3.content import ContentBlock
+from writers.services.s3.emulator import EMULATORS
 from writers.services.s3.keys import ObjectRecords
 from writers.services.s3.options import BUCKET_PATTERN, S3Options, add_arguments, check_bucket_name, read_options
 from writers.services.s3.service import SERVICE
@@ -40,6 +41,8 @@ class S3Workload(Workload):
     max_payload_bytes = MAX_OBJECT_SIZE  # --payload-bytes is refused with its own message
     resource_pattern = BUCKET_PATTERN
     billing = BILLING
+    emulators = EMULATORS
+    local_port_offset = 1
     options_class = S3Options
 
     @classmethod
