@@ -8,25 +8,29 @@ method, raw path and query, headers including Host, body), so SigV4 signatures m
 for the proxy's address still validate upstream. Only per-connection headers
 (Connection, Transfer-Encoding, Expect, ...), which no signer covers, are left out. On the way, the proxy can add
 latency, throttle like a provisioned table/bucket/queue would, answer errors, or drop
-connections, each answered in the format of the service the request was meant for:
+connections, each answered in the format of the service the request was meant for.
 
-| service  | detected by                          | resource (token bucket)                    |
-|----------|--------------------------------------|--------------------------------------------|
-| DynamoDB | ``X-Amz-Target: DynamoDB_20120810.`` | ``TableName`` / tables in ``RequestItems`` |
-| SQS      | ``X-Amz-Target: AmazonSQS.``         | ``QueueUrl`` (account/queue-name)          |
-| S3       | anything else                        | bucket from the path or a virtual Host     |
+What a request is, what it costs and how its service answers are the service's to say
+(each service module's ``faults``, writers/faults.py): a JSON-protocol service is
+recognised by its ``X-Amz-Target`` prefix (DynamoDB ``DynamoDB_20120810.``, SQS
+``AmazonSQS.``, ...), the REST one (S3) by having none; a token bucket per resource
+(table, queue, bucket, ...). Throttled answers are the real ones (DynamoDB
+``ProvisionedThroughputExceededException``, HTTP 400; S3 ``SlowDown``, HTTP 503; SQS
+``RequestThrottled``, HTTP 403). A request no service claims (an unknown
+``X-Amz-Target``) is forwarded as it is: it gets latency and drops, never an answer
+made up in some other service's format.
 
-Throttled answers are the real ones: DynamoDB ``ProvisionedThroughputExceededException``
-(HTTP 400), S3 ``SlowDown`` (HTTP 503), SQS ``RequestThrottled`` (HTTP 403, JSON
-protocol with ``x-amzn-query-error: RequestThrottled;Sender``, as in the SQS Smithy model).
-
-``--partial-batches``: a DynamoDB ``BatchWriteItem`` that only partly fits the bucket
-is cut down to the items that fit; the rest come back in ``UnprocessedItems``, like
-DynamoDB does. Cutting the body breaks the client's signature, so the cut request is
+``--partial-batches``: a batch that only partly fits the bucket (DynamoDB
+``BatchWriteItem``, ...) is cut down to the items that fit; the service reports the rest
+as not done (``UnprocessedItems``), as it would. Cutting the body breaks the client's
+signature, so the cut request is
 re-signed with botocore's SigV4Auth using ``--resign-with-access-key`` and the secret in
 ``$FAULT_PROXY_RESIGN_SECRET_KEY`` (never a flag: command lines show in ``ps``)
 (default: the local emulators' keys). A batch signed with another access key cannot
 be re-signed: it is all or nothing, forwarded whole if it fits, else throttled.
+
+Runs from any folder with the project's Python (it imports ``writers`` from the checkout
+it sits in when the project is not installed).
 
 Runtime control (never forwarded): ``GET /__proxy/stats`` (``?reset=1`` zeroes the
 counters after reading), ``GET /__proxy/config``, ``POST /__proxy/config`` with a JSON
@@ -41,7 +45,6 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -49,17 +52,24 @@ import random
 import signal
 import sys
 import time
-import uuid
 import zlib
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NoReturn
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
+
+try:
+    from writers.faults import Answer, BatchCut, ProxyRequest, ServiceFaults, crc32
+except ImportError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from writers.faults import Answer, BatchCut, ProxyRequest, ServiceFaults, crc32
+from writers.services import workloads
 
 try:  # orjson parses request bodies several times faster; json is the fallback
     import orjson
@@ -80,7 +90,6 @@ except ImportError:  # pragma: no cover - orjson is in the project's venv
 
 log = logging.getLogger("fault_proxy")
 
-DYNAMODB, S3, SQS = "DynamoDB", "S3", "SQS"
 CONTROL_PREFIX = "/__proxy/"
 # The emulators' fake keys (writers.emulators.LOCAL_*), repeated here so the proxy
 # runs without the project installed.
@@ -214,93 +223,61 @@ _CHECKS = {
 class Classified:
     """What a request is: service, operation, and the units it costs per resource."""
 
-    service: str
+    service: str  # as Locust shows it; "" when no service claims the request
     operation: str | None = None
     costs: dict[str, int] = field(default_factory=dict)  # resource -> units
-    document: dict[str, Any] | None = None  # parsed JSON body (DynamoDB, SQS)
+    document: dict[str, Any] | None = None  # parsed JSON body (JSON-protocol services)
+    faults: ServiceFaults | None = None  # the service's answers; None: forwarded as it is
 
     @property
     def stats_keys(self) -> list[str]:
-        return [f"{self.service}:{name}" for name in self.costs] or [self.service]
+        return [f"{self.service}:{name}" for name in self.costs] or [self.service or "unknown"]
 
 
-def detect_service(headers: Mapping[str, str]) -> tuple[str, str | None]:
-    """(service, operation) from X-Amz-Target; anything without one is S3 (REST)."""
-    target = headers.get("X-Amz-Target", "")
-    if target.startswith("DynamoDB_20120810."):
-        return DYNAMODB, target.split(".", 1)[1]
-    if target.startswith("AmazonSQS."):
-        return SQS, target.split(".", 1)[1]
-    return S3, None
+def service_faults() -> list[ServiceFaults]:
+    """Every service's side of the proxy (writers.services): JSON-protocol services first,
+    so the REST one is asked only about requests without an X-Amz-Target."""
+    return sorted((w.faults for w in workloads()), key=lambda faults: not faults.target_prefix)
 
 
-def dynamodb_costs(document: Mapping[str, Any]) -> dict[str, int]:
-    """Units per table: one per item for batches and transactions, else one."""
-    request_items = document.get("RequestItems")
-    if isinstance(request_items, dict):  # BatchWriteItem: lists; BatchGetItem: {"Keys": [...]}
-        costs: dict[str, int] = {}
-        for table, items in request_items.items():
-            keys = items.get("Keys") if isinstance(items, dict) else items
-            costs[str(table)] = max(1, len(keys)) if isinstance(keys, list) else 1
-        return costs
-    transact = document.get("TransactItems")
-    if isinstance(transact, list):  # each item is {"Put"|"Update"|...: {"TableName": ...}}
-        costs = {}
-        for item in transact:
-            for action in item.values() if isinstance(item, dict) else ():
-                if isinstance(action, dict) and isinstance(action.get("TableName"), str):
-                    costs[action["TableName"]] = costs.get(action["TableName"], 0) + 1
-        return costs
-    table = document.get("TableName")
-    return {table: 1} if isinstance(table, str) else {}
+SERVICE_FAULTS = service_faults()
 
 
-def sqs_queue(queue_url: str) -> str:
-    """``account/queue`` from a queue URL: the host varies (emulators), the path does not."""
-    path = urlsplit(queue_url).path.strip("/")
-    return path or queue_url
+def faults_for(headers: Mapping[str, str]) -> ServiceFaults | None:
+    """The service a request belongs to, or None if no service claims it."""
+    return next((faults for faults in SERVICE_FAULTS if faults.matches(headers)), None)
 
 
-def sqs_costs(document: Mapping[str, Any]) -> dict[str, int]:
-    """One unit per request, or per entry for the *Batch operations."""
-    queue_url = document.get("QueueUrl")
-    if not isinstance(queue_url, str):
-        return {}
-    entries = document.get("Entries")
-    return {sqs_queue(queue_url): max(1, len(entries)) if isinstance(entries, list) else 1}
+def faults_named(service: str) -> ServiceFaults:
+    return next(faults for faults in SERVICE_FAULTS if faults.service == service)
 
 
-def s3_bucket(raw_path: str, host: str) -> str | None:
-    """The bucket a request addresses: from a virtual-hosted Host, else the first path segment.
+def classify(raw_path: str, headers: Mapping[str, str], body: bytes | None, method: str = "POST") -> Classified:
+    """Service, operation and per-resource cost of one request (body: services that read it whole)."""
+    faults = faults_for(headers)
+    if faults is None:
+        return Classified("")
+    document: Any = None
+    if faults.reads_body:
+        try:
+            document = _loads(body) if body else {}
+        except ValueError:
+            document = {}
+        if not isinstance(document, dict):
+            document = {}
+    operation = faults.operation(headers)
+    costs = faults.costs(ProxyRequest(method, raw_path, headers, operation, document))
+    return Classified(faults.service, operation, costs, document, faults)
 
-    Virtual-hosted means an AWS-style ``bucket.s3[.-]...`` host or ``bucket.localhost``;
-    any other host (an IP, ``localhost``, a custom name) is taken as path-style.
-    """
-    hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    hostname = hostname.lower()
-    for marker in (".s3.", ".s3-"):
-        if marker in hostname:
-            return hostname.split(marker, 1)[0]
-    if hostname.endswith(".localhost"):
-        return hostname[: -len(".localhost")]
-    segment = raw_path.split("?", 1)[0].lstrip("/").split("/", 1)[0]
-    return unquote(segment) or None
+
+def throttle_answer(service: str) -> Answer:
+    """What the service says when a request exceeds its capacity."""
+    return faults_named(service).throttle()
 
 
-def classify(raw_path: str, headers: Mapping[str, str], body: bytes | None) -> Classified:
-    """Service, operation and per-resource cost of one request (body: JSON services only)."""
-    service, operation = detect_service(headers)
-    if service == S3:
-        bucket = s3_bucket(raw_path, headers.get("Host", ""))
-        return Classified(S3, None, {bucket: 1} if bucket else {})
-    try:
-        document = _loads(body) if body else {}
-    except ValueError:
-        document = {}
-    if not isinstance(document, dict):
-        document = {}
-    costs = dynamodb_costs(document) if service == DYNAMODB else sqs_costs(document)
-    return Classified(service, operation, costs, document)
+def error_answer(service: str, status: int) -> Answer:
+    """A server-side failure (500 or 503) in the service's own format."""
+    return faults_named(service).error(status)
 
 
 # --------------------------------------------------------------------------- token buckets
@@ -398,119 +375,7 @@ class Dice:
         return max(0.0, base_ms + self.jitter.uniform(-jitter_ms, jitter_ms)) / 1000.0
 
 
-# --------------------------------------------------------------------------- error answers
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A response the proxy makes up instead of forwarding."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-def _request_id() -> str:
-    return uuid.uuid4().hex.upper()
-
-
-def _crc32(body: bytes) -> str:
-    return str(zlib.crc32(body) & 0xFFFFFFFF)
-
-
-def dynamodb_error(status: int, error_type: str, message: str) -> Answer:
-    body = _dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{error_type}", "message": message})
-    headers = {
-        "Content-Type": "application/x-amz-json-1.0",
-        "x-amzn-RequestId": _request_id(),
-        "x-amz-crc32": _crc32(body),  # botocore checks it when present, as DynamoDB sends it
-    }
-    return Answer(status, headers, body)
-
-
-def sqs_error(status: int, error_type: str, query_code: str, fault: str, message: str) -> Answer:
-    # SQS speaks JSON but stays query-compatible: botocore takes the code from x-amzn-query-error.
-    body = _dumps({"__type": f"com.amazonaws.sqs#{error_type}", "message": message})
-    headers = {
-        "Content-Type": "application/x-amz-json-1.0",
-        "x-amzn-RequestId": str(uuid.uuid4()),
-        "x-amzn-query-error": f"{query_code};{fault}",
-    }
-    return Answer(status, headers, body)
-
-
-def s3_error(status: int, code: str, message: str) -> Answer:
-    request_id = _request_id()[:16]
-    host_id = hashlib.sha256(request_id.encode()).hexdigest()
-    body = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Error><Code>{code}</Code><Message>{message}</Message>"
-        f"<RequestId>{request_id}</RequestId><HostId>{host_id}</HostId></Error>"
-    ).encode()
-    headers = {"Content-Type": "application/xml", "x-amz-request-id": request_id, "x-amz-id-2": host_id}
-    return Answer(status, headers, body)
-
-
-def throttle_answer(service: str) -> Answer:
-    """What the service says when a request exceeds its capacity."""
-    if service == DYNAMODB:
-        return dynamodb_error(
-            400,
-            "ProvisionedThroughputExceededException",
-            "The level of configured provisioned throughput for the table was exceeded. "
-            "Consider increasing your provisioning level with the UpdateTable API.",
-        )
-    if service == SQS:
-        return sqs_error(403, "RequestThrottled", "RequestThrottled", "Sender", "Request is throttled.")
-    return s3_error(503, "SlowDown", "Please reduce your request rate.")
-
-
-def error_answer(service: str, status: int) -> Answer:
-    """A server-side failure (500 or 503) in the service's own format."""
-    if service == DYNAMODB:
-        if status == 503:
-            return dynamodb_error(503, "ServiceUnavailable", "Service unavailable.")
-        return dynamodb_error(500, "InternalServerError", "Internal server error")
-    if service == SQS:
-        if status == 503:
-            return sqs_error(503, "ServiceUnavailable", "ServiceUnavailable", "Receiver", "Service unavailable.")
-        return sqs_error(500, "InternalFailure", "InternalFailure", "Receiver", "Internal failure.")
-    if status == 503:
-        return s3_error(503, "ServiceUnavailable", "Service is unable to handle request.")
-    return s3_error(500, "InternalError", "We encountered an internal error. Please try again.")
-
-
 # --------------------------------------------------------------------------- partial batches
-
-
-@dataclass(frozen=True)
-class BatchCut:
-    """A BatchWriteItem split into what is forwarded and what is handed back."""
-
-    forward: dict[str, Any]  # the request document to send
-    held_back: dict[str, list[Any]]  # table -> write requests for UnprocessedItems
-
-
-def cut_batch(document: Mapping[str, Any], granted: Mapping[str, int]) -> BatchCut:
-    """Keep each table's first ``granted[table]`` writes; the rest are held back."""
-    keep: dict[str, list[Any]] = {}
-    held: dict[str, list[Any]] = {}
-    for table, writes in document["RequestItems"].items():
-        count = granted.get(table, 0)
-        if writes[:count]:
-            keep[table] = writes[:count]
-        if writes[count:]:
-            held[table] = writes[count:]
-    return BatchCut({**document, "RequestItems": keep}, held)
-
-
-def merge_unprocessed(response_body: bytes, held_back: Mapping[str, list[Any]]) -> bytes:
-    """Add the held-back writes to the upstream answer's UnprocessedItems."""
-    answer = _loads(response_body) if response_body else {}
-    unprocessed = answer.setdefault("UnprocessedItems", {})
-    for table, writes in held_back.items():
-        unprocessed.setdefault(table, []).extend(writes)
-    return _dumps(answer)
 
 
 def _credential_scope(authorization: str) -> tuple[str, str, str] | None:
@@ -622,7 +487,7 @@ class Exchange:
 
     request: web.BaseRequest
     info: Classified
-    body: bytes | None  # read fully for JSON services; S3 bodies stream
+    body: bytes | None  # read whole when it names the resource (JSON services); other bodies stream
     continued: bool = False  # "100 Continue" sent to the client
 
 
@@ -694,85 +559,77 @@ class FaultProxy:
         if roll.drop:
             self.stats.count("dropped", keys)
             return await self.drop(exchange)
+        faults = exchange.info.faults
+        if faults is None:  # no service claims it: no answer is made up in some service's format
+            self.stats.count("forwarded", keys)
+            return await self.forward(exchange)
         if roll.error_status is not None:
             self.stats.count("errors", keys)
-            return await self.answer(exchange, error_answer(exchange.info.service, roll.error_status))
+            return await self.answer(exchange, faults.error(roll.error_status))
         if roll.throttle:
             self.stats.count("throttled", keys)
-            return await self.answer(exchange, throttle_answer(exchange.info.service))
+            return await self.answer(exchange, faults.throttle())
         if roll.lose:
-            lost = await self.lost_write_answer(exchange)
+            lost = await self.lost_write_answer(exchange, faults)
             if lost is not None:
                 self.stats.count("lost", keys)
                 return await self.answer(exchange, lost)
-        return await self.admit(exchange, keys)
+        return await self.admit(exchange, keys, faults)
 
-    async def lost_write_answer(self, exchange: Exchange) -> Answer | None:
-        """Success for a write that is never forwarded, as the service would answer it.
-
-        Conditional writes are never lost: the service might have refused them by their
-        condition, so a made-up success could be an answer the service never gives."""
-        info, request = exchange.info, exchange.request
-        document = info.document or {}
-        conditions = ("ConditionExpression" in document, "Expected" in document, "If-None-Match" in request.headers,
-                      "If-Match" in request.headers)  # fmt: skip
-        if any(conditions):
+    async def lost_write_answer(self, exchange: Exchange, faults: ServiceFaults) -> Answer | None:
+        """Success for a write that is never forwarded, as the service would answer it (the
+        service says which writes may be lost: never a conditional one, which it might have
+        refused by its condition)."""
+        request = self.proxy_request(exchange)
+        if not faults.forgets(request):
             return None
-        if info.service == DYNAMODB and info.operation in ("PutItem", "BatchWriteItem"):
-            body = b'{"UnprocessedItems":{}}' if info.operation == "BatchWriteItem" else b"{}"
-            return Answer(200, {"Content-Type": "application/x-amz-json-1.0", "x-amz-crc32": _crc32(body)}, body)
-        if info.service == SQS and info.operation == "SendMessage" and exchange.body is not None:
-            message = json.loads(exchange.body).get("MessageBody", "")
-            digest = hashlib.md5(message.encode()).hexdigest()
-            answer = _dumps({"MessageId": str(uuid.uuid4()), "MD5OfMessageBody": digest})
-            return Answer(200, {"Content-Type": "application/x-amz-json-1.0"}, answer)
-        if info.service == S3 and request.method == "PUT" and "uploadId" not in request.query:
+        body = exchange.body
+        if body is None:  # a streamed body: read it now
             await self.send_continue(exchange)  # a client sending Expect: 100-continue waits for it
-            digest = hashlib.md5(await request.read()).hexdigest()
-            return Answer(200, {"ETag": f'"{digest}"'}, b"")
-        return None
+            body = await exchange.request.read()
+        return faults.forgotten(request, body)
+
+    @staticmethod
+    def proxy_request(exchange: Exchange) -> ProxyRequest:
+        request, info = exchange.request, exchange.info
+        return ProxyRequest(request.method, request.raw_path, request.headers, info.operation, info.document)
 
     async def receive(self, request: web.BaseRequest) -> Exchange:
-        """Classify the request; JSON bodies are read whole (they name the resource)."""
-        exchange = Exchange(request, Classified(S3), None)
-        service, _operation = detect_service(request.headers)
-        if service == S3:
-            exchange.info = classify(request.raw_path, request.headers, None)
-            return exchange
-        await self.send_continue(exchange)
-        exchange.body = await request.content.read()
-        exchange.info = classify(request.raw_path, request.headers, exchange.body)
+        """Classify the request; bodies that name the resource (JSON services) are read whole."""
+        exchange = Exchange(request, Classified(""), None)
+        faults = faults_for(request.headers)
+        if faults is not None and faults.reads_body:
+            await self.send_continue(exchange)
+            exchange.body = await request.content.read()
+        exchange.info = classify(request.raw_path, request.headers, exchange.body, request.method)
         return exchange
 
-    async def admit(self, exchange: Exchange, keys: list[str]) -> web.StreamResponse:
+    async def admit(self, exchange: Exchange, keys: list[str], faults: ServiceFaults) -> web.StreamResponse:
         """Apply the capacity limit, then forward what fits."""
         buckets, info = self.buckets, exchange.info
         if buckets is None or not info.costs:
             self.stats.count("forwarded", keys)
             return await self.forward(exchange)
-        if self.config.partial_batches and info.operation == "BatchWriteItem" and self.can_cut(exchange):
+        if self.config.partial_batches and faults.can_cut(self.proxy_request(exchange)) and self.can_resign(exchange):
             granted = buckets.take_up_to(info.costs)
             if sum(granted.values()) == 0:
                 self.stats.count("throttled", keys)
-                return await self.answer(exchange, throttle_answer(info.service))
+                return await self.answer(exchange, faults.throttle())
             self.stats.count("forwarded", keys)
             if granted == info.costs:
                 return await self.forward(exchange)
             assert info.document is not None
-            return await self.forward_partial(exchange, cut_batch(info.document, granted))
+            return await self.forward_partial(exchange, faults, faults.cut(info.document, granted))
         if not buckets.try_take(info.costs):
             self.stats.count("throttled", keys)
-            return await self.answer(exchange, throttle_answer(info.service))
+            return await self.answer(exchange, faults.throttle())
         self.stats.count("forwarded", keys)
         return await self.forward(exchange)
 
-    def can_cut(self, exchange: Exchange) -> bool:
-        """A well-formed BatchWriteItem signed with the key we can re-sign with."""
+    def can_resign(self, exchange: Exchange) -> bool:
+        """Signed with the key we can re-sign with."""
         scope = _credential_scope(exchange.request.headers.get("Authorization", ""))
-        document = exchange.info.document or {}
-        items = document.get("RequestItems")
-        well_formed = isinstance(items, dict) and all(isinstance(writes, list) for writes in items.values())
-        return well_formed and scope is not None and scope[0] == self.resign_keys[0]
+        return scope is not None and scope[0] == self.resign_keys[0]
 
     # -- answering without the upstream
 
@@ -810,15 +667,15 @@ class FaultProxy:
             data = _stream(request.content)
         return await self.relay(request, request.method, headers, data)
 
-    async def forward_partial(self, exchange: Exchange, cut: BatchCut) -> web.StreamResponse:
+    async def forward_partial(self, exchange: Exchange, faults: ServiceFaults, cut: BatchCut) -> web.StreamResponse:
         """Send the cut-down batch (re-signed) and hand back what was held."""
         request = exchange.request
         body = _dumps(cut.forward)
         url = f"{self.upstream}{request.raw_path}"
         headers = resign(request.method, url, forward_headers(request.raw_headers), body, *self.resign_keys)
-        if headers is None:  # can_cut said yes, so this is a malformed Authorization header
-            return await self.answer(exchange, throttle_answer(exchange.info.service))
-        return await self.relay(request, request.method, headers, body, held_back=cut.held_back)
+        if headers is None:  # can_resign said yes, so this is a malformed Authorization header
+            return await self.answer(exchange, faults.throttle())
+        return await self.relay(request, request.method, headers, body, held_back=(faults, cut))
 
     async def relay(
         self,
@@ -826,7 +683,7 @@ class FaultProxy:
         method: str,
         headers: CIMultiDict[str],
         data: bytes | AsyncIterator[bytes] | None,
-        held_back: Mapping[str, list[Any]] | None = None,
+        held_back: tuple[ServiceFaults, BatchCut] | None = None,
     ) -> web.StreamResponse:
         """Send to the upstream and stream its answer back (status, headers, body)."""
         assert self.session is not None
@@ -835,8 +692,8 @@ class FaultProxy:
             async with self.session.request(
                 method, url, headers=headers, data=data, allow_redirects=False, compress=None
             ) as upstream:
-                if held_back:
-                    return await self.merged_response(upstream, held_back)
+                if held_back is not None:
+                    return await self.merged_response(upstream, *held_back)
                 return await self.stream_back(request, upstream)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             self.stats.totals["upstream_errors"] += 1
@@ -859,24 +716,24 @@ class FaultProxy:
         return response
 
     async def merged_response(
-        self, upstream: aiohttp.ClientResponse, held_back: Mapping[str, list[Any]]
+        self, upstream: aiohttp.ClientResponse, faults: ServiceFaults, cut: BatchCut
     ) -> web.StreamResponse:
-        """The upstream's BatchWriteItem answer plus the held-back items as UnprocessedItems."""
+        """The upstream's answer to the cut batch plus the held-back items, reported as not done."""
         body = await upstream.read()
         headers = CIMultiDict(backward_headers(upstream.raw_headers))
         encoding = headers.get("Content-Encoding", "identity").lower()
         if upstream.status == 200 and encoding in ("identity", "gzip"):
             try:
                 plain = zlib.decompress(body, 16 + zlib.MAX_WBITS) if encoding == "gzip" else body
-                body = merge_unprocessed(plain, held_back)
-            except (ValueError, zlib.error) as exc:  # not DynamoDB's JSON: pass it on as it came
-                log.warning("cannot add UnprocessedItems to the upstream's answer: %s", exc)
+                body = faults.merge(plain, cut.held_back)
+            except (ValueError, TypeError, AttributeError, zlib.error) as exc:  # not the service's JSON: as it came
+                log.warning("cannot add the held-back items to the upstream's answer: %s", exc)
             else:
-                self.stats.totals["held_back_items"] += sum(len(writes) for writes in held_back.values())
+                self.stats.totals["held_back_items"] += cut.held_items
                 headers.pop("Content-Encoding", None)
                 headers.pop("Content-Length", None)
                 if "x-amz-crc32" in headers:  # botocore checks it: it must match what we send
-                    headers["x-amz-crc32"] = _crc32(body)
+                    headers["x-amz-crc32"] = crc32(body)
         await self.sleep(self.config.latency_ms, self.config)
         return web.Response(status=upstream.status, reason=upstream.reason, body=body, headers=headers)
 
@@ -1004,7 +861,8 @@ def _checked(name: str) -> Any:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = _OneLineParser(
         prog="fault_proxy.py",
-        description="Fault-injecting proxy for AWS-compatible endpoints (DynamoDB, S3, SQS).",
+        description="Fault-injecting proxy for AWS-compatible endpoints "
+        f"({', '.join(sorted(faults.service for faults in SERVICE_FAULTS))}).",
     )
     add = parser.add_argument
     add("--upstream", required=True, type=_upstream_url, metavar="URL", help="endpoint to forward to: http://host:port")

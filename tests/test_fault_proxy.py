@@ -42,6 +42,7 @@ from conftest import running_emulator
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
 from writers.errors import AwsCallError, FailureKind
+from writers.services.s3 import faults as s3_faults
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -87,6 +88,7 @@ class Proxy:
         self._stderr = self.stderr_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, str(PROXY_SCRIPT), "--upstream", upstream, *flags],
+            cwd=tmp_dir,  # run from outside the project: the script finds the service modules itself
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -416,6 +418,13 @@ def test_classify_finds_service_operation_and_cost_per_resource() -> None:
     assert fp.classify("/", sqs, b"not json").costs == {}
 
 
+def test_a_request_no_service_claims_gets_no_made_up_answer() -> None:
+    """An unknown X-Amz-Target is nobody's: it is not answered in some other service's format."""
+    info = fp.classify("/", {"X-Amz-Target": "Unknown_20990101.DoThing"}, b'{"TableName": "t1"}')
+    assert (info.service, info.faults, info.costs) == ("", None, {})
+    assert info.stats_keys == ["unknown"]
+
+
 @pytest.mark.parametrize(
     ("raw_path", "host", "bucket"),
     [
@@ -429,7 +438,9 @@ def test_classify_finds_service_operation_and_cost_per_resource() -> None:
     ],
 )
 def test_s3_bucket_path_style_and_virtual_hosted(raw_path: str, host: str, bucket: str | None) -> None:
-    assert fp.s3_bucket(raw_path, host) == bucket
+    assert s3_faults.bucket_of(raw_path, host) == bucket
+    costs = fp.classify(raw_path, {"Host": host}, None, "PUT").costs
+    assert costs == ({bucket: 1} if bucket else {})
 
 
 def test_token_bucket_all_or_nothing_and_partial() -> None:
@@ -627,6 +638,20 @@ def test_throttle_rate_1_answers_like_each_service(service_call: tuple[str, Prox
         assert type(error).__name__ == "RequestThrottled"
     stats = proxy.stats()
     assert (stats["throttled"], stats["forwarded"]) == (1, 0)
+
+
+def test_a_request_no_service_claims_is_forwarded_even_when_everything_fails(raw_proxy: Proxy) -> None:
+    """An unknown X-Amz-Target used to be answered as S3 (503 SlowDown, XML): now it is forwarded."""
+    raw_proxy.configure(throttle_rate=1.0, error_rate=1.0, lose_rate=1.0)
+    connection = http.client.HTTPConnection("127.0.0.1", raw_proxy.port, timeout=10)
+    headers = {"X-Amz-Target": "Unknown_20990101.DoThing", "Content-Type": "application/x-amz-json-1.1"}
+    connection.request("POST", "/", body=b'{"StreamName": "s"}', headers=headers)
+    response = connection.getresponse()
+    echo = json.loads(response.read())
+    connection.close()
+    assert response.status == 201 and echo["body_length"] == len(b'{"StreamName": "s"}')  # the upstream's answer
+    stats = raw_proxy.stats()
+    assert (stats["forwarded"], stats["throttled"], stats["errors"], stats["lost"]) == (1, 0, 0, 0)
 
 
 @pytest.mark.parametrize("status", [500, 503])

@@ -3,7 +3,8 @@
 A service's Workload class carries all it knows: its resource and flags, the calls
 records become, provisioning and teardown, the read-back for --verify, and as class
 attributes its billing rules and prices (`billing`) and the local emulators that
-stand in for it (`emulators`, `local_port_offset`).
+stand in for it (`emulators`, `local_port_offset`), and how it answers the fault
+proxy's throttles and errors (`faults`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, ClassVar, Protocol
 from writers.calls import Call, ServiceInfo
 from writers.emulators import Emulator
 from writers.errors import ConfigError
+from writers.faults import ServiceFaults
 from writers.pricing import Billing
 from writers.records import BookRecords
 from writers.target import Endpoint
@@ -66,6 +68,7 @@ class Workload(ABC):
     billing: ClassVar[Billing]  # list prices and the rules that bill a call
     emulators: ClassVar[tuple[Emulator, ...]]  # local stand-ins, preferred first (writers.emulators.MOTO last)
     local_port_offset: ClassVar[int]  # its emulator's port under --port-base N: N + this (unique per service)
+    faults: ClassVar[ServiceFaults]  # its requests and answers, for the fault-injecting proxy
 
     options_class: ClassVar[type[WorkloadOptions]] = WorkloadOptions
 

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
 from writers.calls import Call, ServiceInfo, Settlement
 from writers.emulators import MOTO, Emulator, Launch, node_launch, npm_unavailable, package_bin
 from writers.errors import AwsCallError, ConfigError, FailureKind
+from writers.faults import Answer, BatchCut, ProxyRequest, ServiceFaults, crc32, json_body, request_id
 from writers.pricing import NOTHING, Bill, Billing, Price
 from writers.protocols.json_protocol import JsonCall
 from writers.records import record_crc
@@ -219,6 +221,99 @@ def _dynalite_launch(workdir: Path, bind: str, port: int | None) -> Launch:
 EMULATORS = (Emulator("dynalite", _dynalite_launch, npm_unavailable("dynalite")), MOTO)
 
 
+# --------------------------------------------------------------------------- fault proxy answers
+
+
+JSON_1_0 = "application/x-amz-json-1.0"
+
+
+def error_answer(status: int, error_type: str, message: str) -> Answer:
+    body = json_body({"__type": f"com.amazonaws.dynamodb.v20120810#{error_type}", "message": message})
+    headers = {
+        "Content-Type": JSON_1_0,
+        "x-amzn-RequestId": request_id(),
+        "x-amz-crc32": crc32(body),  # botocore checks it when present, as DynamoDB sends it
+    }
+    return Answer(status, headers, body)
+
+
+class DynamoDBFaults(ServiceFaults):
+    """Tables are the resources; batches and transactions cost one unit per item. Throttled as
+    a provisioned table is (ProvisionedThroughputExceededException, 400); --partial-batches
+    cuts a BatchWriteItem to what fits and returns the rest in UnprocessedItems."""
+
+    service = SERVICE.name
+    target_prefix = TARGET_PREFIX
+
+    def costs(self, request: ProxyRequest) -> dict[str, int]:
+        document = request.document or {}
+        request_items = document.get("RequestItems")
+        if isinstance(request_items, dict):  # BatchWriteItem: lists; BatchGetItem: {"Keys": [...]}
+            costs: dict[str, int] = {}
+            for table, items in request_items.items():
+                keys = items.get("Keys") if isinstance(items, dict) else items
+                costs[str(table)] = max(1, len(keys)) if isinstance(keys, list) else 1
+            return costs
+        transact = document.get("TransactItems")
+        if isinstance(transact, list):  # each item is {"Put"|"Update"|...: {"TableName": ...}}
+            costs = {}
+            for item in transact:
+                for action in item.values() if isinstance(item, dict) else ():
+                    if isinstance(action, dict) and isinstance(action.get("TableName"), str):
+                        costs[action["TableName"]] = costs.get(action["TableName"], 0) + 1
+            return costs
+        table = document.get("TableName")
+        return {table: 1} if isinstance(table, str) else {}
+
+    def throttle(self) -> Answer:
+        return error_answer(
+            400,
+            "ProvisionedThroughputExceededException",
+            "The level of configured provisioned throughput for the table was exceeded. "
+            "Consider increasing your provisioning level with the UpdateTable API.",
+        )
+
+    def error(self, status: int) -> Answer:
+        if status == 503:
+            return error_answer(503, "ServiceUnavailable", "Service unavailable.")
+        return error_answer(500, "InternalServerError", "Internal server error")
+
+    def forgets(self, request: ProxyRequest) -> bool:
+        """Writes, but never a conditional one: DynamoDB might have refused it by its condition."""
+        document = request.document or {}
+        conditional = "ConditionExpression" in document or "Expected" in document
+        return request.operation in ("PutItem", "BatchWriteItem") and not conditional
+
+    def forgotten(self, request: ProxyRequest, body: bytes) -> Answer:
+        answer = b'{"UnprocessedItems":{}}' if request.operation == "BatchWriteItem" else b"{}"
+        return Answer(200, {"Content-Type": JSON_1_0, "x-amz-crc32": crc32(answer)}, answer)
+
+    def can_cut(self, request: ProxyRequest) -> bool:
+        items = (request.document or {}).get("RequestItems")
+        well_formed = isinstance(items, dict) and all(isinstance(writes, list) for writes in items.values())
+        return request.operation == "BatchWriteItem" and well_formed
+
+    def cut(self, document: Mapping[str, Any], granted: Mapping[str, int]) -> BatchCut:
+        """Keep each table's first ``granted[table]`` writes; the rest are held back."""
+        keep: dict[str, list[Any]] = {}
+        held: dict[str, list[Any]] = {}
+        for table, writes in document["RequestItems"].items():
+            count = granted.get(table, 0)
+            if writes[:count]:
+                keep[table] = writes[:count]
+            if writes[count:]:
+                held[table] = writes[count:]
+        return BatchCut({**document, "RequestItems": keep}, held, sum(len(writes) for writes in held.values()))
+
+    def merge(self, answer: bytes, held_back: Any) -> bytes:
+        """Add the held-back writes to the upstream answer's UnprocessedItems."""
+        document = orjson.loads(answer) if answer else {}
+        unprocessed = document.setdefault("UnprocessedItems", {})
+        for table, writes in held_back.items():
+            unprocessed.setdefault(table, []).extend(writes)
+        return json_body(document)
+
+
 # --------------------------------------------------------------------------- workload
 
 
@@ -232,6 +327,7 @@ class DynamoDBWorkload(Workload):
     billing = BILLING
     emulators = EMULATORS
     local_port_offset = 0
+    faults = DynamoDBFaults()
 
     def write_calls(self, records: Sequence[dict[str, Any]]) -> list[Call]:
         table, size = self.options.resource, self.options.batch

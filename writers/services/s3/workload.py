@@ -22,6 +22,7 @@ from writers.services.s3.billing import BILLING
 from writers.services.s3.calls import CreateMultipartUpload, GetObject, MultipartUpload, PutObject
 from writers.services.s3.content import ContentBlock
 from writers.services.s3.emulator import EMULATORS
+from writers.services.s3.faults import S3Faults
 from writers.services.s3.keys import ObjectRecords
 from writers.services.s3.options import BUCKET_PATTERN, S3Options, add_arguments, check_bucket_name, read_options
 from writers.services.s3.service import SERVICE
@@ -43,6 +44,7 @@ class S3Workload(Workload):
     billing = BILLING
     emulators = EMULATORS
     local_port_offset = 1
+    faults = S3Faults()
     options_class = S3Options
 
     @classmethod
