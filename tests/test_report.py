@@ -9,6 +9,7 @@ searched for secrets.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import subprocess
@@ -27,7 +28,7 @@ from writers.calls import Call, ServiceInfo
 from writers.emulators import LOCAL_SECRET_KEY, free_ports
 from writers.errors import AwsCallError, FailureKind
 from writers.records import BookRecords
-from writers.services import dynamodb, sqs
+from writers.services import SERVICES, dynamodb, sqs, workload_class
 from writers.services.dynamodb import BatchWriteItem, batch_write, get_item, put_item, to_item
 from writers.services.sqs import SendMessage, SendMessageBatch
 
@@ -185,6 +186,27 @@ def test_s3_does_not_bill_server_errors(status: int, code: str) -> None:
 def test_get_item_estimate() -> None:
     call = get_item("books", "978")
     assert pricing.bill(call, {"Item": _item_of_bytes(5000)}).units == 1.0  # 2 x 4 KB, eventually consistent
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_service_reports_exactly_the_flags_it_adds(name: str) -> None:
+    workload = workload_class(name)
+    parser = argparse.ArgumentParser()
+    workload.add_arguments(parser)
+    added = [action.dest for action in parser._actions if action.dest != "help"]
+    assert list(workload.report_flags()) == added
+    assert set(added) <= set(report.setting_names())
+
+
+def test_report_settings_name_real_flags() -> None:
+    """The settings list once named flags that do not exist and missed real ones."""
+    names = set(report.setting_names())
+    assert {"sqs_mode", "object_size", "part_size", "content", "prefixes", "read_ratio", "verify"} <= names
+    assert {"table", "bucket", "queue", "message_groups", "multipart_threshold", "wait_seconds"} <= names
+    assert not {"mode", "object_bytes", "part_bytes", "addressing_style"} & names
 
 
 # --------------------------------------------------------------------------- secrets

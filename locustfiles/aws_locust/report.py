@@ -33,6 +33,7 @@ import orjson
 from aws_locust.latency import LatencyHistograms
 from aws_locust.tally import AwsTally
 from writers.emulators import LOCAL_SECRET_KEY
+from writers.services import workloads
 
 if TYPE_CHECKING:  # no locust import at module level: tests use this module without Locust's monkey-patching
     from locust.env import Environment
@@ -49,14 +50,12 @@ VERSIONED = (
     "locust", "boto3", "botocore", "aioboto3", "aiobotocore", "aiohttp", "gevent", "geventhttpclient",
     "hdrhistogram", "plotly", "aws-load-writers",
 )  # fmt: skip
-# Flags copied into the report (Locust's own run shape and this project's flags).
-SETTINGS = (
-    "num_users", "spawn_rate", "run_time", "host", "target", "region", "table", "bucket", "queue",
-    "records_per_task", "concurrency", "batch", "payload_bytes", "max_records", "seed", "max_attempts",
-    "timeout", "keep_alive", "provision", "teardown", "mode", "message_groups", "object_bytes",
-    "multipart_threshold", "part_bytes", "addressing_style", "rate", "arrival", "rate_steps", "find_max",
-    "find_max_start", "find_max_growth", "step_time", "slo_p99_ms", "slo_throttle_ratio", "slo_error_ratio",
-    "abort_after",
+# The run's settings a report records: Locust's and the common flags, then each service's own (it says which).
+COMMON_SETTINGS = (
+    "num_users", "spawn_rate", "run_time", "host", "target", "region", "records_per_task", "concurrency",
+    "batch", "payload_bytes", "max_records", "seed", "max_attempts", "timeout", "keep_alive", "provision",
+    "teardown", "verify", "rate", "arrival", "rate_steps", "find_max", "find_max_start", "find_max_growth",
+    "step_time", "slo_p99_ms", "slo_throttle_ratio", "slo_error_ratio", "abort_after",
 )  # fmt: skip
 SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "FAULT_PROXY_RESIGN_SECRET_KEY")
 SECRET_NAME = re.compile(r"secret|token|passw|credential|private|api[-_]?key|access[-_]?key|auth|session", re.I)
@@ -140,9 +139,17 @@ def versions() -> dict[str, str]:
     return found
 
 
+def setting_names() -> tuple[str, ...]:
+    """The flags a report records: the common ones, then every service's own."""
+    names = dict.fromkeys(COMMON_SETTINGS)
+    for workload in workloads():
+        names.update(dict.fromkeys(workload.report_flags()))
+    return tuple(names)
+
+
 def _settings(options: Any, secrets: Sequence[str]) -> dict[str, Any]:
     settings: dict[str, Any] = {}
-    for name in SETTINGS:
+    for name in setting_names():
         if options is not None and hasattr(options, name):
             value = getattr(options, name)
             settings[name] = scrub(value, secrets) if isinstance(value, str) else value

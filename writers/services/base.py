@@ -41,6 +41,17 @@ class VerifyResult:
         return not (self.lost or self.corrupt or self.error)
 
 
+class _FlagRecorder:
+    """Stands in for a parser to learn which flags a service adds (their argparse destinations)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def add_argument(self, *flags: str, **options: Any) -> None:
+        long_flag = next((flag for flag in flags if flag.startswith("--")), flags[0])
+        self.names.append(str(options.get("dest") or long_flag.lstrip("-").replace("-", "_")))
+
+
 class RecordSource(Protocol):
     def next(self) -> dict[str, Any]: ...
 
@@ -78,6 +89,13 @@ class Workload(ABC):
         parser.add_argument(
             f"--{cls.resource_kind}", default=cls.default_resource, help=f"{cls.service.name} {cls.resource_kind} name"
         )
+
+    @classmethod
+    def report_flags(cls) -> tuple[str, ...]:
+        """The service's flags a report records (argparse destinations): every flag it adds."""
+        recorder = _FlagRecorder()
+        cls.add_arguments(recorder)
+        return tuple(recorder.names)
 
     @classmethod
     def read_options(cls, options: Any, batch: int, payload_bytes: int) -> WorkloadOptions:
