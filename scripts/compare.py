@@ -83,8 +83,9 @@ OWNED_FLAGS = frozenset(
         "-f", "--locustfile", "-u", "--users", "-r", "--spawn-rate", "-t", "--run-time", "--headless",
         "--max-records", "--records-per-task", "--concurrency", "--batch", "--target", "--region",
         "--keep-alive", "--no-keep-alive", "--summary-json", "--json-file", "--exit-code-on-error",
-        "--processes", "--master", "--worker", "--table", "--bucket", "--queue", "--teardown",
+        "--processes", "--master", "--worker", "--teardown",
     }
+    | {f"--{workload_class(service).resource_kind}" for service in SERVICES}  # --table, --bucket, ...
 )  # fmt: skip
 SECONDS_HOW = (
     "start of the first call to the end of the last call that acknowledged records, timed inside the "
