@@ -1,8 +1,11 @@
-"""Shared fixtures: real local DynamoDB servers (dynalite and moto), unique table
-names, and a helper that runs the DynamoDB locustfile headless in a subprocess.
+"""Shared fixtures: real local servers for every service, started once per session and
+shared by every test module (`local`, `dynalite_server`, `moto_server`, ...), unique
+table names, the one `drive()` helper that runs calls through a strategy, and a helper
+that runs a locustfile headless in a subprocess.
 
-Tests start and stop their own servers; nothing here depends on a server started by
-hand, and every server binds 127.0.0.1.
+Tests start and stop their servers themselves; nothing here depends on a server
+started by hand, and every server binds 127.0.0.1. Service and strategy lists come
+from the registries (writers.services, writers.strategies).
 """
 
 from __future__ import annotations
@@ -23,8 +26,19 @@ from typing import Any
 
 import pytest
 
-from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, start_emulator
-from writers.services.dynamodb import SERVICE
+from writers.calls import Attempt, Call
+from writers.driver import Driver, Totals
+from writers.emulators import (
+    LOCAL_ACCESS_KEY,
+    LOCAL_SECRET_KEY,
+    RunningEmulator,
+    available_emulators,
+    emulator_names,
+    start_emulator,
+)
+from writers.retry import RetryPolicy
+from writers.services import workload_class
+from writers.strategies import STRATEGIES, Strategy, StrategyOptions, strategy_class
 from writers.target import Endpoint, resolve_endpoint
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +47,10 @@ if not LOCUST.exists():  # a venv somewhere else: the locust next to this interp
     LOCUST = Path(sys.executable).parent / "locust"
 DYNAMODB_LOCUSTFILE = PROJECT_ROOT / "locustfiles" / "dynamodb.py"
 REGION = "us-east-1"
-DYNAMODB_EMULATORS = ("dynalite", "moto")
+DYNAMODB_EMULATORS = emulator_names("dynamodb")
+USER_CLASSES = [name.capitalize() + "User" for name in STRATEGIES]  # one per strategy, as the locustfiles make them
+# Retries in tests: the production policy's shape, without its waits.
+FAST_RETRIES = RetryPolicy(max_attempts=8, base_delay=0.001, max_delay=0.005)
 
 
 # --------------------------------------------------------------------------- servers
@@ -56,40 +73,67 @@ def sigcheck_sink(secret: str, delay_ms: int = 0) -> Iterator[str]:
         process.wait(10)
 
 
-@contextmanager
-def running_emulator(service: str, prefer: str | None = None) -> Iterator[RunningEmulator]:
-    """A local stand-in for `service` (writers.emulators), stopped when the block ends."""
-    emulator = start_emulator(service, prefer=prefer)
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
+class SharedEmulators:
+    """Local stand-ins shared by the whole session, each started on first use and stopped at
+    the end. One server per emulator: moto's one server answers every service."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, RunningEmulator] = {}
+
+    def get(self, service: str, name: str | None = None) -> RunningEmulator:
+        """The emulator `name` for `service` (default: the one it prefers that can run here)."""
+        name = name or _preferred(service)
+        emulator = self._running.get(name)
+        if emulator is None or not emulator.alive():
+            emulator = self._running[name] = start_emulator(service, prefer=name)
+        return emulator
+
+    def stop(self) -> None:
+        for emulator in self._running.values():
+            emulator.stop()
+        self._running.clear()
+
+
+def _preferred(service: str) -> str:
+    available = available_emulators(service)
+    if not available:
+        pytest.skip(f"no emulator for {service} can run here")
+    return available[0]
 
 
 @pytest.fixture(scope="session")
-def dynalite_server() -> Iterator[RunningEmulator]:
-    with running_emulator("dynamodb", "dynalite") as emulator:
-        yield emulator
+def local() -> Iterator[SharedEmulators]:
+    """`local.get(service, name)`: a server shared by every test of the session."""
+    shared = SharedEmulators()
+    yield shared
+    shared.stop()
 
 
 @pytest.fixture(scope="session")
-def moto_server() -> Iterator[RunningEmulator]:
-    with running_emulator("dynamodb", "moto") as emulator:
-        yield emulator
+def dynalite_server(local: SharedEmulators) -> RunningEmulator:
+    return local.get("dynamodb", "dynalite")
 
 
-def local_endpoint(emulator: RunningEmulator) -> Endpoint:
+@pytest.fixture(scope="session")
+def moto_server(local: SharedEmulators) -> RunningEmulator:
+    return local.get("dynamodb", "moto")
+
+
+def local_endpoint(emulator: RunningEmulator, service: str = "dynamodb") -> Endpoint:
     """The Endpoint the project itself builds for `--target local` at this emulator."""
     return resolve_endpoint(
-        "local", SERVICE, REGION, local_url=emulator.endpoint, local_credentials=(LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY)
+        "local",
+        workload_class(service).service,
+        REGION,
+        local_url=emulator.endpoint,
+        local_credentials=(LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY),
     )
 
 
 @pytest.fixture(scope="session", params=DYNAMODB_EMULATORS)
-def dynamodb_emulator(request: pytest.FixtureRequest) -> RunningEmulator:
+def dynamodb_emulator(request: pytest.FixtureRequest, local: SharedEmulators) -> RunningEmulator:
     """Each DynamoDB emulator in turn (started once per session)."""
-    emulator: RunningEmulator = request.getfixturevalue(f"{request.param}_server")
-    return emulator
+    return local.get("dynamodb", request.param)
 
 
 @pytest.fixture(scope="session")
@@ -101,6 +145,30 @@ def dynamodb_endpoint(dynamodb_emulator: RunningEmulator) -> Endpoint:
 @pytest.fixture(scope="session")
 def moto_endpoint(moto_server: RunningEmulator) -> Endpoint:
     return local_endpoint(moto_server)
+
+
+# --------------------------------------------------------------------------- calls
+
+
+def drive(
+    strategy: str | Strategy,
+    calls: Sequence[Call],
+    endpoint: Endpoint | None = None,
+    *,
+    policy: RetryPolicy = FAST_RETRIES,
+    concurrency: int = 4,
+) -> tuple[Totals, list[Attempt]]:
+    """Run calls through a Driver and a strategy (a name, made at `endpoint`, or one already
+    made), closed after; returns the totals and every reported attempt."""
+    if isinstance(strategy, str):
+        assert endpoint is not None, "a strategy named by its name needs an endpoint"
+        strategy = strategy_class(strategy)(endpoint, StrategyOptions(concurrency))
+    reported: list[Attempt] = []
+    try:
+        totals = Driver(strategy, reported.append, policy).run(calls)
+    finally:
+        strategy.close()
+    return totals, reported
 
 
 # --------------------------------------------------------------------------- names

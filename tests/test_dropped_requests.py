@@ -25,37 +25,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import running_emulator
+from conftest import SharedEmulators, drive
 from test_reliability import FaultProxy
 
-from writers.calls import Attempt, Call
-from writers.driver import Driver, Totals
+from writers.calls import Attempt
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
 from writers.errors import FailureKind
 from writers.retry import RetryPolicy
-from writers.services import WorkloadOptions, workload_class
+from writers.services import SERVICES, WorkloadOptions, workload_class
 from writers.services.base import Workload
 from writers.services.dynamodb import SERVICE as DYNAMODB
 from writers.services.dynamodb import DynamoDBWorkload
 from writers.services.s3 import SERVICE as S3
 from writers.services.s3 import S3Options, S3Workload
-from writers.strategies import STRATEGIES, StrategyOptions, strategy_class
+from writers.strategies import STRATEGIES
 from writers.target import Endpoint
 
 pytestmark = pytest.mark.timeout(120)
 
 ALL = list(STRATEGIES)
 RETRIES = RetryPolicy(max_attempts=12, base_delay=0.001, max_delay=0.005)  # (0.2)^12: never given up
-
-
-def drive(strategy: str, endpoint: Endpoint, calls: list[Call], concurrency: int = 4) -> tuple[Totals, list[Attempt]]:
-    instance = strategy_class(strategy)(endpoint, StrategyOptions(concurrency, timeout=10))
-    attempts: list[Attempt] = []
-    try:
-        totals = Driver(instance, attempts.append, RETRIES).run(calls)
-    finally:
-        instance.close()
-    return totals, attempts
 
 
 def network_failures(attempts: list[Attempt]) -> int:
@@ -169,7 +158,7 @@ def test_every_request_the_server_dropped_is_one_network_failure(
     workload = constructed_workload(service, endpoint)
     records = workload.records(seed=18, stream=ALL.index(strategy)).take(40)
 
-    totals, attempts = drive(strategy, endpoint, workload.write_calls(records))
+    totals, attempts = drive(strategy, workload.write_calls(records), endpoint, policy=RETRIES)
 
     server = drop_every_5th
     assert server.dropped >= 40 // 5  # the drops really happened (retries add requests, so more)
@@ -182,17 +171,10 @@ def test_every_request_the_server_dropped_is_one_network_failure(
 # --------------------------------------------------------------------------- the fault proxy, real emulators
 
 
-SERVICES = ("dynamodb", "s3", "sqs")
-
-
 @pytest.fixture(scope="module")
-def emulators() -> Iterator[dict[str, RunningEmulator]]:
-    with (
-        running_emulator("dynamodb", "dynalite") as dynamodb,
-        running_emulator("s3", "seaweedfs") as s3,
-        running_emulator("sqs", "fauxqs") as sqs,
-    ):
-        yield {"dynamodb": dynamodb, "s3": s3, "sqs": sqs}
+def emulators(local: SharedEmulators) -> dict[str, RunningEmulator]:
+    """Each service's preferred emulator, shared by the session."""
+    return {service: local.get(service) for service in SERVICES}
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +204,7 @@ def test_every_request_the_fault_proxy_dropped_is_one_network_failure(
     try:
         endpoint = Endpoint(direct.service, "us-east-1", proxy.url, LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY)
         records = workload.records(seed=19, stream=ALL.index(strategy)).take(40)
-        totals, attempts = drive(strategy, endpoint, workload.write_calls(records))
+        totals, attempts = drive(strategy, workload.write_calls(records), endpoint, policy=RETRIES)
         stats = proxy.stats()
     finally:
         proxy.stop()

@@ -19,6 +19,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.serialize import create_serializer
+from conftest import FAST_RETRIES, drive
 
 from writers.calls import Attempt, Call
 from writers.driver import Driver, Totals
@@ -47,7 +48,6 @@ pytestmark = pytest.mark.timeout(60)
 
 STRATEGIES = ("sequential", "threaded")
 REGION = "us-east-1"
-FAST_RETRIES = RetryPolicy(max_attempts=8, base_delay=0.001, max_delay=0.005)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -68,16 +68,6 @@ def stored_keys(endpoint: Endpoint, table: str) -> set[str]:
 
 def make_strategy(name: str, endpoint: Endpoint, **options: Any) -> Strategy:
     return strategy_class(name)(endpoint, StrategyOptions(**{"concurrency": 4, **options}))
-
-
-def drive(strategy: Strategy, calls: list[Call], policy: RetryPolicy = FAST_RETRIES) -> tuple[Totals, list[Attempt]]:
-    """Run calls through a Driver; returns its totals and every reported attempt."""
-    reported: list[Attempt] = []
-    try:
-        totals = Driver(strategy, reported.append, policy).run(calls)
-    finally:
-        strategy.close()
-    return totals, reported
 
 
 @functools.cache
@@ -116,7 +106,7 @@ def assert_wire_matches_boto3(call: Call) -> None:
 def test_put_item(dynamodb_endpoint: Endpoint, table: str, strategy: str) -> None:
     records = BookRecords(seed=11).take(12)
     calls: list[Call] = [put_item(table, r) for r in records]
-    totals, attempts = drive(make_strategy(strategy, dynamodb_endpoint), calls)
+    totals, attempts = drive(strategy, calls, dynamodb_endpoint)
 
     assert totals == Totals(calls=12, acked=12, retried_items=0, given_up_items=0, failures=0)
     assert len(attempts) == 12
@@ -136,7 +126,7 @@ def test_batch_write_item_of_25(dynamodb_endpoint: Endpoint, table: str, strateg
     assert [c.items for c in calls] == [25, 25]
     assert all(isinstance(c, BatchWriteItem) for c in calls)
 
-    totals, attempts = drive(make_strategy(strategy, dynamodb_endpoint), calls)
+    totals, attempts = drive(strategy, calls, dynamodb_endpoint)
 
     assert totals == Totals(calls=2, acked=50, retried_items=0, given_up_items=0, failures=0)
     assert [a.acked for a in attempts] == [25, 25]
@@ -149,11 +139,11 @@ def test_batch_write_item_of_25(dynamodb_endpoint: Endpoint, table: str, strateg
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_get_item_of_written_item(dynamodb_endpoint: Endpoint, table: str, strategy: str) -> None:
     records = BookRecords(seed=13, payload_bytes=600).take(6)
-    totals, _ = drive(make_strategy(strategy, dynamodb_endpoint), [batch_write(table, records)])
+    totals, _ = drive(strategy, [batch_write(table, records)], dynamodb_endpoint)
     assert totals.acked == 6
 
     calls: list[Call] = [get_item(table, r["isbn"]) for r in records]
-    totals, attempts = drive(make_strategy(strategy, dynamodb_endpoint), calls)
+    totals, attempts = drive(strategy, calls, dynamodb_endpoint)
 
     assert totals == Totals(calls=6, acked=0, retried_items=0, given_up_items=0, failures=0)  # reads ack nothing
     by_key = {r["isbn"]: r for r in records}
@@ -169,7 +159,7 @@ def test_get_item_of_written_item(dynamodb_endpoint: Endpoint, table: str, strat
 
 
 def test_get_item_of_missing_key_is_not_an_error(dynamodb_endpoint: Endpoint, table: str) -> None:
-    totals, attempts = drive(make_strategy("sequential", dynamodb_endpoint), [get_item(table, "9780000000000")])
+    totals, attempts = drive("sequential", [get_item(table, "9780000000000")], dynamodb_endpoint)
     assert totals.failures == 0
     assert attempts[0].response is not None and "Item" not in attempts[0].response
 
@@ -302,7 +292,7 @@ def test_driver_gives_up_batch_leftover_after_max_attempts(dynamodb_endpoint: En
     calls = DynamoDBWorkload(WorkloadOptions(table, batch=25)).write_calls(records)
     partial = PartialBatchStrategy(make_strategy("sequential", dynamodb_endpoint), unprocessed=5)
 
-    totals, attempts = drive(partial, calls, RetryPolicy(max_attempts=1))
+    totals, attempts = drive(partial, calls, policy=RetryPolicy(max_attempts=1))
 
     assert totals == Totals(calls=1, acked=20, retried_items=0, given_up_items=5, failures=0)
     assert len(attempts) == 1 and attempts[0].given_up_items == 5
@@ -371,7 +361,7 @@ def test_items_given_up_after_max_attempts() -> None:
     calls: list[Call] = [put_item("books", r) for r in BookRecords(seed=22).take(3)]
     strategy = FlakyStrategy(THROTTLED, failures=100, concurrency=2)
 
-    totals, attempts = drive(strategy, calls, RetryPolicy(max_attempts=4, base_delay=0.001, max_delay=0.002))
+    totals, attempts = drive(strategy, calls, policy=RetryPolicy(max_attempts=4, base_delay=0.001, max_delay=0.002))
 
     assert totals == Totals(calls=12, acked=0, retried_items=9, given_up_items=3, failures=12)
     assert len(strategy.started) == 12
@@ -429,7 +419,7 @@ def test_driver_totals_reset_between_runs() -> None:
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_put_to_missing_table_is_a_client_error(dynamodb_endpoint: Endpoint, table_name: str, strategy: str) -> None:
     call = put_item(table_name, BookRecords(seed=27).next())  # never created
-    totals, attempts = drive(make_strategy(strategy, dynamodb_endpoint), [call])
+    totals, attempts = drive(strategy, [call], dynamodb_endpoint)
 
     assert totals == Totals(calls=1, acked=0, retried_items=0, given_up_items=1, failures=1)
     error = attempts[0].error
@@ -447,7 +437,7 @@ def test_closed_port_is_a_network_error(strategy: str) -> None:
     call = put_item("books", BookRecords(seed=28).next())
     policy = RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.002)
 
-    totals, attempts = drive(make_strategy(strategy, endpoint, timeout=0.5), [call], policy)
+    totals, attempts = drive(make_strategy(strategy, endpoint, timeout=0.5), [call], policy=policy)
 
     assert totals == Totals(calls=2, acked=0, retried_items=1, given_up_items=1, failures=2)
     for attempt in attempts:

@@ -38,7 +38,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
-from conftest import running_emulator
+from conftest import SharedEmulators
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
 from writers.errors import AwsCallError, FailureKind
@@ -180,22 +180,19 @@ def start_proxy(proxy_dir: Path) -> Iterator[Callable[..., Proxy]]:
 
 
 @pytest.fixture(scope="module")
-def dynalite() -> Iterator[RunningEmulator]:
-    with running_emulator("dynamodb", "dynalite") as emulator:
-        yield emulator
+def dynalite(local: SharedEmulators) -> RunningEmulator:
+    return local.get("dynamodb", "dynalite")
 
 
 @pytest.fixture(scope="module")
-def moto() -> Iterator[RunningEmulator]:
+def moto(local: SharedEmulators) -> RunningEmulator:
     """One moto server answers S3 and SQS alike."""
-    with running_emulator("s3", "moto") as emulator:
-        yield emulator
+    return local.get("s3", "moto")
 
 
 @pytest.fixture(scope="module")
-def seaweedfs() -> Iterator[RunningEmulator]:
-    with running_emulator("s3", "seaweedfs") as emulator:
-        yield emulator
+def seaweedfs(local: SharedEmulators) -> RunningEmulator:
+    return local.get("s3", "seaweedfs")
 
 
 @pytest.fixture(scope="module")

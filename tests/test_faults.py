@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import locust_env, running_emulator
+from conftest import SharedEmulators, locust_env
 from test_reliability import (
     CREDENTIALS,
     USER_CLASSES,
@@ -36,7 +36,7 @@ from test_reliability import (
 )
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, free_ports, start_emulator
-from writers.services import WorkloadOptions
+from writers.services import SERVICES, WorkloadOptions
 from writers.services.dynamodb import SERVICE as DYNAMODB
 from writers.services.dynamodb import DynamoDBWorkload
 from writers.services.s3 import SERVICE as S3
@@ -59,15 +59,13 @@ def closed_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def dynalite() -> Iterator[RunningEmulator]:
-    with running_emulator("dynamodb", "dynalite") as emulator:
-        yield emulator
+def dynalite(local: SharedEmulators) -> RunningEmulator:
+    return local.get("dynamodb", "dynalite")
 
 
 @pytest.fixture(scope="module")
-def seaweedfs() -> Iterator[RunningEmulator]:
-    with running_emulator("s3", "seaweedfs") as emulator:
-        yield emulator
+def seaweedfs(local: SharedEmulators) -> RunningEmulator:
+    return local.get("s3", "seaweedfs")
 
 
 def dynamodb_endpoint(url: str) -> Endpoint:
@@ -263,20 +261,15 @@ def test_worker_killed_mid_run(dynalite: RunningEmulator, tmp_path: Path) -> Non
 
 def test_unreachable_endpoint_is_one_error_line_when_provisioning(tmp_path: Path) -> None:
     """Nothing listens on the port: one `error:` line, exit 2, before any user starts.
-    The three services are tried at once (they mostly wait in botocore's backoff)."""
+    Every service is tried at once (they mostly wait in botocore's backoff)."""
     port = closed_port()
     args = [
         "-u", "1", "-r", "1", "-t", "10s", "--max-records", "10", "--target", f"http://127.0.0.1:{port}",
         "SequentialUser",
     ]  # fmt: skip
-    with ThreadPoolExecutor(3) as pool:
-        runs = dict(
-            zip(
-                ("dynamodb", "s3", "sqs"),
-                pool.map(lambda service: run_locust(service, args, tmp_path, timeout=60), ("dynamodb", "s3", "sqs")),
-                strict=True,
-            )
-        )
+    with ThreadPoolExecutor(len(SERVICES)) as pool:
+        outcomes = pool.map(lambda service: run_locust(service, args, tmp_path, timeout=60), SERVICES)
+        runs = dict(zip(SERVICES, outcomes, strict=True))
     for service, result in runs.items():
         lines = error_lines(result)
         assert result.returncode == 2, (service, result.tail())
@@ -528,17 +521,19 @@ def test_sigterm_stops_every_strategy_at_once_and_ends_cleanly(dynalite: Running
     assert len(DynamoDBWorkload(WorkloadOptions(table)).stored_keys(endpoint)) == stored  # ...and no more come
 
 
-def test_sigterm_with_verify_reads_back_once_after_the_writers_stopped(tmp_path: Path) -> None:
+def test_sigterm_with_verify_reads_back_once_after_the_writers_stopped(
+    tmp_path: Path, local: SharedEmulators
+) -> None:
     """SQS: the read-back drains the queue; while users wrote on during it (the bug), it never
     ended or counted false losses. Now: one read-back, after every writer stopped, nothing lost."""
-    with running_emulator("sqs", "fauxqs") as fauxqs:
-        args = [
-            "-u", "5", "-r", "5", "-t", "120s", "--concurrency", "2", "--target", fauxqs.endpoint,
-            "--queue", unique("sigterm-verify"), "--verify", *USER_CLASSES,
-        ]  # fmt: skip
-        run = LocustProcess(locustfile("sqs"), args, tmp_path / "run")
-        signalled = sigterm_when(run, "All users spawned", after=3)
-        result = run.finish(timeout=60)
+    fauxqs = local.get("sqs", "fauxqs")
+    args = [
+        "-u", "5", "-r", "5", "-t", "120s", "--concurrency", "2", "--target", fauxqs.endpoint,
+        "--queue", unique("sigterm-verify"), "--verify", *USER_CLASSES,
+    ]  # fmt: skip
+    run = LocustProcess(locustfile("sqs"), args, tmp_path / "run")
+    signalled = sigterm_when(run, "All users spawned", after=3)
+    result = run.finish(timeout=60)
 
     assert time.monotonic() - signalled < 30, result.tail()
     assert result.returncode == 0, result.tail()
@@ -796,13 +791,15 @@ def test_zero_users_says_so(tmp_path: Path) -> None:
     assert not [s for s in SWARM_STARTED if s in result.output]
 
 
-def test_verify_of_a_run_that_consumed_its_own_messages_says_it_cannot_check(tmp_path: Path) -> None:
+def test_verify_of_a_run_that_consumed_its_own_messages_says_it_cannot_check(
+    tmp_path: Path, local: SharedEmulators
+) -> None:
     """--sqs-mode both receives and deletes what it sent: a read-back would call those lost
     (exit 3). They cannot be checked, and the run says so: exit 8."""
-    with running_emulator("sqs", "fauxqs") as fauxqs:
-        args = ["-u", "1", "-r", "1", "-t", "30s", "--max-records", "50", "--sqs-mode", "both", "--wait-seconds", "0",
-                "--target", fauxqs.endpoint, "--queue", unique("both-verify"), "--verify", "GeventUser"]  # fmt: skip
-        result = run_locust("sqs", args, tmp_path, timeout=60)
+    fauxqs = local.get("sqs", "fauxqs")
+    args = ["-u", "1", "-r", "1", "-t", "30s", "--max-records", "50", "--sqs-mode", "both", "--wait-seconds", "0",
+            "--target", fauxqs.endpoint, "--queue", unique("both-verify"), "--verify", "GeventUser"]  # fmt: skip
+    result = run_locust("sqs", args, tmp_path, timeout=60)
 
     assert result.returncode == 8, result.tail()
     lines = [line for line in result.output.splitlines() if "cannot be checked" in line]

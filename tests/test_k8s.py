@@ -23,15 +23,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from conftest import SharedEmulators
 
-from writers.emulators import RunningEmulator, start_emulator
+from writers.emulators import RunningEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK = ROOT / "scripts" / "k8s_check.sh"
@@ -493,12 +493,8 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 @pytest.fixture(scope="module")
-def dynalite() -> Iterator[RunningEmulator]:
-    emulator = start_emulator("dynamodb")
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
+def dynalite(local: SharedEmulators) -> RunningEmulator:
+    return local.get("dynamodb")
 
 
 def run_distributed(

@@ -7,22 +7,20 @@ flags refused with one line before anything starts.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import LocustRun, headless_locust, running_emulator, stats_totals
+from conftest import USER_CLASSES, LocustRun, SharedEmulators, headless_locust, local_endpoint, stats_totals
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
-from writers.services.s3 import SERVICE, KiB, MiB, S3Options, S3Workload
+from writers.services.s3 import KiB, MiB, S3Options, S3Workload
 from writers.strategies import STRATEGIES
-from writers.target import Endpoint
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 S3_LOCUSTFILE = Path(__file__).resolve().parent.parent / "locustfiles" / "s3.py"
-USER_CLASSES = [name.capitalize() + "User" for name in STRATEGIES]
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY}
 REGION = "us-east-1"
 
@@ -46,19 +44,13 @@ def assert_clean(run: LocustRun, records: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def seaweedfs() -> Iterator[RunningEmulator]:
-    with running_emulator("s3", "seaweedfs") as emulator:
-        yield emulator
+def seaweedfs(local: SharedEmulators) -> RunningEmulator:
+    return local.get("s3", "seaweedfs")
 
 
 @pytest.fixture(scope="module")
-def moto() -> Iterator[RunningEmulator]:
-    with running_emulator("s3", "moto") as emulator:
-        yield emulator
-
-
-def endpoint_of(emulator: RunningEmulator) -> Endpoint:
-    return Endpoint(SERVICE, REGION, emulator.endpoint, LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY)
+def moto(local: SharedEmulators) -> RunningEmulator:
+    return local.get("s3", "moto")
 
 
 def bucket_name(hint: str) -> str:
@@ -78,7 +70,7 @@ def test_five_user_classes_with_multipart_on_seaweedfs(tmp_path: Path, seaweedfs
     rows = run.stat_rows()
     for strategy in STRATEGIES:
         assert rows[f"PutObject [{strategy}]"]["num_requests"] > 0
-    stored = S3Workload(S3Options(bucket)).stored_objects(endpoint_of(seaweedfs))
+    stored = S3Workload(S3Options(bucket)).stored_objects(local_endpoint(seaweedfs, "s3"))
     assert len(stored) == 60 and set(stored.values()) <= {KiB, 6 * MiB}
     multipart = sum(1 for size in stored.values() if size == 6 * MiB)
     completes = sum(row["num_requests"] for name, row in rows.items() if name.startswith("CompleteMultipartUpload"))
@@ -109,7 +101,7 @@ def test_mixed_reads_and_teardown_on_moto(tmp_path: Path, moto: RunningEmulator)
     assert sum(row["total_content_length"] for row in gets) == reads * 2 * KiB  # bytes received
     assert f"deleted S3 bucket {bucket!r}" in run.output
     with pytest.raises(ClientError):
-        endpoint_of(moto).admin_client().head_bucket(Bucket=bucket)
+        local_endpoint(moto, "s3").admin_client().head_bucket(Bucket=bucket)
 
 
 def test_local_target_starts_and_stops_seaweedfs(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,15 +19,17 @@ from conftest import (
     LOCUST,
     PROJECT_ROOT,
     REGION,
+    USER_CLASSES,
     LocustRun,
+    SharedEmulators,
     headless_locust,
+    local_endpoint,
     locust_env,
-    running_emulator,
     stats_totals,
 )
 
-from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, start_emulator
-from writers.services.sqs import SERVICE, SQSOptions, SQSWorkload
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
+from writers.services.sqs import SQSOptions, SQSWorkload
 from writers.target import Endpoint
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -65,13 +67,8 @@ def assert_clean_run(run: LocustRun, acked: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def fauxqs() -> Iterator[RunningEmulator]:
-    with running_emulator("sqs", "fauxqs") as emulator:
-        yield emulator
-
-
-def endpoint_of(emulator: RunningEmulator) -> Endpoint:
-    return Endpoint(SERVICE, REGION, emulator.endpoint, LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY)
+def fauxqs(local: SharedEmulators) -> RunningEmulator:
+    return local.get("sqs", "fauxqs")
 
 
 def unique_queue(hint: str, fifo: bool = False) -> str:
@@ -115,7 +112,7 @@ def test_each_user_class_sends_exactly_max_records(
     assert_clean_run(run, acked=200)
     assert ENDED_BY_MAX_RECORDS in run.output
     assert {entry["name"] for entry in run.stats or []} == {request_name}
-    received = SQSWorkload(SQSOptions(queue)).drain(endpoint_of(fauxqs), wait_seconds=0)
+    received = SQSWorkload(SQSOptions(queue)).drain(local_endpoint(fauxqs, "sqs"), wait_seconds=0)
     assert len(received) == len(set(received)) == 200  # the queue holds exactly the acknowledged sends
 
 
@@ -132,18 +129,15 @@ def test_local_target_starts_fauxqs_and_teardown_deletes_the_queue(tmp_path: Pat
     assert f"stopped fauxqs (SQS) at {banner.group(1)}" in run.output
 
 
-def test_against_moto(tmp_path: Path) -> None:
+def test_against_moto(tmp_path: Path, local: SharedEmulators) -> None:
     """moto slows as a queue grows: a small run."""
-    moto = start_emulator("sqs", prefer="moto")
-    try:
-        queue = unique_queue("moto")
-        args = ["--target", moto.endpoint, "--region", REGION, "--queue", queue, "--batch", "10"]
-        args += ["--max-records", "60", "--records-per-task", "20", "-u", "2", "-t", "30s", "Aioboto3User"]
-        run = run_locust(tmp_path, args, env=CREDENTIALS)
-        assert_clean_run(run, acked=60)
-        assert len(set(SQSWorkload(SQSOptions(queue)).drain(endpoint_of(moto), wait_seconds=0))) == 60
-    finally:
-        moto.stop()
+    moto = local.get("sqs", "moto")
+    queue = unique_queue("moto")
+    args = ["--target", moto.endpoint, "--region", REGION, "--queue", queue, "--batch", "10"]
+    args += ["--max-records", "60", "--records-per-task", "20", "-u", "2", "-t", "30s", "Aioboto3User"]
+    run = run_locust(tmp_path, args, env=CREDENTIALS)
+    assert_clean_run(run, acked=60)
+    assert len(set(SQSWorkload(SQSOptions(queue)).drain(local_endpoint(moto, "sqs"), wait_seconds=0))) == 60
 
 
 # --------------------------------------------------------------------------- produce, consume, both
@@ -158,7 +152,7 @@ def test_consume_mode_drains_a_produced_queue(tmp_path: Path, fauxqs: RunningEmu
         env=CREDENTIALS,
     )
     assert_clean_run(produced, acked=300)
-    endpoint = endpoint_of(fauxqs)
+    endpoint = local_endpoint(fauxqs, "sqs")
     assert queue_counts(endpoint, queue) == (300, 0)
 
     args = [*common, "--sqs-mode", "consume", "--wait-seconds", "1", "-u", "2", "-r", "2", "-t", "4s", "AiohttpUser"]
@@ -183,7 +177,7 @@ def test_both_mode_sends_then_receives_and_deletes(tmp_path: Path, fauxqs: Runni
     assert rows["SendMessageBatch [sequential]"]["acked"] == 100
     # One user, one call at a time: each task's sends are in before its receives start.
     assert rows["DeleteMessageBatch [sequential]"]["items"] == 100
-    assert queue_counts(endpoint_of(fauxqs), queue) == (0, 0)
+    assert queue_counts(local_endpoint(fauxqs, "sqs"), queue) == (0, 0)
 
 
 # --------------------------------------------------------------------------- bad input
@@ -250,4 +244,4 @@ def test_list_shows_one_user_class_per_strategy(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stdout + run.stderr
     listed = {line.strip() for line in run.stdout.splitlines()[1:] if line.strip()}
-    assert listed == {"SequentialUser", "ThreadedUser", "Aioboto3User", "AiohttpUser", "GeventUser"}
+    assert listed == set(USER_CLASSES)

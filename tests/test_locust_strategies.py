@@ -7,11 +7,10 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import running_emulator, sigcheck_sink
+from conftest import USER_CLASSES, SharedEmulators, sigcheck_sink
 
 from writers import young_gc
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
@@ -22,7 +21,6 @@ from writers.target import Endpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUST = str(ROOT / ".venv" / "bin" / "locust")
-USER_CLASSES = [name.capitalize() + "User" for name in STRATEGIES]
 CPYTHON_GEN0_DEFAULT = 700
 
 pytestmark = pytest.mark.slow
@@ -40,9 +38,8 @@ def locust(
 
 
 @pytest.fixture(scope="module")
-def dynalite() -> Iterator[RunningEmulator]:
-    with running_emulator("dynamodb") as emulator:
-        yield emulator
+def dynalite(local: SharedEmulators) -> RunningEmulator:
+    return local.get("dynamodb")
 
 
 def credentials() -> dict[str, str]:

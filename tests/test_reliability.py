@@ -34,18 +34,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LOCUST, PROJECT_ROOT, locust_env, running_emulator
+from conftest import LOCUST, PROJECT_ROOT, USER_CLASSES, SharedEmulators, local_endpoint, locust_env
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
+from writers.services import SERVICES, workload_class
 from writers.strategies import STRATEGIES
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 PROXY_SCRIPT = PROJECT_ROOT / "scripts" / "fault_proxy.py"
-USER_CLASSES = [name.capitalize() + "User" for name in STRATEGIES]
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY}
-SERVICE_NAMES = {"dynamodb": "DynamoDB", "s3": "S3", "sqs": "SQS"}
-RESOURCE_FLAGS = {"dynamodb": "--table", "s3": "--bucket", "sqs": "--queue"}
+SERVICE_NAMES = {name: workload_class(name).service.name for name in SERVICES}
+RESOURCE_FLAGS = {name: f"--{workload_class(name).resource_kind}" for name in SERVICES}
 VERIFY_LINE = re.compile(r"verify (\w+): (\d+) acknowledged, (\d+) lost, (\d+) corrupt, (\d+) duplicates")
 MAX_RECORDS_REACHED = "--max-records reached"
 
@@ -297,46 +297,25 @@ def assert_no_traceback(result: LocustResult) -> None:
 
 
 @pytest.fixture(scope="module")
-def dynalite() -> Iterator[RunningEmulator]:
-    with running_emulator("dynamodb", "dynalite") as emulator:
-        yield emulator
+def dynalite(local: SharedEmulators) -> RunningEmulator:
+    return local.get("dynamodb", "dynalite")
 
 
 @pytest.fixture(scope="module")
-def seaweedfs() -> Iterator[RunningEmulator]:
-    with running_emulator("s3", "seaweedfs") as emulator:
-        yield emulator
-
-
-@pytest.fixture(scope="module")
-def fauxqs() -> Iterator[RunningEmulator]:
-    with running_emulator("sqs", "fauxqs") as emulator:
-        yield emulator
+def seaweedfs(local: SharedEmulators) -> RunningEmulator:
+    return local.get("s3", "seaweedfs")
 
 
 def emulator_for(request: pytest.FixtureRequest, service: str) -> RunningEmulator:
-    name = {"dynamodb": "dynalite", "s3": "seaweedfs", "sqs": "fauxqs"}[service]
-    emulator: RunningEmulator = request.getfixturevalue(name)
-    return emulator
+    """The service's preferred emulator (dynalite, SeaweedFS, fauxqs, ...), shared by the session."""
+    local: SharedEmulators = request.getfixturevalue("local")
+    return local.get(service)
 
 
 def stored_keys(service: str, emulator: RunningEmulator, resource: str) -> set[str]:
     """What the server holds now, read directly (not through the proxy)."""
-    from writers.services import WorkloadOptions
-    from writers.services.dynamodb import DynamoDBWorkload
-    from writers.services.s3 import S3Options, S3Workload
-    from writers.target import Endpoint
-
-    if service == "dynamodb":
-        workload: Any = DynamoDBWorkload(WorkloadOptions(resource))
-        info = DynamoDBWorkload.service
-    elif service == "s3":
-        workload = S3Workload(S3Options(resource))
-        info = S3Workload.service
-    else:
-        raise ValueError(service)
-    endpoint = Endpoint(info, "us-east-1", emulator.endpoint, LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY)
-    return set(workload.stored_keys(endpoint))
+    workload = workload_class(service)
+    return set(workload(workload.options_class(resource)).stored_keys(local_endpoint(emulator, service)))
 
 
 # --------------------------------------------------------------------------- throttling and 5xx

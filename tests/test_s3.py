@@ -21,15 +21,14 @@ from urllib.parse import quote
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import running_emulator
+from conftest import SharedEmulators, drive
 
 from writers.calls import Attempt, Call
-from writers.driver import Driver, Totals
-from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
+from writers.driver import Totals
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, emulator_names
 from writers.errors import AwsCallError, ConfigError, FailureKind
 from writers.protocols.rest_xml import encode_segment, error_from, uri_path
 from writers.records import ISBN_SPACE, isbn13
-from writers.retry import RetryPolicy
 from writers.services import workload_class
 from writers.services.s3 import (
     OFFSET_STEP,
@@ -60,7 +59,6 @@ pytestmark = pytest.mark.timeout(60)
 REGION = "us-east-1"
 ALL = list(STRATEGIES)
 RAW = ["aiohttp", "gevent"]
-FAST_RETRIES = RetryPolicy(max_attempts=4, base_delay=0.001, max_delay=0.005)
 SMALL_SIZES = ((0, 1.0), (1 * KiB, 3.0), (100 * KiB, 1.0))
 MULTIPART = {"object_sizes": ((11 * MiB, 1.0),), "multipart_threshold": 6 * MiB, "part_size": 5 * MiB}
 
@@ -69,21 +67,18 @@ MULTIPART = {"object_sizes": ((11 * MiB, 1.0),), "multipart_threshold": 6 * MiB,
 
 
 @pytest.fixture(scope="module")
-def seaweedfs() -> Iterator[RunningEmulator]:
-    with running_emulator("s3", "seaweedfs") as emulator:
-        yield emulator
+def seaweedfs(local: SharedEmulators) -> RunningEmulator:
+    return local.get("s3", "seaweedfs")
 
 
 @pytest.fixture(scope="module")
-def moto() -> Iterator[RunningEmulator]:
-    with running_emulator("s3", "moto") as emulator:
-        yield emulator
+def moto(local: SharedEmulators) -> RunningEmulator:
+    return local.get("s3", "moto")
 
 
-@pytest.fixture(scope="module", params=["seaweedfs", "moto"])
-def server(request: pytest.FixtureRequest) -> RunningEmulator:
-    emulator: RunningEmulator = request.getfixturevalue(request.param)
-    return emulator
+@pytest.fixture(scope="module", params=emulator_names("s3"))
+def server(request: pytest.FixtureRequest, local: SharedEmulators) -> RunningEmulator:
+    return local.get("s3", request.param)
 
 
 def endpoint_at(url: str, secret: str = LOCAL_SECRET_KEY) -> Endpoint:
@@ -126,20 +121,6 @@ def new_workload() -> Iterator[NewWorkload]:
         workload.empty(endpoint)
 
 
-def drive(
-    endpoint: Endpoint, strategy: str | Strategy, calls: list[Call], policy: RetryPolicy = FAST_RETRIES
-) -> tuple[Totals, list[Attempt]]:
-    if isinstance(strategy, str):
-        strategy = strategy_class(strategy)(endpoint, StrategyOptions(concurrency=4))
-    instance = strategy
-    attempts: list[Attempt] = []
-    try:
-        totals = Driver(instance, attempts.append, policy).run(calls)
-    finally:
-        instance.close()
-    return totals, attempts
-
-
 def content_of(call: Call) -> bytes:
     """What an upload call (PutObject, or CreateMultipartUpload and its parts) stores."""
     if isinstance(call, PutObject):
@@ -149,7 +130,7 @@ def content_of(call: Call) -> bytes:
 
 
 def read_back(endpoint: Endpoint, strategy: str, workload: S3Workload, keys: list[str]) -> dict[str, Attempt]:
-    totals, attempts = drive(endpoint, strategy, [workload.get(key) for key in keys])
+    totals, attempts = drive(strategy, [workload.get(key) for key in keys], endpoint)
     assert totals.failures == 0 and totals.acked == 0  # reads acknowledge no record
     return {attempt.call.key: attempt for attempt in attempts}  # type: ignore[attr-defined]
 
@@ -394,7 +375,7 @@ def test_puts_are_stored_and_gets_return_the_bytes(
     workload = new_workload(endpoint, object_sizes=SMALL_SIZES, content="random", prefixes=4)
     records = workload.records(11, ALL.index(strategy)).take(10)
     calls = workload.write_calls(records)
-    totals, attempts = drive(endpoint, strategy, calls)
+    totals, attempts = drive(strategy, calls, endpoint)
 
     assert totals == Totals(calls=10, acked=10, retried_items=0, given_up_items=0, failures=0)
     assert {a.call.operation for a in attempts} == {"PutObject"}
@@ -418,7 +399,7 @@ def test_multipart_upload(
     endpoint = endpoint_at(request.getfixturevalue(emulator).endpoint)
     workload = new_workload(endpoint, content_md5=True, **MULTIPART)
     calls = workload.write_calls(workload.records(12, 0).take(1))
-    totals, attempts = drive(endpoint, strategy, calls)
+    totals, attempts = drive(strategy, calls, endpoint)
 
     assert totals.acked == 1 and totals.failures == 0 and totals.calls == 5
     ops = [a.call.operation for a in attempts]
@@ -442,7 +423,7 @@ def test_raw_payload_signing_modes_on_seaweedfs(
     calls = workload.write_calls(workload.records(13, 0).take(6))
     expected_hash = UNSIGNED_PAYLOAD if signing == "unsigned" else hashlib.sha256(content_of(calls[0])).hexdigest()
     assert calls[0].wire().payload_hash == expected_hash
-    totals, _ = drive(endpoint, strategy, calls)
+    totals, _ = drive(strategy, calls, endpoint)
     assert totals.acked == 6 and totals.failures == 0
     assert len(workload.stored_objects(endpoint)) == 6
 
@@ -454,7 +435,7 @@ def test_wrong_secret_is_a_client_error_not_retried(
     good = endpoint_at(seaweedfs.endpoint)
     workload = new_workload(good)
     bad = endpoint_at(seaweedfs.endpoint, secret="not-the-secret")
-    totals, attempts = drive(bad, strategy, workload.write_calls(workload.records(14, 0).take(3)))
+    totals, attempts = drive(strategy, workload.write_calls(workload.records(14, 0).take(3)), bad)
     assert totals.acked == 0 and totals.given_up_items == 3 and totals.retried_items == 0
     assert {a.error.kind for a in attempts if a.error} == {FailureKind.CLIENT}
     assert {a.error.code for a in attempts if a.error} == {"SignatureDoesNotMatch"}
@@ -477,7 +458,7 @@ def test_other_origin_and_host_name_endpoints(
     calls = workload.write_calls(workload.records(15, 0).take(4))
     instance = strategy_class(strategy)(endpoint, StrategyOptions(concurrency=2))
     clients = getattr(instance, "_clients", None)
-    totals, _ = drive(endpoint, instance, calls)
+    totals, _ = drive(instance, calls, endpoint)
     assert totals.acked == 4 and totals.failures == 0
     if strategy == "gevent":
         assert clients is not None and set(clients) == {endpoint.raw_url, by_name.url}
@@ -488,10 +469,10 @@ def test_mixed_reads_against_the_server(moto: RunningEmulator, new_workload: New
     endpoint = endpoint_at(moto.endpoint)
     workload = new_workload(endpoint, read_ratio=0.5, object_sizes=((2 * KiB, 1.0),))
     records = workload.records(16, 0)
-    totals, _ = drive(endpoint, "gevent", workload.write_calls(records.take(4)))
+    totals, _ = drive("gevent", workload.write_calls(records.take(4)), endpoint)
     assert totals.acked == 4
     calls = workload.write_calls(records.take(8))
-    totals, attempts = drive(endpoint, "gevent", calls)
+    totals, attempts = drive("gevent", calls, endpoint)
     gets = [a for a in attempts if isinstance(a.call, GetObject)]
     assert len(gets) == 4 and totals.acked == 4 and totals.failures == 0
     assert all(a.acked == 0 and a.response_length == a.bytes_received == 2 * KiB for a in gets)
@@ -561,7 +542,7 @@ def test_failed_part_is_retried(seaweedfs: RunningEmulator, strategy: str, new_w
         {2: AwsCallError.from_response(500, "InternalError")},
         attempts=2,
     )
-    totals, attempts = drive(endpoint, flaky, calls)
+    totals, attempts = drive(flaky, calls, endpoint)
 
     assert totals.acked == 1 and totals.failures == 2 and totals.retried_items == 2 and totals.given_up_items == 0
     part2 = [a for a in attempts if isinstance(a.call, UploadPart) and a.call.number == 2]
@@ -581,7 +562,7 @@ def test_part_given_up_aborts_the_upload(server: RunningEmulator, strategy: str,
         {2: AwsCallError.from_response(400, "InvalidRequest")},
         attempts=100,
     )
-    totals, attempts = drive(endpoint, broken, calls)
+    totals, attempts = drive(broken, calls, endpoint)
 
     ops = Counter(a.call.operation for a in attempts)
     assert ops == {"CreateMultipartUpload": 1, "UploadPart": 3, "AbortMultipartUpload": 1}

@@ -7,27 +7,24 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
+from conftest import USER_CLASSES
 
-from writers.emulators import RunningEmulator, start_emulator
+from writers.emulators import RunningEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "SeCrEt-for-the-security-test-0123456789abcdef"
 TOKEN = "ToKeN-for-the-security-test-FwoGZXIvYXdzEJr"
-USER_CLASSES = ["SequentialUser", "ThreadedUser", "Aioboto3User", "AiohttpUser", "GeventUser"]
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def moto() -> Iterator[RunningEmulator]:
-    emulator = start_emulator("dynamodb", prefer="moto")  # accepts any credentials
-    yield emulator
-    emulator.stop()
+def moto(moto_server: RunningEmulator) -> RunningEmulator:
+    return moto_server  # accepts any credentials
 
 
 def command_lines() -> str:

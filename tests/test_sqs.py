@@ -1,5 +1,5 @@
 """SQS operations and every writer strategy through the Driver, against real local
-servers (fauxqs and moto, both started here): what is acknowledged is exactly what the
+servers (fauxqs and moto, shared by the session): what is acknowledged is exactly what the
 queue holds, batch entries refused by the server are given up and counted, entries the
 server failed on its side are sent again, FIFO keeps order per message group, and the
 consumer path (ReceiveMessage, then DeleteMessageBatch) drains what was produced.
@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import time
 from collections import Counter
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,12 +17,12 @@ import botocore.session
 import orjson
 import pytest
 from botocore.serialize import create_serializer
+from conftest import SharedEmulators, drive
 
 from writers.calls import Attempt, Call
-from writers.driver import Driver, Totals
-from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, start_emulator
+from writers.driver import Totals
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, emulator_names
 from writers.errors import ConfigError, FailureKind
-from writers.retry import RetryPolicy
 from writers.services import workload_class
 from writers.services.sqs import (
     MAX_MESSAGE_BYTES,
@@ -48,8 +47,7 @@ pytestmark = pytest.mark.timeout(60)
 
 ALL = list(STRATEGIES)
 REGION = "us-east-1"
-EMULATORS = ("fauxqs", "moto")
-FAST_RETRIES = RetryPolicy(max_attempts=8, base_delay=0.001, max_delay=0.005)
+EMULATORS = emulator_names("sqs")
 _names = Counter[str]()
 
 
@@ -57,11 +55,9 @@ _names = Counter[str]()
 
 
 @pytest.fixture(scope="module", params=EMULATORS)
-def sqs_emulator(request: pytest.FixtureRequest) -> Iterator[RunningEmulator]:
-    """fauxqs, then moto: each started once for this module."""
-    emulator = start_emulator("sqs", prefer=request.param)
-    yield emulator
-    emulator.stop()
+def sqs_emulator(request: pytest.FixtureRequest, local: SharedEmulators) -> RunningEmulator:
+    """fauxqs, then moto."""
+    return local.get("sqs", request.param)
 
 
 @pytest.fixture(scope="module")
@@ -81,21 +77,6 @@ def ready(endpoint: Endpoint, name: str, **options: Any) -> SQSWorkload:
     assert workload.provision(endpoint, timeout=20) is True
     workload.prepare(endpoint)
     return workload
-
-
-def drive(
-    strategy: str | Strategy, endpoint: Endpoint, calls: list[Call], concurrency: int = 4
-) -> tuple[Totals, list[Attempt]]:
-    """Run calls through a Driver; returns its totals and every reported attempt."""
-    instance = (
-        strategy_class(strategy)(endpoint, StrategyOptions(concurrency)) if isinstance(strategy, str) else strategy
-    )
-    reported: list[Attempt] = []
-    try:
-        totals = Driver(instance, reported.append, FAST_RETRIES).run(calls)
-    finally:
-        instance.close()
-    return totals, reported
 
 
 def queue_counts(endpoint: Endpoint, workload: SQSWorkload) -> tuple[int, int]:
@@ -165,7 +146,7 @@ def test_queue_holds_exactly_what_was_acknowledged(endpoint: Endpoint, strategy:
         isinstance(c, SendMessage) for c in calls[3:]
     )
 
-    totals, attempts = drive(strategy, endpoint, calls)
+    totals, attempts = drive(strategy, calls, endpoint)
 
     assert totals == Totals(calls=15, acked=37, retried_items=0, given_up_items=0, failures=0)
     assert all(a.error is None and a.acked == a.call.items and a.call.attempt == 1 for a in attempts)
@@ -187,7 +168,7 @@ def test_largest_messages_and_fullest_batch_are_accepted(endpoint: Endpoint, str
     calls: list[Call] = [send_message(workload._url(), big[0]), send_message_batch(workload._url(), tenth)]
     assert sum(len(e["MessageBody"].encode()) for e in calls[1].params["Entries"]) <= MAX_MESSAGE_BYTES
 
-    totals, _ = drive(strategy, endpoint, calls)
+    totals, _ = drive(strategy, calls, endpoint)
 
     assert (totals.acked, totals.failures) == (11, 0)
     assert sorted(workload.drain(endpoint, wait_seconds=0)) == sorted(r["message_id"] for r in big + tenth)
@@ -220,7 +201,7 @@ def test_client_errors_are_given_up_and_counted_not_retried(
     gone = workload._url().rsplit("/", 1)[0] + "/no-such-queue"
     calls: list[Call] = [bad_entry_batch(workload, records[:10], bad=3), send_message(gone, records[10])]
 
-    totals, attempts = drive(strategy, endpoint, calls)
+    totals, attempts = drive(strategy, calls, endpoint)
 
     assert totals == Totals(calls=2, acked=9, retried_items=0, given_up_items=2, failures=2)
     assert [a.call for a in attempts] == calls or [a.call for a in attempts] == calls[::-1]  # each tried once
@@ -316,7 +297,7 @@ def test_server_side_entry_failures_are_sent_again_never_dropped(endpoint: Endpo
     records = MessageRecords(seed=8).take(20)
     inner = strategy_class(strategy)(endpoint, StrategyOptions(4))
 
-    totals, attempts = drive(ServerSideEntryFailures(inner, keep=7), endpoint, workload.write_calls(records))
+    totals, attempts = drive(ServerSideEntryFailures(inner, keep=7), workload.write_calls(records))
 
     assert totals == Totals(calls=4, acked=20, retried_items=6, given_up_items=0, failures=0)
     assert sorted((a.call.attempt, a.call.items, a.acked) for a in attempts) == [(1, 10, 7)] * 2 + [(2, 3, 3)] * 2
@@ -336,7 +317,7 @@ def test_fifo_keeps_the_order_within_a_message_group(endpoint: Endpoint) -> None
     assert {c.params["MessageGroupId"] for c in calls} == {"group-0"}
     assert [c.params["MessageDeduplicationId"] for c in calls] == [r["message_id"] for r in records]
 
-    totals, _ = drive("sequential", endpoint, calls)
+    totals, _ = drive("sequential", calls, endpoint)
 
     assert (totals.acked, totals.failures) == (20, 0)
     assert workload.drain(endpoint, wait_seconds=0) == [r["message_id"] for r in records]
@@ -349,7 +330,7 @@ def test_fifo_batches_spread_over_groups_keep_each_groups_order(endpoint: Endpoi
     groups = [e["MessageGroupId"] for c in calls for e in c.params["Entries"]]
     assert groups == [f"group-{i % 3}" for i in range(30)]  # round robin, continued across calls
 
-    totals, _ = drive("sequential", endpoint, calls)
+    totals, _ = drive("sequential", calls, endpoint)
 
     assert (totals.acked, totals.failures) == (30, 0)
     received = workload.drain(endpoint, wait_seconds=0)
@@ -364,7 +345,7 @@ def test_fifo_resend_of_an_acknowledged_message_is_deduplicated(endpoint: Endpoi
     """A send retried after a lost answer cannot double a FIFO message: the id deduplicates."""
     workload = ready(endpoint, queue_name("fifo-dedup", fifo=True))
     record = MessageRecords(seed=11).take(1)
-    totals, _ = drive("gevent", endpoint, workload.write_calls(record) + workload.write_calls(record))
+    totals, _ = drive("gevent", workload.write_calls(record) + workload.write_calls(record), endpoint)
     assert totals.acked == 2
     assert workload.drain(endpoint, wait_seconds=0) == [record[0]["message_id"]]
 
@@ -381,7 +362,7 @@ def test_consume_mode_drains_what_was_produced(
     name = queue_name(f"consume-{strategy}")
     producer = ready(endpoint, name, batch=10)
     records = MessageRecords(seed=12).take(35)
-    assert drive(strategy, endpoint, producer.write_calls(records))[0].acked == 35
+    assert drive(strategy, producer.write_calls(records), endpoint)[0].acked == 35
 
     consumer = SQSWorkload(SQSOptions(name, mode="consume", wait_seconds=0, max_messages=10))
     consumer.prepare(endpoint)
@@ -390,7 +371,7 @@ def test_consume_mode_drains_what_was_produced(
     assert [c.params["MaxNumberOfMessages"] for c in calls] == [10] * 5
     assert all(isinstance(c, ReceiveMessage) and c.items == 0 for c in calls)
 
-    totals, attempts = drive(strategy, endpoint, calls)
+    totals, attempts = drive(strategy, calls, endpoint)
 
     assert totals.failures == 0 and totals.acked == 0  # receives and deletes write no records
     deletes = [a for a in attempts if isinstance(a.call, DeleteMessageBatch)]
@@ -406,7 +387,7 @@ def test_both_mode_sends_then_receives_as_many(endpoint: Endpoint, strategy: str
     calls = workload.write_calls(records)
     assert [c.operation for c in calls] == ["SendMessageBatch"] * 3 + ["ReceiveMessage"] * 3
 
-    totals, attempts = drive(strategy, endpoint, calls)
+    totals, attempts = drive(strategy, calls, endpoint)
 
     assert (totals.acked, totals.failures) == (25, 0)  # only sends are acknowledged records
     deleted = sum(a.call.items for a in attempts if isinstance(a.call, DeleteMessageBatch))
@@ -462,7 +443,7 @@ def test_delete_batch_settle_retries_server_side_failures_and_gives_up_refused()
 def test_long_poll_waits_on_an_empty_queue(endpoint: Endpoint) -> None:
     workload = ready(endpoint, queue_name("long-poll"), mode="consume", wait_seconds=1)
     (call,) = workload.write_calls(workload.records(None, 0).take(3))
-    totals, (attempt,) = drive("aiohttp", endpoint, [call])
+    totals, (attempt,) = drive("aiohttp", [call], endpoint)
     assert totals.failures == 0 and not (attempt.response or {}).get("Messages")
     assert attempt.response_time_ms >= 900
 
@@ -559,7 +540,7 @@ def test_a_read_back_asked_again_goes_on_from_where_it_stopped(endpoint: Endpoin
     name = queue_name("verify-again")
     producer = ready(endpoint, name, batch=10)
     records = MessageRecords(seed=21).take(30)
-    totals, attempts = drive("gevent", endpoint, producer.write_calls(records))
+    totals, attempts = drive("gevent", producer.write_calls(records), endpoint)
     acked = [key for attempt in attempts for key in attempt.acked_keys]
     assert totals.acked == len(acked) == 30
 

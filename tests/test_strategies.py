@@ -17,11 +17,11 @@ from typing import Any
 import gevent
 import psutil
 import pytest
-from conftest import sigcheck_sink
+from conftest import SharedEmulators, sigcheck_sink
 
 from writers.calls import Attempt
 from writers.driver import Driver
-from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, available_emulators, start_emulator
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, available_emulators
 from writers.errors import FailureKind
 from writers.records import BookRecords
 from writers.services import WorkloadOptions
@@ -86,10 +86,9 @@ def test_wrong_secret_is_a_client_error_not_retried(sink: str, strategy: str) ->
 
 
 @pytest.fixture(scope="module", params=available_emulators("dynamodb"))
-def emulator_endpoint(request: pytest.FixtureRequest) -> Iterator[Endpoint]:
-    emulator = start_emulator("dynamodb", prefer=request.param)
-    yield Endpoint(SERVICE, "us-east-1", emulator.endpoint, LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY)
-    emulator.stop()
+def emulator_endpoint(request: pytest.FixtureRequest, local: SharedEmulators) -> Endpoint:
+    emulator = local.get("dynamodb", request.param)
+    return Endpoint(SERVICE, "us-east-1", emulator.endpoint, LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY)
 
 
 @pytest.mark.parametrize("batch", [1, 25], ids=["PutItem", "BatchWriteItem"])
