@@ -188,6 +188,22 @@ def test_get_item_estimate() -> None:
     assert pricing.bill(call, {"Item": _item_of_bytes(5000)}).units == 1.0  # 2 x 4 KB, eventually consistent
 
 
+def test_hourly_charges_add_to_the_cost_for_as_long_as_the_run_lasted() -> None:
+    """A resource billed by the hour (a provisioned stream's shards) costs its rate x the run's hours."""
+    live = LiveStats(AwsTally(), LatencyHistograms())
+    live.start_test()
+    live._started_mono -= 1800  # the run began half an hour ago
+    live.stop_test(final_reports_pending=False)
+    shard_hour = pricing.Price("shard-hour", 0.015 * 1_000_000, "$0.015 per shard-hour")
+    live.hourly = lambda: [pricing.HourlyCharge("Kinesis", "shard-hour", 4, shard_hour)]
+    table = live.table(live=False)
+    (charge,) = table["hourly_charges"]
+    assert charge["hours"] == pytest.approx(0.5, abs=0.01)
+    assert charge["cost_usd"] == pytest.approx(4 * 0.5 * 0.015, rel=0.02)
+    assert table["cost_usd"] == pytest.approx(charge["cost_usd"])  # no calls: the hours are the whole cost
+    assert pricing.Billing("X", "", "", {}).hourly(object()) == []  # most services bill no hours
+
+
 # --------------------------------------------------------------------------- settings
 
 

@@ -40,6 +40,18 @@ class Price:
         object.__setattr__(self, "pico_usd_per_unit", self.usd_per_million * PICO_PER_USD / 1_000_000)
 
 
+class HourlyCharge(NamedTuple):
+    """A charge for every hour a resource exists, whatever is sent to it (Kinesis shard-hours)."""
+
+    service: str
+    what: str  # the unit of the price: "shard-hour"
+    quantity: float  # how many are billed at once: 4 shards
+    price: Price  # per unit-hour
+
+    def cost_usd(self, seconds: float) -> float:
+        return self.quantity * seconds / 3600 * self.price.usd_per_million / 1_000_000
+
+
 class Bill(NamedTuple):
     units: float  # in the price's unit (WRU, RRU, request)
     pico_usd: int
@@ -77,6 +89,10 @@ class Billing:
         if price is None or not reached_service(response, error):
             return NOTHING
         return Bill(1.0, round(price.pico_usd_per_unit), False)
+
+    def hourly(self, options: Any) -> list[HourlyCharge]:
+        """What the run's resource (its options: WorkloadOptions) costs per hour it exists; most bill none."""
+        return []
 
     def price_rows(self) -> list[dict[str, Any]]:
         """The prices as the price table lists them (services with more than one price per operation add rows)."""
@@ -135,6 +151,17 @@ def price_table() -> dict[str, Any]:
         "checked": {b.service: b.as_of for b in billings},
         "prices": [row for b in billings for row in b.price_rows()],
     }
+
+
+def hourly_rows(charges: list[HourlyCharge], seconds: float) -> list[dict[str, Any]]:
+    """The hourly charges of a run that lasted `seconds`, as the live table and reports list them."""
+    return [
+        {
+            "service": c.service, "what": c.what, "quantity": c.quantity, "hours": round(seconds / 3600, 6),
+            "cost_usd": c.cost_usd(seconds),
+        }
+        for c in charges
+    ]  # fmt: skip
 
 
 def cost_usd(units: float, price: Price | None) -> float:

@@ -41,6 +41,7 @@ from aws_locust.verify import Verifier
 from aws_locust.watchdog import Watchdog
 from writers.emulators import LOCAL_SECRET_KEY, EmulatorError, RunningEmulator, banner, start_emulator
 from writers.errors import ConfigError, one_line
+from writers.pricing import HourlyCharge
 from writers.redact import redact_logs
 from writers.services import Workload
 from writers.strategies import shutdown_process
@@ -103,6 +104,8 @@ class Lifecycle:
             knee_finder = self.knee
             runner.register_message(knee.STEP_RESULT, lambda msg, **_: knee_finder.on_reply(msg.data))
         live_stats = live.attach(environment, self.tally, self.latency)
+        if live_stats is not None:
+            live_stats.hourly = self.hourly_charges
         self.reports.attach(environment, live_stats)
         webui.attach(environment, live_stats, self.reports, self.control)
         if environment.parsed_options is None:
@@ -170,6 +173,10 @@ class Lifecycle:
                 workload.service.name, verb, workload.resource_kind, settings.workload.resource, where,
             )  # fmt: skip
         self.provisioned[workload] = settings
+
+    def hourly_charges(self) -> list[HourlyCharge]:
+        """What the resources of this run cost per hour they exist (a provisioned stream's shards)."""
+        return [charge for w, settings in self.provisioned.items() for charge in w.billing.hourly(settings.workload)]
 
     # ------------------------------------------------------------------ a test
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ from hdrh.histogram import HdrHistogram
 from aws_locust.context import RowKey
 from aws_locust.latency import KINDS, LatencyHistograms, release, three_digits
 from aws_locust.tally import AwsTally
-from writers.pricing import PICO_PER_USD, billing_for, price_for, price_table
+from writers.pricing import PICO_PER_USD, HourlyCharge, billing_for, hourly_rows, price_for, price_table
 
 if TYPE_CHECKING:  # no locust import at module level: tests use this module without Locust's monkey-patching
     from locust.env import Environment
@@ -55,6 +56,8 @@ class LiveStats:
         self.workers: dict[str, Counter[str]] = {}  # master: calls, items, acked per worker
         self._greenlet: gevent.Greenlet | None = None
         self._cached: tuple[float, dict[str, Any]] | None = None
+        # What the run's resources cost per hour they exist (set by the lifecycle: it knows them).
+        self.hourly: Callable[[], list[HourlyCharge]] = list
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -202,12 +205,14 @@ class LiveStats:
             for key in sorted(current)
         ]
         total = total_row(rows)
+        hourly = hourly_rows(self.hourly(), duration)
         return {
             "rates_over_seconds": window,
             "rates": "recent" if live else "run average",
             "rows": rows,
             "total": total,
-            "cost_usd": total["cost_usd"],
+            "cost_usd": total["cost_usd"] + sum(charge["cost_usd"] for charge in hourly),
+            "hourly_charges": hourly,  # in cost_usd, not in the rows: they bill time, not calls
             "prices": price_table(),
             "workers": {k: dict(v) for k, v in sorted(self.workers.items())},
             "started": _iso(self.started),

@@ -220,6 +220,7 @@ def build_report(
         "cost": {
             "total_usd": table["cost_usd"],
             "by_row": {row["name"]: row["cost_usd"] for row in table["rows"]},
+            "hourly": table["hourly_charges"],
             "prices": table["prices"],
         },
         "workers": table["workers"],
