@@ -215,7 +215,7 @@ def test_too_few_acknowledged_records_is_a_failure(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- bad input
 
 BAD_INPUT = [
-    (["--services", "dynamodb,kinesis"], "unknown service 'kinesis'"),
+    (["--services", "dynamodb,timestream"], "unknown service 'timestream'"),
     (["--strategies", "gevent,turbo"], "unknown strategy 'turbo'"),
     (["--strategies", ","], "--strategies names no strategy"),
     (["--records", "0"], "--records must be between 1"),

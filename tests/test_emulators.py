@@ -39,6 +39,7 @@ from writers.emulators import (
     banner,
     start_emulator,
 )
+from writers.services import workload_class
 from writers.services.s3 import emulator as s3_emulator
 
 pytestmark = pytest.mark.timeout(60)
@@ -47,6 +48,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CLI = PROJECT_ROOT / "scripts" / "emulators.py"
 REGION = "us-east-1"
 
+MAX_PORT_BASE = 65535 - max(emulators.port_offsets().values())
 COMBINATIONS = [(service, name) for service in emulators.service_names() for name in emulators.emulator_names(service)]
 
 
@@ -215,8 +217,20 @@ def _sqs_round_trip(endpoint: str) -> None:
     assert sent_to and all(url.rstrip("/").startswith(endpoint) for url in sent_to), sent_to
 
 
+def _kinesis_round_trip(endpoint: str) -> None:
+    client = _client("kinesis", endpoint)
+    client.create_stream(StreamName="emulator-test", ShardCount=1)
+    client.get_waiter("stream_exists").wait(StreamName="emulator-test", WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
+    client.put_record(StreamName="emulator-test", Data=b"\x00hello", PartitionKey="k1")
+    shard = client.list_shards(StreamName="emulator-test")["Shards"][0]["ShardId"]
+    iterator = client.get_shard_iterator(StreamName="emulator-test", ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    records = client.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    assert [(r["Data"], r["PartitionKey"]) for r in records] == [(b"\x00hello", "k1")]
+
+
 ROUND_TRIPS: dict[str, Callable[[str], None]] = {
     "dynamodb": _dynamodb_round_trip,
+    "kinesis": _kinesis_round_trip,
     "s3": _s3_round_trip,
     "sqs": _sqs_round_trip,
 }
@@ -879,18 +893,19 @@ def _start_cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
 
 @pytest.mark.timeout(45)
 def test_cli_prints_banner_and_stops_everything_on_sigterm(tmp_path: Path) -> None:
-    process = _start_cli(cwd=tmp_path)  # all three services, from an unrelated directory
+    process = _start_cli(cwd=tmp_path)  # every service, from an unrelated directory
+    services = [workload_class(name).service for name in emulators.service_names()]
     try:
         lines = _read_until(process, "# Ctrl-C", 35)
         banner_lines = [line for line in lines if " -> " in line]
-        assert [line.split(" -> ")[0] for line in banner_lines] == ["DynamoDB", "S3", "SQS"]
+        assert [line.split(" -> ")[0] for line in banner_lines] == [s.name for s in services]
         endpoints = {line.split(" at ")[1] for line in banner_lines}
         exports = dict(line.removeprefix("export ").split("=", 1) for line in lines if line.startswith("export "))
-        assert {exports[f"AWS_ENDPOINT_URL_{s}"] for s in ("DYNAMODB", "S3", "SQS")} == endpoints
+        assert {exports[f"AWS_ENDPOINT_URL_{s.endpoint_env}"] for s in services} == endpoints
         assert exports["AWS_ACCESS_KEY_ID"] == LOCAL_ACCESS_KEY
         assert exports["AWS_SECRET_ACCESS_KEY"] == LOCAL_SECRET_KEY
         children = _children(process.pid)
-        assert len(children) == 3, children
+        assert len(children) == len(services), children
         ports = [int(endpoint.rsplit(":", 1)[1]) for endpoint in endpoints]
         assert all(not _refuses(port) for port in ports)
         _dynamodb_round_trip(exports["AWS_ENDPOINT_URL_DYNAMODB"])
@@ -958,10 +973,14 @@ def test_cli_children_die_with_a_killed_parent(tmp_path: Path) -> None:
         (["--bind", "::"], "--bind must be an IPv4 address"),
         (["--bind", "10.0.0"], "--bind must be an IPv4 address"),
         (["--bind"], "argument --bind: expected one argument"),
-        (["--port-base", "0"], "--port-base must be an integer from 1 to 65533, got 0"),
-        (["--port-base", "65534"], "--port-base must be an integer from 1 to 65533, got 65534"),
-        (["--port-base", "4566.5"], "--port-base must be an integer from 1 to 65533, got '4566.5'"),
-        (["--port-base", "many"], "--port-base must be an integer from 1 to 65533, got 'many'"),
+        (["--port-base", "0"], f"--port-base must be an integer from 1 to {MAX_PORT_BASE}, got 0"),
+        (["--port-base", "65535"], f"--port-base must be an integer from 1 to {MAX_PORT_BASE}, got 65535"),
+        (
+            ["--port-base", str(MAX_PORT_BASE + 1)],
+            f"--port-base must be an integer from 1 to {MAX_PORT_BASE}, got {MAX_PORT_BASE + 1}",
+        ),
+        (["--port-base", "4566.5"], f"--port-base must be an integer from 1 to {MAX_PORT_BASE}, got '4566.5'"),
+        (["--port-base", "many"], f"--port-base must be an integer from 1 to {MAX_PORT_BASE}, got 'many'"),
     ],
 )
 @pytest.mark.timeout(20)

@@ -356,6 +356,15 @@ def bucket(moto: RunningEmulator) -> str:
 
 
 @pytest.fixture(scope="module")
+def stream(moto: RunningEmulator) -> str:
+    name = f"proxy-{uuid.uuid4().hex[:8]}"
+    kinesis = _client("kinesis", moto.endpoint)
+    kinesis.create_stream(StreamName=name, ShardCount=1)
+    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    return name
+
+
+@pytest.fixture(scope="module")
 def queue_url(moto: RunningEmulator) -> str:
     return str(_client("sqs", moto.endpoint).create_queue(QueueName=f"proxy-{uuid.uuid4().hex[:8]}")["QueueUrl"])
 
@@ -364,8 +373,10 @@ def _item(key: str) -> dict[str, Any]:
     return {"pk": {"S": key}, "payload": {"S": "x" * 20}}
 
 
-def _call(service: str, proxy: Proxy, table: str, bucket: str, queue_url: str) -> Any:
+def _call(service: str, proxy: Proxy, table: str, bucket: str, queue_url: str, stream: str = "") -> Any:
     """One typical write for ``service`` through the proxy."""
+    if service == "kinesis":
+        return _client("kinesis", proxy.url).put_record(StreamName=stream, Data=b"hello", PartitionKey="k")
     if service == "dynamodb":
         return _client("dynamodb", proxy.url).put_item(TableName=table, Item=_item(uuid.uuid4().hex))
     if service == "s3":
@@ -383,15 +394,15 @@ def _status(error: ClientError) -> int:
     return int(error.response["ResponseMetadata"]["HTTPStatusCode"])
 
 
-@pytest.fixture(params=["dynamodb", "s3", "sqs"])
+@pytest.fixture(params=["dynamodb", "s3", "sqs", "kinesis"])
 def service_call(
-    request: pytest.FixtureRequest, table: str, bucket: str, queue_url: str
+    request: pytest.FixtureRequest, table: str, bucket: str, queue_url: str, stream: str
 ) -> tuple[str, Proxy, Callable[[], Any]]:
     """(service, its proxy, one write through it) for each service in turn."""
     service = request.param
     proxy: Proxy = request.getfixturevalue("ddb_proxy" if service == "dynamodb" else "moto_proxy")
     proxy.reset()
-    return service, proxy, lambda: _call(service, proxy, table, bucket, queue_url)
+    return service, proxy, lambda: _call(service, proxy, table, bucket, queue_url, stream)
 
 
 # --------------------------------------------------------------------------- unit tests
@@ -466,6 +477,10 @@ def test_error_bodies_have_each_services_shape() -> None:
     assert json.loads(sqs.body)["__type"] == "com.amazonaws.sqs#RequestThrottled"
     s3 = fp.throttle_answer("S3")
     assert s3.status == 503 and b"<Code>SlowDown</Code><Message>Please reduce your request rate.</Message>" in s3.body
+    kinesis = fp.throttle_answer("Kinesis")
+    assert kinesis.status == 400 and kinesis.headers["Content-Type"] == "application/x-amz-json-1.1"
+    assert json.loads(kinesis.body)["__type"] == "ProvisionedThroughputExceededException"
+    assert AwsCallError.from_response(400, "ProvisionedThroughputExceededException").kind is FailureKind.THROTTLED
 
 
 # --------------------------------------------------------------------------- command line
@@ -627,7 +642,11 @@ def test_throttle_rate_1_answers_like_each_service(service_call: tuple[str, Prox
     service, proxy, call = service_call
     proxy.configure(throttle_rate=1.0)
     error = _failure(call)
-    expected = {"dynamodb": ("ProvisionedThroughputExceededException", 400), "s3": ("SlowDown", 503)}
+    expected = {
+        "dynamodb": ("ProvisionedThroughputExceededException", 400),
+        "kinesis": ("ProvisionedThroughputExceededException", 400),
+        "s3": ("SlowDown", 503),
+    }
     code, status = expected.get(service, ("RequestThrottled", 403))
     assert (error.response["Error"]["Code"], _status(error)) == (code, status)
     assert AwsCallError.from_response(status, code).kind is FailureKind.THROTTLED
@@ -665,6 +684,8 @@ def test_error_rate_1_answers_5xx_in_each_services_format(
         ("s3", 503): "ServiceUnavailable",
         ("sqs", 500): "InternalFailure",
         ("sqs", 503): "ServiceUnavailable",
+        ("kinesis", 500): "InternalFailure",
+        ("kinesis", 503): "ServiceUnavailable",
     }
     assert (error.response["Error"]["Code"], _status(error)) == (codes[service, status], status)
     assert proxy.stats()["errors"] == 1
@@ -810,6 +831,27 @@ def test_partial_batches_return_unprocessed_items(start_proxy: Callable[..., Pro
     assert sorted(item["pk"]["S"] for item in stored) == [f"p-{i:02d}" for i in range(10)]
     error = _failure(lambda: _client("dynamodb", proxy.url).batch_write_item(RequestItems={name: writes[:5]}))
     assert error.response["Error"]["Code"] == "ProvisionedThroughputExceededException"  # nothing fits: all refused
+
+
+def test_partial_batches_fail_the_records_of_a_put_records_that_do_not_fit(
+    start_proxy: Callable[..., Proxy], local: SharedEmulators
+) -> None:
+    kinesalite = local.get("kinesis", "kinesalite")
+    proxy = start_proxy(kinesalite.endpoint, "--partial-batches", "--capacity", "0.01", "--burst", "10")
+    name = f"partial-{uuid.uuid4().hex[:8]}"
+    direct = _client("kinesis", kinesalite.endpoint)
+    direct.create_stream(StreamName=name, ShardCount=1)
+    direct.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    records = [{"Data": f"r-{i:02d}".encode(), "PartitionKey": f"k-{i}"} for i in range(25)]
+    answer = _client("kinesis", proxy.url).put_records(StreamName=name, Records=records)
+    assert answer["FailedRecordCount"] == 15 and len(answer["Records"]) == 25  # one result per record, in order
+    assert all("SequenceNumber" in r for r in answer["Records"][:10])  # the first 10 fit ...
+    assert {r.get("ErrorCode") for r in answer["Records"][10:]} == {"ProvisionedThroughputExceededException"}
+    assert proxy.stats()["held_back_items"] == 15
+    shard = direct.list_shards(StreamName=name)["Shards"][0]["ShardId"]
+    iterator = direct.get_shard_iterator(StreamName=name, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    stored = direct.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    assert [r["Data"] for r in stored] == [f"r-{i:02d}".encode() for i in range(10)]  # ... and only they were stored
 
 
 def test_partial_batches_are_re_signed_validly(start_proxy: Callable[..., Proxy], upstream: EchoUpstream) -> None:

@@ -330,6 +330,7 @@ THROTTLED_RUNS = [
     ("s3", "s3", False),
     ("sqs", "sqs", False),
     ("sqs-fifo", "sqs", True),
+    ("kinesis", "kinesis", False),
 ]
 
 
@@ -409,11 +410,41 @@ def test_dynamodb_batches_at_a_fraction_of_the_offered_load(
     assert len(stored_keys("dynamodb", dynalite, table)) == records
 
 
+def test_kinesis_put_records_at_a_fraction_of_the_offered_load(
+    request: pytest.FixtureRequest, tmp_path: Path, fault_proxy: Callable[..., FaultProxy]
+) -> None:
+    """300 records/s of capacity against five users sending 100-record PutRecords: the proxy
+    answers the records that do not fit as failed (ProvisionedThroughputExceededException in
+    the call's answer); they are sent again on their own, none lost, none stored twice."""
+    records = 1000
+    kinesalite = emulator_for(request, "kinesis")
+    proxy = fault_proxy(kinesalite.endpoint, "--capacity", "300", "--burst", "300", "--partial-batches")
+    stream = unique("kinesis-capacity")
+    args = [
+        "-u", "5", "-r", "5", "-t", "60s", "--records-per-task", "100", "--concurrency", "4", "--batch", "100",
+        "--max-attempts", "20", "--target", proxy.url, "--stream", stream, "--max-records", str(records),
+        "--verify", "--exit-code-on-error", "0", *USER_CLASSES,
+    ]  # fmt: skip
+    result = run_locust("kinesis", args, tmp_path, on_line=calm_when_done(proxy, capacity=None))
+
+    assert result.returncode == 0, result.tail()
+    assert_no_traceback(result)
+    assert result.summary["acked"] == records and result.summary["given_up"] == 0, result.summary
+    stats = proxy.stats()
+    assert stats["held_back_items"] > 0, stats  # PutRecords came back with failed records
+    assert result.summary["retried"] >= stats["held_back_items"] // 2
+    assert result.verify_lines().get("Kinesis") == {
+        "acknowledged": records, "lost": 0, "corrupt": 0, "duplicates": 0,
+    }, result.tail()  # fmt: skip
+    assert len(stored_keys("kinesis", kinesalite, stream)) == records
+
+
 # --------------------------------------------------------------------------- lost writes
 
 
 LOSE_RUNS = [
     ("dynamodb", USER_CLASSES),
+    ("kinesis", USER_CLASSES),
     ("sqs", USER_CLASSES),
     # Strategies whose S3 PutObject sends no `Expect: 100-continue` (see the xfail below).
     ("s3", ["ThreadedUser", "AiohttpUser", "GeventUser"]),
