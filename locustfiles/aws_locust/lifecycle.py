@@ -30,7 +30,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from aws_locust import knee, latency, live, outcome, rate, shares, webui
+from aws_locust import knee, latency, live, locust_races, outcome, rate, shares, webui
 from aws_locust.latency import LatencyHistograms
 from aws_locust.rate import RateControl, RateShape
 from aws_locust.report import Reports
@@ -91,6 +91,7 @@ class Lifecycle:
         self.verifier.attach(environment)
         environment.events.request.add_listener(knee.METER.on_request)
         intercept_sigterm(lambda fallback: self.on_sigterm(environment, fallback))
+        locust_races.install()
         runner = environment.runner
         self.distributor = shares.attach(environment, self.tally)
         if isinstance(runner, WorkerRunner):
@@ -340,8 +341,10 @@ class Lifecycle:
 
 def check_run_shape(options: Any) -> None:
     """Locust's own flags that make no run: one line before anything starts."""
-    if getattr(options, "headless", False) and getattr(options, "num_users", None) == 0 and not getattr(
-        options, "worker", False
+    if (
+        getattr(options, "headless", False)
+        and getattr(options, "num_users", None) == 0
+        and not getattr(options, "worker", False)
     ):
         raise ConfigError("-u/--users 0 starts no user: nothing would be written (give at least 1)")
 
