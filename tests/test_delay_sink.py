@@ -23,15 +23,9 @@ ANSWER_END = b"}}"  # PutItem's answer ends its JSON with two braces
 @pytest.fixture
 def fifo_sink() -> Iterator[tuple[str, int]]:
     """One FIFO server of 200 calls a second, no extra delay."""
-    script = PROJECT_ROOT / "scripts" / "bench" / "delay_sink.py"
-    process = subprocess.Popen(
-        [sys.executable, str(script), "0", "--capacity", "200"], stdout=subprocess.PIPE, text=True
-    )
+    process, address = start_sink("0", "--capacity", "200")
     try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        host, port = url.removeprefix("http://").split(":")
-        yield host, int(port)
+        yield address
     finally:
         process.kill()
         process.wait(timeout=10)
@@ -55,3 +49,25 @@ def test_fifo_answers_at_its_capacity(fifo_sink: tuple[str, int]) -> None:
     assert 0.28 <= send_and_wait(fifo_sink, 60) < 1.5
     time.sleep(0.5)  # idle again: one call waits only its own service time, 5 ms
     assert send_and_wait(fifo_sink, 1) < 0.1
+
+
+def start_sink(*args: str) -> tuple[subprocess.Popen[str], tuple[str, int]]:
+    script = PROJECT_ROOT / "scripts" / "bench" / "delay_sink.py"
+    process = subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    host, port = process.stdout.readline().strip().removeprefix("http://").split(":")
+    return process, (host, int(port))
+
+
+def test_stalls_hold_answers_until_they_end() -> None:
+    process, address = start_sink("0", "--stall", "1:0.5")  # no answers in the first half of every second
+    try:
+        waits = []
+        for _ in range(8):  # 8 calls 0.27 s apart: some land in a stall, some do not
+            waits.append(send_and_wait(address, 1))
+            time.sleep(0.27)
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+    assert max(waits) <= 0.6
+    assert sum(wait > 0.1 for wait in waits) >= 2 and sum(wait < 0.05 for wait in waits) >= 2, waits
