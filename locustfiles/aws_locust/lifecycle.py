@@ -37,6 +37,7 @@ from aws_locust.report import Reports
 from aws_locust.runtime import endpoint_for, format_local_endpoints
 from aws_locust.settings import RateSettings, RunSettings, add_common_arguments, read_rate_settings, read_settings
 from aws_locust.tally import AwsTally, attach
+from aws_locust.users import warm_up
 from aws_locust.verify import Verifier
 from aws_locust.watchdog import Watchdog
 from writers.emulators import LOCAL_SECRET_KEY, EmulatorError, RunningEmulator, banner, start_emulator
@@ -94,6 +95,8 @@ class Lifecycle:
         locust_races.install()
         runner = environment.runner
         self.distributor = shares.attach(environment, self.tally)
+        if not isinstance(runner, MasterRunner):
+            warm_up(environment, runtimes=False)  # imports, before any test's clock starts
         if isinstance(runner, WorkerRunner):
             runner.register_message(knee.STEP, lambda msg, **_: knee.on_step_message(environment, msg.data))
             return  # workers take their settings from the master
@@ -184,6 +187,7 @@ class Lifecycle:
     def on_test_start(self, environment: Environment, **_: Any) -> None:
         runner = environment.runner
         if isinstance(runner, WorkerRunner):
+            warm_up(environment, runtimes=True)  # before the users start their schedules
             return
         outcome.reset()
         self.reports.test_started(environment)  # before the counts of a previous test are cleared
@@ -196,6 +200,8 @@ class Lifecycle:
             assert runner is not None
             runner.stop()  # type: ignore[no-untyped-call]
             return
+        if not isinstance(runner, MasterRunner):
+            warm_up(environment, runtimes=True)  # before the test's clock and the users' schedules start
         assert options is not None and self.distributor and self.control and self.knee and self.watchdog
         paced = self.rate_settings
         shaped = isinstance(environment.shape_class, RateShape)
