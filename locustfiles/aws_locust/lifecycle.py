@@ -30,7 +30,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from aws_locust import checks, knee, latency, live, outcome, rate, shares, webui
+from aws_locust import checks, knee, latency, live, otel, outcome, rate, shares, webui
 from aws_locust.checks import CheckResult, CheckSettings, RowP99, RunFigures
 from aws_locust.latency import LatencyHistograms
 from aws_locust.rate import RateControl, RateShape
@@ -102,6 +102,7 @@ class Lifecycle:
         latency.attach(environment, self.latency)
         self.verifier.attach(environment)
         environment.events.request.add_listener(knee.METER.on_request)
+        otel.attach(environment)  # --otel: our figures as OpenTelemetry metrics, from every process that sends
         intercept_sigterm(lambda fallback: self.on_sigterm(environment, fallback))
         runner = environment.runner
         self.distributor = shares.attach(environment, self.tally)
