@@ -30,7 +30,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from aws_locust import checks, knee, latency, live, otel, outcome, rate, shares, webui
+from aws_locust import checks, knee, latency, live, otel, outcome, prometheus, rate, shares, webui
 from aws_locust.checks import CheckResult, CheckSettings, RowP99, RunFigures
 from aws_locust.latency import LatencyHistograms
 from aws_locust.rate import RateControl, RateShape
@@ -74,6 +74,7 @@ class Lifecycle:
         self.control: RateControl | None = None
         self.knee: knee.KneeFinder | None = None
         self.watchdog: Watchdog | None = None
+        self.metrics: prometheus.MetricsServer | None = None  # --metrics-port (master or local process)
         self.max_records = 0
         self._ended = False
         events.init_command_line_parser.add_listener(self.on_parser)
@@ -90,6 +91,7 @@ class Lifecycle:
         parser = WithEnvVars(parser)  # every flag of ours: also LOCUST_<FLAG> and locust.conf
         add_common_arguments(parser)
         checks.add_check_arguments(parser)
+        prometheus.add_argument(parser)
         self.verifier.add_argument(parser)
         for workload in self.workloads:
             workload.add_arguments(parser)
@@ -120,6 +122,12 @@ class Lifecycle:
         if live_stats is not None:
             live_stats.hourly = self.hourly_charges
         self.reports.attach(environment, live_stats)
+        self.metrics = prometheus.attach(
+            environment,
+            prometheus.RunCollector(
+                self.tally, self.latency, self.hourly_charges, live_stats.duration if live_stats else lambda: 0.0
+            ),
+        )
         webui.attach(environment, live_stats, self.reports, self.control)
         if environment.parsed_options is None:
             return
@@ -152,6 +160,8 @@ class Lifecycle:
         self.rate_settings = read_rate_settings(options)
         self.check_settings = checks.read_check_settings(options)
         check_outputs(options)
+        if self.metrics is not None:
+            self.metrics.start(options)  # before the swarm: a port in use is one line, exit 2
         if any(s.target == "local" for s in settings.values()):
             missing = [w.service.boto3_name for w in self.workloads if w.service.boto3_name not in self.emulators]
             for name in missing:
@@ -385,6 +395,8 @@ class Lifecycle:
             self.reports.live.stop_sampling()
 
     def stop_emulators(self) -> None:
+        if self.metrics is not None:
+            self.metrics.stop()
         for emulator in list(self.emulators.values()):
             emulator.stop()
         self.emulators.clear()
