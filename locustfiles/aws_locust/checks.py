@@ -13,7 +13,8 @@ not, goes into --summary-json and the report as `checks`: name, limit, value, pa
 - `--check-min-rate`: acknowledged records per second over the run.
 - `--check-max-cost-usd`: the estimated AWS cost of the run (calls and hourly charges).
 - `--check-given-up`: most records given up (default 0: any record given up fails;
-  `off` for none).
+  `off` for none). With --find-max the default is off: the knee finder overloads the
+  service on purpose, and records given up past the knee are part of the search.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ def add_check_arguments(parser: Any) -> None:
     add("--check-max-cost-usd", default="", help="fail (exit 4) if the run's estimated AWS cost is above this, USD")
     add(
         "--check-given-up",
-        default="0",
-        help="fail (exit 4) if more records than this were given up (default 0: any; 'off': never)",
+        default="",
+        help="fail (exit 4) if more records than this were given up (default 0: any, off with --find-max; 'off')",
     )
 
 
@@ -74,7 +75,10 @@ def _limit(flag: str, text: Any, high: float) -> float | None:
 
 def read_check_settings(options: Any) -> CheckSettings:
     """Check the --check-* flags; ConfigError with one clear line on the first bad one."""
-    given_up = _limit("--check-given-up", getattr(options, "check_given_up", "0"), 1e15)
+    given_up_text = str(getattr(options, "check_given_up", "") or "").strip()
+    if not given_up_text:  # the default: any record given up fails, except while searching the knee
+        given_up_text = "off" if getattr(options, "find_max", False) else "0"
+    given_up = _limit("--check-given-up", given_up_text, 1e15)
     if given_up is not None and given_up != int(given_up):
         raise ConfigError(f"--check-given-up must be a whole number of records or 'off' (got {given_up:g})")
     return CheckSettings(
