@@ -162,7 +162,8 @@ def test_checks_that_fail_exit_4_with_one_line_each(
     result = run_locust(
         "dynamodb",
         ["-u", "2", "-r", "2", "-t", "4s", "--concurrency", "2", "--max-attempts", "1", "--exit-code-on-error", "0",
-         "--target", proxy.url, "--table", unique("fail"), *checks, "GeventUser", "ThreadedUser"],
+         "--target", proxy.url, "--table", unique("fail"), *checks, "--report-dir", str(tmp_path / "reports"),
+         "GeventUser", "ThreadedUser"],
         tmp_path,
     )  # fmt: skip
 
@@ -184,6 +185,10 @@ def test_checks_that_fail_exit_4_with_one_line_each(
         line = next(line for line in failed if flag in line)
         assert "limit" in line and re.search(r"\d", line.split("limit")[0]), line  # the figure, then the limit
     assert result.summary["verdicts"].keys() == {"4"}
+    report = json.loads(next((tmp_path / "reports").glob("aws-report-*.json")).read_text())
+    assert report["checks"] == result.summary["checks"]
+    html = next((tmp_path / "reports").glob("aws-report-*.html")).read_text()
+    assert 'id="checks"' in html and html.count("FAILED") == 6
 
 
 def test_a_worse_exit_code_wins_over_a_failed_check(dynalite: RunningEmulator, tmp_path: Path) -> None:
