@@ -61,10 +61,14 @@ def add_argument(parser: Any) -> None:
         "--metrics-port",
         type=int,
         default=0,
+        include_in_web_ui=False,  # bound once at start-up: a new value in the UI could not take effect
         help="serve Prometheus metrics at http://HOST:PORT/metrics (master: all workers together; 0: off)",
     )
     parser.add_argument(
-        "--metrics-host", default="", help="--metrics-port: the address to listen on (default: every interface)"
+        "--metrics-host",
+        default="",
+        include_in_web_ui=False,
+        help="--metrics-port: the address to listen on (default: every interface)",
     )
 
 
