@@ -40,6 +40,9 @@ class WithEnvVars:
             options["env_var"] = env_var_name(long_flag)
         return self._parser.add_argument(*flags, **options)
 
+    def add_argument_group(self, *args: Any, **options: Any) -> WithEnvVars:
+        return WithEnvVars(self._parser.add_argument_group(*args, **options))
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._parser, name)
 
