@@ -513,3 +513,19 @@ def test_dashboards_are_valid_grafana_json() -> None:
         dashboard = json.loads(path.read_text())
         titles = {panel["title"] for panel in dashboard["panels"]}
         assert {"records/s per strategy", "p99 latency", "throttled calls/s", "estimated cost so far"} <= titles
+
+
+# --------------------------------------------------------------------------- the defaults
+
+
+def test_given_up_is_judged_by_default_except_while_searching_the_knee() -> None:
+    from argparse import Namespace
+
+    if str(PROJECT_ROOT / "locustfiles") not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT / "locustfiles"))
+    from aws_locust.checks import read_check_settings
+
+    assert read_check_settings(Namespace(check_given_up="")).given_up == 0
+    assert read_check_settings(Namespace(check_given_up="", find_max=True)).given_up is None
+    assert read_check_settings(Namespace(check_given_up="5", find_max=True)).given_up == 5
+    assert read_check_settings(Namespace(check_given_up="off")).given_up is None
