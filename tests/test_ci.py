@@ -380,7 +380,11 @@ def console_metrics(output: str) -> list[dict[str, Any]]:
     return documents
 
 
-def test_otel_console_exporter_with_every_user_class(dynalite: RunningEmulator, tmp_path: Path) -> None:
+def test_otel_console_exporter_with_every_user_class(
+    dynalite: RunningEmulator, tmp_path: Path, fault_proxy_factory: Any
+) -> None:
+    """A fifth of the calls throttled by the proxy: retries and failures by kind are exported too."""
+    proxy = fault_proxy_factory(dynalite.endpoint, "--throttle-rate", "0.2", "--seed", "3")
     env = {
         "OTEL_METRICS_EXPORTER": "console",
         "OTEL_METRIC_EXPORT_INTERVAL": "1000",
@@ -390,7 +394,7 @@ def test_otel_console_exporter_with_every_user_class(dynalite: RunningEmulator, 
     result = run_locust(
         "dynamodb",
         ["--otel", "-u", str(len(USER_CLASSES)), "-r", str(len(USER_CLASSES)), "-t", "5s", "--concurrency", "2",
-         *dynamo(dynalite), *USER_CLASSES],
+         "--exit-code-on-error", "0", "--target", proxy.url, "--table", unique("otel"), *USER_CLASSES],
         tmp_path,
         env=env,
     )  # fmt: skip
@@ -398,8 +402,8 @@ def test_otel_console_exporter_with_every_user_class(dynalite: RunningEmulator, 
     assert result.returncode == 0, result.tail()
     assert_no_traceback(result)
     assert "OpenTelemetry enabled" in result.output
-    latest: dict[tuple[str, str], float] = {}  # (metric, strategy) -> the last exported value
-    histograms: dict[tuple[str, str], int] = {}
+    latest: dict[tuple[str, str, str], float] = {}  # (metric, strategy, failure kind) -> the last exported value
+    histograms: dict[tuple[str, str, str], int] = {}
     for document in console_metrics(result.output):
         for resource in document["resource_metrics"]:
             for scope in resource["scope_metrics"]:
@@ -409,7 +413,7 @@ def test_otel_console_exporter_with_every_user_class(dynalite: RunningEmulator, 
                     for point in metric["data"]["data_points"]:
                         attributes = point["attributes"]
                         assert attributes["service"] == "DynamoDB" and attributes["worker"] == "local"
-                        key = (metric["name"], attributes["strategy"])
+                        key = (metric["name"], attributes["strategy"], attributes.get("failure.kind", ""))
                         if "count" in point:
                             histograms[key] = point["count"]
                         else:
@@ -418,11 +422,14 @@ def test_otel_console_exporter_with_every_user_class(dynalite: RunningEmulator, 
     for user_class in USER_CLASSES:
         strategy = user_class.removesuffix("User").lower()
         row = rows[f"DynamoDB PutItem [{strategy}]"]
-        assert 0 < latest[("aws_load.records.acked", strategy)] <= row["acked"], strategy
-        assert 0 < latest[("aws_load.calls", strategy)] <= row["calls"], strategy
-        assert latest[("aws_load.cost", strategy)] > 0
-        assert 0 < histograms[("aws_load.latency.service", strategy)] <= row["calls"]
-        assert histograms[("aws_load.latency.record", strategy)] > 0
+        assert 0 < latest[("aws_load.records.acked", strategy, "")] <= row["acked"], strategy
+        assert 0 < latest[("aws_load.calls", strategy, "")] <= row["calls"], strategy
+        assert 0 < latest[("aws_load.records.retried", strategy, "")] <= row["retried_items"], strategy
+        assert 0 < latest[("aws_load.calls.failed", strategy, "throttled")] <= row["failed_throttled"], strategy
+        assert ("aws_load.calls.failed", strategy, "server") not in latest  # none but throttles
+        assert latest[("aws_load.cost", strategy, "")] > 0 and latest[("aws_load.billed_units", strategy, "")] > 0
+        assert 0 < histograms[("aws_load.latency.service", strategy, "")] <= row["calls"]
+        assert histograms[("aws_load.latency.record", strategy, "")] > 0
 
 
 # --------------------------------------------------------------------------- scripts/diff_reports.py

@@ -23,6 +23,8 @@ or `local`); a collector sums the workers. Instruments (units in braces are UCUM
 from __future__ import annotations
 
 import logging
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from aws_locust.context import is_ours
@@ -33,22 +35,34 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("aws_locust")
 METER_NAME = "aws_load"
-FAILURE_KINDS = ("throttled", "client", "server", "network")
+COUNTED = (  # per-row sum, instrument, unit, description
+    ("acked", "aws_load.records.acked", "{record}", "records acknowledged"),
+    ("retried_items", "aws_load.records.retried", "{record}", "records sent again"),
+    ("given_up_items", "aws_load.records.given_up", "{record}", "records given up"),
+    ("calls", "aws_load.calls", "{call}", "AWS calls answered or failed"),
+)
 
 
 class OtelMetrics:
-    """The instruments, fed by our request events in this process."""
+    """The instruments, fed by our request events in this process.
+
+    Counts are kept as plain per-row sums and read by observable counters when the reader
+    exports (an SDK counter's add() per call, seven of them, cost more CPU than the call's
+    own event); only the latency histograms take one record() per call and kind.
+    """
 
     def __init__(self, meter: Any, worker: str) -> None:
         self.worker = worker
-        counter, histogram = meter.create_counter, meter.create_histogram
-        self.acked = counter("aws_load.records.acked", unit="{record}", description="records acknowledged")
-        self.retried = counter("aws_load.records.retried", unit="{record}", description="records sent again")
-        self.given_up = counter("aws_load.records.given_up", unit="{record}", description="records given up")
-        self.calls = counter("aws_load.calls", unit="{call}", description="AWS calls answered or failed")
-        self.failed = counter("aws_load.calls.failed", unit="{call}", description="failed calls, by failure.kind")
-        self.billed = counter("aws_load.billed_units", unit="{unit}", description="billed units, by billed.unit")
-        self.cost = counter("aws_load.cost", unit="USD", description="estimated AWS cost of the calls")
+        self.counts: dict[Any, Counter[str]] = defaultdict(Counter)  # row -> sums, cumulative
+        self.failures: Counter[tuple[Any, str]] = Counter()  # (row, failure kind) -> calls
+        self._attributes: dict[Any, dict[str, str]] = {}
+        observe = meter.create_observable_counter
+        for field, name, unit, text in COUNTED:
+            observe(name, callbacks=[self._observer(field)], unit=unit, description=text)
+        observe("aws_load.calls.failed", callbacks=[self._failed], unit="{call}", description="failed calls")
+        observe("aws_load.billed_units", callbacks=[self._billed], unit="{unit}", description="billed units")
+        observe("aws_load.cost", callbacks=[self._cost], unit="USD", description="estimated AWS cost of the calls")
+        histogram = meter.create_histogram
         self.latency = {
             "service": histogram("aws_load.latency.service", unit="s", description="service time: send to answer"),
             "intended": histogram(
@@ -58,7 +72,6 @@ class OtelMetrics:
                 "aws_load.latency.record", unit="s", description="record latency: first intended start to acked"
             ),
         }
-        self._attributes: dict[Any, dict[str, str]] = {}
 
     def attributes(self, row: Any) -> dict[str, str]:
         found = self._attributes.get(row)
@@ -74,26 +87,62 @@ class OtelMetrics:
         if not is_ours(context):
             return
         row = context["row"]
-        attributes = self.attributes(row)
-        self.calls.add(1, attributes)
-        for counter, field in (
-            (self.acked, "acked"), (self.retried, "retried_items"), (self.given_up, "given_up_items"),
-        ):  # fmt: skip
-            if context.get(field):
-                counter.add(context[field], attributes)
+        counts = self.counts[row]
+        counts["calls"] += 1
+        counts["acked"] += context["acked"]
+        counts["retried_items"] += context["retried_items"]
+        counts["given_up_items"] += context["given_up_items"]
         if exception is not None and context.get("failure_kind"):
-            self.failed.add(1, {**attributes, "failure.kind": str(context["failure_kind"])})
+            self.failures[(row, str(context["failure_kind"]))] += 1
         units = context.get("billed_units")
         if units:
-            price = price_for(row.service, row.operation)
-            self.billed.add(units, {**attributes, "billed.unit": price.unit if price else ""})
-            self.cost.add(context.get("cost_pusd", 0) / PICO_PER_USD, attributes)
+            counts["billed_milliunits"] += round(units * 1000)
+            counts["cost_pusd"] += context.get("cost_pusd", 0)
+        attributes = self.attributes(row)
         if response_time is not None:
             self.latency["service"].record(response_time / 1000, attributes)
         for kind, field in (("intended", "intended_ms"), ("record", "record_ms")):
             value = context.get(field)
             if value is not None:
                 self.latency[kind].record(value / 1000, attributes)
+
+    # ------------------------------------------------------------------ read at each export
+
+    def _observer(self, field: str) -> Callable[[Any], Iterable[Any]]:
+        from opentelemetry.metrics import Observation
+
+        def observe(_: Any) -> Iterable[Any]:
+            return [Observation(counts[field], self.attributes(row)) for row, counts in list(self.counts.items())]
+
+        return observe
+
+    def _failed(self, _: Any) -> Iterable[Any]:
+        from opentelemetry.metrics import Observation
+
+        return [
+            Observation(calls, {**self.attributes(row), "failure.kind": kind})
+            for (row, kind), calls in list(self.failures.items())
+        ]
+
+    def _billed(self, _: Any) -> Iterable[Any]:
+        from opentelemetry.metrics import Observation
+
+        observed = []
+        for row, counts in list(self.counts.items()):
+            if counts["billed_milliunits"]:
+                price = price_for(row.service, row.operation)
+                attributes = {**self.attributes(row), "billed.unit": price.unit if price else ""}
+                observed.append(Observation(counts["billed_milliunits"] / 1000, attributes))
+        return observed
+
+    def _cost(self, _: Any) -> Iterable[Any]:
+        from opentelemetry.metrics import Observation
+
+        return [
+            Observation(counts["cost_pusd"] / PICO_PER_USD, self.attributes(row))
+            for row, counts in list(self.counts.items())
+            if counts["billed_milliunits"]
+        ]
 
 
 def attach(environment: Environment) -> OtelMetrics | None:
