@@ -41,6 +41,7 @@ from writers.emulators import free_ports
 def closed_port() -> int:
     return free_ports(1)[0]
 
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 PACED = ["--no-provision", "--table", "stub", "--exit-code-on-error", "0"]
@@ -96,7 +97,9 @@ def test_no_stall_no_invented_delay(stub: StubServer, tmp_path: Path) -> None:
         service, intended = latency(result, "latency_ms", row), latency(result, "intended_latency_ms", row)
         assert intended["p50"] < service["p50"] + 5, (row, service, intended)
         assert intended["p99"] < 100, (row, intended)
-    assert result.summary["rate"]["late"] == 0
+    # a late start needs 8 calls due at once on one user: only a pause of the load generator
+    # itself (~50 ms, which a busy CI machine can cause) makes one, never the stub
+    assert result.summary["rate"]["late"] <= 0.01 * result.summary["calls"], result.summary["rate"]
     # over the whole run, the users' own start-up included (a few hundred ms on a busy machine)
     assert 270 <= result.summary["rate"]["achieved"] <= 310, result.summary["rate"]
 

@@ -30,7 +30,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from aws_locust import checks, knee, latency, live, otel, outcome, prometheus, rate, shares, webui
+from aws_locust import checks, knee, latency, live, locust_races, otel, outcome, prometheus, rate, shares, webui
 from aws_locust.checks import CheckResult, CheckSettings, RowP99, RunFigures
 from aws_locust.latency import LatencyHistograms
 from aws_locust.rate import RateControl, RateShape
@@ -106,6 +106,7 @@ class Lifecycle:
         environment.events.request.add_listener(knee.METER.on_request)
         otel.attach(environment)  # --otel: our figures as OpenTelemetry metrics, from every process that sends
         intercept_sigterm(lambda fallback: self.on_sigterm(environment, fallback))
+        locust_races.install()
         runner = environment.runner
         self.distributor = shares.attach(environment, self.tally)
         if isinstance(runner, WorkerRunner):
@@ -404,8 +405,10 @@ class Lifecycle:
 
 def check_run_shape(options: Any) -> None:
     """Locust's own flags that make no run: one line before anything starts."""
-    if getattr(options, "headless", False) and getattr(options, "num_users", None) == 0 and not getattr(
-        options, "worker", False
+    if (
+        getattr(options, "headless", False)
+        and getattr(options, "num_users", None) == 0
+        and not getattr(options, "worker", False)
     ):
         raise ConfigError("-u/--users 0 starts no user: nothing would be written (give at least 1)")
 

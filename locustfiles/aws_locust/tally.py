@@ -36,9 +36,7 @@ class AwsTally:
         used, self._cpu_mark = now - self._cpu_mark, now
         return used
 
-    def on_request(
-        self, context: Any = None, exception: Any = None, response_length: int | None = 0, **_: Any
-    ) -> None:
+    def on_request(self, context: Any = None, exception: Any = None, response_length: int | None = 0, **_: Any) -> None:
         if not is_ours(context):
             return  # not one of ours
         row = self.rows[context["row"]]
