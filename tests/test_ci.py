@@ -536,3 +536,39 @@ def test_given_up_is_judged_by_default_except_while_searching_the_knee() -> None
     assert read_check_settings(Namespace(check_given_up="", find_max=True)).given_up is None
     assert read_check_settings(Namespace(check_given_up="5", find_max=True)).given_up == 5
     assert read_check_settings(Namespace(check_given_up="off")).given_up is None
+
+
+ENV_VAR_AUDIT = """
+import locust  # monkey-patches first, as the locust command does
+import importlib.util, json, sys
+from locust.argument_parser import get_parser
+locusts = {a.dest for a in get_parser(default_config_files=[])._actions}  # before the locustfile adds its flags
+sys.path.insert(0, sys.argv[1])
+spec = importlib.util.spec_from_file_location("under_test", sys.argv[2])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+parser = get_parser(default_config_files=[])
+print(json.dumps({a.dest: [a.option_strings, getattr(a, "env_var", None), a.help == "==SUPPRESS=="]
+                  for a in parser._actions if a.dest not in locusts}))
+"""
+
+
+@pytest.mark.parametrize("service", sorted(p.stem for p in (PROJECT_ROOT / "locustfiles").glob("*.py")))
+def test_every_flag_of_ours_has_its_locust_variable(service: str) -> None:
+    """Locust's parser after each locustfile added its flags: every flag the locustfile
+    added (common, checks, metrics, --verify, the service's own) has LOCUST_<FLAG>, as
+    Locust's own options have theirs; only the hidden master-to-worker ones have none."""
+    done = subprocess.run(
+        [sys.executable, "-c", ENV_VAR_AUDIT, str(PROJECT_ROOT / "locustfiles"), str(locustfile(service))],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    ours = json.loads(done.stdout.strip().splitlines()[-1])
+    expected = {"--target", "--concurrency", "--max-records", "--check-p99-ms", "--metrics-port", "--verify", "--rate"}
+    assert {flag for flags, _, _ in ours.values() for flag in flags} >= expected
+    for flags, env_var, hidden in ours.values():
+        if hidden:
+            assert env_var is None, flags
+            continue
+        long_flag = next(flag for flag in flags if flag.startswith("--"))
+        assert env_var == "LOCUST_" + long_flag[2:].upper().replace("-", "_"), (service, flags, env_var)
