@@ -4,17 +4,17 @@ from the OTEL_* environment variables; this module only adds instruments to it).
 
 Every process that sends calls (the single local process, each worker) records its own
 calls, labelled `service`, `operation`, `strategy` and `worker` (the worker's client id,
-or `local`); a collector sums the workers. Instruments (units in braces are UCUM):
+or `local`); an OpenTelemetry collector sums the workers. Instruments (units in braces are UCUM):
 
 | instrument | kind | unit | extra attribute |
 |---|---|---|---|
-| `aws_load.records.acked` | counter | {record} | |
-| `aws_load.records.retried` | counter | {record} | |
-| `aws_load.records.given_up` | counter | {record} | |
-| `aws_load.calls` | counter | {call} | |
-| `aws_load.calls.failed` | counter | {call} | `failure.kind`: throttled, client, server, network |
-| `aws_load.billed_units` | counter | {unit} | `billed.unit`: the price table's unit (WRU, request, ...) |
-| `aws_load.cost` | counter | USD | (estimated, the calls' share) |
+| `aws_load.records.acked` | observable counter | {record} | |
+| `aws_load.records.retried` | observable counter | {record} | |
+| `aws_load.records.given_up` | observable counter | {record} | |
+| `aws_load.calls` | observable counter | {call} | |
+| `aws_load.calls.failed` | observable counter | {call} | `failure.kind`: throttled, client, server, network |
+| `aws_load.billed_units` | observable counter | {unit} | `billed.unit`: the price table's unit (WRU, request, ...) |
+| `aws_load.cost` | observable counter | USD | (estimated, the calls' share) |
 | `aws_load.latency.service` | histogram | s | service time: send to answer |
 | `aws_load.latency.intended` | histogram | s | intended-time latency (rate mode) |
 | `aws_load.latency.record` | histogram | s | record latency: first intended start to acknowledgement |

@@ -182,7 +182,7 @@ class MetricsServer:
 
 
 def attach(environment: Environment, collector: RunCollector) -> MetricsServer | None:
-    """A server for the master or the local process (started by the lifecycle's checks); None on workers."""
+    """A server for the master or the local process (the lifecycle starts it before the swarm); None on workers."""
     from locust.runners import WorkerRunner
 
     if isinstance(environment.runner, WorkerRunner):
