@@ -328,6 +328,8 @@ def test_metrics_port_in_use_is_one_line_before_the_swarm(tmp_path: Path) -> Non
 
 
 def test_metrics_port_and_checks_on_the_master_of_two_workers(dynalite: RunningEmulator, tmp_path: Path) -> None:
+    """The master scrapes and judges for both workers; the workers (with --otel) export their
+    own figures, each labelled with its own worker id."""
     master_port, metrics_port = free_ports(2)
     master = LocustProcess(
         locustfile("dynamodb"),
@@ -337,9 +339,10 @@ def test_metrics_port_and_checks_on_the_master_of_two_workers(dynalite: RunningE
          "--check-error-ratio", "0", *dynamo(dynalite), "GeventUser"],
         tmp_path / "master",
     )  # fmt: skip
-    worker_args = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port)]
+    worker_args = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port), "--otel"]
     workers = [
-        LocustProcess(locustfile("dynamodb"), worker_args, tmp_path / f"worker-{i}", headless=False) for i in (1, 2)
+        LocustProcess(locustfile("dynamodb"), worker_args, tmp_path / f"worker-{i}", env=OTEL_CONSOLE, headless=False)
+        for i in (1, 2)
     ]
     try:
         master.wait_for("All users spawned", timeout=40)
@@ -358,12 +361,41 @@ def test_metrics_port_and_checks_on_the_master_of_two_workers(dynalite: RunningE
     assert result.returncode == 4, result.tail()
     assert len(lines_with(result, "check failed: ")) == 1 and len(lines_with(result, "check passed: ")) == 2
     assert result.summary["acked"] == sum(result.summary["acked_by_worker"].values()) > acked
+    exported: dict[str, float] = {}  # worker label -> its last exported acked count
     for worker in worker_results:
         assert "check " not in worker.output and "Prometheus" not in worker.output, worker.tail()
         assert "Traceback" not in worker.output, worker.tail()
+        for attributes, value in otel_points(worker.output, "aws_load.records.acked"):
+            assert attributes["worker"] != "local" and attributes["strategy"] == "gevent"
+            exported[attributes["worker"]] = value
+    assert sorted(exported) == sorted(result.summary["acked_by_worker"])  # one label per worker: its client id
+    for worker_id, value in exported.items():
+        assert 0 < value <= result.summary["acked_by_worker"][worker_id]
 
 
 # --------------------------------------------------------------------------- --otel
+
+
+OTEL_CONSOLE = {
+    "OTEL_METRICS_EXPORTER": "console",
+    "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+    "OTEL_TRACES_EXPORTER": "none",
+    "OTEL_LOGS_EXPORTER": "none",
+}
+
+
+def otel_points(output: str, name: str) -> list[tuple[dict[str, str], float]]:
+    """(attributes, value) of every exported data point of our metric `name`, in order."""
+    return [
+        (point["attributes"], point.get("value", point.get("count", 0)))
+        for document in console_metrics(output)
+        for resource in document["resource_metrics"]
+        for scope in resource["scope_metrics"]
+        if scope["scope"]["name"] == "aws_load"
+        for metric in scope["metrics"]
+        if metric["name"] == name
+        for point in metric["data"]["data_points"]
+    ]
 
 
 def console_metrics(output: str) -> list[dict[str, Any]]:
@@ -385,12 +417,7 @@ def test_otel_console_exporter_with_every_user_class(
 ) -> None:
     """A fifth of the calls throttled by the proxy: retries and failures by kind are exported too."""
     proxy = fault_proxy_factory(dynalite.endpoint, "--throttle-rate", "0.2", "--seed", "3")
-    env = {
-        "OTEL_METRICS_EXPORTER": "console",
-        "OTEL_METRIC_EXPORT_INTERVAL": "1000",
-        "OTEL_TRACES_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-    }
+    env = OTEL_CONSOLE
     result = run_locust(
         "dynamodb",
         ["--otel", "-u", str(len(USER_CLASSES)), "-r", str(len(USER_CLASSES)), "-t", "5s", "--concurrency", "2",
