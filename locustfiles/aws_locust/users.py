@@ -45,6 +45,7 @@ class WriterClient:
         if runtime.paced:
             self.schedule = PACE.join(runtime.arrival, runtime.settings.batch)
         self.driver = Driver(self.strategy, self._report, runtime.retry_policy, schedule=self.schedule)
+        self._track_keys = runtime.workload.tracks_keys
         self.on_acked: Callable[[int], None] | None = None  # counts acknowledgements as they come (--max-records)
         young_gc.hold()  # while users write: calls in flight would otherwise be collected again and again
 
@@ -69,6 +70,10 @@ class WriterClient:
             "attempt": call.attempt,
             "acked": attempt.acked,
             "acked_keys": attempt.acked_keys,  # for --verify
+            "acked_versions": attempt.acked_versions,  # where keys repeat: which version of each (--verify)
+            "keys": call.keys if self._track_keys else (),  # where keys repeat: the hottest keys are named
+            "found": attempt.found,
+            "not_found": attempt.not_found,
             "retried_items": attempt.retried_items,
             "given_up_items": attempt.given_up_items,
             "failure_kind": error.kind.value if error else None,

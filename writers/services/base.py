@@ -113,6 +113,29 @@ class Workload(ABC):
 
     def __init__(self, options: WorkloadOptions) -> None:
         self.options = options
+        self.versions: dict[str, frozenset[str]] = {}  # --verify: a key's acceptable versions, where keys repeat
+
+    @property
+    def tracks_keys(self) -> bool:
+        """Records' keys repeat (a key space): the run names its hottest keys."""
+        return False
+
+    def discovered(self) -> dict[str, Any]:
+        """Flags the resource itself decides, learned by preflight (a table's capacity mode): the
+        master sets them on the options of every process. Nothing by default."""
+        return {}
+
+    def describe_capacity(self) -> str:
+        """The resource's capacity as the run uses it ("" if nothing to say)."""
+        return ""
+
+    def capacity(self) -> dict[str, float]:
+        """Provisioned units per second, by billed unit (for consumed-vs-provisioned); none by default."""
+        return {}
+
+    def expect_versions(self, versions: dict[str, frozenset[str]]) -> None:
+        """--verify: for keys written more than once, the versions that may be stored (the last acknowledged)."""
+        self.versions = versions
 
     def prepare(self, endpoint: Endpoint) -> None:  # noqa: B027 - most services need nothing
         """Once per process before the first call (e.g. look up a queue URL). Provisioning is not here."""
