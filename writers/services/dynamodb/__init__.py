@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from writers.calls import Call, ServiceInfo, Settlement
 from writers.emulators import MOTO, Emulator, Launch, node_launch, npm_unavailable, package_bin
 from writers.errors import AwsCallError, ConfigError, FailureKind
-from writers.faults import Answer, BatchCut, ProxyRequest, ServiceFaults, crc32, json_body, request_id
+from writers.faults import Answer, BatchCut, KeyedCost, ProxyRequest, ServiceFaults, crc32, json_body, request_id
 from writers.pricing import NOTHING, Bill, Billing, HourlyCharge, Price
 from writers.protocols.json_protocol import JsonCall
 from writers.records import record_crc
@@ -336,6 +336,39 @@ def error_answer(status: int, error_type: str, message: str) -> Answer:
     return Answer(status, headers, body)
 
 
+def _key_of(item: Any) -> str | None:
+    value = item.get(KEY) if isinstance(item, Mapping) else None
+    return str(next(iter(value.values()))) if isinstance(value, Mapping) and value else None
+
+
+def keyed_costs(operation: str | None, document: Mapping[str, Any]) -> list[KeyedCost]:
+    costs: list[KeyedCost] = []
+    table = document.get("TableName")
+    if operation == "PutItem" and isinstance(table, str) and isinstance(document.get("Item"), Mapping):
+        key = _key_of(document["Item"])
+        if key is not None:
+            costs.append(KeyedCost(table, key, write_units=write_units(document["Item"])))
+    elif operation == "GetItem" and isinstance(table, str):
+        key = _key_of(document.get("Key"))
+        if key is not None:
+            costs.append(KeyedCost(table, key, read_units=read_units(None, bool(document.get("ConsistentRead")))))
+    elif operation in ("BatchWriteItem", "BatchGetItem") and isinstance(document.get("RequestItems"), Mapping):
+        for name, request in document["RequestItems"].items():
+            if isinstance(request, list):  # BatchWriteItem
+                for entry in request:
+                    item = (entry.get("PutRequest") or {}).get("Item") if isinstance(entry, Mapping) else None
+                    key = _key_of(item)
+                    if key is not None:
+                        costs.append(KeyedCost(str(name), key, write_units=write_units(item)))  # type: ignore[arg-type]
+            elif isinstance(request, Mapping):  # BatchGetItem
+                units = read_units(None, bool(request.get("ConsistentRead")))
+                for wanted in request.get("Keys") or ():
+                    key = _key_of(wanted)
+                    if key is not None:
+                        costs.append(KeyedCost(str(name), key, read_units=units))
+    return costs
+
+
 class DynamoDBFaults(ServiceFaults):
     """Tables are the resources; batches and transactions cost one unit per item. Throttled as
     a provisioned table is (ProvisionedThroughputExceededException, 400); --partial-batches
@@ -343,6 +376,9 @@ class DynamoDBFaults(ServiceFaults):
 
     service = SERVICE.name
     target_prefix = TARGET_PREFIX
+    # AWS's documented limit of one partition: 1,000 write units and 3,000 read units per second.
+    partition_write_units = 1000.0
+    partition_read_units = 3000.0
 
     def costs(self, request: ProxyRequest) -> dict[str, int]:
         document = request.document or {}
@@ -363,6 +399,11 @@ class DynamoDBFaults(ServiceFaults):
             return costs
         table = document.get("TableName")
         return {table: 1} if isinstance(table, str) else {}
+
+    def keyed_costs(self, request: ProxyRequest) -> list[KeyedCost]:
+        """Each item's key and units: writes 1 per started KB; reads 1 per item (up to 4 KB: the
+        size is not known before reading), half if eventually consistent."""
+        return keyed_costs(request.operation, request.document or {})
 
     def throttle(self) -> Answer:
         return error_answer(
