@@ -31,7 +31,7 @@ from aws_locust import outcome
 from aws_locust.runtime import endpoint_for
 from writers.errors import one_line
 from writers.services import Workload
-from writers.services.base import VerifyResult
+from writers.services.base import VerifyResult, acceptable_versions
 
 logger = logging.getLogger("aws_locust")
 READ_BACK_ATTEMPTS = 4
@@ -146,17 +146,3 @@ class Verifier:
             outcome.record(outcome.LOST, f"{line} (e.g. {', '.join(result.examples)})")
         else:
             logger.info(line)
-
-
-def acceptable_versions(writes: list[tuple[str, str, float, float]]) -> dict[str, frozenset[str]]:
-    """Per key, the versions that may be stored: the write sent last among the acknowledged
-    ones, and every write acknowledged only after it was sent (their order is the service's)."""
-    last_sent: dict[str, float] = {}
-    for key, _, sent, _ in writes:
-        if sent > last_sent.get(key, float("-inf")):
-            last_sent[key] = sent
-    accepted: defaultdict[str, set[str]] = defaultdict(set)
-    for key, version, _sent, acked in writes:
-        if acked >= last_sent[key]:
-            accepted[key].add(version)
-    return {key: frozenset(versions) for key, versions in accepted.items()}

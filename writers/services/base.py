@@ -41,6 +41,20 @@ class VerifyResult:
         return not (self.lost or self.corrupt or self.error)
 
 
+def acceptable_versions(writes: list[tuple[str, str, float, float]]) -> dict[str, frozenset[str]]:
+    """Per key, the versions that may be stored: the write sent last among the acknowledged
+    ones, and every write acknowledged only after it was sent (their order is the service's)."""
+    last_sent: dict[str, float] = {}
+    for key, _, sent, _ in writes:
+        if sent > last_sent.get(key, float("-inf")):
+            last_sent[key] = sent
+    accepted: dict[str, set[str]] = {}
+    for key, version, _sent, acked in writes:
+        if acked >= last_sent[key]:
+            accepted.setdefault(key, set()).add(version)
+    return {key: frozenset(versions) for key, versions in accepted.items()}
+
+
 class _FlagRecorder:
     """Stands in for a parser to learn which flags a service adds (their argparse destinations)."""
 
