@@ -30,10 +30,8 @@ class HotKeys:
         self.resources: dict[str, str] = {}  # service -> resource name (the table)
 
     def on_request(self, request_type: str = "", context: Any = None, **_: Any) -> None:
-        if not is_ours(context):
-            return
-        keys = context.get("keys")
-        if not keys:
+        keys = context.get("keys") if context.__class__ is dict else None
+        if not keys or not is_ours(context):
             return
         if context.get("acked_keys") and not context.get("found", 0) + context.get("not_found", 0):
             self._count(self.writes[request_type], context["acked_keys"])

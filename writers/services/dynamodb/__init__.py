@@ -500,7 +500,7 @@ class DynamoDBWorkload(Workload):
         self._written: deque[str] = deque(maxlen=REMEMBERED_KEYS)  # unique keys: reads ask for these
         self._rng = random.Random()
         self._space: SpaceRecords | None = None
-        self.table_capacity = ""  # what preflight found: "on-demand" or "provisioned (W WCU, R RCU)"
+        self._plain = not (options.key_space or options.read_ratio or options.provisioned)
 
     @property
     def tracks_keys(self) -> bool:
@@ -520,6 +520,10 @@ class DynamoDBWorkload(Workload):
         records' own keys (--key-space: the same distribution), or keys this process wrote."""
         o = self.dynamo
         table, size, provisioned = o.resource, max(1, o.batch), o.provisioned
+        if self._plain:  # the common case, kept as cheap as before: new keys, writes alone, on-demand
+            if size == 1:
+                return [put_item(table, r) for r in records]
+            return [batch_write(table, records[i : i + size]) for i in range(0, len(records), size)]
         calls: list[Call] = []
         for start in range(0, len(records), size):
             chunk = records[start : start + size]
