@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import zlib
 from collections import Counter
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REGION, RunLocust, SharedEmulators, drive, local_endpoint, stats_totals
+from conftest import PROJECT_ROOT, REGION, RunLocust, SharedEmulators, drive, local_endpoint, stats_totals
 from test_fault_proxy import Proxy  # the proxy subprocess helper
 
 from writers.calls import Settlement
@@ -33,6 +34,15 @@ from writers.services.dynamodb import (
 from writers.services.dynamodb.keys import EXACT_ZIPF_MAX, KeySampler, space_key, top_share, zeta
 from writers.strategies import STRATEGIES
 from writers.target import Endpoint, resolve_endpoint
+
+# The Locust glue's pure parts, imported without Locust itself (as tests/test_report.py does).
+if str(PROJECT_ROOT / "locustfiles") not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT / "locustfiles"))
+from aws_locust.context import RowKey
+from aws_locust.hotkeys import HotKeys
+from aws_locust.latency import LatencyHistograms
+from aws_locust.live import LiveStats
+from aws_locust.tally import AwsTally
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -382,3 +392,118 @@ def test_locust_mixed_zipfian_run_verified_with_hot_keys(run_locust: RunLocust, 
     assert data["provisioned_units_per_s"] == {"DynamoDB": {"RRU": 100.0, "WRU": 100.0}}
     reports = list((tmp_path / "reports").glob("*.json"))
     assert reports and json.loads(reports[0].read_text())["cost"]["hourly"][0]["what"] == "WCU-hour"
+
+
+# --------------------------------------------------------------------------- the glue: hot keys, capacity
+
+
+def _event(keys: tuple[str, ...], acked: tuple[str, ...], kind: str | None) -> dict[str, Any]:
+    return {"row": RowKey("DynamoDB", "PutItem", "gevent"), "keys": keys, "acked_keys": acked, "failure_kind": kind}
+
+
+def test_hot_keys_merge_across_workers() -> None:
+    workers = [HotKeys(), HotKeys()]
+    for index, worker in enumerate(workers):
+        for _ in range(5 + index):
+            worker.on_request("DynamoDB", _event(("hot",), ("hot",), None))
+        worker.on_request("DynamoDB", _event((f"cold{index}",), (f"cold{index}",), None))
+        for _ in range(3):
+            worker.on_request("DynamoDB", _event(("hot",), (), "throttled"))
+        worker.on_request("DynamoDB", {"row": RowKey("DynamoDB", "PutItem", "gevent"), "keys": ()})  # unique keys
+    master = HotKeys()
+    master.resources["DynamoDB"] = "books"
+    for worker in workers:
+        master.merge(json.loads(json.dumps(worker.take())))  # as it travels with the stats report
+        assert not worker.writes and not worker.throttles  # sent once
+    top = master.top()
+    assert top == [
+        {
+            "service": "DynamoDB", "resource": "books",
+            "writes": [["hot", 11], ["cold0", 1], ["cold1", 1]],
+            "throttles": [["hot", 6]],
+        }
+    ]  # fmt: skip
+    assert "hottest keys of DynamoDB books by throttles: hot 6" in master.summary()
+
+
+def test_hot_key_counters_stay_bounded() -> None:
+    hot = HotKeys()
+    for n in range(30_000):
+        hot.on_request("DynamoDB", _event((str(n),), (str(n),), None))
+        if n % 3 == 0:
+            hot.on_request("DynamoDB", _event(("hot",), ("hot",), None))
+    assert len(hot.writes["DynamoDB"]) <= 20_001
+    assert hot.top()[0]["writes"][0][0] == "hot"
+
+
+def test_live_table_shows_consumed_against_provisioned() -> None:
+    tally = AwsTally()
+    live = LiveStats(tally, LatencyHistograms())
+    live.capacity = lambda: {"DynamoDB": {"WRU": 100.0, "RRU": 50.0}}
+    live.start_test()
+    put, get = RowKey("DynamoDB", "PutItem", "gevent"), RowKey("DynamoDB", "GetItem", "gevent")
+    start = live.snapshots[0][0]
+    live.snapshots.clear()
+    live.snapshots.append((start, {}))
+    current = {
+        put: Counter({"calls": 800, "billed_milliunits": 800_000}),
+        get: Counter({"calls": 200, "billed_milliunits": 100_000}),
+    }
+    rates = live.rates(start + 10, current)["rows"]
+    lines = {line["unit"]: line for line in live.consumed_vs_provisioned(rates)}
+    assert lines["WRU"]["consumed_per_s"] == pytest.approx(80.0) and lines["WRU"]["used"] == pytest.approx(0.8)
+    assert lines["RRU"]["consumed_per_s"] == pytest.approx(10.0) and lines["RRU"]["provisioned_per_s"] == 50.0
+
+
+# ---------------------------------------------------------------- end to end: the table's own mode, hot partitions
+
+
+@pytest.mark.slow
+def test_no_provision_reads_the_tables_own_mode(
+    run_locust: RunLocust, dynalite: RunningEmulator, dynalite_endpoint: Endpoint, table_name: str, tmp_path: Path
+) -> None:
+    made_table(dynalite_endpoint, table_name, billing_mode="provisioned", write_capacity=9, read_capacity=4)
+    summary = tmp_path / "summary.json"
+    run = run_locust(
+        [
+            "-u", "2", "-r", "2", "-t", "30s", "--max-records", "100", "--target", dynalite.endpoint,
+            "--table", table_name, "--no-provision", "--summary-json", str(summary), "--report-dir", "",
+            "SequentialUser", "GeventUser",
+        ],
+        timeout=90,
+        env={"AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY},
+    )  # fmt: skip
+    assert run.returncode == 0, run.output[-3000:]
+    assert f"DynamoDB table '{table_name}': provisioned: 9 write and 4 read capacity units/s" in run.output
+    data = json.loads(summary.read_text())
+    assert data["provisioned_units_per_s"] == {"DynamoDB": {"WRU": 9.0, "RRU": 4.0}}
+    rows = data["rows"].values()
+    assert sum(row.get("billed_milliunits", 0) for row in rows) >= 100_000  # units counted
+    assert sum(row.get("cost_pusd", 0) for row in rows) == 0  # but paid by the capacity-hour
+
+
+@pytest.mark.slow
+def test_locust_through_partitions_names_the_hot_key(
+    run_locust: RunLocust, partitioned_proxy: Proxy, dynalite_endpoint: Endpoint, table_name: str, tmp_path: Path
+) -> None:
+    made_table(dynalite_endpoint, table_name)
+    summary = tmp_path / "summary.json"
+    run = run_locust(
+        [
+            "-u", "2", "-r", "2", "-t", "8s", "--concurrency", "16", "--target", partitioned_proxy.url,
+            "--table", table_name, "--no-provision", "--key-space", "1000", "--key-distribution", "hotspot",
+            "--hot-key-share", "0.6", "--rate", "150", "--summary-json", str(summary), "--report-dir", "",
+            "--exit-code-on-error", "0", "GeventUser",
+        ],
+        timeout=90,
+        env={"AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY},
+    )  # fmt: skip
+    assert run.returncode == 0, run.output[-3000:]
+    data = json.loads(summary.read_text())
+    hot = data["hot_keys"][0]
+    assert hot["resource"] == table_name
+    assert hot["writes"][0][0] == space_key(0)
+    assert hot["throttles"] and hot["throttles"][0][0] == space_key(0), hot  # 90 writes/s on a 50/s partition
+    hot_partition = zlib.crc32(space_key(0).encode()) % 4
+    throttled_keys = {key for key, _ in hot["throttles"]}
+    assert all(zlib.crc32(key.encode()) % 4 == hot_partition for key in throttled_keys), hot

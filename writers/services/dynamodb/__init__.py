@@ -87,7 +87,10 @@ class BatchGetItem(DynamoDBCall):
         left = sum(len(request.get("Keys") or ()) for request in unprocessed.values())
         leftover = None
         if left:
-            leftover = BatchGetItem({"RequestItems": unprocessed, **CONSUMED_CAPACITY}, left, attempt=self.attempt + 1)
+            keys = tuple(_key_of(k) or "" for request in unprocessed.values() for k in request.get("Keys") or ())
+            leftover = BatchGetItem(
+                {"RequestItems": unprocessed, **CONSUMED_CAPACITY}, left, keys=keys, attempt=self.attempt + 1
+            )
             leftover.provisioned = self.provisioned
         return Settlement(acked=0, found=found, not_found=max(0, self.items - left - found), leftover=leftover)
 
@@ -147,7 +150,7 @@ def get_item(table: str, key: str, consistent: bool = False) -> GetItem:
     params: dict[str, Any] = {"TableName": table, "Key": {KEY: {"S": key}}, **CONSUMED_CAPACITY}
     if consistent:
         params["ConsistentRead"] = True
-    return GetItem(params)
+    return GetItem(params, keys=(key,))  # keys: for the hottest keys by throttles; reads acknowledge none
 
 
 def batch_get(table: str, keys: Sequence[str], consistent: bool = False) -> BatchGetItem:
@@ -157,7 +160,7 @@ def batch_get(table: str, keys: Sequence[str], consistent: bool = False) -> Batc
     request: dict[str, Any] = {"Keys": [{KEY: {"S": key}} for key in keys]}
     if consistent:
         request["ConsistentRead"] = True
-    return BatchGetItem({"RequestItems": {table: request}, **CONSUMED_CAPACITY}, len(keys))
+    return BatchGetItem({"RequestItems": {table: request}, **CONSUMED_CAPACITY}, len(keys), keys=tuple(keys))
 
 
 # --------------------------------------------------------------------------- billing
