@@ -507,3 +507,29 @@ def test_locust_through_partitions_names_the_hot_key(
     hot_partition = zlib.crc32(space_key(0).encode()) % 4
     throttled_keys = {key for key, _ in hot["throttles"]}
     assert all(zlib.crc32(key.encode()) % 4 == hot_partition for key in throttled_keys), hot
+
+
+@pytest.mark.slow
+def test_workers_send_versions_and_hot_keys_to_the_master(run_locust: RunLocust, tmp_path: Path) -> None:
+    """--processes 2: the keys' versions (--verify) and hot keys travel with the workers' reports."""
+    summary = tmp_path / "summary.json"
+    run = run_locust(
+        [
+            "--processes", "2", "-u", "4", "-r", "4", "-t", "40s", "--max-records", "600", "--records-per-task", "30",
+            "--key-space", "40", "--key-distribution", "zipfian", "--batch", "5", "--read-ratio", "0.2", "--verify",
+            "--summary-json", str(summary), "--report-dir", "", "GeventUser", "AiohttpUser",
+        ],
+        timeout=100,
+    )  # fmt: skip
+    assert run.returncode == 0, run.output[-3000:]
+    assert stats_totals(run.stats)[1] == 0
+    data = json.loads(summary.read_text())
+    assert data["acked"] == 600 and len(data["acked_by_worker"]) == 2
+    verified = [line for line in run.output.splitlines() if "verify DynamoDB:" in line]
+    assert verified and " 0 lost, 0 corrupt" in verified[0], run.output[-3000:]
+    acknowledged = int(verified[0].split("verify DynamoDB: ")[1].split()[0])
+    assert 0 < acknowledged <= 40  # distinct keys, each checked once against its last version
+    writes = dict(data["hot_keys"][0]["writes"])
+    assert max(writes, key=writes.__getitem__) == space_key(0)
+    counts = list(writes.values())
+    assert len(counts) == 10 and counts == sorted(counts, reverse=True) and sum(counts) <= 600  # the top 10
