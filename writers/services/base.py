@@ -87,7 +87,8 @@ class Workload(ABC):
     service: ClassVar[ServiceInfo]
     resource_kind: ClassVar[str]  # "table", "bucket", "queue": also the CLI flag name
     default_resource: ClassVar[str]
-    max_batch: ClassVar[int]
+    max_batch: ClassVar[int]  # items per write call
+    max_read_batch: ClassVar[int] = 0  # items per batch read where more than max_batch (--read-ratio 1 alone)
     max_payload_bytes: ClassVar[int]  # the service's limit for one record
     resource_pattern: ClassVar[str]  # what AWS accepts as a name, as a regex
     billing: ClassVar[Billing]  # list prices and the rules that bill a call

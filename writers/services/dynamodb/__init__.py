@@ -474,7 +474,8 @@ class DynamoDBWorkload(Workload):
     service = SERVICE
     resource_kind = "table"
     default_resource = "books"
-    max_batch = MAX_BATCH_GET  # BatchWriteItem's 25 is checked by the options (more: reads alone)
+    max_batch = MAX_BATCH_WRITE
+    max_read_batch = MAX_BATCH_GET  # batches of 26-100 read alone (--read-ratio 1): the options check it
     max_payload_bytes = MAX_ITEM_BYTES
     resource_pattern = r"[a-zA-Z0-9_.-]{3,255}"
     billing = BILLING
