@@ -92,7 +92,7 @@ def add_arguments(parser: Any) -> None:
 def read_options(options: Any, resource: str, batch: int, payload_bytes: int) -> DynamoDBOptions:
     def number(name: str, kind: type, default: Any) -> Any:
         value = getattr(options, name, default)
-        if value is None or value == "":
+        if value is None or str(value).strip() in ("", "None"):  # the web UI's form sends unset values so
             return default
         try:
             return kind(value)
