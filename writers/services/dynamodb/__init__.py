@@ -523,11 +523,12 @@ class DynamoDBWorkload(Workload):
         """Records become writes; with --read-ratio, that share of the calls read instead: the
         records' own keys (--key-space: the same distribution), or keys this process wrote."""
         o = self.dynamo
-        table, size, provisioned = o.resource, max(1, o.batch), o.provisioned
         if self._plain:  # the common case, kept as cheap as before: new keys, writes alone, on-demand
-            if size == 1:
+            table, size = o.resource, o.batch
+            if size <= 1:
                 return [put_item(table, r) for r in records]
             return [batch_write(table, records[i : i + size]) for i in range(0, len(records), size)]
+        table, size, provisioned = o.resource, max(1, o.batch), o.provisioned
         calls: list[Call] = []
         for start in range(0, len(records), size):
             chunk = records[start : start + size]
