@@ -983,9 +983,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--seed", type=_checked("seed"), metavar="N", help="seed for reproducible fault decisions")
     add("--partitions", type=_checked("partitions"), default=0, metavar="P", help="partitions per table, by key hash")
     add("--partition-write-units", type=_checked("partition_write_units"), metavar="N",
-        help="write units/s per partition (default: the service's, DynamoDB 1000)")  # fmt: skip
+        help="write units/s per partition (default: the service's own limit)")  # fmt: skip
     add("--partition-read-units", type=_checked("partition_read_units"), metavar="N",
-        help="read units/s per partition (default: the service's, DynamoDB 3000)")  # fmt: skip
+        help="read units/s per partition (default: the service's own limit)")  # fmt: skip
     add("-v", "--verbose", action="store_true", help="log configuration changes")
     args = parser.parse_args(argv)
     if args.burst is not None and args.capacity is None:
