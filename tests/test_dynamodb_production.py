@@ -112,6 +112,7 @@ def test_same_seed_same_keys_and_streams_differ() -> None:
         ({"zipf_s": float("nan")}, "--zipf-s"),
         ({"read_ratio": 1.01}, "--read-ratio"),
         ({"key_distribution": "pareto"}, "--key-distribution"),
+        ({"key_distribution": "zipfian"}, "--key-distribution zipfian needs --key-space"),
         ({"billing_mode": "provisioned", "write_capacity": 0}, "--write-capacity"),
         ({"billing_mode": "provisioned", "read_capacity": 0}, "--read-capacity"),
         ({"write_capacity": 5}, "--write-capacity"),  # with on-demand

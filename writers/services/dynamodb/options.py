@@ -37,6 +37,8 @@ class DynamoDBOptions(WorkloadOptions):
             raise ConfigError(
                 f"--key-distribution must be one of {', '.join(DISTRIBUTIONS)}, not {self.key_distribution!r}"
             )
+        if self.key_distribution != "uniform" and not self.key_space:
+            raise ConfigError(f"--key-distribution {self.key_distribution} needs --key-space N (0: every key new)")
         if not (0 < self.zipf_s < math.inf):  # also false for NaN
             raise ConfigError(f"--zipf-s must be a positive number (got {self.zipf_s})")
         if not 0.0 <= self.hot_key_share <= 1.0:
