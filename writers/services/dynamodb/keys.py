@@ -15,11 +15,12 @@ costs well under a microsecond); the same seed and stream give the same sequence
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from writers.records import BookRecords
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DISTRIBUTIONS = ("uniform", "zipfian", "hotspot")
 MAX_KEY_SPACE = 1_000_000_000  # nine digits of the key
@@ -42,6 +43,8 @@ def zipf_cdf(space: int, s: float) -> np.ndarray[Any, Any]:
 
 @lru_cache(maxsize=4)
 def _zipf_cdf(space: int, s: float) -> np.ndarray[Any, Any]:
+    import numpy as np
+
     cdf = np.cumsum(np.arange(1, space + 1, dtype=np.float64) ** -s)
     cdf /= cdf[-1]
     return cdf
@@ -50,6 +53,8 @@ def _zipf_cdf(space: int, s: float) -> np.ndarray[Any, Any]:
 @lru_cache(maxsize=4)
 def zeta(space: int, s: float) -> float:
     """sum(1/i^s for i in 1..space), in chunks of a million."""
+    import numpy as np
+
     total = 0.0
     for start in range(1, space + 1, 1_000_000):
         total += float(np.sum(np.arange(start, min(space, start + 999_999) + 1, dtype=np.float64) ** -s))
@@ -75,6 +80,9 @@ class KeySampler:
         if distribution not in DISTRIBUTIONS:
             raise ValueError(f"unknown key distribution {distribution!r}")
         self.space, self.distribution, self.s, self.hot_share = space, distribution, s, hot_share
+        import numpy as np  # imported where keys repeat: runs with new keys never load it
+
+        self._np = np
         self._rng = np.random.default_rng(None if seed is None else [seed, stream])
         self._ranks: list[int] = []
         if distribution == "zipfian" and space > EXACT_ZIPF_MAX:
@@ -83,7 +91,7 @@ class KeySampler:
             self._gray = (zetan, zeta2, 1 / (1 - s), (1 - (2 / space) ** (1 - s)) / (1 - zeta2 / zetan))
 
     def draw(self, count: int) -> np.ndarray[Any, Any]:
-        rng, space = self._rng, self.space
+        np, rng, space = self._np, self._rng, self.space
         if self.distribution == "uniform":
             return rng.integers(0, space, size=count)
         if self.distribution == "hotspot":
