@@ -199,6 +199,10 @@ def locust_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "PYTHONUNBUFFERED": "1",
+            # A master logs "All users spawned" only if every worker reports its users within
+            # this many seconds of the ramp (Locust's default: 1), else another line; workers
+            # on a busy machine can take longer, and the tests wait for that line.
+            "LOCUST_WAIT_FOR_WORKERS_REPORT_AFTER_RAMP_UP": "10",
         }
     )
     env.update(extra or {})

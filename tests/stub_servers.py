@@ -99,9 +99,7 @@ class StubServer:
 
     def _run(self, ready: threading.Event) -> None:
         asyncio.set_event_loop(self.loop)
-        self._server = self.loop.run_until_complete(
-            self.loop.create_server(lambda: _Connection(self), "127.0.0.1", 0)
-        )
+        self._server = self.loop.run_until_complete(self.loop.create_server(lambda: _Connection(self), "127.0.0.1", 0))
         self.started = time.monotonic()
         ready.set()
         self.loop.run_forever()

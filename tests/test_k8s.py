@@ -208,6 +208,26 @@ def test_master_probes_service_and_worker_address(rendered: dict[str, list[dict[
         assert "--worker" in worker_args and arg_value(worker_args, "--master-host") == "locust-master", name
 
 
+def test_master_exposes_its_metrics_port_to_prometheus(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    """The web and headless masters serve --metrics-port (LOCUST_METRICS_PORT in locust-env)
+    on a named container port, announce it with prometheus.io/* annotations, and the
+    NetworkPolicy lets a Prometheus in any namespace reach it."""
+    for name, docs in rendered.items():
+        workload = master(docs)
+        env = one(docs, "ConfigMap", "locust-env")["data"]
+        port = int(env["LOCUST_METRICS_PORT"])
+        ports = {p["name"]: p["containerPort"] for p in locust_container(workload)["ports"]}
+        assert ports["metrics"] == port, name
+        annotations = workload["spec"]["template"]["metadata"].get("annotations", {})
+        assert annotations.get("prometheus.io/scrape") == "true", name
+        assert annotations.get("prometheus.io/port") == str(port), name
+        assert annotations.get("prometheus.io/path") == "/metrics", name
+        assert "annotations" not in worker(docs)["spec"]["template"]["metadata"], name  # workers serve nothing
+        policy = one(docs, "NetworkPolicy", "locust-master")
+        rules = [r for r in policy["spec"]["ingress"] if port in {p.get("port") for p in r.get("ports", [])}]
+        assert rules and rules[0]["from"] == [{"namespaceSelector": {}}], name
+
+
 def test_headless_waits_for_every_worker(rendered: dict[str, list[dict[str, Any]]]) -> None:
     for name in HEADLESS_LIKE:
         docs = rendered[name]
@@ -364,21 +384,22 @@ def test_locust_image_packages_cover_every_import_and_are_pinned() -> None:
 
 
 def test_master_conf_fits_every_locustfile(rendered: dict[str, list[dict[str, Any]]], tmp_path: Path) -> None:
-    """k8s/base/locust.conf with its resource line renamed (as k8s/README.md says) parses
-    for every service's locustfile, with the master's args."""
+    """k8s/base/locust.conf parses for every service's locustfile as it is, with the master's
+    args: the resource names are LOCUST_TABLE, LOCUST_BUCKET, ... in locust.env (each
+    locustfile reads its own), so switching the service is LOCUST_LOCUSTFILE alone."""
     from writers.services import workload_class
 
     docs = rendered["web"]
     deployment = master(docs)
     pod = Pod(docs, deployment, locust_container(deployment), tmp_path)
     conf = Path(pod.map(arg_value(pod.container["args"], "--config")))
-    text = conf.read_text()
-    assert re.search(r"^table = ", text, re.M)
+    kinds = ("table", "bucket", "queue", "stream")
+    assert not re.search(rf"^({'|'.join(kinds)}) *=", conf.read_text(), re.M)  # in locust.env instead
     locustfiles = sorted((ROOT / "locustfiles").glob("*.py"))
     assert locustfiles
     for locustfile in locustfiles:
         kind = workload_class(locustfile.stem).resource_kind
-        conf.write_text(re.sub(r"^table = ", f"{kind} = ", text, flags=re.M))
+        assert pod.env().get(f"LOCUST_{kind.upper()}"), f"no LOCUST_{kind.upper()} in locust.env"
         env = {**pod.env(), "LOCUST_LOCUSTFILE": str(locustfile)}
         done = subprocess.run(
             pod.argv(extra=("--list",)), cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
@@ -414,6 +435,7 @@ class Pod:
     tmp: Path
     hosts: dict[str, str] = field(default_factory=dict)  # "host:port" or "http://host:port" -> local
     paths: dict[str, Path] = field(default_factory=dict)
+    metrics_port: int = field(default_factory=lambda: free_port())  # LOCUST_METRICS_PORT, on 127.0.0.1 here
 
     def __post_init__(self) -> None:
         spec = pod_spec(self.workload)
@@ -460,6 +482,8 @@ class Pod:
                     env.update({k: base64.b64decode(v).decode() for k, v in secret.get("data", {}).items()})
         for item in self.container.get("env", []):
             env[item["name"]] = item["value"]
+        if "LOCUST_METRICS_PORT" in env:  # the pod's port, moved to a free one on loopback
+            env.update(LOCUST_METRICS_PORT=str(self.metrics_port), LOCUST_METRICS_HOST="127.0.0.1")
         return {k: self.map(v) if k.startswith(("AWS_ENDPOINT_URL", "LOCUST_")) else v for k, v in env.items()}
 
     def argv(self, replace: dict[str, str] | None = None, extra: tuple[str, ...] = ()) -> list[str]:
@@ -626,6 +650,11 @@ def test_web_master_probes_and_worker_args(rendered: dict[str, list[dict[str, An
             return json.loads(answer[1]).get("workers", []) if answer and answer[0] == 200 else []
 
         assert len(wait_for(workers, 30, "the worker to connect", tuple(procs))) == 1
+        scrape = http.client.HTTPConnection("127.0.0.1", master_pod.metrics_port, timeout=5)
+        scrape.request("GET", master(docs)["spec"]["template"]["metadata"]["annotations"]["prometheus.io/path"])
+        answer = scrape.getresponse()
+        assert answer.status == 200 and b"aws_load_run_seconds" in answer.read()  # what Prometheus scrapes
+        scrape.close()
     finally:
         stop(procs)
     assert master_proc.returncode == 0, (tmp_path / "master.log").read_text()[-3000:]

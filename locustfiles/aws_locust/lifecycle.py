@@ -30,18 +30,40 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from aws_locust import hotkeys, knee, latency, live, outcome, rate, shares, webui
+from aws_locust import (
+    checks,
+    hotkeys,
+    knee,
+    latency,
+    live,
+    locust_races,
+    otel,
+    outcome,
+    prometheus,
+    rate,
+    shares,
+    webui,
+)
+from aws_locust.checks import CheckResult, CheckSettings, RowP99, RunFigures
 from aws_locust.latency import LatencyHistograms
 from aws_locust.rate import RateControl, RateShape
 from aws_locust.report import Reports
 from aws_locust.runtime import endpoint_for, format_local_endpoints
-from aws_locust.settings import RateSettings, RunSettings, add_common_arguments, read_rate_settings, read_settings
+from aws_locust.settings import (
+    RateSettings,
+    RunSettings,
+    WithEnvVars,
+    add_common_arguments,
+    read_rate_settings,
+    read_settings,
+)
 from aws_locust.tally import AwsTally, attach
+from aws_locust.users import warm_up
 from aws_locust.verify import Verifier
 from aws_locust.watchdog import Watchdog
 from writers.emulators import LOCAL_SECRET_KEY, EmulatorError, RunningEmulator, banner, start_emulator
 from writers.errors import ConfigError, one_line
-from writers.pricing import HourlyCharge
+from writers.pricing import PICO_PER_USD, HourlyCharge, hourly_rows
 from writers.redact import redact_logs
 from writers.services import Workload
 from writers.strategies import shutdown_process
@@ -61,10 +83,13 @@ class Lifecycle:
         self.verifier = Verifier()
         self.hot = hotkeys.HotKeys()
         self.rate_settings = RateSettings()
+        self.check_settings = CheckSettings()
+        self.check_results: list[CheckResult] | None = None  # evaluated at the end
         self.distributor: shares.Distributor | None = None
         self.control: RateControl | None = None
         self.knee: knee.KneeFinder | None = None
         self.watchdog: Watchdog | None = None
+        self.metrics: prometheus.MetricsServer | None = None  # --metrics-port (master or local process)
         self.max_records = 0
         self.capacities: dict[str, dict[str, float]] = {}  # service -> provisioned units/s by billed unit
         self._ended = False
@@ -79,7 +104,10 @@ class Lifecycle:
             self.workloads.append(workload)
 
     def on_parser(self, parser: Any) -> None:
+        parser = WithEnvVars(parser)  # every flag of ours: also LOCUST_<FLAG> and locust.conf
         add_common_arguments(parser)
+        checks.add_check_arguments(parser)
+        prometheus.add_argument(parser)
         self.verifier.add_argument(parser)
         for workload in self.workloads:
             workload.add_arguments(parser)
@@ -93,9 +121,13 @@ class Lifecycle:
         self.verifier.attach(environment)
         hotkeys.attach(environment, self.hot)
         environment.events.request.add_listener(knee.METER.on_request)
+        otel.attach(environment)  # --otel: our figures as OpenTelemetry metrics, from every process that sends
         intercept_sigterm(lambda fallback: self.on_sigterm(environment, fallback))
+        locust_races.install()
         runner = environment.runner
         self.distributor = shares.attach(environment, self.tally)
+        if not isinstance(runner, MasterRunner):
+            warm_up(environment, runtimes=False)  # imports, before any test's clock starts
         if isinstance(runner, WorkerRunner):
             runner.register_message(knee.STEP, lambda msg, **_: knee.on_step_message(environment, msg.data))
             return  # workers take their settings from the master
@@ -112,6 +144,12 @@ class Lifecycle:
             live_stats.capacity = self.capacity
             live_stats.hot_keys = self.hot.top
         self.reports.attach(environment, live_stats)
+        self.metrics = prometheus.attach(
+            environment,
+            prometheus.RunCollector(
+                self.tally, self.latency, self.hourly_charges, live_stats.duration if live_stats else lambda: 0.0
+            ),
+        )
         webui.attach(environment, live_stats, self.reports, self.control)
         if environment.parsed_options is None:
             return
@@ -142,7 +180,10 @@ class Lifecycle:
         assert options is not None
         settings = {w: read_settings(options, w) for w in self.workloads}
         self.rate_settings = read_rate_settings(options)
+        self.check_settings = checks.read_check_settings(options)
         check_outputs(options)
+        if self.metrics is not None:
+            self.metrics.start(options)  # before the swarm: a port in use is one line, exit 2
         if any(s.target == "local" for s in settings.values()):
             missing = [w.service.boto3_name for w in self.workloads if w.service.boto3_name not in self.emulators]
             for name in missing:
@@ -204,8 +245,10 @@ class Lifecycle:
     def on_test_start(self, environment: Environment, **_: Any) -> None:
         runner = environment.runner
         if isinstance(runner, WorkerRunner):
+            warm_up(environment, runtimes=True)  # before the users start their schedules
             return
         outcome.reset()
+        self.check_results = None
         self.reports.test_started(environment)  # before the counts of a previous test are cleared
         self.verifier.clear()
         options = environment.parsed_options
@@ -216,6 +259,8 @@ class Lifecycle:
             assert runner is not None
             runner.stop()  # type: ignore[no-untyped-call]
             return
+        if not isinstance(runner, MasterRunner):
+            warm_up(environment, runtimes=True)  # before the test's clock and the users' schedules start
         assert options is not None and self.distributor and self.control and self.knee and self.watchdog
         paced = self.rate_settings
         shaped = isinstance(environment.shape_class, RateShape)
@@ -286,6 +331,7 @@ class Lifecycle:
                 skipped = "every call failed with a client error at the end of the run"
             self.verifier.verify_all(environment, self, skipped)
         self.teardown(environment)
+        self.run_checks(environment)
         self.write_summary(environment)
         code = outcome.exit_code()
         if code is not None:
@@ -299,6 +345,40 @@ class Lifecycle:
         acked = self.distributor.acked_total()
         if acked < self.max_records:
             outcome.record(outcome.SHORT, f"error: --max-records {self.max_records} not reached: {acked} acknowledged")
+
+    def figures(self, environment: Environment) -> RunFigures:
+        """The whole run's figures, as the --check-* flags judge them."""
+        paced = bool(getattr(environment.parsed_options, "rate_mode", ""))
+        duration = self.reports.live.duration() if self.reports.live is not None else 0.0
+        p99: list[RowP99] = []
+        for key in sorted(self.tally.rows):
+            intended = self.latency.percentiles(key, "intended") if paced else {}
+            kind, pct = ("intended", intended) if intended else ("service", self.latency.percentiles(key, "service"))
+            if "p99" in pct:
+                p99.append(RowP99(key.name, kind, pct["p99"]))
+        hourly = sum(charge["cost_usd"] for charge in hourly_rows(self.hourly_charges(), duration))
+        calls = self.tally.total("calls")
+        failed = sum(v for row in self.tally.rows.values() for k, v in row.items() if k.startswith("failed_"))
+        throttled = self.tally.total("failed_throttled")
+        return RunFigures(
+            calls=calls,
+            failed=failed - throttled,
+            throttled=throttled,
+            acked=self.tally.total("acked"),
+            given_up=self.tally.total("given_up_items"),
+            duration_seconds=duration,
+            cost_usd=self.tally.total("cost_pusd") / PICO_PER_USD + hourly,
+            p99=p99,
+        )
+
+    def run_checks(self, environment: Environment) -> None:
+        """--check-*: one line per check; a breach is the verdict CHECK_FAILED (exit 4)."""
+        self.check_results = checks.evaluate(self.check_settings, self.figures(environment))
+        for result in self.check_results:
+            if result.passed:
+                logger.info("%s", result.line())
+            else:
+                outcome.record(outcome.CHECK_FAILED, result.line())
 
     def teardown(self, environment: Environment) -> None:
         for workload, settings in self.provisioned.items():
@@ -334,6 +414,8 @@ class Lifecycle:
             data["hot_keys"] = hot
         if self.capacity():
             data["provisioned_units_per_s"] = self.capacity()
+        if self.check_results is not None:
+            data["checks"] = [result.as_dict() for result in self.check_results]
         data["verdicts"] = {str(code): line for code, line in sorted(outcome.verdicts().items())}
         return data
 
@@ -361,6 +443,8 @@ class Lifecycle:
             self.reports.live.stop_sampling()
 
     def stop_emulators(self) -> None:
+        if self.metrics is not None:
+            self.metrics.stop()
         for emulator in list(self.emulators.values()):
             emulator.stop()
         self.emulators.clear()

@@ -38,7 +38,6 @@ class RateControl:
         self._profile: gevent.Greenlet | None = None
         self.paced = False  # this test runs in rate mode
 
-
     def start(self, settings: RateSettings, paced: bool, shaped: bool = False) -> None:
         """A new test: the first target, and the profile's greenlet if there is one. A
         RateShape sets its first target just before the test starts: that one is kept."""

@@ -55,7 +55,8 @@ COMMON_SETTINGS = (
     "num_users", "spawn_rate", "run_time", "host", "target", "region", "records_per_task", "concurrency",
     "batch", "payload_bytes", "max_records", "seed", "max_attempts", "timeout", "keep_alive", "provision",
     "teardown", "verify", "rate", "arrival", "rate_steps", "find_max", "find_max_start", "find_max_growth",
-    "step_time", "slo_p99_ms", "slo_throttle_ratio", "slo_error_ratio", "abort_after",
+    "step_time", "slo_p99_ms", "slo_throttle_ratio", "slo_error_ratio", "abort_after", "check_p99_ms",
+    "check_error_ratio", "check_throttle_ratio", "check_min_rate", "check_max_cost_usd", "check_given_up",
 )  # fmt: skip
 SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "FAULT_PROXY_RESIGN_SECRET_KEY")
 SECRET_NAME = re.compile(r"secret|token|passw|credential|private|api[-_]?key|access[-_]?key|auth|session", re.I)
@@ -231,6 +232,7 @@ def build_report(
             "failures": total_stats.num_failures if total_stats is not None else 0,
             "errors": _errors(environment),
         },
+        "checks": (summary or {}).get("checks", []),  # --check-*: name, limit, value, passed
         "aws_summary": summary,  # exactly what --summary-json writes
         "summary_text": tally.summary(percentiles),
         "timeline": list(live.timeline),

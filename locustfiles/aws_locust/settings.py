@@ -17,6 +17,36 @@ ARRIVALS = ("uniform", "poisson")
 MAX_RATE = 10_000_000.0  # records/s: far beyond any table, but a typo like 1e12 is refused
 
 
+ENV_PREFIX = "LOCUST_"
+
+
+def env_var_name(flag: str) -> str:
+    """'--max-records' -> 'LOCUST_MAX_RECORDS', the way Locust names its own options' variables."""
+    return ENV_PREFIX + flag.lstrip("-").upper().replace("-", "_")
+
+
+class WithEnvVars:
+    """Locust's parser, where every flag added gets its LOCUST_* environment variable (Locust
+    gives its own options one each, but not those a locustfile adds). configargparse then reads
+    the variable, and `locust.conf`, exactly as it reads the command line: same types, same
+    checks. Hidden flags (set by the master for its workers) get none."""
+
+    def __init__(self, parser: Any) -> None:
+        self._parser = parser
+
+    def add_argument(self, *flags: str, **options: Any) -> Any:
+        long_flag = next((flag for flag in flags if flag.startswith("--")), None)
+        if long_flag and "env_var" not in options and options.get("help") is not argparse.SUPPRESS:
+            options["env_var"] = env_var_name(long_flag)
+        return self._parser.add_argument(*flags, **options)
+
+    def add_argument_group(self, *args: Any, **options: Any) -> WithEnvVars:
+        return WithEnvVars(self._parser.add_argument_group(*args, **options))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._parser, name)
+
+
 def add_common_arguments(parser: Any) -> None:
     group = parser  # Locust's own parser: only its add_argument knows include_in_web_ui
     # The web UI opens with the class picker: one user class per strategy, chosen per test.
