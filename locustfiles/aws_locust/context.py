@@ -37,6 +37,7 @@ class RequestContext(TypedDict):
     acked: int  # records the service acknowledged
     acked_keys: tuple[str, ...]  # which (for --verify)
     acked_versions: tuple[str, ...]  # their versions, where keys are written again (--key-space)
+    answered_at: float | None  # with acked_versions: time.time() when the answer came (not when reported)
     keys: tuple[str, ...]  # every key the call carried, where keys repeat (hot keys); else empty
     found: int  # reads: items the service had
     not_found: int  # reads: items it did not have

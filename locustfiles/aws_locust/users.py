@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any, ClassVar
@@ -27,6 +28,13 @@ from writers.services import Workload
 from writers.strategies import STRATEGIES, strategy_class
 
 logger = logging.getLogger("aws_locust")
+
+
+def answered_at(attempt: Attempt) -> float:
+    """Wall-clock time the attempt's answer came: the strategy's own stamp, not when the
+    driver got round to reporting it (later, and by more on a busy machine)."""
+    now = time.perf_counter()
+    return time.time() - (now - attempt.finished) if attempt.finished else time.time()
 
 
 class WriterClient:
@@ -71,6 +79,7 @@ class WriterClient:
             "acked": attempt.acked,
             "acked_keys": attempt.acked_keys,  # for --verify
             "acked_versions": attempt.acked_versions,  # where keys repeat: which version of each (--verify)
+            "answered_at": answered_at(attempt) if attempt.acked_versions else None,
             "keys": call.keys if self._track_keys else (),  # where keys repeat: the hottest keys are named
             "found": attempt.found,
             "not_found": attempt.not_found,

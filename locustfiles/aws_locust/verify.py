@@ -66,7 +66,7 @@ class Verifier:
             self.keys[request_type].extend(keys)
             versions = context.get("acked_versions")
             if versions:
-                acked = time.time()
+                acked = context.get("answered_at") or time.time()  # when the answer came, by the strategy's clock
                 sent = acked - (response_time or 0.0) / 1000.0
                 self.versions[request_type].extend(
                     (key, version, sent, acked) for key, version in zip(keys, versions, strict=False)
