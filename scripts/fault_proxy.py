@@ -20,6 +20,15 @@ recognised by its ``X-Amz-Target`` prefix (DynamoDB ``DynamoDB_20120810.``, SQS
 ``X-Amz-Target``) is forwarded as it is: it gets latency and drops, never an answer
 made up in some other service's format.
 
+``--partitions P``: each resource is split into P partitions, items assigned by a hash
+(CRC-32) of their partition key, each partition limited to what the service says one
+sustains (DynamoDB: 1,000 write units and 3,000 read units per second; change with
+``--partition-write-units`` / ``--partition-read-units``); a request whose items find
+their partition short is throttled in the service's shape, so a hot key throttles its
+partition alone, long before the table's capacity. ``--capacity`` stacks a limit per
+resource on top. ``/__proxy/stats`` counts requests and throttles per partition
+(``by_partition``: ``Service:table#n``).
+
 ``--partial-batches``: a batch that only partly fits the bucket (DynamoDB
 ``BatchWriteItem``, ...) is cut down to the items that fit; the service reports the rest
 as not done (``UnprocessedItems``), as it would. Cutting the body breaks the client's
@@ -65,10 +74,10 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 try:
-    from writers.faults import Answer, BatchCut, ProxyRequest, ServiceFaults, crc32
+    from writers.faults import Answer, BatchCut, KeyedCost, ProxyRequest, ServiceFaults, crc32
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from writers.faults import Answer, BatchCut, ProxyRequest, ServiceFaults, crc32
+    from writers.faults import Answer, BatchCut, KeyedCost, ProxyRequest, ServiceFaults, crc32
 from writers.services import workloads
 
 try:  # orjson parses request bodies several times faster; json is the fallback
@@ -121,6 +130,9 @@ class FaultConfig:
     lose_rate: float = 0.0  # writes answered as done but never forwarded: a lost write, for --verify
     partial_batches: bool = False
     seed: int | None = None
+    partitions: int = 0  # per resource, by a hash of each item's key; 0: no partition limits
+    partition_write_units: float | None = None  # per partition and second; None: the service's figure
+    partition_read_units: float | None = None
 
     @property
     def effective_burst(self) -> float | None:
@@ -213,6 +225,9 @@ _CHECKS = {
     "lose_rate": _rate,
     "partial_batches": _flag,
     "seed": _seed,
+    "partitions": lambda name, raw: int(_number(name, raw, high=100_000)),
+    "partition_write_units": _optional_positive,
+    "partition_read_units": _optional_positive,
 }
 
 
@@ -338,6 +353,59 @@ class Buckets:
         return granted
 
 
+class Partitions:
+    """--partitions: per resource, P partitions (a key's partition: CRC-32 of the key mod P),
+    each with a write and a read token bucket holding one second of its rate."""
+
+    def __init__(self, count: int, write_units: float | None, read_units: float | None) -> None:
+        self.count = count
+        self.write_units, self.read_units = write_units, read_units
+        self._buckets: dict[tuple[str, int, str], TokenBucket] = {}
+
+    def partition(self, key: str) -> int:
+        return zlib.crc32(key.encode()) % self.count
+
+    def _needs(self, faults: ServiceFaults, costs: list[KeyedCost]) -> dict[tuple[str, int, str], float]:
+        needs: dict[tuple[str, int, str], float] = {}
+        for cost in costs:
+            part = self.partition(cost.key)
+            if cost.write_units:
+                slot = (cost.resource, part, "write")
+                needs[slot] = needs.get(slot, 0.0) + cost.write_units
+            if cost.read_units:
+                slot = (cost.resource, part, "read")
+                needs[slot] = needs.get(slot, 0.0) + cost.read_units
+        return needs
+
+    def _bucket(self, faults: ServiceFaults, slot: tuple[str, int, str]) -> TokenBucket | None:
+        bucket = self._buckets.get(slot)
+        if bucket is None:
+            own = faults.partition_write_units if slot[2] == "write" else faults.partition_read_units
+            rate = (self.write_units if slot[2] == "write" else self.read_units) or own
+            if not rate:
+                return None  # the service has no partition limit of this kind
+            bucket = self._buckets[slot] = TokenBucket(rate, rate)
+        return bucket
+
+    def short(self, faults: ServiceFaults, costs: list[KeyedCost]) -> list[str]:
+        """The partitions (``table#n``) that cannot take these costs now; none: all can."""
+        short = []
+        for slot, units in self._needs(faults, costs).items():
+            bucket = self._bucket(faults, slot)
+            if bucket is not None and bucket.available() < units:
+                short.append(f"{slot[0]}#{slot[1]}")
+        return short
+
+    def take(self, faults: ServiceFaults, costs: list[KeyedCost]) -> None:
+        for slot, units in self._needs(faults, costs).items():
+            bucket = self._bucket(faults, slot)
+            if bucket is not None:
+                bucket.take(units)
+
+    def names(self, costs: list[KeyedCost]) -> list[str]:
+        return sorted({f"{cost.resource}#{self.partition(cost.key)}" for cost in costs})
+
+
 # --------------------------------------------------------------------------- fault decisions
 
 
@@ -438,6 +506,12 @@ class Stats:
         # returned as UnprocessedItems by --partial-batches.
         self.totals: dict[str, int] = dict.fromkeys((*COUNTERS, "upstream_errors", "held_back_items"), 0)
         self.by_resource: dict[str, dict[str, int]] = {}
+        self.by_partition: dict[str, dict[str, int]] = {}  # "Service:table#n" -> requests, throttled
+
+    def count_partitions(self, counter: str, service: str, partitions: Iterable[str]) -> None:
+        for name in partitions:
+            entry = self.by_partition.setdefault(f"{service}:{name}", {"requests": 0, "throttled": 0})
+            entry[counter] += 1
 
     def count(self, counter: str, keys: Iterable[str]) -> None:
         self.totals[counter] += 1
@@ -449,7 +523,7 @@ class Stats:
                 resource[counter] += 1
 
     def as_json(self) -> dict[str, Any]:
-        return {**self.totals, "by_resource": self.by_resource}
+        return {**self.totals, "by_resource": self.by_resource, "by_partition": self.by_partition}
 
 
 # --------------------------------------------------------------------------- proxy
@@ -501,6 +575,7 @@ class FaultProxy:
         self.stats = Stats()
         self.dice = Dice(config.seed)
         self.buckets = self._new_buckets(config)
+        self.partitions = self._new_partitions(config)
         self.server: _ConnectionTrackingServer | None = None
         self.session: aiohttp.ClientSession | None = None
 
@@ -533,8 +608,17 @@ class FaultProxy:
         burst = config.effective_burst
         return Buckets(config.capacity, burst) if config.capacity and burst else None
 
+    @staticmethod
+    def _new_partitions(config: FaultConfig) -> Partitions | None:
+        if not config.partitions:
+            return None
+        return Partitions(config.partitions, config.partition_write_units, config.partition_read_units)
+
     def reconfigure(self, changes: Mapping[str, Any]) -> None:
         new = self.config.updated(changes)
+        limits = ("partitions", "partition_write_units", "partition_read_units")
+        if any(getattr(new, name) != getattr(self.config, name) for name in limits):
+            self.partitions = self._new_partitions(new)
         if (new.capacity, new.effective_burst) != (self.config.capacity, self.config.effective_burst):
             self.buckets = self._new_buckets(new)  # new limits: start again from full buckets
         if "seed" in changes:
@@ -605,8 +689,24 @@ class FaultProxy:
         return exchange
 
     async def admit(self, exchange: Exchange, keys: list[str], faults: ServiceFaults) -> web.StreamResponse:
-        """Apply the capacity limit, then forward what fits."""
+        """Apply the partitions' limits and the capacity limit, then forward what fits."""
         buckets, info = self.buckets, exchange.info
+        partitions = self.partitions
+        if partitions is not None:
+            keyed = faults.keyed_costs(self.proxy_request(exchange))
+            if keyed:
+                self.stats.count_partitions("requests", faults.service, partitions.names(keyed))
+                short = partitions.short(faults, keyed)
+                if short:
+                    self.stats.count("throttled", keys)
+                    self.stats.count_partitions("throttled", faults.service, short)
+                    return await self.answer(exchange, faults.throttle())
+                if buckets is not None and info.costs and not buckets.try_take(info.costs):
+                    self.stats.count("throttled", keys)
+                    return await self.answer(exchange, faults.throttle())
+                partitions.take(faults, keyed)
+                self.stats.count("forwarded", keys)
+                return await self.forward(exchange)
         if buckets is None or not info.costs:
             self.stats.count("forwarded", keys)
             return await self.forward(exchange)
@@ -881,6 +981,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--resign-with-access-key", default=DEFAULT_ACCESS_KEY, metavar="KEY", help="re-signs cut batches")
     # The secret comes from the environment only: a command line is visible to every user in `ps`.
     add("--seed", type=_checked("seed"), metavar="N", help="seed for reproducible fault decisions")
+    add("--partitions", type=_checked("partitions"), default=0, metavar="P", help="partitions per table, by key hash")
+    add("--partition-write-units", type=_checked("partition_write_units"), metavar="N",
+        help="write units/s per partition (default: the service's own limit)")  # fmt: skip
+    add("--partition-read-units", type=_checked("partition_read_units"), metavar="N",
+        help="read units/s per partition (default: the service's own limit)")  # fmt: skip
     add("-v", "--verbose", action="store_true", help="log configuration changes")
     args = parser.parse_args(argv)
     if args.burst is not None and args.capacity is None:
@@ -902,6 +1007,9 @@ def config_from_args(args: argparse.Namespace) -> FaultConfig:
         lose_rate=args.lose_rate,
         partial_batches=args.partial_batches,
         seed=args.seed,
+        partitions=args.partitions,
+        partition_write_units=args.partition_write_units,
+        partition_read_units=args.partition_read_units,
     )
 
 

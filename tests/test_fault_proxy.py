@@ -61,6 +61,9 @@ DEFAULTS: dict[str, Any] = {
     "drop_rate": 0,
     "lose_rate": 0,
     "partial_batches": False,
+    "partitions": 0,
+    "partition_write_units": None,
+    "partition_read_units": None,
 }
 
 
@@ -517,6 +520,7 @@ def test_every_flag_reaches_the_runtime_config(start_proxy: Callable[..., Proxy]
         *("--latency-ms", "12", "--connect-latency-ms", "34", "--jitter-ms", "5", "--capacity", "100"),
         *("--burst", "7", "--throttle-rate", "0.25", "--error-rate", "0.5", "--error-status", "503"),
         *("--drop-rate", "0.125", "--partial-batches", "--seed", "42"),
+        *("--partitions", "8", "--partition-write-units", "100", "--partition-read-units", "300"),
     )
     status, config = proxy.control("GET", "config")
     assert status == 200
@@ -533,6 +537,9 @@ def test_every_flag_reaches_the_runtime_config(start_proxy: Callable[..., Proxy]
         "lose_rate": 0.0,
         "partial_batches": True,
         "seed": 42,
+        "partitions": 8,
+        "partition_write_units": 100.0,
+        "partition_read_units": 300.0,
     }
 
 

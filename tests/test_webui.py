@@ -95,6 +95,7 @@ def web_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebRun]:
         "--processes", "2", "--records-per-task", "20", "--concurrency", "2", "--target", "local",
         "--report-dir", str(folder / "reports"), "--web-host", "127.0.0.1", "--web-port", str(web_port),
         "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port), "--master-port", str(master_port),
+        "--key-space", "500", "--key-distribution", "zipfian",  # keys written again: the tab names the hottest
         "GeventUser", "SequentialUser",
     ]  # fmt: skip
     with log.open("wb") as out:
@@ -138,6 +139,14 @@ def test_ui_json_carries_rows_from_both_workers(web_run: WebRun) -> None:
         assert row["billed_unit"] == "WRU" and row["cost_usd"] > 0
     assert stats["prices"]["region"] == "us-east-1"
 
+    def hottest() -> Any:  # merged from both workers; zipfian's rank 0 leads once a few hundred writes are in
+        hot = web_run.get_json("/aws/stats")["hot_keys"]
+        ok = len(hot) == 1 and len(hot[0]["writes"]) == 10 and hot[0]["writes"][0][0] == "9790000000001"
+        return hot[0] if ok else None
+
+    hot = wait_for(hottest, 30, "the hottest keys in /aws/stats", web_run)
+    assert hot["service"] == "DynamoDB" and hot["resource"] == "books"
+
     # Locust's own stats JSON carries the AWS tab's rows (extended_stats), for the React UI.
     requests = web_run.get_json("/stats/requests")
     (aws,) = [e for e in requests["extended_stats"] if e["key"] == "aws"]
@@ -175,6 +184,8 @@ def test_aws_tab_and_live_charts_in_a_browser(web_run: WebRun) -> None:
                 return ours if strategies == STRATEGIES and all(float(r[1]) > 0 for r in ours) else None
 
             rows = wait_for(live_rows, 30, "AWS tab rows with calls/s > 0", web_run)
+            hot_keys = page.locator("#aws-hot-keys")
+            hot_keys.get_by_text("hottest keys of DynamoDB books by writes: 9790000000001").wait_for(timeout=15_000)
             assert all(r[-1] and float(r[-1]) > 0 for r in rows)  # estimated cost so far
             page.screenshot(path=str(ARTIFACTS / "aws-tab.png"), full_page=True)
 

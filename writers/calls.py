@@ -59,6 +59,9 @@ class Settlement:
 
     acked: int
     acked_keys: tuple[str, ...] = ()  # which records those are (for --verify)
+    acked_versions: tuple[str, ...] = ()  # their versions, parallel to acked_keys, where keys are written again
+    found: int = 0  # reads: items the service had
+    not_found: int = 0  # reads: items it did not have
     leftover: Call | None = None  # the unprocessed part, to send again after a backoff
     next_calls: list[Call] = field(default_factory=list)  # the next steps (multipart parts, deletes)
     # Items the service refused for good inside a successful call (a batch entry that is
@@ -85,6 +88,9 @@ class Call(ABC):
     intended: float = 0.0
     first_intended: float = 0.0
     late: bool = False  # a new call whose intended start found every slot busy (rate mode)
+    # Where a key may be written more than once: each record's version (its checksum),
+    # parallel to `keys`, so --verify can tell the last acknowledged version from older ones.
+    versions: tuple[str, ...] = ()
 
     def __init__(self, items: int = 1, *, keys: tuple[str, ...] = (), attempt: int = 1) -> None:
         self.items = items
@@ -109,7 +115,7 @@ class Call(ABC):
         """How many items the service took. Batch operations override this."""
         if self.is_read:
             return Settlement(acked=0)
-        return Settlement(acked=self.items, acked_keys=self.keys)
+        return Settlement(acked=self.items, acked_keys=self.keys, acked_versions=self.versions)
 
     def wire(self) -> WireRequest:
         if self._wire is None:
@@ -147,6 +153,9 @@ class Attempt:
     # Filled in by the driver once the answer is read:
     acked: int = 0
     acked_keys: tuple[str, ...] = ()
+    acked_versions: tuple[str, ...] = ()
+    found: int = 0
+    not_found: int = 0
     retried_items: int = 0
     given_up_items: int = 0
     finished: float = 0.0  # time.perf_counter() when the answer (or the failure) came

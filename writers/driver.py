@@ -146,6 +146,9 @@ class Driver:
             settlement = call.settle(attempt.response)
             attempt.acked = settlement.acked
             attempt.acked_keys = settlement.acked_keys
+            attempt.acked_versions = settlement.acked_versions
+            attempt.found = settlement.found
+            attempt.not_found = settlement.not_found
             attempt.given_up_items = settlement.given_up
             if settlement.error is not None:  # part of the call refused for good: a failure
                 attempt.error = settlement.error

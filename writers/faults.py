@@ -52,6 +52,16 @@ class BatchCut:
     held_items: int
 
 
+@dataclass(frozen=True)
+class KeyedCost:
+    """What one item of a request costs the partition its key hashes to (--partitions)."""
+
+    resource: str  # the table
+    key: str  # the item's partition key
+    write_units: float = 0.0
+    read_units: float = 0.0
+
+
 def request_id() -> str:
     return uuid.uuid4().hex.upper()
 
@@ -70,6 +80,9 @@ class ServiceFaults:
     service: str  # as Locust shows it: the proxy's stats name resources "<service>:<name>"
     target_prefix: str = ""  # JSON protocol: X-Amz-Target of its requests starts with this
     reads_body: bool = True  # the body names the resource: the proxy reads it whole before deciding
+    # --partitions: what one partition sustains, units per second (None: the service has no partitions)
+    partition_write_units: float | None = None
+    partition_read_units: float | None = None
 
     def matches(self, headers: Mapping[str, str]) -> bool:
         """True for the requests of this service."""
@@ -81,6 +94,10 @@ class ServiceFaults:
     def costs(self, request: ProxyRequest) -> dict[str, int]:
         """Units per resource (table, bucket, queue, stream) this request takes from the token buckets."""
         return {}
+
+    def keyed_costs(self, request: ProxyRequest) -> list[KeyedCost]:
+        """Per item: its resource, partition key and write/read units (--partitions); none by default."""
+        return []
 
     def throttle(self) -> Answer:
         """What the service answers when a request exceeds its capacity."""

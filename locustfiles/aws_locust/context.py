@@ -36,6 +36,11 @@ class RequestContext(TypedDict):
     attempt: int  # 1 for the first attempt of a call
     acked: int  # records the service acknowledged
     acked_keys: tuple[str, ...]  # which (for --verify)
+    acked_versions: tuple[str, ...]  # their versions, where keys are written again (--key-space)
+    answered_at: float | None  # with acked_versions: time.time() when the answer came (not when reported)
+    keys: tuple[str, ...]  # every key the call carried, where keys repeat (hot keys); else empty
+    found: int  # reads: items the service had
+    not_found: int  # reads: items it did not have
     retried_items: int  # items to be sent again (retry, or a batch's unprocessed part)
     given_up_items: int  # items given up for good
     failure_kind: str | None  # throttled, client, server, network; None on success

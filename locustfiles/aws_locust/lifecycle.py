@@ -30,7 +30,20 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from aws_locust import checks, knee, latency, live, locust_races, otel, outcome, prometheus, rate, shares, webui
+from aws_locust import (
+    checks,
+    hotkeys,
+    knee,
+    latency,
+    live,
+    locust_races,
+    otel,
+    outcome,
+    prometheus,
+    rate,
+    shares,
+    webui,
+)
 from aws_locust.checks import CheckResult, CheckSettings, RowP99, RunFigures
 from aws_locust.latency import LatencyHistograms
 from aws_locust.rate import RateControl, RateShape
@@ -68,6 +81,7 @@ class Lifecycle:
         # --report-dir: one report per test run, with the same summary as --summary-json
         self.reports = Reports(self.tally, self.latency, self.summary)
         self.verifier = Verifier()
+        self.hot = hotkeys.HotKeys()
         self.rate_settings = RateSettings()
         self.check_settings = CheckSettings()
         self.check_results: list[CheckResult] | None = None  # evaluated at the end
@@ -77,6 +91,7 @@ class Lifecycle:
         self.watchdog: Watchdog | None = None
         self.metrics: prometheus.MetricsServer | None = None  # --metrics-port (master or local process)
         self.max_records = 0
+        self.capacities: dict[str, dict[str, float]] = {}  # service -> provisioned units/s by billed unit
         self._ended = False
         events.init_command_line_parser.add_listener(self.on_parser)
         events.init.add_listener(self.on_init)
@@ -104,6 +119,7 @@ class Lifecycle:
         attach(environment, self.tally)
         latency.attach(environment, self.latency)
         self.verifier.attach(environment)
+        hotkeys.attach(environment, self.hot)
         environment.events.request.add_listener(knee.METER.on_request)
         otel.attach(environment)  # --otel: our figures as OpenTelemetry metrics, from every process that sends
         intercept_sigterm(lambda fallback: self.on_sigterm(environment, fallback))
@@ -125,6 +141,8 @@ class Lifecycle:
         live_stats = live.attach(environment, self.tally, self.latency)
         if live_stats is not None:
             live_stats.hourly = self.hourly_charges
+            live_stats.capacity = self.capacity
+            live_stats.hot_keys = self.hot.top
         self.reports.attach(environment, live_stats)
         self.metrics = prometheus.attach(
             environment,
@@ -194,13 +212,29 @@ class Lifecycle:
                 f"cannot prepare {workload.service.name} {workload.resource_kind} "
                 f"{settings.workload.resource!r} at {where}: {one_line(exc)}"
             ) from None
+        found = instance.discovered()  # e.g. the table's own capacity mode: every process uses it
+        options = environment.parsed_options
+        if found and any(getattr(options, name, None) != value for name, value in found.items()):
+            for name, value in found.items():
+                setattr(options, name, value)
+            settings = read_settings(options, workload)
+            instance = workload(settings.workload)
         if settings.provision:
             verb = "created" if created else "using existing"
             logger.info(
                 "%s %s %s %r at %s",
                 workload.service.name, verb, workload.resource_kind, settings.workload.resource, where,
             )  # fmt: skip
+        capacity = instance.describe_capacity()
+        if capacity:
+            name = settings.workload.resource
+            logger.info("%s %s %r: %s", workload.service.name, workload.resource_kind, name, capacity)
         self.provisioned[workload] = settings
+        self.capacities[workload.service.name] = instance.capacity()
+        self.hot.resources[workload.service.name] = settings.workload.resource
+
+    def capacity(self) -> dict[str, dict[str, float]]:
+        return {service: units for service, units in self.capacities.items() if units}
 
     def hourly_charges(self) -> list[HourlyCharge]:
         """What the resources of this run cost per hour they exist (a provisioned stream's shards)."""
@@ -375,6 +409,11 @@ class Lifecycle:
             cost = self.tally.total("cost_pusd") / 1e12
             per_record = cost / data["acked"] if data["acked"] else None
             data["find_max"] = self.knee.search.result(per_record)
+        hot = self.hot.top()
+        if hot:
+            data["hot_keys"] = hot
+        if self.capacity():
+            data["provisioned_units_per_s"] = self.capacity()
         if self.check_results is not None:
             data["checks"] = [result.as_dict() for result in self.check_results]
         data["verdicts"] = {str(code): line for code, line in sorted(outcome.verdicts().items())}
@@ -384,6 +423,8 @@ class Lifecycle:
         data = self.summary()
         if self.tally.rows:
             logger.info("AWS summary:\n%s", self.tally.summary(self.latency.summary()))
+        if self.hot.top():
+            logger.info("%s", self.hot.summary())
         rate = data.get("rate")
         if rate:
             logger.info(

@@ -58,6 +58,9 @@ class LiveStats:
         self._cached: tuple[float, dict[str, Any]] | None = None
         # What the run's resources cost per hour they exist (set by the lifecycle: it knows them).
         self.hourly: Callable[[], list[HourlyCharge]] = list
+        # Provisioned units/s per service and billed unit, and the hottest keys (set by the lifecycle).
+        self.capacity: Callable[[], dict[str, dict[str, float]]] = dict
+        self.hot_keys: Callable[[], list[dict[str, Any]]] = list
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -136,14 +139,32 @@ class LiveStats:
         rows: dict[RowKey, dict[str, float]] = {}
         for name, row in current.items():
             old = base.get(name, Counter())
-            delta = {f: row[f] - old[f] for f in ("calls", "items", "acked", "bytes")}
+            delta = {f: row[f] - old[f] for f in ("calls", "items", "acked", "bytes", "billed_milliunits")}
             rows[name] = {
                 "calls_per_s": delta["calls"] / span if span > 0.5 else 0.0,
                 "items_per_s": delta["items"] / span if span > 0.5 else 0.0,
                 "acked_per_s": delta["acked"] / span if span > 0.5 else 0.0,
                 "mb_per_s": delta["bytes"] / span / 1e6 if span > 0.5 else 0.0,
+                "units_per_s": delta["billed_milliunits"] / 1000 / span if span > 0.5 else 0.0,
             }
         return {"window_seconds": round(span, 1), "rows": rows}
+
+    def consumed_vs_provisioned(self, rates: dict[RowKey, dict[str, float]]) -> list[dict[str, Any]]:
+        """Per provisioned resource and billed unit: units/s consumed (recent) against provisioned."""
+        lines = []
+        for service, units in sorted(self.capacity().items()):
+            for unit, provisioned in sorted(units.items()):
+                consumed = 0.0
+                for key, rate in rates.items():
+                    price = price_for(key.service, key.operation) if key.service == service else None
+                    if price is not None and price.unit == unit:
+                        consumed += rate.get("units_per_s", 0.0)
+                lines.append({
+                    "service": service, "unit": unit, "consumed_per_s": round(consumed, 1),
+                    "provisioned_per_s": provisioned,
+                    "used": round(consumed / provisioned, 3) if provisioned else None,
+                })  # fmt: skip
+        return lines
 
     def sample(self) -> None:
         """One timeline point: recent rates and the p99 of the calls since the last sample."""
@@ -213,6 +234,8 @@ class LiveStats:
             "total": total,
             "cost_usd": total["cost_usd"] + sum(charge["cost_usd"] for charge in hourly),
             "hourly_charges": hourly,  # in cost_usd, not in the rows: they bill time, not calls
+            "capacity": self.consumed_vs_provisioned(rates),
+            "hot_keys": self.hot_keys(),
             "prices": price_table(),
             "workers": {k: dict(v) for k, v in sorted(self.workers.items())},
             "started": _iso(self.started),
@@ -233,6 +256,7 @@ def _averages(current: dict[RowKey, Counter[str]], duration: float) -> dict[RowK
         return {}
     return {
         name: {
+            "units_per_s": row["billed_milliunits"] / 1000 / duration,
             "calls_per_s": row["calls"] / duration,
             "items_per_s": row["items"] / duration,
             "acked_per_s": row["acked"] / duration,
@@ -273,6 +297,8 @@ def table_row(
         "calls": row["calls"],
         "items": row["items"],
         "acked": row["acked"],
+        "found": row["found"],
+        "not_found": row["not_found"],
         "mb": round(row["bytes"] / 1e6, 3),
         "throttled": row["failed_throttled"],
         "client_4xx": row["failed_client"],
@@ -298,8 +324,8 @@ def table_row(
 
 
 SUMMED = (
-    "calls_per_s", "items_per_s", "mb_per_s", "calls", "items", "acked", "mb", "throttled", "client_4xx",
-    "server_5xx", "network", "retried_items", "given_up_items", "cost_usd", "late",
+    "calls_per_s", "items_per_s", "mb_per_s", "calls", "items", "acked", "found", "not_found", "mb", "throttled",
+    "client_4xx", "server_5xx", "network", "retried_items", "given_up_items", "cost_usd", "late",
 )  # fmt: skip
 
 

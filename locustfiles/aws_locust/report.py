@@ -224,6 +224,8 @@ def build_report(
             "hourly": table["hourly_charges"],
             "prices": table["prices"],
         },
+        "capacity": table.get("capacity", []),
+        "hot_keys": table.get("hot_keys", []),
         "workers": table["workers"],
         "locust": {
             "requests": total_stats.num_requests if total_stats is not None else 0,

@@ -240,7 +240,7 @@ def read_settings(options: Any, workload: type[Workload]) -> RunSettings:
         raise ConfigError(f"--region {region!r} is not an AWS region name like us-east-1")
     _at_least("records-per-task", options.records_per_task, 1, 1_000_000)
     _at_least("concurrency", options.concurrency, 1, 10_000)
-    _at_least("batch", options.batch, 1, workload.max_batch)
+    _at_least("batch", options.batch, 1, max(workload.max_batch, workload.max_read_batch))
     _at_least("payload-bytes", options.payload_bytes, 0, workload.max_payload_bytes)
     _at_least("max-records", options.max_records, 0)
     _at_least("max-attempts", options.max_attempts, 1, 100)

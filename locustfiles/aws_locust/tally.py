@@ -46,6 +46,9 @@ class AwsTally:
         row["retried_items"] += context["retried_items"]
         row["given_up_items"] += context["given_up_items"]
         row["bytes"] += response_length or 0
+        if context.get("found") or context.get("not_found"):
+            row["found"] += context["found"]
+            row["not_found"] += context["not_found"]
         if context.get("late"):
             row["late"] += 1
         if exception is not None:
@@ -82,6 +85,8 @@ class AwsTally:
             "acked": self.total("acked"),
             "given_up": self.total("given_up_items"),
             "retried": self.total("retried_items"),
+            "found": self.total("found"),
+            "not_found": self.total("not_found"),
             "cpu_seconds": round(self.cpu_seconds, 3),
             "acked_by_worker": dict(self.acked_by_worker),
         }
@@ -117,6 +122,10 @@ class AwsTally:
                             + " ".join(f"{pct.get(p, '-'):>9}" for p in ("p50", "p90", "p99", "p99.9", "max"))
                             + f"  {KIND_LABELS[kind]}{over}"
                         )
+        for key in sorted(self.rows):
+            row = self.rows[key]
+            if row["found"] or row["not_found"]:
+                lines.append(f"{key.name:<40} reads: {row['found']} found, {row['not_found']} not found")
         lines.append(f"acknowledged records: {self.total('acked')}, given up: {self.total('given_up_items')}")
         if self.cpu_seconds > 0:
             cpu = self.cpu_seconds

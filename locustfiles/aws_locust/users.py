@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any, ClassVar
@@ -29,6 +30,13 @@ from writers.strategies import STRATEGIES, strategy_class
 logger = logging.getLogger("aws_locust")
 
 
+def answered_at(attempt: Attempt) -> float:
+    """Wall-clock time the attempt's answer came: the strategy's own stamp, not when the
+    driver got round to reporting it (later, and by more on a busy machine)."""
+    now = time.perf_counter()
+    return time.time() - (now - attempt.finished) if attempt.finished else time.time()
+
+
 class WriterClient:
     """A strategy plus the driver; every attempt becomes exactly one request event.
 
@@ -45,6 +53,7 @@ class WriterClient:
         if runtime.paced:
             self.schedule = PACE.join(runtime.arrival, runtime.settings.batch)
         self.driver = Driver(self.strategy, self._report, runtime.retry_policy, schedule=self.schedule)
+        self._track_keys = runtime.workload.tracks_keys
         self.on_acked: Callable[[int], None] | None = None  # counts acknowledgements as they come (--max-records)
         young_gc.hold()  # while users write: calls in flight would otherwise be collected again and again
 
@@ -69,6 +78,11 @@ class WriterClient:
             "attempt": call.attempt,
             "acked": attempt.acked,
             "acked_keys": attempt.acked_keys,  # for --verify
+            "acked_versions": attempt.acked_versions,  # where keys repeat: which version of each (--verify)
+            "answered_at": answered_at(attempt) if attempt.acked_versions else None,
+            "keys": call.keys if self._track_keys else (),  # where keys repeat: the hottest keys are named
+            "found": attempt.found,
+            "not_found": attempt.not_found,
             "retried_items": attempt.retried_items,
             "given_up_items": attempt.given_up_items,
             "failure_kind": error.kind.value if error else None,

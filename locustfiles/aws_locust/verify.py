@@ -9,6 +9,12 @@ Three verdicts, never confused (aws_locust.outcome): records lost or corrupt (ex
 the read-back itself failed so nothing is known (exit 7), and records that cannot be
 checked at all (exit 8: the run's own consumers took them, or the run never reached a
 working endpoint).
+
+Keys written more than once (DynamoDB's --key-space): each acknowledged write also carries
+its record's version (checksum) and when it was sent and acknowledged (wall clock). The
+stored item must be the last acknowledged version; writes of one key that were in flight
+at the same time may be applied in either order, so every version whose write was still
+unacknowledged when the last-sent acknowledged write of that key was sent is accepted too.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from aws_locust import outcome
 from aws_locust.runtime import endpoint_for
 from writers.errors import one_line
 from writers.services import Workload
-from writers.services.base import VerifyResult
+from writers.services.base import VerifyResult, acceptable_versions
 
 logger = logging.getLogger("aws_locust")
 READ_BACK_ATTEMPTS = 4
@@ -35,6 +41,8 @@ RETRY_BUDGET_SECONDS = 20.0  # waiting between attempts, at most: a stopped pod 
 class Verifier:
     def __init__(self) -> None:
         self.keys: defaultdict[str, list[str]] = defaultdict(list)  # service name -> acknowledged keys
+        # service name -> (key, version, sent, acknowledged) of writes of keys that repeat
+        self.versions: defaultdict[str, list[tuple[str, str, float, float]]] = defaultdict(list)
         self.results: dict[str, VerifyResult] = {}
         self.options: Any = None
 
@@ -52,22 +60,35 @@ class Verifier:
         environment.events.report_to_master.add_listener(self.report_to_master)
         environment.events.worker_report.add_listener(self.worker_report)
 
-    def on_request(self, request_type: str, context: dict[str, Any], **_: Any) -> None:
+    def on_request(self, request_type: str, context: dict[str, Any], response_time: float = 0.0, **_: Any) -> None:
         keys = context.get("acked_keys")
         if keys and getattr(self.options, "verify", False):
             self.keys[request_type].extend(keys)
+            versions = context.get("acked_versions")
+            if versions:
+                acked = context.get("answered_at") or time.time()  # when the answer came, by the strategy's clock
+                sent = acked - (response_time or 0.0) / 1000.0
+                self.versions[request_type].extend(
+                    (key, version, sent, acked) for key, version in zip(keys, versions, strict=False)
+                )
 
     def report_to_master(self, client_id: str, data: dict[str, Any]) -> None:
         if self.keys:
             data["aws_acked_keys"] = dict(self.keys)
             self.keys.clear()
+        if self.versions:
+            data["aws_acked_versions"] = {service: [list(v) for v in rows] for service, rows in self.versions.items()}
+            self.versions.clear()
 
     def worker_report(self, client_id: str, data: dict[str, Any]) -> None:
         for service, keys in data.get("aws_acked_keys", {}).items():
             self.keys[service].extend(keys)
+        for service, rows in data.get("aws_acked_versions", {}).items():
+            self.versions[service].extend((str(k), str(v), float(s), float(a)) for k, v, s, a in rows)
 
     def clear(self) -> None:
         self.keys.clear()
+        self.versions.clear()
         self.results.clear()
 
     @staticmethod
@@ -109,6 +130,8 @@ class Verifier:
             )
             return
         endpoint = endpoint_for(settings, workload, environment.parsed_options)
+        if self.versions.get(name):
+            instance.expect_versions(acceptable_versions(self.versions[name]))
         result = self.read_back(instance, endpoint, keys)
         self.results[name] = result
         line = (

@@ -41,6 +41,20 @@ class VerifyResult:
         return not (self.lost or self.corrupt or self.error)
 
 
+def acceptable_versions(writes: list[tuple[str, str, float, float]]) -> dict[str, frozenset[str]]:
+    """Per key, the versions that may be stored: the write sent last among the acknowledged
+    ones, and every write acknowledged only after it was sent (their order is the service's)."""
+    last_sent: dict[str, float] = {}
+    for key, _, sent, _ in writes:
+        if sent > last_sent.get(key, float("-inf")):
+            last_sent[key] = sent
+    accepted: dict[str, set[str]] = {}
+    for key, version, _sent, acked in writes:
+        if acked >= last_sent[key]:
+            accepted.setdefault(key, set()).add(version)
+    return {key: frozenset(versions) for key, versions in accepted.items()}
+
+
 class _FlagRecorder:
     """Stands in for a parser to learn which flags a service adds (their argparse destinations)."""
 
@@ -73,7 +87,8 @@ class Workload(ABC):
     service: ClassVar[ServiceInfo]
     resource_kind: ClassVar[str]  # "table", "bucket", "queue": also the CLI flag name
     default_resource: ClassVar[str]
-    max_batch: ClassVar[int]
+    max_batch: ClassVar[int]  # items per write call
+    max_read_batch: ClassVar[int] = 0  # items per batch read where more than max_batch (--read-ratio 1 alone)
     max_payload_bytes: ClassVar[int]  # the service's limit for one record
     resource_pattern: ClassVar[str]  # what AWS accepts as a name, as a regex
     billing: ClassVar[Billing]  # list prices and the rules that bill a call
@@ -113,6 +128,29 @@ class Workload(ABC):
 
     def __init__(self, options: WorkloadOptions) -> None:
         self.options = options
+        self.versions: dict[str, frozenset[str]] = {}  # --verify: a key's acceptable versions, where keys repeat
+
+    @property
+    def tracks_keys(self) -> bool:
+        """Records' keys repeat (a key space): the run names its hottest keys."""
+        return False
+
+    def discovered(self) -> dict[str, Any]:
+        """Flags the resource itself decides, learned by preflight (a table's capacity mode): the
+        master sets them on the options of every process. Nothing by default."""
+        return {}
+
+    def describe_capacity(self) -> str:
+        """The resource's capacity as the run uses it ("" if nothing to say)."""
+        return ""
+
+    def capacity(self) -> dict[str, float]:
+        """Provisioned units per second, by billed unit (for consumed-vs-provisioned); none by default."""
+        return {}
+
+    def expect_versions(self, versions: dict[str, frozenset[str]]) -> None:
+        """--verify: for keys written more than once, the versions that may be stored (the last acknowledged)."""
+        self.versions = versions
 
     def prepare(self, endpoint: Endpoint) -> None:  # noqa: B027 - most services need nothing
         """Once per process before the first call (e.g. look up a queue URL). Provisioning is not here."""

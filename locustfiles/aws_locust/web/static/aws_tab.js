@@ -1,5 +1,6 @@
 // Adds links (live charts, report so far) above the table of Locust's "AWS" tab, and, when
-// the test runs in rate mode, a field to change its target rate (POST ./aws/rate).
+// the test runs in rate mode, a field to change its target rate (POST ./aws/rate); below them,
+// provisioned capacity (units/s consumed against provisioned) and the hottest keys of the run.
 (function () {
   "use strict";
   var ID = "aws-tab-links";
@@ -31,7 +32,8 @@
       ' &middot; <span style="color:#888">rates over the last ~10 s; cost estimated from AWS list prices (see the report)</span>' +
       '<form id="aws-rate-form" style="display:none; margin-top:6px">target rate <span id="aws-rate-now"></span> ' +
       '&rarr; <input id="aws-rate" name="rate" type="number" min="0" step="any" style="width:8em"> records/s ' +
-      '<button type="submit">set</button> <span id="aws-rate-status" style="color:#888"></span></form>';
+      '<button type="submit">set</button> <span id="aws-rate-status" style="color:#888"></span></form>' +
+      '<div id="aws-capacity" style="margin-top:6px"></div><div id="aws-hot-keys" style="margin-top:6px"></div>';
     var color = window.getComputedStyle(table).color;
     Array.prototype.forEach.call(links.querySelectorAll("a"), function (a) { a.style.color = color; });
     container.parentNode.insertBefore(links, container);
@@ -48,8 +50,40 @@
         var rate = table.rate || {};
         form.style.display = rate.paced ? "block" : "none";
         document.getElementById("aws-rate-now").textContent = rate.paced ? rate.target + " records/s (" + rate.source + ")" : "";
+        showCapacity(table.capacity || []);
+        showHotKeys(table.hot_keys || []);
       })
       .catch(function () {});
+  }
+
+  function text(tag, content) {
+    var element = document.createElement(tag);
+    element.textContent = content;
+    return element;
+  }
+
+  function showCapacity(lines) {
+    var box = document.getElementById("aws-capacity");
+    if (!box) return;
+    box.textContent = "";
+    lines.forEach(function (line) {
+      var used = line.used === null ? "" : " (" + Math.round(line.used * 100) + " %)";
+      box.appendChild(text("div", line.service + " " + line.unit + "/s consumed " + line.consumed_per_s +
+        " of " + line.provisioned_per_s + " provisioned" + used));
+    });
+  }
+
+  function showHotKeys(entries) {
+    var box = document.getElementById("aws-hot-keys");
+    if (!box) return;
+    box.textContent = "";
+    entries.forEach(function (entry) {
+      ["writes", "throttles"].forEach(function (kind) {
+        if (!entry[kind].length) return;
+        var shown = entry[kind].map(function (pair) { return pair[0] + " " + pair[1]; }).join(", ");
+        box.appendChild(text("div", "hottest keys of " + entry.service + " " + entry.resource + " by " + kind + ": " + shown));
+      });
+    });
   }
 
   function setRate(event) {
