@@ -107,8 +107,9 @@ def test_same_seed_same_keys_and_streams_differ() -> None:
     ("changes", "message"),
     [
         ({"key_space": -1}, "--key-space"),
-        ({"hot_key_share": 1.5}, "--hot-key-share"),
-        ({"hot_key_share": -0.1}, "--hot-key-share"),
+        ({"key_space": 10, "key_distribution": "hotspot", "hot_key_share": 1.5}, "--hot-key-share must be"),
+        ({"key_space": 10, "key_distribution": "hotspot", "hot_key_share": -0.1}, "--hot-key-share must be"),
+        ({"key_space": 10, "key_distribution": "zipfian", "hot_key_share": 0.3}, "--hot-key-share is for"),
         ({"zipf_s": 0.0}, "--zipf-s"),
         ({"zipf_s": float("nan")}, "--zipf-s"),
         ({"read_ratio": 1.01}, "--read-ratio"),

@@ -27,6 +27,7 @@ from writers.records import record_crc
 from writers.services.base import VerifyResult, Workload, WorkloadOptions
 from writers.services.dynamodb.keys import KeySampler, SpaceRecords
 from writers.services.dynamodb.options import (
+    DEFAULT_HOT_KEY_SHARE,
     MAX_BATCH_GET,
     MAX_BATCH_WRITE,
     DynamoDBOptions,
@@ -515,7 +516,8 @@ class DynamoDBWorkload(Workload):
         o = self.dynamo
         if not o.key_space:
             return super().records(seed, stream)
-        sampler = KeySampler(o.key_space, o.key_distribution, o.zipf_s, o.hot_key_share, seed, stream)
+        share = DEFAULT_HOT_KEY_SHARE if o.hot_key_share is None else o.hot_key_share
+        sampler = KeySampler(o.key_space, o.key_distribution, o.zipf_s, share, seed, stream)
         self._space = SpaceRecords(sampler, seed, stream, o.payload_bytes)
         return self._space
 

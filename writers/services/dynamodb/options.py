@@ -15,6 +15,7 @@ MAX_BATCH_GET = 100  # BatchGetItem
 BILLING_MODES = ("on-demand", "provisioned")
 MAX_CAPACITY = 40_000  # AWS's default per-table quota of each kind of unit
 DEFAULT_CAPACITY = 5  # the console's default for a provisioned table
+DEFAULT_HOT_KEY_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class DynamoDBOptions(WorkloadOptions):
     key_space: int = 0  # 0: every key new
     key_distribution: str = "uniform"
     zipf_s: float = 0.99
-    hot_key_share: float = 0.5
+    hot_key_share: float | None = None  # hotspot only (None: DEFAULT_HOT_KEY_SHARE)
     read_ratio: float = 0.0
     consistent_read: bool = False
     billing_mode: str = "on-demand"
@@ -41,8 +42,11 @@ class DynamoDBOptions(WorkloadOptions):
             raise ConfigError(f"--key-distribution {self.key_distribution} needs --key-space N (0: every key new)")
         if not (0 < self.zipf_s < math.inf):  # also false for NaN
             raise ConfigError(f"--zipf-s must be a positive number (got {self.zipf_s})")
-        if not 0.0 <= self.hot_key_share <= 1.0:
-            raise ConfigError(f"--hot-key-share must be between 0 and 1 (got {self.hot_key_share})")
+        if self.hot_key_share is not None:
+            if self.key_distribution != "hotspot":
+                raise ConfigError("--hot-key-share is for --key-distribution hotspot")
+            if not 0.0 <= self.hot_key_share <= 1.0:
+                raise ConfigError(f"--hot-key-share must be between 0 and 1 (got {self.hot_key_share})")
         if not 0.0 <= self.read_ratio <= 1.0:
             raise ConfigError(f"--read-ratio must be between 0 and 1 (got {self.read_ratio})")
         if self.batch > MAX_BATCH_WRITE and self.read_ratio < 1.0:
@@ -78,7 +82,12 @@ def add_arguments(parser: Any) -> None:
     add("--key-space", type=int, default=0, help="draw keys from this many distinct keys (0: every key new)")
     add("--key-distribution", default="uniform", help="with --key-space: 'uniform', 'zipfian' or 'hotspot'")
     add("--zipf-s", type=float, default=0.99, help="zipfian exponent (YCSB: 0.99)")
-    add("--hot-key-share", type=float, default=0.5, help="hotspot: share of calls that go to the hottest key (0..1)")
+    add(
+        "--hot-key-share",
+        type=float,
+        default=None,
+        help=f"hotspot: share of calls that go to the hottest key (0..1, default {DEFAULT_HOT_KEY_SHARE})",
+    )
     add(
         "--read-ratio",
         type=float,
@@ -108,7 +117,7 @@ def read_options(options: Any, resource: str, batch: int, payload_bytes: int) ->
         key_space=number("key_space", int, 0),
         key_distribution=str(getattr(options, "key_distribution", "uniform") or "uniform").strip().lower(),
         zipf_s=number("zipf_s", float, 0.99),
-        hot_key_share=number("hot_key_share", float, 0.5),
+        hot_key_share=number("hot_key_share", float, None),
         read_ratio=number("read_ratio", float, 0.0),
         consistent_read=bool(getattr(options, "consistent_read", False)),
         billing_mode=str(getattr(options, "billing_mode", "on-demand") or "on-demand").strip().lower(),
