@@ -109,6 +109,23 @@ def local() -> Iterator[SharedEmulators]:
     shared.stop()
 
 
+@pytest.fixture
+def fault_proxy(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """`fault_proxy(upstream, *flags) -> FaultProxy` (test_reliability's), stopped after the test."""
+    from test_reliability import FaultProxy  # it imports this module
+
+    started: list[FaultProxy] = []
+
+    def start(upstream: str, *flags: str) -> FaultProxy:
+        proxy = FaultProxy(upstream, *flags, log_dir=tmp_path)
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()
+
+
 @pytest.fixture(scope="session")
 def dynalite_server(local: SharedEmulators) -> RunningEmulator:
     return local.get("dynamodb", "dynalite")

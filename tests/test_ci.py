@@ -21,6 +21,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -152,11 +153,11 @@ def test_checks_that_pass_exit_0(dynalite: RunningEmulator, tmp_path: Path) -> N
 
 
 def test_checks_that_fail_exit_4_with_one_line_each(
-    dynalite: RunningEmulator, tmp_path: Path, fault_proxy_factory: Any
+    dynalite: RunningEmulator, tmp_path: Path, fault_proxy: Callable[..., FaultProxy]
 ) -> None:
     """A third of the calls throttled and no retry (--max-attempts 1): records are given up.
     Errors other than throttles stay at 0, so --check-error-ratio 0 passes."""
-    proxy = fault_proxy_factory(dynalite.endpoint, "--throttle-rate", "0.3", "--seed", "7")
+    proxy = fault_proxy(dynalite.endpoint, "--throttle-rate", "0.3", "--seed", "7")
     checks = ["--check-p99-ms", "0.001", "--check-error-ratio", "0", "--check-throttle-ratio", "0.05",
               "--check-min-rate", "1000000", "--check-max-cost-usd", "0"]  # fmt: skip
     result = run_locust(
@@ -218,20 +219,6 @@ def test_rate_mode_judges_the_intended_time_p99(dynalite: RunningEmulator, tmp_p
     assert "given_up" not in {c["name"] for c in result.summary["checks"]}  # off
     passed = lines_with(result, "check passed: p99 of DynamoDB PutItem [gevent] (intended-time)")
     assert len(passed) == 1, result.tail()
-
-
-@pytest.fixture
-def fault_proxy_factory(tmp_path: Path) -> Any:
-    started: list[FaultProxy] = []
-
-    def start(upstream: str, *flags: str) -> FaultProxy:
-        proxy = FaultProxy(upstream, *flags, log_dir=tmp_path)
-        started.append(proxy)
-        return proxy
-
-    yield start
-    for proxy in started:
-        proxy.stop()
 
 
 # --------------------------------------------------------------------------- --metrics-port
@@ -413,10 +400,10 @@ def console_metrics(output: str) -> list[dict[str, Any]]:
 
 
 def test_otel_console_exporter_with_every_user_class(
-    dynalite: RunningEmulator, tmp_path: Path, fault_proxy_factory: Any
+    dynalite: RunningEmulator, tmp_path: Path, fault_proxy: Callable[..., FaultProxy]
 ) -> None:
     """A fifth of the calls throttled by the proxy: retries and failures by kind are exported too."""
-    proxy = fault_proxy_factory(dynalite.endpoint, "--throttle-rate", "0.2", "--seed", "3")
+    proxy = fault_proxy(dynalite.endpoint, "--throttle-rate", "0.2", "--seed", "3")
     env = OTEL_CONSOLE
     result = run_locust(
         "dynamodb",

@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,21 +112,6 @@ class FaultProxy:
         if self.process.stdout is not None:
             self.process.stdout.close()
         self._log.close()
-
-
-@pytest.fixture
-def fault_proxy(tmp_path: Path) -> Iterator[Callable[..., FaultProxy]]:
-    """`fault_proxy(upstream, *flags) -> FaultProxy`, stopped after the test."""
-    started: list[FaultProxy] = []
-
-    def start(upstream: str, *flags: str) -> FaultProxy:
-        proxy = FaultProxy(upstream, *flags, log_dir=tmp_path)
-        started.append(proxy)
-        return proxy
-
-    yield start
-    for proxy in started:
-        proxy.stop()
 
 
 # --------------------------------------------------------------------------- Locust runs
