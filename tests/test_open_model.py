@@ -213,3 +213,47 @@ def test_retries_keep_their_own_backoff_schedule_and_records_their_first_start()
         assert attempt.intended_ms == pytest.approx(1.0)  # from the end of its backoff
         assert attempt.record_ms is not None and attempt.record_ms > attempt.intended_ms + 1.0
         assert attempt.record_ms == pytest.approx((attempt.finished - attempt.call.first_intended) * 1000)
+
+
+class PreparingServer(SimulatedServer):
+    """Notes when each call was prepared (made ahead) and started, on the simulated clock."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.prepared: dict[int, float] = {}  # id(call) -> when prepared
+        self.started_prepared = 0
+
+    def prepare(self, call: Call) -> None:
+        assert call.attempt == 1, "only new calls are made ahead; a retry is signed again when it is sent"
+        self.prepared[id(call)] = self.clock.now
+        call.prepared = "made ahead"
+
+    def start(self, call: Call) -> None:
+        if call.prepared is not None:
+            assert self.prepared[id(call)] <= call.intended  # made before its time came
+            self.started_prepared += 1
+            call.prepared = None
+        super().start(call)
+
+
+def test_a_paced_sender_makes_each_call_ahead_of_its_intended_start() -> None:
+    """While it waits for the next intended start, the driver takes that call and has the
+    strategy prepare it (record, signature), so only sending is left when its time comes.
+    Every call still starts at its intended time, none early, and the count is unchanged."""
+    clock = Clock()
+    server = PreparingServer(clock, 8, lambda t: 0.001)
+    schedule = Schedule(100, "uniform", random.Random(3), clock=clock)
+    attempts: list[Attempt] = []
+    driver = Driver(server, attempts.append, schedule=schedule, clock=clock, sleep=clock.sleep)
+    totals = driver.run(calls(50))
+    assert totals.calls == totals.acked == 50 and totals.late == 0
+    assert server.started_prepared >= 49  # the first may start at once, before any wait
+    assert all(actual >= intended for intended, actual in server.sent)
+
+
+def test_a_closed_loop_prepares_nothing() -> None:
+    """Without a schedule nothing waits for an intended start: no work ahead, none per call."""
+    clock = Clock()
+    server = PreparingServer(clock, 4, lambda t: 0.001)
+    totals = Driver(server, lambda attempt: None, clock=clock, sleep=clock.sleep).run(calls(20))
+    assert totals.acked == 20 and not server.prepared

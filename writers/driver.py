@@ -19,12 +19,12 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from writers import wake
 from writers.calls import Attempt, Call
 from writers.pacing import Schedule
 from writers.retry import RetryPolicy
@@ -60,9 +60,9 @@ class Driver:
         self.clock = clock
         self.schedule = schedule
         self.totals = Totals()
-        self._rate_changed = threading.Event()  # a gevent Event where Locust has patched threading
+        self._alarm = wake.Alarm()  # the paced sender's sleep: until its next intended start, or a new rate
         if schedule is not None:
-            schedule.on_change(self._rate_changed.set)
+            schedule.on_change(self._alarm.ring)
 
     def run(self, calls: Iterable[Call]) -> Totals:
         """Send every call (and its retries) with at most `strategy.concurrency` in flight."""
@@ -75,6 +75,7 @@ class Driver:
         in_flight = 0
         limit = self.strategy.concurrency
         fresh_left = True
+        upcoming: Call | None = None  # rate mode: the next new call, made ahead of its intended start
         late_horizon = -math.inf  # the last moment a due call found every slot busy
         while True:
             now = clock()
@@ -96,10 +97,13 @@ class Driver:
             else:
                 schedule.apply(now)
                 while in_flight < limit and fresh_left and schedule.next_time <= now:
-                    call = next(fresh, None)
-                    if call is None:
-                        fresh_left = False
-                        break
+                    if upcoming is not None:
+                        call, upcoming = upcoming, None
+                    else:
+                        call = next(fresh, None)
+                        if call is None:
+                            fresh_left = False
+                            break
                     call.intended = call.first_intended = intended = schedule.take()
                     if intended <= late_horizon:
                         call.late = True
@@ -109,8 +113,17 @@ class Driver:
                 if fresh_left and schedule.next_time <= now:
                     late_horizon = now  # due, and no slot: such calls start late
             wake_at = waiting[0][0] if waiting else math.inf
-            if schedule is not None and fresh_left and schedule.next_time < wake_at:
-                wake_at = schedule.next_time
+            if schedule is not None and fresh_left:
+                if schedule.next_time < wake_at:
+                    wake_at = schedule.next_time
+                if upcoming is None and in_flight < limit:
+                    # About to wait for the next intended start: make that call now (its record,
+                    # its signed request), so that only sending it is left when its time comes.
+                    upcoming = next(fresh, None)
+                    if upcoming is None:
+                        fresh_left = False
+                    else:
+                        self.strategy.prepare(upcoming)
             if in_flight == 0:
                 if wake_at == math.inf and not (schedule is not None and fresh_left):
                     return totals
@@ -125,8 +138,8 @@ class Driver:
                     heapq.heappush(waiting, (ready, next(order), retry))
 
     def _wait_for_rate(self, seconds: float) -> None:
-        self._rate_changed.wait(None if seconds == math.inf else seconds)
-        self._rate_changed.clear()
+        # Until the next intended start (or a new rate): on time to a tenth of a millisecond under gevent.
+        self._alarm.sleep(None if seconds == math.inf else seconds)
 
     def _settle(self, attempt: Attempt, follow_ups: deque[Call]) -> Call | None:
         """Read one answer, report it, and return what must be sent again."""

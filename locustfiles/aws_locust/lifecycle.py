@@ -45,6 +45,7 @@ from aws_locust import (
     webui,
 )
 from aws_locust.checks import CheckResult, CheckSettings, RowP99, RunFigures
+from aws_locust.context import listen
 from aws_locust.latency import LatencyHistograms
 from aws_locust.rate import RateControl, RateShape
 from aws_locust.report import Reports
@@ -58,7 +59,7 @@ from aws_locust.settings import (
     read_settings,
 )
 from aws_locust.tally import AwsTally, attach
-from aws_locust.users import warm_up
+from aws_locust.users import tracks_keys, warm_up
 from aws_locust.verify import Verifier
 from aws_locust.watchdog import Watchdog
 from writers.emulators import LOCAL_SECRET_KEY, EmulatorError, RunningEmulator, banner, start_emulator
@@ -120,7 +121,7 @@ class Lifecycle:
         latency.attach(environment, self.latency)
         self.verifier.attach(environment)
         hotkeys.attach(environment, self.hot)
-        environment.events.request.add_listener(knee.METER.on_request)
+        knee.METER.attach(environment)  # it listens to the calls while a step of --find-max is open
         otel.attach(environment)  # --otel: our figures as OpenTelemetry metrics, from every process that sends
         intercept_sigterm(lambda fallback: self.on_sigterm(environment, fallback))
         locust_races.install()
@@ -246,6 +247,7 @@ class Lifecycle:
         runner = environment.runner
         if isinstance(runner, WorkerRunner):
             warm_up(environment, runtimes=True)  # before the users start their schedules
+            self.listen_for_features(environment)
             return
         outcome.reset()
         self.check_results = None
@@ -261,6 +263,7 @@ class Lifecycle:
             return
         if not isinstance(runner, MasterRunner):
             warm_up(environment, runtimes=True)  # before the test's clock and the users' schedules start
+            self.listen_for_features(environment)
         assert options is not None and self.distributor and self.control and self.knee and self.watchdog
         paced = self.rate_settings
         shaped = isinstance(environment.shape_class, RateShape)
@@ -273,6 +276,14 @@ class Lifecycle:
         self.watchdog.start(read_settings(options, self.workloads[0]).abort_after if self.workloads else 0)
         if options.rate_mode:
             logger.info("rate mode: calls start on a schedule (%s arrivals)", paced.arrival)
+
+    def listen_for_features(self, environment: Environment) -> None:
+        """The request listeners of features this test uses, and no others: each one runs
+        once per call (a feature that is off costs nothing per call)."""
+        options = environment.parsed_options
+        requests = environment.events.request
+        listen(requests, self.verifier.on_request, bool(getattr(options, "verify", False)))
+        listen(requests, self.hot.on_request, any(tracks_keys(environment, w) for w in self.workloads))
 
     def on_test_stop(self, environment: Environment, **_: Any) -> None:
         for part in (self.control, self.knee, self.watchdog):

@@ -55,14 +55,15 @@ class Verifier:
         )
 
     def attach(self, environment: Environment) -> None:
+        """Reporting and merging; the request listener is added only while --verify is on
+        (the lifecycle does, at each test start: `listen`)."""
         self.options = environment.parsed_options  # on workers, the master's flags arrive later, in here
-        environment.events.request.add_listener(self.on_request)
         environment.events.report_to_master.add_listener(self.report_to_master)
         environment.events.worker_report.add_listener(self.worker_report)
 
     def on_request(self, request_type: str, context: dict[str, Any], response_time: float = 0.0, **_: Any) -> None:
         keys = context.get("acked_keys")
-        if keys and getattr(self.options, "verify", False):
+        if keys:
             self.keys[request_type].extend(keys)
             versions = context.get("acked_versions")
             if versions:

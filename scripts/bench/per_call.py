@@ -49,7 +49,7 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -355,7 +355,7 @@ def listener_costs(
     return costs
 
 
-def canned_answer(signer: Any, base_url: str, call: Any) -> tuple[int, dict[str, str], bytes]:
+def canned_answer(signer: Any, base_url: str, call: Any) -> tuple[int, Mapping[str, str], bytes]:
     """One real answer of the sink to this call, as the raw strategies read it."""
     import http.client
     from urllib.parse import urlsplit
@@ -370,7 +370,8 @@ def canned_answer(signer: Any, base_url: str, call: Any) -> tuple[int, dict[str,
     answer = connection.getresponse()
     body = answer.read()
     connection.close()
-    return answer.status, Headers({k.lower(): v for k, v in answer.getheaders()}), body
+    head = "\r\n".join([f"HTTP/1.1 {answer.status} {answer.reason}", *(f"{k}: {v}" for k, v in answer.getheaders())])
+    return answer.status, Headers(head), body  # as the gevent strategy's client makes them: parsed when read
 
 
 # --------------------------------------------------------------------------- main
