@@ -222,17 +222,20 @@ class PreparingServer(SimulatedServer):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.prepared: dict[int, float] = {}  # id(call) -> when prepared
         self.started_prepared = 0
+        self.events: list[str] = []
 
     def prepare(self, call: Call) -> None:
-        assert call.attempt == 1, "only new calls are made ahead; a retry is signed again when it is sent"
+        assert call.prepared is None, "a call is made once per attempt"
         self.prepared[id(call)] = self.clock.now
+        self.events.append("prepare")
         call.prepared = "made ahead"
 
     def start(self, call: Call) -> None:
-        if call.prepared is not None:
-            assert self.prepared[id(call)] <= call.intended  # made before its time came
-            self.started_prepared += 1
-            call.prepared = None
+        assert call.prepared is not None, "the driver prepares every call before it starts it"
+        assert self.prepared[id(call)] <= max(call.intended, self.clock.now)
+        self.started_prepared += 1
+        self.events.append("start")
+        call.prepared = None
         super().start(call)
 
 
@@ -251,9 +254,16 @@ def test_a_paced_sender_makes_each_call_ahead_of_its_intended_start() -> None:
     assert all(actual >= intended for intended, actual in server.sent)
 
 
-def test_a_closed_loop_prepares_nothing() -> None:
-    """Without a schedule nothing waits for an intended start: no work ahead, none per call."""
+def test_a_closed_loop_makes_each_burst_of_calls_then_sends_it_back_to_back() -> None:
+    """The calls a driver can start at once (every free slot) are all made and signed first,
+    then sent one after another: the sends of a burst leave together (one wake-up of the
+    server instead of one per call). Each call is made when its slot is free, not before."""
     clock = Clock()
     server = PreparingServer(clock, 4, lambda t: 0.001)
     totals = Driver(server, lambda attempt: None, clock=clock, sleep=clock.sleep).run(calls(20))
-    assert totals.acked == 20 and not server.prepared
+    assert totals.acked == 20 and server.started_prepared == 20
+    runs = [(kind, len(list(group))) for kind, group in itertools.groupby(server.events)]
+    assert runs[0] == ("prepare", 4) and runs[1] == ("start", 4)  # four free slots: four made, then four sent
+    kinds = [kind for kind, _ in runs]
+    assert kinds == ["prepare", "start"] * (len(runs) // 2)  # always a burst made, then the same burst sent
+    assert all(runs[i][1] == runs[i + 1][1] for i in range(0, len(runs), 2))

@@ -275,12 +275,16 @@ def stage_worker(args: argparse.Namespace, sink_url: str, out: str) -> None:
         stages["sign"] = measure(lambda count: [sign_call(signer, base_url, c, True) for c in calls[:count]])
 
     def round_trips(count: int) -> None:
+        """As the driver sends: each burst of calls made (prepared) first, then sent back to back."""
         started = done = 0
         limit = strategy.concurrency
         while done < count:
-            while started - done < limit and started < count:
-                strategy.start(calls[started])
-                started += 1
+            burst = calls[started : min(count, started + limit - (started - done))]
+            for call in burst:
+                strategy.prepare(call)
+            for call in burst:
+                strategy.start(call)
+            started += len(burst)
             done += len(strategy.collect(None))
 
     round_trip = measure(round_trips)
