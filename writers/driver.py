@@ -182,7 +182,8 @@ class Driver:
             if settlement.error is not None:  # part of the call refused for good: a failure
                 attempt.error = settlement.error
                 self.totals.failures += 1
-            self._follow(call, settlement.next_calls, finished, follow_ups)
+            if settlement.next_calls:
+                self._follow(call, settlement.next_calls, finished, follow_ups)
             leftover = settlement.leftover
             if leftover is not None:
                 if self.policy.allows(leftover.attempt):
