@@ -35,7 +35,9 @@ answers, pinned to CPU 1; everything measured here runs on CPU 0):
    than the run's figure; "the rest" is what a change to the loop or the scheduling moves.
 
 Add `--rate R` to measure the stages of a paced client (the intended-time and start-lag
-records); `--markdown FILE` keeps the tables.
+records), `--with="FLAGS"` for a feature's cost (`--with="--verify"`: the flags go to the
+strategy's Locust runs and to the stages' process; the anchor runs as always); `--markdown
+FILE` keeps the tables.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -88,6 +91,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--rate", type=float, default=0.0, help="stages of a paced client at this rate (0: closed loop)"
     )
+    parser.add_argument(
+        "--with", dest="with_flags", default="", help='more flags for our runs, a feature\'s cost: --with="--verify"'
+    )
     parser.add_argument("--stages-only", action="store_true", help="skip the Locust runs (no paired ratio)")
     parser.add_argument("--stage-worker", default="", help=argparse.SUPPRESS)  # internal: the stages' process
     parser.add_argument("sink_url", nargs="?", default="", help=argparse.SUPPRESS)  # internal: with --stage-worker
@@ -110,7 +116,7 @@ def paired_runs(args: argparse.Namespace, sink: Sink, tmp: Path) -> dict[str, li
     runs: dict[str, list[dict[str, Any]]] = {runner: [] for runner in runners}
     bench_args = argparse.Namespace(
         warmup=args.warmup, seconds=args.seconds, users=args.users, concurrency=args.concurrency,
-        p99_seconds=1.0, p99_rate=1.0,
+        p99_seconds=1.0, p99_rate=1.0, extra_args=shlex.split(args.with_flags),
     )  # fmt: skip
     for round_index in range(args.rounds):
         for runner in runners if round_index % 2 == 0 else runners[::-1]:
@@ -133,7 +139,7 @@ def ratio_table(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]])
     failures = sum(int(r.get("failures", 0)) + ("error" in r) for results in runs.values() for r in results)
     per_call_us = 1e6 / statistics.median(rates[args.strategy]) if rates[args.strategy] else float("nan")
     lines = [
-        f"#### {SERVICES[args.service]}: {args.strategy} against FastHttpUser, {args.users} users x "
+        f"#### {SERVICES[args.service]}: {args.strategy}{with_flags(args)} against FastHttpUser, {args.users} users x "
         f"{args.concurrency} in flight ({args.users * args.concurrency} FastHttpUsers), {args.rounds} paired rounds",
         "",
         "| runner | requests per CPU-second (median) | CPU per call | vs FastHttpUser (median of paired rounds) | "
@@ -154,9 +160,13 @@ def ratio_table(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]])
 # --------------------------------------------------------------------------- the stages
 
 
+def with_flags(args: argparse.Namespace) -> str:
+    return f" with `{args.with_flags}`" if args.with_flags else ""
+
+
 def stage_table(args: argparse.Namespace, stages: dict[str, float], per_call_us: float) -> str:
     lines = [
-        f"#### {SERVICES[args.service]}: CPU per call by stage, {args.strategy}"
+        f"#### {SERVICES[args.service]}: CPU per call by stage, {args.strategy}{with_flags(args)}"
         + (f", paced at {args.rate:g} calls/s" if args.rate else ", closed loop"),
         "",
         f"| stage | CPU us per call (median of {args.repeats} loops of {args.calls:,}) | share of the run's call |",
@@ -187,7 +197,8 @@ def run_stages(args: argparse.Namespace, sink_url: str) -> dict[str, float]:
     with tempfile.NamedTemporaryFile("r", suffix=".json") as out:
         command = [sys.executable, __file__, "--stage-worker", out.name, "--strategy", args.strategy,
                    "--service", args.service, "--concurrency", str(args.concurrency), "--calls", str(args.calls),
-                   "--repeats", str(args.repeats), "--rate", str(args.rate), "--stages-only", sink_url]  # fmt: skip
+                   "--repeats", str(args.repeats), "--rate", str(args.rate), f"--with={args.with_flags}",
+                   "--stages-only", sink_url]  # fmt: skip
         done = subprocess.run(command, env=stage_env(), preexec_fn=lambda: pin_to(0), timeout=600)
         if done.returncode != 0:
             raise SystemExit(f"error: the stages' process failed (exit {done.returncode})")
@@ -238,7 +249,7 @@ def stage_worker(args: argparse.Namespace, sink_url: str, out: str) -> None:
             "--report-dir", "", "--concurrency", str(args.concurrency)]  # fmt: skip
     if args.rate:
         argv += ["--rate", str(args.rate)]
-    options = parse_options(argv)
+    options = parse_options([*argv, *shlex.split(args.with_flags)])
     environment = Environment(user_classes=[user_class], events=events, parsed_options=options)
     runner = environment.create_local_runner()
     events.init.fire(environment=environment, runner=runner, web_ui=None)
