@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import SharedEmulators
+from prometheus_client.parser import text_string_to_metric_families
 
 from writers.emulators import RunningEmulator
 
@@ -653,8 +654,10 @@ def test_web_master_probes_and_worker_args(rendered: dict[str, list[dict[str, An
         scrape = http.client.HTTPConnection("127.0.0.1", master_pod.metrics_port, timeout=5)
         scrape.request("GET", master(docs)["spec"]["template"]["metadata"]["annotations"]["prometheus.io/path"])
         answer = scrape.getresponse()
-        assert answer.status == 200 and b"aws_load_run_seconds" in answer.read()  # what Prometheus scrapes
+        assert answer.status == 200
+        served = {s.name: s.value for f in text_string_to_metric_families(answer.read().decode()) for s in f.samples}
         scrape.close()
+        assert served["aws_load_workers"] == 1 and served["aws_load_users"] == 0  # what Prometheus scrapes: no test yet
     finally:
         stop(procs)
     assert master_proc.returncode == 0, (tmp_path / "master.log").read_text()[-3000:]

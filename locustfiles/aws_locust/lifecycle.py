@@ -146,8 +146,11 @@ class Lifecycle:
         self.reports.attach(environment, live_stats)
         self.metrics = prometheus.attach(
             environment,
-            prometheus.RunCollector(
-                self.tally, self.latency, self.hourly_charges, live_stats.duration if live_stats else lambda: 0.0
+            prometheus.RunMetrics(
+                self.tally,
+                self.latency,
+                self.hourly_charges,
+                prometheus.RunParts(lambda: environment.runner, live_stats, self.control, self.knee),
             ),
         )
         webui.attach(environment, live_stats, self.reports, self.control)
