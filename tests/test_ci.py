@@ -100,6 +100,7 @@ def test_locust_max_records_variable_is_honoured(dynalite: RunningEmulator, tmp_
         ("LOCUST_CHECK_ERROR_RATIO", "2", "--check-error-ratio"),
         ("LOCUST_CHECK_P99_MS", "fast", "--check-p99-ms"),
         ("LOCUST_METRICS_PORT", "70000", "--metrics-port"),
+        ("LOCUST_REPORT_S3_URI", "https://bucket/reports/", "--report-s3-uri"),
     ],
 )
 def test_a_bad_variable_exits_2_like_its_flag(tmp_path: Path, variable: str, value: str, flag: str) -> None:

@@ -33,6 +33,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from aws_locust import (
     checks,
     hotkeys,
+    keep,
     knee,
     latency,
     live,
@@ -90,6 +91,7 @@ class Lifecycle:
         self.knee: knee.KneeFinder | None = None
         self.watchdog: Watchdog | None = None
         self.metrics: prometheus.MetricsServer | None = None  # --metrics-port (master or local process)
+        self.keeper = keep.ReportKeeper()  # --report-s3-uri
         self.max_records = 0
         self.capacities: dict[str, dict[str, float]] = {}  # service -> provisioned units/s by billed unit
         self._ended = False
@@ -108,6 +110,7 @@ class Lifecycle:
         add_common_arguments(parser)
         checks.add_check_arguments(parser)
         prometheus.add_argument(parser)
+        keep.add_argument(parser)
         self.verifier.add_argument(parser)
         for workload in self.workloads:
             workload.add_arguments(parser)
@@ -185,6 +188,7 @@ class Lifecycle:
         self.rate_settings = read_rate_settings(options)
         self.check_settings = checks.read_check_settings(options)
         check_outputs(options)
+        self.keeper.prepare(options)  # --report-s3-uri: the bucket, before the swarm
         if self.metrics is not None:
             self.metrics.start(options)  # before the swarm: a port in use is one line, exit 2
         if any(s.target == "local" for s in settings.values()):
@@ -336,6 +340,7 @@ class Lifecycle:
         self.teardown(environment)
         self.run_checks(environment)
         self.write_summary(environment)
+        self.keeper.upload(self.reports.written, orjson.dumps(self.summary(), option=orjson.OPT_INDENT_2))
         code = outcome.exit_code()
         if code is not None:
             environment.process_exit_code = code
