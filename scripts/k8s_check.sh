@@ -88,6 +88,14 @@ for version in $versions; do
   fi
 done
 
+# kubernetes-validate knows Kubernetes' own kinds only: say which custom resources it passed
+# over (the PodMonitor of overlays/monitoring), instead of counting them as validated.
+unchecked="$(grep -ho "Couldn't find schema for kind [A-Za-z]* with api version [^ ]*" "$out"/validate-*.log 2>/dev/null \
+  | sed 's/Couldn.t find schema for kind \([A-Za-z]*\) with api version \(.*\)/\1 (\2)/' | sort -u | tr '\n' ' ')"
+if [ -n "$unchecked" ]; then
+  echo "note no schema in kubernetes-validate for: $unchecked- tests/test_k8s.py checks them"
+fi
+
 if [ -x "$hadolint" ]; then
   if "$hadolint" --failure-threshold warning Dockerfile > "$out/hadolint.log" 2>&1; then
     echo "ok   hadolint Dockerfile"
