@@ -39,7 +39,7 @@ from aws_locust.knee import Search, Step  # noqa: E402
 from aws_locust.latency import LatencyHistograms, new_histogram  # noqa: E402
 from aws_locust.live import LiveStats  # noqa: E402
 from aws_locust.otel import OtelMetrics  # noqa: E402
-from aws_locust.prometheus import RunMetrics, RunParts  # noqa: E402
+from aws_locust.prometheus import MetricsServer, RunMetrics, RunParts  # noqa: E402
 from aws_locust.settings import RateSettings  # noqa: E402
 from aws_locust.tally import AwsTally  # noqa: E402
 
@@ -202,6 +202,21 @@ def test_promtool_accepts_the_metrics() -> None:
     done = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, timeout=30)
     assert done.returncode == 0 and not done.stdout.strip() and not done.stderr.strip(), done
     assert value(parse(text), "aws_load_worker_records_acked_total", worker='odd "worker"\\\n') == 1
+
+
+def test_the_endpoint_reports_what_its_previous_scrape_cost() -> None:
+    metrics, _ = run_with_known_figures()
+    server = MetricsServer(metrics)
+    statuses: list[str] = []
+
+    def get(path: str) -> bytes:
+        return b"".join(server.app({"PATH_INFO": path}, lambda status, headers: statuses.append(status)))
+
+    first = parse(get("/metrics"))
+    assert first["aws_load_scrape_render_seconds"] == []  # no scrape before this one
+    second = parse(get("/metrics"))
+    assert 0 < value(second, "aws_load_scrape_render_seconds") < 1.0
+    assert get("/other") and statuses == ["200 OK", "200 OK", "404 Not Found"]
 
 
 def busy_histograms(rows: int = 5) -> RunMetrics:

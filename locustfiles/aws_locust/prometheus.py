@@ -33,6 +33,7 @@ writer cost ~7 us a line, and a run of five strategies serves ~1,000 lines).
 | `aws_load_find_max_step` | gauge | (--find-max: the step being measured, from 1) |
 | `aws_load_find_max_records_per_second` | gauge | (--find-max: that step's target rate) |
 | `aws_load_run_start_time_seconds` | gauge | (Unix time the test started; absent before the first) |
+| `aws_load_scrape_render_seconds` | gauge | (wall time the previous scrape took on the loop to read and write it all) |
 
 Counters start again at 0 when a new test starts in the web UI (Prometheus sees a reset).
 """
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -155,6 +157,7 @@ class RunMetrics:
         self.parts = parts or RunParts()
         self.buckets = BucketReader()
         self._labels: dict[RowKey, str] = {}
+        self.last_render_seconds: float | None = None  # the previous scrape's, measured by the server
 
     def row_labels(self, key: RowKey) -> str:
         found = self._labels.get(key)
@@ -240,6 +243,8 @@ class RunMetrics:
             step, rate = len(search.steps), search.steps[-1].rate
         out.gauge("aws_load_find_max_step", "--find-max: the step being measured (from 1)", step)
         out.gauge("aws_load_find_max_records_per_second", "--find-max: that step's target rate", rate)
+        out.gauge("aws_load_scrape_render_seconds", "the previous scrape's wall time on the loop, seconds",
+                  self.last_render_seconds)  # fmt: skip
 
 
 def check_port(options: Any) -> int:
@@ -261,7 +266,9 @@ class MetricsServer:
         if environ.get("PATH_INFO", "/") not in ("/", "/metrics"):
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found: the metrics are at /metrics\n"]
+        started = time.perf_counter()
         body = self.metrics.render()
+        self.metrics.last_render_seconds = time.perf_counter() - started
         start_response("200 OK", [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body)))])
         return [body]
 

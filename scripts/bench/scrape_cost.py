@@ -12,11 +12,13 @@ generator's own. Two runs per round, in alternating order, both serving `--metri
 
 - `unscraped`: nobody asks for /metrics;
 - `scraped`: this script GETs /metrics every `--interval` seconds (from CPU 1), and times
-  each answer.
+  each answer; where the endpoint reports it (`aws_load_scrape_render_seconds`: the previous
+  scrape's wall time on the loop, measured inside the process) that figure is kept too.
 
 Printed per arm (medians over the rounds): the intended-time p99 and start-lag p99 of the
 whole run (`--summary-json`), and for the scraped arm the scrape's answer time (median and
-max, wall time seen by the scraper: the loop's own work plus the trip).
+max, wall time seen by the scraper: the loop's own work, the trip, and any wait for the loop
+while it does something else) and the time the loop spent on it (median and max).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -47,17 +50,23 @@ ARMS = ("unscraped", "scraped")
 ROW = "DynamoDB PutItem [gevent]"
 
 
-def scraper(port: int, interval: float, stop: threading.Event, times_ms: list[float]) -> None:
+RENDER = re.compile(rb"^aws_load_scrape_render_seconds (\S+)$", re.M)
+
+
+def scraper(port: int, interval: float, stop: threading.Event, times_ms: list[float], loop_ms: list[float]) -> None:
     while not stop.wait(interval):
         started = time.perf_counter()
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             connection.request("GET", "/metrics")
-            connection.getresponse().read()
+            body = connection.getresponse().read()
             connection.close()
         except OSError:
             continue  # not listening yet, or already gone
         times_ms.append(1000 * (time.perf_counter() - started))
+        found = RENDER.search(body)
+        if found:
+            loop_ms.append(1000 * float(found[1]))
 
 
 def run(arm: str, args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
@@ -73,7 +82,8 @@ def run(arm: str, args: argparse.Namespace, url: str, tmp: Path) -> dict[str, An
     ]  # fmt: skip
     stop = threading.Event()
     times_ms: list[float] = []
-    thread = threading.Thread(target=scraper, args=(port, args.interval, stop, times_ms), daemon=True)
+    loop_ms: list[float] = []
+    thread = threading.Thread(target=scraper, args=(port, args.interval, stop, times_ms, loop_ms), daemon=True)
     process = subprocess.Popen(argv, env=base_env(), cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                preexec_fn=lambda: pin_to(0))  # fmt: skip
     if arm == "scraped":
@@ -94,6 +104,8 @@ def run(arm: str, args: argparse.Namespace, url: str, tmp: Path) -> dict[str, An
         "scrapes": len(times_ms),
         "scrape_median_ms": statistics.median(times_ms) if times_ms else None,
         "scrape_max_ms": max(times_ms) if times_ms else None,
+        "loop_median_ms": statistics.median(loop_ms) if loop_ms else None,
+        "loop_max_ms": max(loop_ms) if loop_ms else None,
     }
 
 
@@ -137,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{med(arm, 'lag_p99_ms'):g} ms, achieved {med(arm, 'achieved'):g} records/s")  # fmt: skip
         if arm == "scraped":
             line += (f"; a scrape every {args.interval:g} s answered in {med(arm, 'scrape_median_ms'):.1f} ms "
-                     f"(median; max {med(arm, 'scrape_max_ms'):.1f} ms)")  # fmt: skip
+                     f"(median; max {med(arm, 'scrape_max_ms'):.1f} ms), of which the loop spent "
+                     f"{med(arm, 'loop_median_ms'):.2f} ms (median; max {med(arm, 'loop_max_ms'):.2f} ms)")  # fmt: skip
         print(line)
     ratios = [s["intended_p99_ms"] / u["intended_p99_ms"] for s, u in zip(runs["scraped"], runs["unscraped"],
               strict=True) if s.get("intended_p99_ms") and u.get("intended_p99_ms")]  # fmt: skip
