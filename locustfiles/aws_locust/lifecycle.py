@@ -33,6 +33,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from aws_locust import (
     checks,
     hotkeys,
+    keep,
     knee,
     latency,
     live,
@@ -91,6 +92,7 @@ class Lifecycle:
         self.knee: knee.KneeFinder | None = None
         self.watchdog: Watchdog | None = None
         self.metrics: prometheus.MetricsServer | None = None  # --metrics-port (master or local process)
+        self.keeper = keep.ReportKeeper()  # --report-s3-uri
         self.max_records = 0
         self.capacities: dict[str, dict[str, float]] = {}  # service -> provisioned units/s by billed unit
         self._ended = False
@@ -109,6 +111,7 @@ class Lifecycle:
         add_common_arguments(parser)
         checks.add_check_arguments(parser)
         prometheus.add_argument(parser)
+        keep.add_argument(parser)
         self.verifier.add_argument(parser)
         for workload in self.workloads:
             workload.add_arguments(parser)
@@ -147,8 +150,11 @@ class Lifecycle:
         self.reports.attach(environment, live_stats)
         self.metrics = prometheus.attach(
             environment,
-            prometheus.RunCollector(
-                self.tally, self.latency, self.hourly_charges, live_stats.duration if live_stats else lambda: 0.0
+            prometheus.RunMetrics(
+                self.tally,
+                self.latency,
+                self.hourly_charges,
+                prometheus.RunParts(lambda: environment.runner, live_stats, self.control, self.knee),
             ),
         )
         webui.attach(environment, live_stats, self.reports, self.control)
@@ -183,6 +189,7 @@ class Lifecycle:
         self.rate_settings = read_rate_settings(options)
         self.check_settings = checks.read_check_settings(options)
         check_outputs(options)
+        self.keeper.prepare(options)  # --report-s3-uri: the bucket, before the swarm
         if self.metrics is not None:
             self.metrics.start(options)  # before the swarm: a port in use is one line, exit 2
         if any(s.target == "local" for s in settings.values()):
@@ -344,6 +351,7 @@ class Lifecycle:
         self.teardown(environment)
         self.run_checks(environment)
         self.write_summary(environment)
+        self.keeper.upload(self.reports.written, orjson.dumps(self.summary(), option=orjson.OPT_INDENT_2))
         code = outcome.exit_code()
         if code is not None:
             environment.process_exit_code = code

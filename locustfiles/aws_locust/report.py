@@ -47,7 +47,7 @@ PLOTLY_JS = "plotly.min.js"
 MASK = "***"
 REPORT_PREFIX = "aws-report-"
 VERSIONED = (
-    "locust", "boto3", "botocore", "aioboto3", "aiobotocore", "aiohttp", "gevent", "geventhttpclient",
+    "locust", "boto3", "botocore", "aiobotocore", "aiohttp", "gevent", "geventhttpclient",
     "hdrhistogram", "plotly", "aws-load-writers",
 )  # fmt: skip
 # The run's settings a report records: Locust's and the common flags, then each service's own (it says which).
