@@ -36,6 +36,7 @@ from aws_locust import (
     knee,
     latency,
     live,
+    locust_fixes,
     locust_races,
     otel,
     outcome,
@@ -124,6 +125,7 @@ class Lifecycle:
         otel.attach(environment)  # --otel: our figures as OpenTelemetry metrics, from every process that sends
         intercept_sigterm(lambda fallback: self.on_sigterm(environment, fallback))
         locust_races.install()
+        locust_fixes.install()
         runner = environment.runner
         self.distributor = shares.attach(environment, self.tally)
         if not isinstance(runner, MasterRunner):

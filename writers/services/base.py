@@ -21,7 +21,7 @@ from writers.emulators import Emulator
 from writers.errors import ConfigError
 from writers.faults import ServiceFaults
 from writers.pricing import Billing
-from writers.records import BookRecords
+from writers.records import BookRecords, faker_pools
 from writers.target import Endpoint
 
 
@@ -125,6 +125,13 @@ class Workload(ABC):
             raise ConfigError(
                 f"--{cls.resource_kind} {name!r} is not a valid {cls.service.name} {cls.resource_kind} name"
             )
+
+    @classmethod
+    def make_shared_data(cls) -> None:
+        """Once per process, before it takes part in a run (and before Locust's --processes
+        forks, so the children inherit it): what every stream of records shares and costs
+        much to make. Book records: the Faker value pools."""
+        faker_pools()
 
     def __init__(self, options: WorkloadOptions) -> None:
         self.options = options

@@ -1,0 +1,125 @@
+"""Work-arounds for Locust 2.47 behaviour that breaks distributed runs at scale.
+
+Each is installed once per process (`install()`, from the init event) and is tested in
+tests/test_scale.py with the situation that shows it.
+
+1. A worker handling a spawn message keeps only the options Locust itself does not
+   define, asking `default_args_dict()` once per option key: each call builds and parses
+   Locust's whole argument parser again (~2 ms of CPU). We send ~100 keys, so every spawn
+   message held the worker's gevent loop ~0.25 s of CPU; with 100 workers sharing two
+   cores that is seconds of wall time, past the master's heartbeat liveness: workers were
+   marked missing at spawn. Locust's own defaults never change within a process, so the
+   answer is computed once.
+
+2. `UsersDispatcher` stays "dispatch in progress" for ever after a dispatch that only
+   rebalanced (its generator returns early without clearing the flag). The master then
+   ignores every later joiner or healed worker ("if not dispatch_in_progress: start()"):
+   a worker that joined after another healed got no users. The flag is cleared whenever
+   a dispatch ends, however it ends.
+
+3. The master stops the test the moment its last worker goes missing. A moment with
+   every worker missing (a stalled machine, a network blip) is not the end while they
+   come back: the stop waits `LAST_WORKER_GRACE_SECONDS` for one of them to heal, and
+   stops only if none did (a worker that quit or was removed ends the test as before).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Generator
+from typing import Any
+
+import gevent
+
+logger = logging.getLogger("aws_locust")
+
+LAST_WORKER_GRACE_SECONDS = 30.0
+_installed = False
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    _cache_default_args()
+    _clear_dispatch_flag()
+    _grace_when_every_worker_is_missing()
+
+
+def _cache_default_args() -> None:
+    from locust import argument_parser
+
+    original = argument_parser.default_args_dict
+    cached: dict[str, Any] = {}
+
+    def default_args_dict() -> dict[str, Any]:
+        if not cached:
+            cached.update(original())
+        return dict(cached)  # a copy: a caller may change what it gets
+
+    argument_parser.default_args_dict = default_args_dict
+
+
+def _clear_dispatch_flag() -> None:
+    from locust.dispatch import UsersDispatcher
+
+    original = UsersDispatcher._dispatcher
+
+    def _dispatcher(self: Any) -> Generator[dict[str, dict[str, int]]]:
+        def run() -> Generator[dict[str, dict[str, int]]]:
+            try:
+                yield from original(self)
+            finally:
+                if self._dispatcher_generator is this[0]:  # not a dispatch replaced by a newer one
+                    self._dispatch_in_progress = False
+
+        this = [run()]
+        return this[0]
+
+    UsersDispatcher._dispatcher = _dispatcher  # type: ignore[method-assign]
+
+
+def _in_grace(runner: Any) -> bool:
+    """A running test whose every worker is missing (none quit): they may come back."""
+    from locust.runners import STATE_MISSING, STATE_RUNNING, STATE_SPAWNING
+
+    return (
+        runner.state in (STATE_RUNNING, STATE_SPAWNING)
+        and runner.worker_count <= 0
+        and any(client.state == STATE_MISSING for client in runner.clients.values())
+    )
+
+
+def _grace_when_every_worker_is_missing() -> None:
+    from locust.runners import MasterRunner
+
+    original_stop, original_check_stopped = MasterRunner.stop, MasterRunner.check_stopped
+
+    def stop(self: Any, send_stop_to_client: bool = True) -> None:
+        # Locust's heartbeat_worker: "The last worker went missing, stopping test."
+        if sys._getframe(1).f_code.co_name == "heartbeat_worker" and _in_grace(self):
+            grace = getattr(self, "_aws_grace", None)
+            if grace is not None:
+                grace.kill(block=False)
+            logger.warning(
+                "every worker is missing: the test goes on if one comes back within %g s", LAST_WORKER_GRACE_SECONDS
+            )
+            self._aws_grace = gevent.spawn_later(LAST_WORKER_GRACE_SECONDS, end_of_grace, self)
+            return
+        original_stop(self, send_stop_to_client)
+
+    def end_of_grace(runner: Any) -> None:
+        runner._aws_grace = None
+        if _in_grace(runner):
+            logger.warning("no worker came back within %g s: stopping the test", LAST_WORKER_GRACE_SECONDS)
+            original_stop(runner)
+
+    def check_stopped(self: Any) -> None:
+        # With every worker missing Locust marks the test stopped (nothing else stops it): not in the grace period.
+        if not _in_grace(self):
+            original_check_stopped(self)
+
+    MasterRunner.stop = stop  # type: ignore[method-assign]
+    MasterRunner.check_stopped = check_stopped  # type: ignore[method-assign]
