@@ -125,7 +125,7 @@ class Lifecycle:
         otel.attach(environment)  # --otel: our figures as OpenTelemetry metrics, from every process that sends
         intercept_sigterm(lambda fallback: self.on_sigterm(environment, fallback))
         locust_races.install()
-        locust_fixes.install()
+        locust_fixes.install(environment)
         runner = environment.runner
         self.distributor = shares.attach(environment, self.tally)
         if not isinstance(runner, MasterRunner):
@@ -405,6 +405,7 @@ class Lifecycle:
                 "targets": self.control.changes,
                 "achieved": round(data["acked"] / duration, 1) if duration > 0 else 0.0,
                 "late": self.tally.total("late"),
+                "missed": self.distributor.missed_total() if self.distributor is not None else 0,
                 "arrival": self.rate_settings.arrival,
             }
         if self.knee is not None and self.knee.search is not None:
@@ -430,8 +431,9 @@ class Lifecycle:
         rate = data.get("rate")
         if rate:
             logger.info(
-                "rate: target %s records/s, achieved %s records/s, %d late starts",
+                "rate: target %s records/s, achieved %s records/s, %d late starts, %d missed starts",
                 rate["target"] if rate["target"] is not None else "(searched)", rate["achieved"], rate["late"],
+                rate["missed"],
             )  # fmt: skip
         path = getattr(environment.parsed_options, "summary_json", "")
         if path:

@@ -21,6 +21,18 @@ tests/test_scale.py with the situation that shows it.
    every worker missing (a stalled machine, a network blip) is not the end while they
    come back: the stop waits `LAST_WORKER_GRACE_SECONDS` for one of them to heal, and
    stops only if none did (a worker that quit or was removed ends the test as before).
+
+4. When a worker heals, joins or quits during a test, the master redistributes users by
+   calling `start()` inside its message handler; `start()` then waits up to
+   LOCUST_WAIT_FOR_WORKERS_REPORT_AFTER_RAMP_UP for the workers' spawn reports, which that
+   same handler would have to receive: no message (no heartbeat) is read meanwhile, and
+   with a wait of a few seconds every worker was marked missing. Those calls now run in a
+   greenlet of their own, one at a time, and only if the test is still running then.
+
+5. A worker that joins while the master is still spawning (or right after) is skipped:
+   the master redistributes only from the "running" state. A watcher gives users to a
+   live worker that has had none for two checks in a row, when there are enough users
+   for every worker to have one.
 """
 
 from __future__ import annotations
@@ -31,21 +43,35 @@ from collections.abc import Generator
 from typing import Any
 
 import gevent
+from gevent.lock import Semaphore
 
 logger = logging.getLogger("aws_locust")
 
 LAST_WORKER_GRACE_SECONDS = 30.0
+IDLE_WORKER_CHECK_SECONDS = 1.0
 _installed = False
 
 
-def install() -> None:
+def install(environment: Any) -> None:
     global _installed
-    if _installed:
-        return
-    _installed = True
-    _cache_default_args()
-    _clear_dispatch_flag()
-    _grace_when_every_worker_is_missing()
+    from locust.runners import MasterRunner
+
+    if not _installed:
+        _installed = True
+        _cache_default_args()
+        _clear_dispatch_flag()
+        _grace_when_every_worker_is_missing()
+        _redistribute_off_the_message_handler()
+    if isinstance(environment.runner, MasterRunner):
+        gevent.spawn(_give_idle_workers_users, environment.runner)
+
+
+def _caller() -> str:
+    """The name of the function that called the caller ("" at the top of a greenlet)."""
+    try:
+        return sys._getframe(2).f_code.co_name
+    except ValueError:
+        return ""
 
 
 def _cache_default_args() -> None:
@@ -99,7 +125,7 @@ def _grace_when_every_worker_is_missing() -> None:
 
     def stop(self: Any, send_stop_to_client: bool = True) -> None:
         # Locust's heartbeat_worker: "The last worker went missing, stopping test."
-        if sys._getframe(1).f_code.co_name == "heartbeat_worker" and _in_grace(self):
+        if _caller() == "heartbeat_worker" and _in_grace(self):
             grace = getattr(self, "_aws_grace", None)
             if grace is not None:
                 grace.kill(block=False)
@@ -123,3 +149,46 @@ def _grace_when_every_worker_is_missing() -> None:
 
     MasterRunner.stop = stop  # type: ignore[method-assign]
     MasterRunner.check_stopped = check_stopped  # type: ignore[method-assign]
+
+
+def _redistribute_off_the_message_handler() -> None:
+    from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner
+
+    original_start = MasterRunner.start
+    one_at_a_time = Semaphore()
+
+    def start(self: Any, user_count: int, spawn_rate: float, wait: bool = False, user_classes: Any = None) -> None:
+        if _caller() in ("handle_message", "heartbeat_worker"):
+            gevent.spawn(redistribute, self, user_count, spawn_rate)
+            return
+        with one_at_a_time:
+            original_start(self, user_count, spawn_rate, wait, user_classes)
+
+    def redistribute(runner: Any, user_count: int, spawn_rate: float) -> None:
+        with one_at_a_time:
+            if runner.state in (STATE_RUNNING, STATE_SPAWNING):  # not a test that stopped meanwhile
+                original_start(runner, user_count, spawn_rate)
+
+    MasterRunner.start = start  # type: ignore[method-assign]
+
+
+def _give_idle_workers_users(runner: Any) -> None:
+    from locust.runners import STATE_RUNNING
+
+    idle_before: set[str] = set()
+    while True:
+        gevent.sleep(IDLE_WORKER_CHECK_SECONDS)
+        live = [*runner.clients.ready, *runner.clients.spawning, *runner.clients.running]
+        idle = {client.id for client in live if client.user_count == 0}
+        dispatcher = runner._users_dispatcher
+        if (
+            idle & idle_before
+            and runner.state == STATE_RUNNING
+            and dispatcher is not None
+            and not dispatcher.dispatch_in_progress
+            and runner.target_user_count >= len(live)
+        ):
+            logger.info("%d worker(s) without users: redistributing the users", len(idle & idle_before))
+            gevent.spawn(runner.start, runner.target_user_count, runner.spawn_rate)
+            idle = set()
+        idle_before = idle
