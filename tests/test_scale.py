@@ -190,3 +190,42 @@ def test_the_rate_stays_true_across_a_pause_a_kill_and_a_join(
     verified = result.verify_lines()["DynamoDB"]
     assert verified == {"acknowledged": summary["acked"], "lost": 0, "corrupt": 0, "duplicates": 0}, result.tail()
     assert result.returncode == 0, result.tail()
+
+
+@pytest.mark.timeout(120)
+def test_a_moment_with_every_worker_missing_is_not_the_end(tmp_path: Path) -> None:
+    """Both workers stopped for 8 s (both marked missing), then resumed: the run goes on to
+    its -t at its rate. Before, Locust stopped the test and the run ended with exit 6."""
+    stub = StubServer()
+    port = free_ports(1)[0]
+    master = LocustProcess(
+        locustfile("dynamodb"),
+        [*STUB_TABLE, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+         "--expect-workers", "2", "-u", "2", "-r", "2", "-t", "24s", "--rate", "200", "--target", stub.url,
+         "GeventUser"],
+        tmp_path / "master",
+    )  # fmt: skip
+    workers = [worker(port, tmp_path / f"w{i}") for i in range(2)]
+    try:
+        master.wait_for("All users spawned", timeout=60)
+        time.sleep(3)
+        for process in workers:
+            os.kill(process.process.pid, signal.SIGSTOP)
+        time.sleep(8)
+        for process in workers:
+            os.kill(process.process.pid, signal.SIGCONT)
+        time.sleep(2)  # they heal (a heartbeat each) and get their shares back
+        resumed, answered = time.monotonic(), stub.answered
+        time.sleep(5)
+        rate_after = (stub.answered - answered) / (time.monotonic() - resumed)
+        result = master.finish(timeout=60)
+    finally:
+        stub.close()
+        for process in [master, *workers]:
+            process.kill()
+
+    assert "every worker is missing: the test goes on" in result.output, result.tail()
+    assert result.output.count("self-healed with heartbeat") == 2, result.tail()
+    assert "--run-time limit reached" in result.output, result.tail()  # it ran to its end
+    assert 190 <= rate_after <= 210, rate_after
+    assert result.returncode == 0, result.tail()
