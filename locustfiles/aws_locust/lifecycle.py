@@ -32,6 +32,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from aws_locust import (
     checks,
+    drain,
     hotkeys,
     knee,
     latency,
@@ -120,6 +121,7 @@ class Lifecycle:
         attach(environment, self.tally)
         latency.attach(environment, self.latency)
         self.verifier.attach(environment)
+        drain.Drainer(environment, self.verifier.add_unanswered)  # the end of a test: calls in flight answered
         hotkeys.attach(environment, self.hot)
         environment.events.request.add_listener(knee.METER.on_request)
         otel.attach(environment)  # --otel: our figures as OpenTelemetry metrics, from every process that sends

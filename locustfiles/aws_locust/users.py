@@ -16,6 +16,7 @@ from locust.exception import StopUser
 from aws_locust import shares
 from aws_locust.budget import Holder
 from aws_locust.context import RequestContext, RowKey
+from aws_locust.drain import PROCESS_DRAIN
 from aws_locust.pace import PACE
 from aws_locust.runtime import ProcessRuntime, runtime_for
 from writers import young_gc
@@ -28,6 +29,7 @@ from writers.services import Workload
 from writers.strategies import STRATEGIES, strategy_class
 
 logger = logging.getLogger("aws_locust")
+DRAIN_CHECK_EVERY = 32  # records between two looks at the drain flag (not one per record)
 
 
 def answered_at(attempt: Attempt) -> float:
@@ -146,17 +148,25 @@ class AwsUser(User):
             nonlocal wrote
             runner = self.environment.runner
             settings, source = self.runtime.settings, self.runtime.records
-            while True:
+            drain = PROCESS_DRAIN
+            while not drain.active:  # the test stops: no new records, the calls in flight are answered
                 # Users of this process, counting those still to be spawned (a worker's own share).
                 sharers = max(runner.user_count, runner.target_user_count) if runner else 1
                 granted = budget.claim(holder, settings.records_per_task, sharers, settings.batch)
                 if not granted:
                     return
                 wrote = True
-                for _ in range(granted):
-                    yield source.next()
+                for done in range(0, granted, DRAIN_CHECK_EVERY):
+                    if drain.active:
+                        return
+                    for _ in range(min(DRAIN_CHECK_EVERY, granted - done)):
+                        yield source.next()
 
-        self.client.write(records())
+        PROCESS_DRAIN.writing += 1
+        try:
+            self.client.write(records())
+        finally:
+            PROCESS_DRAIN.writing -= 1
         budget.settle(holder)
         if budget.done:
             shares.report_done(self.environment)
