@@ -247,9 +247,9 @@ def test_three_identical_knee_searches_agree_through_a_spike(tmp_path: Path) -> 
     machine adds its own noise) each land near 300 and agree within 15 %."""
     servers = [FifoServer(capacity=300, spike_after=850, spike=0.4) for _ in range(3)]
     try:
-        search = [*SEARCH[:3], "--step-time", "3s", *SEARCH[5:], "--slo-p99-ms", "100", "GeventUser"]
+        args = [*SEARCH, "--slo-p99-ms", "100", "GeventUser"]
         runs = [
-            LocustProcess(locustfile("dynamodb"), [*PACED, "--target", server.url, *search], tmp_path / f"run{i}")
+            LocustProcess(locustfile("dynamodb"), [*PACED, "--target", server.url, *args], tmp_path / f"run{i}")
             for i, server in enumerate(servers)
         ]
         results = [run.finish(timeout=180) for run in runs]
