@@ -47,6 +47,7 @@ from aws_locust import (
     webui,
 )
 from aws_locust.checks import CheckResult, CheckSettings, RowP99, RunFigures
+from aws_locust.files import write_atomically
 from aws_locust.latency import LatencyHistograms
 from aws_locust.rate import RateControl, RateShape
 from aws_locust.report import Reports
@@ -129,13 +130,14 @@ class Lifecycle:
         locust_races.install()
         locust_fixes.install(environment)
         runner = environment.runner
-        self.distributor = shares.attach(environment, self.tally)
+        self.distributor = shares.attach(environment)
         if not isinstance(runner, MasterRunner):
             warm_up(environment, runtimes=False)  # imports, before any test's clock starts
         if isinstance(runner, WorkerRunner):
             runner.register_message(knee.STEP, lambda msg, **_: knee.on_step_message(environment, msg.data))
             return  # workers take their settings from the master
         assert self.distributor is not None
+        environment.events.reset_stats.add_listener(self.on_reset_stats)
         self.control = rate.CONTROL = RateControl(environment, self.distributor)
         self.knee = knee.KneeFinder(environment, self.control, self._broadcast(environment), self.distributor.end_run)
         self.watchdog = Watchdog(environment, self.tally, self.distributor.end_run)
@@ -154,7 +156,7 @@ class Lifecycle:
                 self.tally, self.latency, self.hourly_charges, live_stats.duration if live_stats else lambda: 0.0
             ),
         )
-        webui.attach(environment, live_stats, self.reports, self.control)
+        webui.attach(environment, live_stats, self.reports, self.control, self.check_flags)
         if environment.parsed_options is None:
             return
         try:
@@ -177,6 +179,13 @@ class Lifecycle:
             return len(workers)
 
         return broadcast
+
+    def check_flags(self, options: Any) -> None:
+        """Every check of our flags that needs no service (ConfigError: the first bad one)."""
+        for workload in self.workloads:
+            read_settings(options, workload)
+        read_rate_settings(options)
+        checks.read_check_settings(options)
 
     def prepare(self, environment: Environment) -> None:
         """Check flags, start emulators, provision and check the resources: all before any user starts."""
@@ -277,6 +286,19 @@ class Lifecycle:
         self.watchdog.start(read_settings(options, self.workloads[0]).abort_after if self.workloads else 0)
         if options.rate_mode:
             logger.info("rate mode: calls start on a schedule (%s arrivals)", paced.arrival)
+
+    def on_reset_stats(self, **_: Any) -> None:
+        """The web UI's Reset Stats: the AWS tab, its charts and the report of the run so far
+        start again from now, all from the same (cleared) counts and histograms, as Locust's
+        own table does. --verify still reads back every record acknowledged in the test."""
+        self.tally.rows.clear()
+        self.tally.acked_by_worker.clear()
+        self.tally.cpu_seconds = 0.0
+        self.tally.mark_cpu()
+        self.latency.clear()
+        self.hot.clear()
+        if self.reports.live is not None:
+            self.reports.live.start_test()  # rate windows, timeline and run time from now
 
     def on_test_stop(self, environment: Environment, **_: Any) -> None:
         for part in (self.control, self.knee, self.watchdog):
@@ -440,10 +462,9 @@ class Lifecycle:
         path = getattr(environment.parsed_options, "summary_json", "")
         if path:
             try:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-                Path(path).write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+                write_atomically(path, orjson.dumps(data, option=orjson.OPT_INDENT_2))
             except OSError as exc:  # checked before the swarm; the disk may still fill up
-                logger.error("could not write --summary-json %s: %s", path, exc)
+                outcome.record(outcome.NOT_WRITTEN, f"could not write --summary-json {path}: {one_line(exc)}")
         self.reports.write(environment)
         if self.reports.live is not None:
             self.reports.live.stop_sampling()

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,8 +40,6 @@ from aws_locust.pace import PACE
 
 if TYPE_CHECKING:
     from locust.env import Environment
-
-    from aws_locust.tally import AwsTally
 
 logger = logging.getLogger("aws_locust")
 
@@ -96,15 +95,16 @@ class WorkerPart:
 class Distributor:
     """Master or local process: the parts of every worker, kept in step with who is there."""
 
-    def __init__(self, environment: Environment, tally: AwsTally) -> None:
+    def __init__(self, environment: Environment) -> None:
         self.environment = environment
-        self.tally = tally
         self.run = 0
         self.max_records: int | None = None
         self.rate = 0.0
         self.parts: dict[str, WorkerPart] = {}
         self.ended = True  # no test runs (none yet, or it ended): nothing changes any more
         self.missed_by_workers = 0  # starts the workers forgave (this run)
+        # what each worker reported acknowledged this run (its own count: Reset Stats clears the tally's)
+        self.acked_by_worker: Counter[str] = Counter()
         self._sent: dict[str, tuple[int | None, float]] = {}  # worker -> (limit, rate) it was sent last
         self._all_lost_since: float | None = None
         self._ticker: gevent.Greenlet | None = None
@@ -167,6 +167,7 @@ class Distributor:
         limits = split(max_records, len(workers)) if max_records else [None] * len(workers)
         self.parts = {worker: WorkerPart(limit) for worker, limit in zip(workers, limits, strict=True)}
         self.missed_by_workers, self._all_lost_since = 0, None
+        self.acked_by_worker.clear()
         self._send_all(force=True)
         if self._ticker is None and self._master is not None:
             self._ticker = gevent.spawn(self._tick_forever)
@@ -182,7 +183,7 @@ class Distributor:
 
     def acked(self, worker: str) -> int:
         part = self.parts.get(worker)
-        reported = self.tally.acked_by_worker.get(worker, 0) if worker != LOCAL else self.tally.total("acked")
+        reported = self.acked_by_worker[worker] if worker != LOCAL else PROCESS.budget.acked
         return max(reported, part.done_acked if part is not None else 0)
 
     def acked_total(self) -> int:
@@ -203,6 +204,8 @@ class Distributor:
         return PACE.missed() if self._master is None else self.missed_by_workers
 
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
+        for *_, counts in data.get("aws_tally") or []:
+            self.acked_by_worker[client_id] += counts.get("acked", 0)
         missed = data.get(MISSED)
         if missed and int(missed.get("run", -1)) == self.run:
             self.missed_by_workers += int(missed.get("missed", 0))
@@ -323,7 +326,7 @@ def report_done(environment: Environment) -> None:
 DISTRIBUTOR: Distributor | None = None  # master or local process
 
 
-def attach(environment: Environment, tally: AwsTally) -> Distributor | None:
+def attach(environment: Environment) -> Distributor | None:
     """Every process: the worker side (parts arrive); master or local: the distributor."""
     global DISTRIBUTOR
     from locust.runners import MasterRunner, WorkerRunner
@@ -338,7 +341,7 @@ def attach(environment: Environment, tally: AwsTally) -> Distributor | None:
         )
         environment.events.report_to_master.add_listener(PROCESS.report_missed)
         return None
-    distributor = DISTRIBUTOR = Distributor(environment, tally)
+    distributor = DISTRIBUTOR = Distributor(environment)
     if isinstance(runner, MasterRunner):
         runner.register_message(
             DONE, lambda msg, **_: distributor.on_done(msg.node_id, msg.data["run"], msg.data["acked"])
