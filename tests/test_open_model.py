@@ -15,7 +15,7 @@ import itertools
 import math
 import random
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -267,3 +267,32 @@ def test_forgiving_a_backlog_across_a_pending_rate_switch() -> None:
     schedule.apply(clock.now)
     assert schedule.next_time == NEVER
     assert schedule.missed == pytest.approx(old_rate_starts + 2000, abs=2)  # and the 1,000/s of [3, 5)
+
+
+def test_a_sender_waiting_at_rate_0_ends_when_told_to_look_and_fed_no_more() -> None:
+    """The end of a test (aws_locust.drain): its feeder stops and the schedule is told to
+    look now; a sender parked at rate 0 (waiting for a new rate) finds no call and returns."""
+    clock = Clock()
+    server = SimulatedServer(clock, 4, lambda t: 0.001)
+    schedule = Schedule(100, "uniform", random.Random(1), clock=clock)
+    fed = calls(50)
+    draining = []
+
+    def feeder() -> Iterator[Call]:
+        for index, call in enumerate(fed):
+            if draining:
+                return
+            if index == 5:
+                schedule.set_rate(0)  # the rate drops to 0 with the 6th call taken
+            yield call
+
+    def sleep(seconds: float) -> None:
+        if seconds == NEVER:  # parked until a new rate: the drain comes instead
+            draining.append(True)
+            schedule.look_now()
+            return
+        clock.sleep(seconds)
+
+    driver = Driver(server, lambda attempt: None, schedule=schedule, clock=clock, sleep=sleep)
+    totals = driver.run(feeder())
+    assert draining and totals.acked == 6  # and it returned: not parked for ever, no division by zero

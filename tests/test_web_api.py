@@ -4,7 +4,9 @@ web-UI Locust process and a stub that answers at once:
 - /swarm with a flag our checks refuse (NaN, a word where a number goes) answers
   `success: false` with the reason, and no test starts (it answered `success: true`);
 - POST /aws/rate refuses bad JSON (`[1]` was a 500 and a traceback) and a rate no user
-  could start (1e7 was taken, leaving a backlog of ~100,000 calls) with 400;
+  could start (1e7 was taken, leaving a backlog of ~100,000 calls) with 400; after the
+  highest rate allowed and then 0, what was owed beyond one second is forgiven: the calls
+  stop within seconds;
 - Reset Stats clears the AWS tab's counts and histograms and the run-so-far report
   together: right after it the counts are those of the last moment, and each row's
   latency count equals its calls (before, the counts went on and the histograms restarted).
@@ -54,7 +56,7 @@ def test_web_endpoints_refuse_bad_input_and_reset_consistently(tmp_path: Path) -
     stub = StubServer()
     port = free_ports(1)[0]
     args = ["--no-provision", "--table", "stub", "--target", stub.url, "--web-host", "127.0.0.1", "--web-port",
-            str(port), "--report-dir", "", "--exit-code-on-error", "0"]  # fmt: skip
+            str(port), "--report-dir", "", "--exit-code-on-error", "0", "--summary-json", "summary.json"]  # fmt: skip
     run = LocustProcess(locustfile("dynamodb"), args, tmp_path / "run", headless=False)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -80,6 +82,17 @@ def test_web_endpoints_refuse_bad_input_and_reset_consistently(tmp_path: Path) -
         time.sleep(2)
         tab = requests.get(f"{base}/aws/stats", timeout=10).json()
         report = requests.get(f"{base}/aws/report.json", timeout=10).json()
+
+        # The most one user may be asked for, for 5 s (it sends a few thousand a second: the rest is owed), then 0.
+        flooded = requests.post(f"{base}/aws/rate", data={"rate": "10000"}, timeout=10)
+        time.sleep(5)
+        requests.post(f"{base}/aws/rate", data={"rate": "0"}, timeout=10)
+        time.sleep(6)  # at most 1 s of the 10,000/s is still owed: sent within a few seconds at most
+        quiet_from = stub.answered
+        time.sleep(2)
+        after_zero = stub.answered - quiet_from
+        run.process.terminate()
+        ended = run.finish(timeout=40)
     finally:
         run.kill()
         stub.close()
@@ -90,7 +103,7 @@ def test_web_endpoints_refuse_bad_input_and_reset_consistently(tmp_path: Path) -
     assert started["success"] is True, started
 
     assert bad_json.status_code == 400 and "rate" in bad_json.json()["error"]
-    assert absurd.status_code == 400 and "20,000 calls a second" in absurd.json()["error"], absurd.text
+    assert absurd.status_code == 400 and "10,000 calls a second" in absurd.json()["error"], absurd.text
     assert not_a_number.status_code == 400
     assert accepted.status_code == 200 and accepted.json()["target"] == 150
 
@@ -100,4 +113,7 @@ def test_web_endpoints_refuse_bad_input_and_reset_consistently(tmp_path: Path) -
     assert abs(total_calls(tab) - summary["calls"]) <= 30, (total_calls(tab), summary["calls"])
     for name, row in summary["rows"].items():  # counts and histograms cleared together
         assert summary["latency_ms"][name]["count"] == row["calls"], (name, row, summary["latency_ms"][name])
-    assert_no_traceback(run.finish(timeout=10))
+    # A change forgives what is owed beyond 1 s of the old rate, and counts it: the calls stop within seconds.
+    assert flooded.status_code == 200 and after_zero == 0, after_zero
+    assert_no_traceback(ended)
+    assert ended.summary["rate"]["missed"] > 0, ended.summary["rate"]  # written at the end, in its folder

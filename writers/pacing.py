@@ -35,7 +35,9 @@ KEEP_BACKLOG_SECONDS = 1.0  # at a rate change: owed starts older than this are 
 class Schedule:
     """Intended start times (on `clock`) of one sender's calls at `calls_per_second`."""
 
-    __slots__ = ("_arrival", "_clock", "_pending", "_rng", "_switch", "_wake", "missed", "next_time", "rate")
+    __slots__ = (
+        "_arrival", "_clock", "_look_now", "_pending", "_rng", "_switch", "_wake", "missed", "next_time", "rate",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -55,6 +57,7 @@ class Schedule:
         self._pending: tuple[float, float] | None = None  # (rate, backlog kept) asked for, not yet applied
         self._switch: tuple[float, float] | None = None  # (when, rate): the old rate's backlog ends then
         self._wake: Callable[[], None] | None = None
+        self._look_now = False
         if calls_per_second > 0:
             self._change(clock(), calls_per_second, KEEP_BACKLOG_SECONDS)
 
@@ -69,6 +72,13 @@ class Schedule:
         self._pending = (max(0.0, float(calls_per_second)), keep_backlog)
         if self._wake is not None:
             self._wake()
+
+    def look_now(self) -> None:
+        """Make the sender look for its next call at once, whatever the rate (even 0, where it
+        would wait for a new rate): its caller stopped feeding it (the test ends), so it finds
+        none and returns instead of waiting."""
+        self._look_now = True
+        self.set_rate(self.target_rate)
 
     def on_change(self, wake: Callable[[], None] | None) -> None:
         """Called by set_rate: lets an idle sender wake up for a new rate."""
@@ -93,6 +103,12 @@ class Schedule:
     def _change(self, now: float, new: float, keep_backlog: float) -> None:
         if self.next_time < now - keep_backlog:
             self._forgive(now - keep_backlog)
+        self._switch_rate(now, new)
+        if self._look_now:
+            self._look_now = False
+            self.next_time = min(self.next_time, now)
+
+    def _switch_rate(self, now: float, new: float) -> None:
         old = self.rate
         if self.next_time < now:  # a backlog at the old rate: still owed, then the new rate
             self._switch = (self._switch[0] if self._switch else now, new)
@@ -139,10 +155,13 @@ class Schedule:
         """The next intended start, consumed; the one after it is computed."""
         intended = self.next_time
         rate = self.rate
-        if self._arrival == "poisson":
-            following = intended + self._rng.expovariate(rate)
-        else:
-            following = intended + 1.0 / rate
+        try:  # free unless raised
+            if self._arrival == "poisson":
+                following = intended + self._rng.expovariate(rate)
+            else:
+                following = intended + 1.0 / rate
+        except ZeroDivisionError:  # rate 0, asked to look now (look_now): no start after this one
+            following = NEVER
         switch = self._switch
         if switch is not None and following >= switch[0]:  # the old rate's backlog is done
             when, new = switch

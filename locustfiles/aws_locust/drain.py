@@ -23,6 +23,8 @@ from typing import Any
 
 import gevent
 
+from aws_locust.pace import PACE
+
 logger = logging.getLogger("aws_locust")
 
 DRAIN = "aws_drain"  # master -> workers: {"run": n}
@@ -45,6 +47,7 @@ class Drain:
     def wait(self, seconds: float) -> int:
         """Take no new records; wait until no user writes (or `seconds`). Users still writing."""
         self.active = True
+        PACE.look_now()  # a paced user waiting for its next start (or at rate 0, for a new rate) sees it now
         deadline = time.monotonic() + seconds
         while self.writing and time.monotonic() < deadline:
             gevent.sleep(POLL_SECONDS)

@@ -29,7 +29,6 @@ from writers.services import Workload
 from writers.strategies import STRATEGIES, strategy_class
 
 logger = logging.getLogger("aws_locust")
-DRAIN_CHECK_EVERY = 32  # records between two looks at the drain flag (not one per record)
 
 
 def answered_at(attempt: Attempt) -> float:
@@ -156,11 +155,10 @@ class AwsUser(User):
                 if not granted:
                     return
                 wrote = True
-                for done in range(0, granted, DRAIN_CHECK_EVERY):
-                    if drain.active:
+                for _ in range(granted):
+                    if drain.active:  # ~25 ns a record (a call costs ~100 us of CPU)
                         return
-                    for _ in range(min(DRAIN_CHECK_EVERY, granted - done)):
-                        yield source.next()
+                    yield source.next()
 
         PROCESS_DRAIN.writing += 1
         try:

@@ -61,9 +61,9 @@ COLUMNS = (
 )
 LATENCY_COLUMNS = ("p50_ms", "p99_ms", "p99_9_ms", "p99_intended_ms", "p99_record_ms")
 SCRIPT_TAG = b'<script src="./aws/static/aws_tab.js" defer></script>'
-# No user starts more calls a second than this (one core signs ~10,000): a rate above users x batch x this
-# cannot be a target, only a typo, and would leave a backlog nobody can send.
-MAX_CALLS_PER_USER = 20_000
+# No user starts more calls a second than this (a user is one greenlet on one core, and a core signs ~10,000):
+# a rate above users x batch x this cannot be met, only owed (a backlog nobody can send), so it is refused.
+MAX_CALLS_PER_USER = 10_000
 # /swarm form fields Locust itself reads; every other field is a flag it copies into the options.
 LOCUST_FORM_FIELDS = ("user_count", "spawn_rate", "host", "user_classes", "run_time", "profile", "shape_class")
 
