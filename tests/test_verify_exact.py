@@ -74,8 +74,10 @@ def test_what_verify_keeps_is_bounded_by_the_keys_not_the_writes() -> None:
         tracemalloc.stop()
     assert len(log) == 100
     assert max(len(kept) for _, kept in log.rows.values()) <= 10  # only writes in flight together
-    # 200,000 more writes cost nothing lasting (was ~250 B each: 50 MB here)
-    assert after_220k - after_20k < 100_000, (after_20k, after_220k)
+    # 200,000 more writes cost nothing lasting (was ~250 B each: 50 MB more here); what is kept is a few
+    # KB per key at most (the versions of writes in flight together, which vary from moment to moment)
+    assert (after_220k - after_20k) / 200_000 < 5, (after_20k, after_220k)
+    assert after_220k < 100 * 5_000, after_220k
 
 
 @pytest.mark.slow
