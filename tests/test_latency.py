@@ -77,3 +77,31 @@ def test_over_range_counts_travel_with_the_worker_messages() -> None:
     master.merge_message(worker.take_message())
     assert master.percentiles(ROW, "record")["over_range"] == 1
     assert worker.take_message() == {}  # sent once
+
+
+def test_sparse_messages_merge_exactly_as_hdrh_adds() -> None:
+    """Workers send only their non-zero buckets (a master spent most of its per-worker CPU
+    decoding and adding ~23,500-bucket arrays); the merge must be hdrh's, value for value."""
+    import random
+
+    from aws_locust.latency import new_histogram
+
+    rng = random.Random(3)
+    master, reference = LatencyHistograms(), new_histogram()
+    for _ in range(5):  # five workers' reports
+        worker = LatencyHistograms()
+        for _ in range(2000):
+            ms = rng.lognormvariate(1.0, 1.5)  # 0.01 ms .. seconds: many buckets, several decades
+            worker.record(("service", ROW), ms, worker.unsent, worker.unsent_over_range)
+        alone = new_histogram()
+        alone.add(worker.unsent[("service", ROW)])
+        reference.add(alone)
+        release([alone])
+        master.merge_message(worker.take_message())
+    master.fold()
+    merged = master.merged[("service", ROW)]
+    assert merged.get_total_count() == reference.get_total_count() == 10_000
+    for p in (1, 10, 50, 90, 99, 99.9, 99.99, 100):
+        assert merged.get_value_at_percentile(p) == reference.get_value_at_percentile(p), p
+    assert merged.get_max_value() == reference.get_max_value()
+    assert list(merged.counts) == list(reference.counts)

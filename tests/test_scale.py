@@ -47,7 +47,9 @@ def test_a_hundred_workers_start_and_run_with_none_missing(tmp_path: Path) -> No
     stub = StubServer()
     try:
         files = f"{locustfile('dynamodb')},{LOOP_LAG_PLUGIN}"
-        args = [*STUB_TABLE, "--target", stub.url, "--processes", "100", "-u", "200", "-r", "200", "-t", "20s",
+        port = str(free_ports(1)[0])  # not Locust's default 5557: another run on the machine may hold it
+        args = [*STUB_TABLE, "--target", stub.url, "--processes", "100", "--master-bind-host", "127.0.0.1",
+                "--master-bind-port", port, "--master-port", port, "-u", "200", "-r", "200", "-t", "20s",
                 "--rate", "1000", "--concurrency", "2", "GeventUser"]  # fmt: skip
         result = LocustProcess(files, args, tmp_path / "run").finish(timeout=150)
     finally:

@@ -119,7 +119,7 @@ def _in_grace(runner: Any) -> bool:
 
 
 def _grace_when_every_worker_is_missing() -> None:
-    from locust.runners import MasterRunner
+    from locust.runners import STATE_INIT, STATE_RUNNING, STATE_SPAWNING, MasterRunner
 
     original_stop, original_check_stopped = MasterRunner.stop, MasterRunner.check_stopped
 
@@ -144,7 +144,9 @@ def _grace_when_every_worker_is_missing() -> None:
 
     def check_stopped(self: Any) -> None:
         # With every worker missing Locust marks the test stopped (nothing else stops it): not in the grace period.
-        if not _in_grace(self):
+        # Called for every message the master reads: the usual case (a worker alive) costs one look.
+        alive = (STATE_INIT, STATE_RUNNING, STATE_SPAWNING)
+        if any(client.state in alive for client in self.clients.values()) or not _in_grace(self):
             original_check_stopped(self)
 
     MasterRunner.stop = stop  # type: ignore[method-assign]

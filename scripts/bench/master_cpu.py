@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -44,11 +46,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (after the command's closing paren)
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def run(arm: str, workers: int, seconds: int, sink: str, folder: Path) -> float:
     """One run; the master's CPU seconds per worker-minute in the steady window."""
     users = USERS_PER_WORKER * workers
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "PYTHONUNBUFFERED": "1"}
-    common = ["--headless", "--processes", str(workers), "-u", str(users), "-r", str(users), "-t", f"{seconds}s"]
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "PYTHONUNBUFFERED": "1",
+           "LOCUST_WAIT_FOR_WORKERS_REPORT_AFTER_RAMP_UP": "10"}  # fmt: skip
+    port = str(free_port())  # not Locust's default 5557: another run on the machine may hold it
+    common = ["--headless", "--processes", str(workers), "--master-bind-host", "127.0.0.1", "--master-bind-port",
+              port, "--master-port", port, "-u", str(users), "-r", str(users), "-t", f"{seconds}s"]  # fmt: skip
     if arm == "ours":
         argv = [LOCUST, "-f", str(ROOT / "locustfiles" / "dynamodb.py"), *common, "--rate",
                 str(PER_WORKER_RATE * workers), "--target", sink, "--no-provision", "--table", "stub",
@@ -57,30 +68,42 @@ def run(arm: str, workers: int, seconds: int, sink: str, folder: Path) -> float:
         env["BENCH_THROUGHPUT"] = str(PER_WORKER_RATE / USERS_PER_WORKER)  # tasks/s per user
         argv = [LOCUST, "-f", str(BENCH / "anchor_fasthttp.py"), *common, "-H", sink, "--exit-code-on-error", "0"]
     log = (folder / f"{arm}.log").open("w+")
-    master = subprocess.Popen(argv, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    master = subprocess.Popen(
+        argv, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+
+    def stop_all() -> None:  # the master and the workers it forked
+        try:
+            os.killpg(master.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
     spawned = threading.Event()
 
     def watch() -> None:
         while master.poll() is None and not spawned.is_set():
             log.flush()
-            if "All users spawned" in (folder / f"{arm}.log").read_text(errors="replace"):
+            if "total users)" in (folder / f"{arm}.log").read_text(errors="replace"):  # the ramp is done
                 spawned.set()
             time.sleep(0.2)
 
     threading.Thread(target=watch, daemon=True).start()
     started = time.monotonic()
     if not spawned.wait(seconds):
-        master.kill()
+        stop_all()
         raise SystemExit(f"{arm}: users not spawned within {seconds} s (see {folder / f'{arm}.log'})")
     time.sleep(10)
     begin_cpu, begin = cpu_seconds(master.pid), time.monotonic()
     left = seconds - (begin - started) - 3
     if left < 10:
-        master.kill()
+        stop_all()
         raise SystemExit(f"{arm}: --seconds {seconds} leaves no steady window after the spawn")
     time.sleep(left)
     end_cpu, end = cpu_seconds(master.pid), time.monotonic()
-    master.wait(seconds + 120)
+    try:
+        master.wait(seconds + 120)
+    finally:
+        stop_all()
     return (end_cpu - begin_cpu) / workers / ((end - begin) / 60)
 
 
