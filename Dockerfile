@@ -14,7 +14,7 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 # ---- version is the pinned one. tests/test_k8s.py checks that the list covers every
 # ---- third-party import of writers/ and locustfiles/ and that all it pulls in is pinned.
 FROM ${PYTHON_IMAGE} AS build
-ARG LOCUST_PACKAGES="locust boto3 botocore aioboto3 aiohttp geventhttpclient gevent uvloop Faker orjson hdrhistogram multidict yarl plotly numpy prometheus-client opentelemetry-sdk opentelemetry-exporter-otlp-proto-grpc opentelemetry-exporter-otlp-proto-http opentelemetry-instrumentation-requests opentelemetry-instrumentation-urllib3"
+ARG LOCUST_PACKAGES="locust boto3 botocore aiobotocore aiohttp geventhttpclient gevent uvloop Faker orjson hdrhistogram multidict yarl plotly numpy opentelemetry-sdk opentelemetry-exporter-otlp-proto-grpc opentelemetry-exporter-otlp-proto-http opentelemetry-instrumentation-requests opentelemetry-instrumentation-urllib3"
 # not in a freeze, but hdrhistogram declares setuptools>=83 (a new venv brings 65)
 ARG SETUPTOOLS=setuptools==84.2.1
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1

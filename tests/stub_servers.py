@@ -9,6 +9,8 @@ before the swarm); what differs is *when* writes are answered:
   the stall ends;
 - `FifoServer(capacity)`: one request at a time, in arrival order, each taking exactly
   1/capacity seconds: a queue of known capacity;
+- `DelayServer(delay)`: each write answered `delay` seconds after it arrived, however many
+  are in flight: a service of known latency;
 - `StubServer()`: at once, always;
 - `FifoServer(capacity, spike_after=N, spike=S)`: the FIFO server that, once, when its
   N-th request arrives, answers nothing for S seconds (a single spike of noise).
@@ -96,8 +98,11 @@ class StubServer:
         self._thread.start()
         if not ready.wait(10):
             raise RuntimeError("the stub server did not start")
-        self.port = self._server.sockets[0].getsockname()[1]
+        self.port = self._listening_port()
         self.url = f"http://127.0.0.1:{self.port}"
+
+    def _listening_port(self) -> int:
+        return int(self._server.sockets[0].getsockname()[1])  # set by the loop's thread
 
     def _run(self, ready: threading.Event) -> None:
         asyncio.set_event_loop(self.loop)
@@ -152,3 +157,12 @@ class FifoServer(StubServer):
             self.free_at = max(now, self.free_at) + self.spike  # the queue waits: everything behind it too
         self.free_at = max(now, self.free_at) + self.service_time
         self.loop.call_at(self.free_at, connection.answer)
+
+
+class DelayServer(StubServer):
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        super().__init__()
+
+    def schedule(self, connection: _Connection, now: float) -> None:
+        self.loop.call_at(now + self.delay, connection.answer)

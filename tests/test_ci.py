@@ -18,16 +18,18 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import PROJECT_ROOT, USER_CLASSES, SharedEmulators
 from prometheus_client.parser import text_string_to_metric_families
+from stub_servers import DelayServer
 from test_reliability import (
     FaultProxy,
     LocustProcess,
@@ -39,6 +41,10 @@ from test_reliability import (
 )
 
 from writers.emulators import RunningEmulator, free_ports
+
+if str(PROJECT_ROOT / "locustfiles") not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT / "locustfiles"))
+from aws_locust.buckets import percentile_from_buckets
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -94,6 +100,7 @@ def test_locust_max_records_variable_is_honoured(dynalite: RunningEmulator, tmp_
         ("LOCUST_CHECK_ERROR_RATIO", "2", "--check-error-ratio"),
         ("LOCUST_CHECK_P99_MS", "fast", "--check-p99-ms"),
         ("LOCUST_METRICS_PORT", "70000", "--metrics-port"),
+        ("LOCUST_REPORT_S3_URI", "https://bucket/reports/", "--report-s3-uri"),
     ],
 )
 def test_a_bad_variable_exits_2_like_its_flag(tmp_path: Path, variable: str, value: str, flag: str) -> None:
@@ -224,16 +231,24 @@ def test_rate_mode_judges_the_intended_time_p99(dynalite: RunningEmulator, tmp_p
 # --------------------------------------------------------------------------- --metrics-port
 
 
-def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
-    """GET /metrics: sample name -> [(labels, value)], parsed by prometheus-client's parser."""
+def scrape_text(port: int) -> str:
+    """GET /metrics as served."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         connection.request("GET", "/metrics")
         response = connection.getresponse()
-        assert response.status == 200
-        text = response.read().decode()
+        assert response.status == 200 and response.getheader("Content-Type", "").startswith("text/plain; version=0.0.4")
+        return response.read().decode()
     finally:
         connection.close()
+
+
+def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """GET /metrics: sample name -> [(labels, value)], parsed by prometheus-client's parser."""
+    return parse_metrics(scrape_text(port))
+
+
+def parse_metrics(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
     samples: dict[str, list[tuple[dict[str, str], float]]] = {}
     for family in text_string_to_metric_families(text):
         # served, even without a sample yet (no hourly charge, no worker in a single process)
@@ -254,7 +269,7 @@ def dashboard_metrics() -> set[str]:
         dashboard = json.loads(path.read_text())
         for panel in dashboard["panels"]:
             for target in panel.get("targets", []):
-                names.update(re.findall(r"\baws_load_[a-z_]+", target["expr"]))
+                names.update(re.findall(r"\baws_load_[a-z0-9_]+", target["expr"]))
     return names
 
 
@@ -360,6 +375,112 @@ def test_metrics_port_and_checks_on_the_master_of_two_workers(dynalite: RunningE
         assert 0 < value <= result.summary["acked_by_worker"][worker_id]
 
 
+def one_value(samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str) -> float:
+    found = [v for have, v in samples.get(name, []) if all(have.get(k) == w for k, w in labels.items())]
+    assert len(found) == 1, (name, labels, samples.get(name))
+    return found[0]
+
+
+def promtool_check(text: str) -> None:
+    """`promtool check metrics` (Debian's prometheus, installed by scripts/setup.sh) finds nothing."""
+    if shutil.which("promtool") is None:
+        return  # tests/test_exports.py::test_promtool_accepts_the_metrics says it was skipped
+    done = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and not (done.stdout + done.stderr).strip(), done.stdout + done.stderr
+
+
+@pytest.fixture
+def known_latency() -> Iterator[DelayServer]:
+    """Every write answered 20 ms after it arrived."""
+    server = DelayServer(0.020)
+    yield server
+    server.close()
+
+
+STUB = ["--no-provision", "--table", "stub", "--exit-code-on-error", "0"]
+
+
+def test_metrics_values_of_a_paced_run_against_a_server_of_known_latency(
+    known_latency: DelayServer, tmp_path: Path
+) -> None:
+    """Read back by value: users, workers, the target and achieved rate, when the test started,
+    and latency buckets that put nothing below the server's 20 ms."""
+    port = free_ports(1)[0]
+    run = LocustProcess(
+        locustfile("dynamodb"),
+        [*STUB, "--target", known_latency.url, "-u", "2", "-r", "2", "-t", "10s", "--rate", "200",
+         "--metrics-port", str(port), "--metrics-host", "127.0.0.1", "GeventUser"],
+        tmp_path / "run",
+    )  # fmt: skip
+    try:
+        run.wait_for("All users spawned", timeout=40)
+        spawned = time.time()
+        time.sleep(5)
+        text = scrape_text(port)
+        scraped = time.time()
+        result = run.finish(timeout=40)
+    finally:
+        run.kill()
+
+    assert result.returncode == 0, result.tail()
+    promtool_check(text)
+    samples = parse_metrics(text)
+    assert one_value(samples, "aws_load_users") == 2
+    assert one_value(samples, "aws_load_workers") == 1  # a single local process
+    assert one_value(samples, "aws_load_target_records_per_second") == 200
+    assert 150 <= one_value(samples, "aws_load_achieved_records_per_second") <= 230
+    assert spawned - 5 <= one_value(samples, "aws_load_run_start_time_seconds") <= spawned + 1
+    row = {"service": "DynamoDB", "operation": "PutItem", "strategy": "gevent"}
+    count = one_value(samples, "aws_load_latency_seconds_count", kind="service", **row)
+    assert 0.5 * 200 * (scraped - spawned) <= count <= one_value(samples, "aws_load_calls_total", **row)
+    assert one_value(samples, "aws_load_latency_seconds_bucket", kind="service", le="0.015", **row) == 0
+    assert one_value(samples, "aws_load_latency_seconds_bucket", kind="service", le="0.02", **row) <= 0.01 * count
+    assert one_value(samples, "aws_load_latency_seconds_bucket", kind="service", le="+Inf", **row) == count
+    mean = one_value(samples, "aws_load_latency_seconds_sum", kind="service", **row) / count
+    assert 0.020 <= mean <= 0.25, mean  # seconds: never below the server's delay (a ms/s mix-up would be 20)
+    intended = one_value(samples, "aws_load_latency_seconds_count", kind="intended", **row)
+    assert intended == count and one_value(samples, "aws_load_latency_seconds_count", kind="lag", **row) == count
+    assert 0 <= one_value(samples, "aws_load_start_lag_p99_seconds", **row) < 0.5
+    late = one_value(samples, "aws_load_late_starts_total", **row)
+    assert late <= result.total("late")  # counted as it runs, never more than the final figure
+    assert samples["aws_load_find_max_step"] == []  # no knee finder in this run
+
+
+def test_metrics_follow_the_knee_finder_step_by_step(known_latency: DelayServer, tmp_path: Path) -> None:
+    """Scraped every 0.5 s while --find-max searches: each (step, rate) served is the rate that
+    step was measured at, as the summary lists them afterwards."""
+    port = free_ports(1)[0]
+    run = LocustProcess(
+        locustfile("dynamodb"),
+        [*STUB, "--target", known_latency.url, "-u", "2", "-r", "2", "-t", "11s", "--find-max", "--find-max-start",
+         "40", "--step-time", "3s", "--slo-p99-ms", "1000", "--concurrency", "32", "--check-given-up", "off",
+         "--metrics-port", str(port),
+         "--metrics-host", "127.0.0.1", "GeventUser"],
+        tmp_path / "run",
+    )  # fmt: skip
+    seen: set[tuple[int, float]] = set()
+    try:
+        run.wait_for("All users spawned", timeout=40)
+        deadline = time.monotonic() + 9
+        while time.monotonic() < deadline and run.process.poll() is None:
+            samples = scrape(port)
+            if samples["aws_load_find_max_step"]:
+                step = one_value(samples, "aws_load_find_max_step")
+                seen.add((int(step), one_value(samples, "aws_load_find_max_records_per_second")))
+            time.sleep(0.5)
+        result = run.finish(timeout=40)
+    finally:
+        run.kill()
+
+    steps = result.summary["find_max"]["steps"]
+    assert len(steps) >= 2, result.tail()
+    assert {1, 2} <= {step for step, _ in seen}, seen
+    for step, rate in seen:
+        if step <= len(steps) and rate > 0:  # 0: catching up after a breach
+            assert rate == steps[step - 1]["rate"], (step, rate, steps)
+    assert (1, 40.0) in seen, seen  # the first step at --find-max-start
+
+
 # --------------------------------------------------------------------------- --otel
 
 
@@ -426,8 +547,10 @@ def test_otel_console_exporter_with_every_user_class(
                 for metric in scope["metrics"]:
                     for point in metric["data"]["data_points"]:
                         attributes = point["attributes"]
-                        assert attributes["service"] == "DynamoDB" and attributes["worker"] == "local"
-                        key = (metric["name"], attributes["strategy"], attributes.get("failure.kind", ""))
+                        assert attributes["rpc.system"] == "aws-api" and attributes["rpc.service"] == "DynamoDB"
+                        assert attributes["rpc.method"] == "PutItem" and attributes["cloud.region"] == "us-east-1"
+                        assert attributes["worker"] == "local"
+                        key = (metric["name"], attributes["strategy"], attributes.get("error.type", ""))
                         if "count" in point:
                             histograms[key] = point["count"]
                         else:
@@ -443,7 +566,46 @@ def test_otel_console_exporter_with_every_user_class(
         assert ("aws_load.calls.failed", strategy, "server") not in latest  # none but throttles
         assert latest[("aws_load.cost", strategy, "")] > 0 and latest[("aws_load.billed_units", strategy, "")] > 0
         assert 0 < histograms[("aws_load.latency.service", strategy, "")] <= row["calls"]
+        assert 0 < histograms[("aws_load.latency.service", strategy, "throttled")] <= row["failed_throttled"]
         assert histograms[("aws_load.latency.record", strategy, "")] > 0
+
+
+def test_otel_buckets_give_the_percentiles_of_a_server_of_known_latency(
+    known_latency: DelayServer, tmp_path: Path
+) -> None:
+    """Issue 24: with the SDK's default bounds (0, 5, 10 ... 10,000) every call of a run landed
+    in the (0, 5] s bucket. Now the exported buckets put the 20 ms server where it is: the
+    bucket holding each percentile holds the HdrHistogram's figure of the same calls."""
+    result = run_locust(
+        "dynamodb",
+        ["--otel", *STUB, "--target", known_latency.url, "-u", "2", "-r", "2", "-t", "5s", "--rate", "150",
+         "GeventUser"],
+        tmp_path,
+        env=OTEL_CONSOLE,
+    )  # fmt: skip
+    assert result.returncode == 0, result.tail()
+    points = [
+        point
+        for document in console_metrics(result.output)
+        for resource in document["resource_metrics"]
+        for scope in resource["scope_metrics"]
+        if scope["scope"]["name"] == "aws_load"
+        for metric in scope["metrics"]
+        if metric["name"] == "aws_load.latency.service"
+        for point in metric["data"]["data_points"]
+    ]
+    assert points, result.tail()
+    last = points[-1]  # cumulative: the export at exit holds every call
+    assert last["count"] == result.summary["rows"]["DynamoDB PutItem [gevent]"]["calls"]
+    bounds, counts = last["explicit_bounds"], last["bucket_counts"]
+    assert bounds[0] == 0.00025 and bounds[-1] == 60.0 and len(counts) == len(bounds) + 1
+    assert sum(counts[: bounds.index(0.015) + 1]) == 0  # nothing faster than the server's 20 ms
+    hdr = result.summary["latency_ms"]["DynamoDB PutItem [gevent]"]
+    for percentile in (50.0, 99.0):
+        upper = percentile_from_buckets(bounds, counts, percentile)
+        lower = max([b for b in bounds if b < upper], default=0.0)
+        assert lower * 0.999 <= hdr[f"p{percentile:g}"] / 1000 <= upper * 1.001, (percentile, lower, upper, hdr)
+    assert percentile_from_buckets(bounds, counts, 50.0) >= 0.025  # above the server's 20 ms
 
 
 # --------------------------------------------------------------------------- scripts/diff_reports.py
@@ -533,7 +695,28 @@ def test_dashboards_are_valid_grafana_json() -> None:
     for path in paths:
         dashboard = json.loads(path.read_text())
         titles = {panel["title"] for panel in dashboard["panels"]}
-        assert {"records/s per strategy", "p99 latency", "throttled calls/s", "estimated cost so far"} <= titles
+        assert {"target vs achieved rate", "users and workers", "p50 and p99 by latency kind", "throttles and errors",
+                "cost", "records/s per strategy"} <= titles  # fmt: skip
+        assert "__inputs" not in dashboard  # the datasource is a variable: file provisioning and the sidecar load it
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool missing (Debian's prometheus; scripts/setup.sh)")
+def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
+    """Every query of the dashboards, with Grafana's variables filled in, parsed by promtool
+    (as the expressions of recording rules: `promtool check rules` parses each one)."""
+    exprs = [
+        target["expr"].replace("$__rate_interval", "1m").replace("$job", ".*")
+        for path in DASHBOARDS.glob("*.json")
+        for panel in json.loads(path.read_text())["panels"]
+        for target in panel["targets"]
+    ]
+    assert len(exprs) >= 10 and not [e for e in exprs if "$" in e], exprs
+    rules = tmp_path / "rules.yml"
+    rules.write_text(json.dumps({"groups": [{"name": "dashboard", "rules": [
+        {"record": f"dashboard:query_{i}", "expr": expr} for i, expr in enumerate(exprs)
+    ]}]}))  # fmt: skip
+    done = subprocess.run(["promtool", "check", "rules", str(rules)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and f"SUCCESS: {len(exprs)} rules found" in done.stdout, done.stdout + done.stderr
 
 
 # --------------------------------------------------------------------------- the defaults

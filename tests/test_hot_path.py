@@ -8,9 +8,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import aioboto3
 import aiohttp
 import pytest
+from aiobotocore.session import AioSession
 from conftest import sigcheck_sink
 
 from writers.driver import Driver
@@ -50,7 +50,7 @@ def test_per_call_work_stays_per_call(sink: str, strategy: str, monkeypatch: pyt
     counting(monkeypatch, counts, http11.HttpClient, "__init__", "http clients")
     counting(monkeypatch, counts, multiplex.Multiplexer, "__init__", "multiplexers")
     counting(monkeypatch, counts, boto3_calls, "make_client", "boto3 clients")
-    counting(monkeypatch, counts, aioboto3.Session, "client", "aioboto3 clients")
+    counting(monkeypatch, counts, AioSession, "create_client", "aiobotocore clients")
     counting(monkeypatch, counts, aiohttp.ClientSession, "__init__", "aiohttp sessions")
     raw._signers.clear()
     boto3_calls._shared_clients.clear()
@@ -74,4 +74,4 @@ def test_per_call_work_stays_per_call(sink: str, strategy: str, monkeypatch: pyt
     if strategy == "sequential":  # one client per process, never per call
         assert counts["boto3 clients"] == 1, counts
     if strategy == "aioboto3":  # one client per process loop
-        assert counts["aioboto3 clients"] == 1, counts
+        assert counts["aiobotocore clients"] == 1, counts

@@ -27,11 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import yaml
+from botocore.config import Config as BotoConfig
 from conftest import SharedEmulators
+from prometheus_client.parser import text_string_to_metric_families
 
-from writers.emulators import RunningEmulator
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK = ROOT / "scripts" / "k8s_check.sh"
@@ -40,7 +43,8 @@ if not LOCUST.exists():
     LOCUST = Path(sys.executable).parent / "locust"
 PYTHON = Path(sys.executable)
 
-OVERLAYS = ("base", "web", "headless", "local", "irsa")
+OVERLAYS = ("base", "web", "headless", "local", "irsa")  # each one a run: master, workers, ...
+MONITORING = "monitoring"  # beside a run: the PodMonitor and the dashboard's ConfigMap
 HEADLESS_LIKE = ("headless", "local", "irsa")
 MASTER_LABELS = {"app.kubernetes.io/name": "locust", "app.kubernetes.io/component": "master"}
 WORKER_LABELS = {"app.kubernetes.io/name": "locust", "app.kubernetes.io/component": "worker"}
@@ -55,7 +59,7 @@ SED_JSON = r"/^\[$/,/^\]$/p"
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+def rendered_all(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
     out = tmp_path_factory.mktemp("k8s-render")
     proc = subprocess.run(
         ["bash", str(CHECK)],
@@ -68,9 +72,17 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[st
     if proc.returncode == 3:
         pytest.skip(f"kustomize/kubernetes-validate missing ({proc.stderr.strip()})")
     assert proc.returncode == 0, f"scripts/k8s_check.sh failed:\n{proc.stdout}\n{proc.stderr}"
+    if shutil.which("node"):  # the custom resources were validated against their operator's schema too
+        assert "ok   PodMonitor/locust-master (monitoring.coreos.com/v1)" in proc.stdout, proc.stdout
     docs = {p.stem: [d for d in yaml.safe_load_all(p.read_text()) if d] for p in out.glob("*.yaml")}
-    assert set(docs) == set(OVERLAYS), f"rendered {sorted(docs)}"
+    assert set(docs) == {*OVERLAYS, MONITORING}, f"rendered {sorted(docs)}"
     return docs
+
+
+@pytest.fixture(scope="module")
+def rendered(rendered_all: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """The overlays that make a run."""
+    return {name: docs for name, docs in rendered_all.items() if name in OVERLAYS}
 
 
 def objects(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -108,7 +120,25 @@ def master(docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def worker(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    return one(docs, "Deployment", "locust-worker")
+    """The workers: a Deployment (web UI runs), a Job (headless runs: they end with the run)."""
+    found = [w for w in workloads(docs) if w["metadata"]["name"] == "locust-worker"]
+    assert len(found) == 1, f"{len(found)} worker workloads"
+    return found[0]
+
+
+def worker_count(workload: dict[str, Any]) -> int:
+    spec = workload["spec"]
+    if workload["kind"] == "Job":
+        assert spec["parallelism"] == spec["completions"], spec  # every worker at once, each one once
+        return int(spec["parallelism"])
+    return int(spec["replicas"])
+
+
+def seconds(text: str) -> int:
+    """A --run-time value (10m, 1h30m, 90s, 45) in seconds."""
+    parts = re.findall(r"(\d+)([hms]?)", text)
+    assert parts and "".join(n + u for n, u in parts) == text, text
+    return sum(int(n) * {"h": 3600, "m": 60, "s": 1, "": 1}[u] for n, u in parts)
 
 
 def locust_container(workload: dict[str, Any]) -> dict[str, Any]:
@@ -136,8 +166,9 @@ def arg_value(args: list[str], flag: str) -> str:
 def test_every_overlay_renders_and_validates(rendered: dict[str, list[dict[str, Any]]]) -> None:
     for name, docs in rendered.items():
         kinds = {d["kind"] for d in docs}
-        assert {"ServiceAccount", "Service", "Deployment", "NetworkPolicy", "ConfigMap"} <= kinds, name
+        assert {"ServiceAccount", "Service", "NetworkPolicy", "ConfigMap"} <= kinds, name
         assert (name in HEADLESS_LIKE) == ("Job" in kinds), name
+        assert (name in HEADLESS_LIKE) == (worker(docs)["kind"] == "Job"), name  # Deployments serve the web UI
     one(rendered["local"], "Deployment", "aws-emulators")
     one(rendered["local"], "Service", "aws-emulators")
     one(rendered["local"], "NetworkPolicy", "aws-emulators")
@@ -235,12 +266,79 @@ def test_headless_waits_for_every_worker(rendered: dict[str, list[dict[str, Any]
         assert job["kind"] == "Job" and job["spec"]["backoffLimit"] == 0, name
         assert pod_spec(job)["restartPolicy"] == "Never", name
         args = locust_container(job)["args"]
-        assert int(arg_value(args, "--expect-workers")) == worker(docs)["spec"]["replicas"], name
+        assert int(arg_value(args, "--expect-workers")) == worker_count(worker(docs)), name
         assert arg_value(args, "--exit-code-on-error") == "1", name
         # --json alone: Locust 2.47 resets the stats while printing them, so with --json-file
         # too the second report would be empty.
         assert "--json" in args and not any(a.startswith("--json-file") for a in args), name
         assert not objects([d for d in docs if d["metadata"]["name"] == "locust-master"], "Deployment"), name
+
+
+def test_headless_runs_leave_nothing_behind(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    """Headless runs end clean: no Deployment outlives the master (the workers are a Job whose
+    pods exit when the master quits), every Job is deleted after it finished, and the worker
+    Job has a deadline past the master's wait for workers plus its run time."""
+    for name in HEADLESS_LIKE:
+        docs = rendered[name]
+        locust = [w for w in workloads(docs) if w["metadata"]["name"].startswith("locust-")]
+        assert {w["kind"] for w in locust} == {"Job"}, f"{name}: {[(w['kind'], w['metadata']['name']) for w in locust]}"
+        for job in objects(docs, "Job"):
+            assert 0 < job["spec"]["ttlSecondsAfterFinished"] <= 86400, f"{name}: {job['metadata']['name']}"
+        workers = worker(docs)
+        assert pod_spec(workers)["restartPolicy"] == "OnFailure", name  # a crash restarts; a quit completes
+        args = locust_container(master(docs))["args"]
+        needed = int(arg_value(args, "--expect-workers-max-wait")) + seconds(arg_value(args, "--run-time"))
+        assert workers["spec"]["activeDeadlineSeconds"] >= needed + 300, (name, needed)  # + the end of the run
+        worker_args = locust_container(workers)["args"]
+        assert "--worker" in worker_args and arg_value(worker_args, "--exit-code-on-error") == "0", name
+
+
+def test_headless_keeps_its_report_in_s3(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    """The headless run uploads its report (the local smoke run, against emulators, does not)."""
+    for name in HEADLESS_LIKE:
+        env = one(rendered[name], "ConfigMap", "locust-env")["data"]
+        expected = "" if name == "local" else "s3://aws-load-reports/runs/"
+        assert env["LOCUST_REPORT_S3_URI"] == expected, name
+    assert "LOCUST_REPORT_S3_URI" not in one(rendered["web"], "ConfigMap", "locust-env")["data"]
+
+
+def test_monitoring_overlay_scrapes_the_master_and_ships_the_dashboard(
+    rendered_all: dict[str, list[dict[str, Any]]],
+) -> None:
+    """k8s/overlays/monitoring: a PodMonitor whose selector picks the master of every run overlay
+    (never a worker) on its named metrics port and path, and the dashboard as a ConfigMap for
+    Grafana's sidecar: the JSON file itself, a datasource variable, no __inputs. (kubernetes-
+    validate has no schema for PodMonitor, a custom resource: k8s_check.sh validates it against
+    the operator's types, which check required fields and types; unknown fields are checked here.)"""
+    docs = rendered_all[MONITORING]
+    assert sorted(d["kind"] for d in docs) == ["ConfigMap", "PodMonitor"]
+    monitor = one(docs, "PodMonitor", "locust-master")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert set(monitor["spec"]) == {"selector", "podMetricsEndpoints"}
+    assert set(monitor["spec"]["selector"]) == {"matchLabels"}
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert set(endpoint) == {"port", "path", "interval"} and re.fullmatch(r"\d+s", endpoint["interval"])
+    for name, run in rendered_all.items():
+        if name == MONITORING:
+            continue
+        master_pod = master(run)
+        assert selects(monitor["spec"]["selector"]["matchLabels"], pod_labels(master_pod)), name
+        assert not selects(monitor["spec"]["selector"]["matchLabels"], pod_labels(worker(run))), name
+        ports = {p["name"]: p["containerPort"] for p in locust_container(master_pod)["ports"]}
+        assert ports[endpoint["port"]] == int(one(run, "ConfigMap", "locust-env")["data"]["LOCUST_METRICS_PORT"])
+        assert endpoint["path"] == master_pod["spec"]["template"]["metadata"]["annotations"]["prometheus.io/path"]
+    dashboard_map = one(docs, "ConfigMap", "aws-load-dashboard")
+    assert dashboard_map["metadata"]["name"] == "aws-load-dashboard"  # no hash suffix: one dashboard, replaced
+    assert dashboard_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    text = dashboard_map["data"]["aws-load.json"]
+    assert text == (ROOT / "k8s" / "dashboards" / "aws-load.json").read_text()
+    dashboard = json.loads(text)
+    assert "__inputs" not in dashboard and "${DS_" not in text
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+    sources = [p["datasource"] for p in dashboard["panels"]]
+    sources += [t["datasource"] for p in dashboard["panels"] for t in p["targets"]] + [variables["job"]["datasource"]]
+    assert all(source == {"type": "prometheus", "uid": "${datasource}"} for source in sources), sources
 
 
 def test_network_policy_lets_only_workers_reach_the_master_port(rendered: dict[str, list[dict[str, Any]]]) -> None:
@@ -436,6 +534,7 @@ class Pod:
     hosts: dict[str, str] = field(default_factory=dict)  # "host:port" or "http://host:port" -> local
     paths: dict[str, Path] = field(default_factory=dict)
     metrics_port: int = field(default_factory=lambda: free_port())  # LOCUST_METRICS_PORT, on 127.0.0.1 here
+    extra_env: dict[str, str] = field(default_factory=dict)  # what the cluster would give: S3's endpoint, keys
 
     def __post_init__(self) -> None:
         spec = pod_spec(self.workload)
@@ -484,6 +583,7 @@ class Pod:
             env[item["name"]] = item["value"]
         if "LOCUST_METRICS_PORT" in env:  # the pod's port, moved to a free one on loopback
             env.update(LOCUST_METRICS_PORT=str(self.metrics_port), LOCUST_METRICS_HOST="127.0.0.1")
+        env.update(self.extra_env)
         return {k: self.map(v) if k.startswith(("AWS_ENDPOINT_URL", "LOCUST_")) else v for k, v in env.items()}
 
     def argv(self, replace: dict[str, str] | None = None, extra: tuple[str, ...] = ()) -> list[str]:
@@ -522,16 +622,21 @@ def dynalite(local: SharedEmulators) -> RunningEmulator:
 
 
 def run_distributed(
-    docs: list[dict[str, Any]], tmp: Path, master_extra: tuple[str, ...], hosts: dict[str, str] | None = None
+    docs: list[dict[str, Any]],
+    tmp: Path,
+    master_extra: tuple[str, ...],
+    hosts: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[Pod, str]:
-    """Run the master Job's args with --expect-workers workers from the worker Deployment's args."""
+    """Run the master Job's args with --expect-workers workers from the worker Job's (or Deployment's) args."""
     port = free_port()
     job = master(docs)
-    master_pod = Pod(docs, job, locust_container(job), tmp / "master", hosts=dict(hosts or {}))
+    master_pod = Pod(docs, job, locust_container(job), tmp / "master", hosts=dict(hosts or {}), extra_env=env or {})
     workers = [
-        Pod(docs, worker(docs), locust_container(worker(docs)), tmp / f"worker{i}", hosts=dict(hosts or {}))
-        for i in range(worker(docs)["spec"]["replicas"])
-    ]
+        Pod(docs, worker(docs), locust_container(worker(docs)), tmp / f"worker{i}", hosts=dict(hosts or {}),
+            extra_env=env or {})
+        for i in range(worker_count(worker(docs)))
+    ]  # fmt: skip
     master_argv = master_pod.argv(
         replace={"--run-time": "25s"},
         extra=("--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), *master_extra),
@@ -565,12 +670,81 @@ def json_report(output: str) -> list[dict[str, Any]]:
     return stats
 
 
+def report_store(local: SharedEmulators, uri: str) -> tuple[dict[str, str], Any, str, str]:
+    """SeaweedFS standing in for the overlay's report bucket: the pods' S3 environment, a client,
+    the bucket and the prefix (the bucket made if missing)."""
+    seaweedfs = local.get("s3", "seaweedfs")
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    client = boto3.client(
+        "s3", endpoint_url=seaweedfs.endpoint, region_name="us-east-1", aws_access_key_id=LOCAL_ACCESS_KEY,
+        aws_secret_access_key=LOCAL_SECRET_KEY, config=BotoConfig(s3={"addressing_style": "path"}),
+    )  # fmt: skip
+    if bucket not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
+        client.create_bucket(Bucket=bucket)
+    env = {"AWS_ENDPOINT_URL_S3": seaweedfs.endpoint, "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
+           "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY}  # fmt: skip
+    return env, client, bucket, prefix
+
+
+def object_names(client: Any, bucket: str, prefix: str) -> set[str]:
+    return {item["Key"] for item in client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])}
+
+
 @pytest.mark.slow
-def test_headless_job_and_worker_args_run(rendered: dict[str, list[dict[str, Any]]], tmp_path: Path) -> None:
-    """The headless overlay's own args, a local target and a small record quota."""
-    _, output = run_distributed(rendered["headless"], tmp_path, ("--target", "local", "--max-records", "200"))
+def test_headless_job_and_worker_args_run(
+    rendered: dict[str, list[dict[str, Any]]], local: SharedEmulators, tmp_path: Path
+) -> None:
+    """The headless overlay's own args and environment (its report kept in S3: SeaweedFS here),
+    a local target and a small record quota; the workers end with the master."""
+    docs = rendered["headless"]
+    uri = one(docs, "ConfigMap", "locust-env")["data"]["LOCUST_REPORT_S3_URI"]
+    s3_env, client, bucket, prefix = report_store(local, uri)
+    before = object_names(client, bucket, prefix)
+    _, output = run_distributed(docs, tmp_path, ("--target", "local", "--max-records", "200"), env=s3_env)
     stats = json_report(output)
+    kept = object_names(client, bucket, prefix) - before
+    names = {key.removeprefix(prefix) for key in kept}
+    reports = {name for name in names if name.startswith("aws-report-")}
+    assert len(reports) == 2 and {name for name in names if name.startswith("aws-summary-")}, sorted(names)
+    (summary_key,) = [key for key in kept if "aws-summary-" in key]
+    summary = json.loads(client.get_object(Bucket=bucket, Key=summary_key)["Body"].read())
+    assert summary["acked"] >= 200 and len(summary["acked_by_worker"]) == worker_count(worker(docs))
     assert any(s["method"] == "DynamoDB" for s in stats), stats
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_headless_workers_end_when_the_master_dies(
+    rendered: dict[str, list[dict[str, Any]]], local: SharedEmulators, tmp_path: Path
+) -> None:
+    """A master killed without a word (OOM, a lost node): its worker notices the missing heartbeat
+    and exits 0 within Locust's 60 s, which completes the worker Job instead of leaving it waiting."""
+    docs = rendered["headless"]
+    s3_env, *_ = report_store(local, one(docs, "ConfigMap", "locust-env")["data"]["LOCUST_REPORT_S3_URI"])
+    port = free_port()
+    job, workers = master(docs), worker(docs)
+    master_pod = Pod(docs, job, locust_container(job), tmp_path / "master", extra_env=s3_env)
+    worker_pod = Pod(docs, workers, locust_container(workers), tmp_path / "worker", extra_env=s3_env)
+    master_argv = master_pod.argv(
+        replace={"--run-time": "180s", "--expect-workers": "1"},
+        extra=("--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), "--target", "local"),
+    )
+    worker_argv = worker_pod.argv(replace={"--master-host": "127.0.0.1"}, extra=("--master-port", str(port)))
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs.append(master_pod.start(master_argv, tmp_path / "master.log"))
+        procs.append(worker_pod.start(worker_argv, tmp_path / "worker.log"))
+        wait_for(lambda: "All users spawned" in (tmp_path / "master.log").read_text(), 60, "the swarm", tuple(procs))
+        os.killpg(procs[0].pid, signal.SIGKILL)  # the master and the emulator it started
+        killed = time.monotonic()
+        code = procs[1].wait(timeout=120)
+        waited = time.monotonic() - killed
+    finally:
+        stop(procs)
+    log = (tmp_path / "worker.log").read_text()
+    assert code == 0, log[-3000:]  # 0: the Job counts the pod complete; never restarted to wait again
+    assert 55 <= waited <= 100, waited
+    assert "heartbeat" in log, log[-2000:]
 
 
 @pytest.mark.slow
@@ -653,8 +827,10 @@ def test_web_master_probes_and_worker_args(rendered: dict[str, list[dict[str, An
         scrape = http.client.HTTPConnection("127.0.0.1", master_pod.metrics_port, timeout=5)
         scrape.request("GET", master(docs)["spec"]["template"]["metadata"]["annotations"]["prometheus.io/path"])
         answer = scrape.getresponse()
-        assert answer.status == 200 and b"aws_load_run_seconds" in answer.read()  # what Prometheus scrapes
+        assert answer.status == 200
+        served = {s.name: s.value for f in text_string_to_metric_families(answer.read().decode()) for s in f.samples}
         scrape.close()
+        assert served["aws_load_workers"] == 1 and served["aws_load_users"] == 0  # what Prometheus scrapes: no test yet
     finally:
         stop(procs)
     assert master_proc.returncode == 0, (tmp_path / "master.log").read_text()[-3000:]

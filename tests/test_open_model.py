@@ -296,3 +296,57 @@ def test_a_sender_waiting_at_rate_0_ends_when_told_to_look_and_fed_no_more() -> 
     driver = Driver(server, lambda attempt: None, schedule=schedule, clock=clock, sleep=sleep)
     totals = driver.run(feeder())
     assert draining and totals.acked == 6  # and it returned: not parked for ever, no division by zero
+
+
+class PreparingServer(SimulatedServer):
+    """Notes when each call was prepared (made ahead) and started, on the simulated clock."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.prepared: dict[int, float] = {}  # id(call) -> when prepared
+        self.started_prepared = 0
+        self.events: list[str] = []
+
+    def prepare(self, call: Call) -> None:
+        assert call.prepared is None, "a call is made once per attempt"
+        self.prepared[id(call)] = self.clock.now
+        self.events.append("prepare")
+        call.prepared = "made ahead"
+
+    def start(self, call: Call) -> None:
+        assert call.prepared is not None, "the driver prepares every call before it starts it"
+        assert self.prepared[id(call)] <= max(call.intended, self.clock.now)
+        self.started_prepared += 1
+        self.events.append("start")
+        call.prepared = None
+        super().start(call)
+
+
+def test_a_paced_sender_makes_each_call_ahead_of_its_intended_start() -> None:
+    """While it waits for the next intended start, the driver takes that call and has the
+    strategy prepare it (record, signature), so only sending is left when its time comes.
+    Every call still starts at its intended time, none early, and the count is unchanged."""
+    clock = Clock()
+    server = PreparingServer(clock, 8, lambda t: 0.001)
+    schedule = Schedule(100, "uniform", random.Random(3), clock=clock)
+    attempts: list[Attempt] = []
+    driver = Driver(server, attempts.append, schedule=schedule, clock=clock, sleep=clock.sleep)
+    totals = driver.run(calls(50))
+    assert totals.calls == totals.acked == 50 and totals.late == 0
+    assert server.started_prepared >= 49  # the first may start at once, before any wait
+    assert all(actual >= intended for intended, actual in server.sent)
+
+
+def test_a_closed_loop_makes_each_burst_of_calls_then_sends_it_back_to_back() -> None:
+    """The calls a driver can start at once (every free slot) are all made and signed first,
+    then sent one after another: the sends of a burst leave together (one wake-up of the
+    server instead of one per call). Each call is made when its slot is free, not before."""
+    clock = Clock()
+    server = PreparingServer(clock, 4, lambda t: 0.001)
+    totals = Driver(server, lambda attempt: None, clock=clock, sleep=clock.sleep).run(calls(20))
+    assert totals.acked == 20 and server.started_prepared == 20
+    runs = [(kind, len(list(group))) for kind, group in itertools.groupby(server.events)]
+    assert runs[0] == ("prepare", 4) and runs[1] == ("start", 4)  # four free slots: four made, then four sent
+    kinds = [kind for kind, _ in runs]
+    assert kinds == ["prepare", "start"] * (len(runs) // 2)  # always a burst made, then the same burst sent
+    assert all(runs[i][1] == runs[i + 1][1] for i in range(0, len(runs), 2))

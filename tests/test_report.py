@@ -10,23 +10,29 @@ searched for secrets.
 from __future__ import annotations
 
 import argparse
+import http.server
 import json
 import math
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
+import boto3
 import pytest
-from conftest import DYNAMODB_LOCUSTFILE, LOCUST, PROJECT_ROOT, RunLocust, locust_env, stats_totals
+from botocore.config import Config
+from conftest import DYNAMODB_LOCUSTFILE, LOCUST, PROJECT_ROOT, RunLocust, SharedEmulators, locust_env, stats_totals
 
 from writers import pricing
 from writers.calls import Call, ServiceInfo
-from writers.emulators import LOCAL_SECRET_KEY, free_ports
-from writers.errors import AwsCallError, FailureKind
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, free_ports
+from writers.errors import AwsCallError, ConfigError, FailureKind
 from writers.records import BookRecords
 from writers.services import SERVICES, dynamodb, sqs, workload_class
 from writers.services.dynamodb import BatchWriteItem, batch_write, get_item, put_item, to_item
@@ -39,6 +45,7 @@ if LOCUSTFILES not in sys.path:
     sys.path.insert(0, LOCUSTFILES)
 from aws_locust import report  # noqa: E402
 from aws_locust.context import RowKey  # noqa: E402
+from aws_locust.keep import S3Location, parse_uri, summary_name_for  # noqa: E402
 from aws_locust.latency import LatencyHistograms  # noqa: E402
 from aws_locust.live import LiveStats, table_row, total_row  # noqa: E402
 from aws_locust.tally import AwsTally  # noqa: E402
@@ -50,7 +57,8 @@ ENV_TOKEN = "FwoGZXIvYXdzEXAMPLESESSIONTOKENFORTHEREPORTTEST"
 def test_glue_modules_do_not_import_locust() -> None:
     code = (
         f"import sys; sys.path.insert(0, {LOCUSTFILES!r}); "
-        "import aws_locust.live, aws_locust.report, aws_locust.tally, aws_locust.latency; "
+        "import aws_locust.live, aws_locust.report, aws_locust.tally, aws_locust.latency, aws_locust.keep, "
+        "aws_locust.prometheus, aws_locust.buckets, aws_locust.otel; "
         "print(sorted(m for m in sys.modules if m == 'locust' or m.startswith('locust.')))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -438,3 +446,146 @@ def test_distributed_run_reports_rows_from_both_workers(tmp_path: Path) -> None:
     assert sum(counts["calls"] for counts in workers.values()) == data["total"]["calls"]
     assert sum(counts["acked"] for counts in workers.values()) == data["total"]["acked"] == 2000
     assert data["aws_summary"]["acked_by_worker"] == {k: v["acked"] for k, v in workers.items()}
+
+
+# --------------------------------------------------------------------------- --report-s3-uri
+
+
+def test_report_s3_uri_names_a_bucket_and_a_prefix() -> None:
+    assert parse_uri("s3://reports/nightly/dynamodb/") == S3Location("reports", "nightly/dynamodb/")
+    assert parse_uri("s3://reports/nightly") == S3Location("reports", "nightly/")  # a folder either way
+    assert parse_uri("s3://reports") == S3Location("reports", "") == parse_uri("s3://reports/")
+    assert str(parse_uri("s3://my.reports-1/a/b")) == "s3://my.reports-1/a/b/"
+    for bad in ("reports/x", "https://reports/x", "s3://", "s3://Reports/x", "s3://a/x", "s3://bad..name/x"):
+        with pytest.raises(ConfigError, match="--report-s3-uri"):
+            parse_uri(bad)
+    reports = [Path("r/aws-report-20260101T000000Z.json"), Path("r/aws-report-20260101T000000Z.html")]
+    assert summary_name_for(reports) == "aws-summary-20260101T000000Z.json"
+
+
+S3_KEYS = {"AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY}
+
+
+@pytest.fixture
+def report_bucket(local: SharedEmulators) -> Iterator[tuple[RunningEmulator, Any, str]]:
+    """A new bucket on SeaweedFS (which checks signatures), its client and its name."""
+    seaweedfs = local.get("s3", "seaweedfs")
+    client = boto3.client(
+        "s3", endpoint_url=seaweedfs.endpoint, region_name="us-east-1", aws_access_key_id=LOCAL_ACCESS_KEY,
+        aws_secret_access_key=LOCAL_SECRET_KEY, config=Config(s3={"addressing_style": "path"}),
+    )  # fmt: skip
+    bucket = f"reports-{uuid.uuid4().hex[:10]}"
+    client.create_bucket(Bucket=bucket)
+    yield seaweedfs, client, bucket
+
+
+def stored(client: Any, bucket: str, prefix: str) -> dict[str, dict[str, Any]]:
+    """name -> {"body", "type"} of every object under the prefix."""
+    found = {}
+    for item in client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
+        answer = client.get_object(Bucket=bucket, Key=item["Key"])
+        found[item["Key"].removeprefix(prefix)] = {"body": answer["Body"].read(), "type": answer["ContentType"]}
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_reports_and_summary_are_kept_in_s3(
+    run_locust: RunLocust, report_bucket: tuple[RunningEmulator, Any, str], tmp_path: Path
+) -> None:
+    """No --report-dir: the reports go through a temporary folder to the bucket, with plotly.min.js
+    and the summary; every object as written (the summary equals --summary-json's file)."""
+    seaweedfs, client, bucket = report_bucket
+    summary = tmp_path / "summary.json"
+    run = run_locust(
+        ["-u", "2", "-r", "2", "-t", "30s", "--max-records", "300", "--target", "local", "--summary-json",
+         str(summary), "--report-s3-uri", f"s3://{bucket}/nightly/run-1", "GeventUser"],
+        env={"AWS_ENDPOINT_URL_S3": seaweedfs.endpoint, **S3_KEYS},
+    )  # fmt: skip
+    output: str = run.output  # type: ignore[attr-defined]
+    assert run.returncode == 0, output[-3000:]
+    objects = stored(client, bucket, "nightly/run-1/")
+    reports = sorted(name for name in objects if name.startswith("aws-report-"))
+    assert len(reports) == 2 and {Path(name).suffix for name in reports} == {".json", ".html"}, sorted(objects)
+    stamp = Path(reports[0]).stem.removeprefix("aws-report-")
+    assert set(objects) == {*reports, "plotly.min.js", f"aws-summary-{stamp}.json"}
+    kept_summary = json.loads(objects[f"aws-summary-{stamp}.json"]["body"])
+    assert kept_summary == json.loads(summary.read_text()) and kept_summary["acked"] == 300
+    report_data = json.loads(objects[f"aws-report-{stamp}.json"]["body"])
+    assert report_data["aws_summary"] == kept_summary and report_data["total"]["acked"] == 300
+    html = objects[f"aws-report-{stamp}.html"]
+    assert html["type"].startswith("text/html") and b'<table id="aws-table">' in html["body"]
+    assert len(objects["plotly.min.js"]["body"]) > 1_000_000
+    assert objects[f"aws-report-{stamp}.json"]["type"] == "application/json"
+    kept = [line for line in output.splitlines() if "reports kept in s3://" in line]
+    assert len(kept) == 1 and f"s3://{bucket}/nightly/run-1/" in kept[0], output[-2000:]
+
+
+class ReadOnlyBucket(http.server.BaseHTTPRequestHandler):
+    """An S3 stand-in where the bucket exists (HeadBucket: 200) and every write is refused
+    (PutObject: 403 AccessDenied): a role that may look at the bucket but not write to it."""
+
+    puts: ClassVar[list[str]] = []
+
+    def do_HEAD(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_PUT(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.puts.append(self.path)
+        body = b"<?xml version='1.0'?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+        self.send_response(403)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_failed_upload_is_one_line_and_exit_9_after_the_result(run_locust: RunLocust) -> None:
+    """The bucket is there before the swarm, the writes are refused at the end: the run's
+    summary is printed and written all the same, then one error line, and exit 9."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ReadOnlyBucket)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        run = run_locust(
+            ["-u", "1", "-r", "1", "-t", "4s", "--target", "local", "--report-s3-uri", "s3://reports/runs/",
+             "GeventUser"],
+            timeout=60,
+            env={"AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{server.server_port}", **S3_KEYS},
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+    output: str = run.output  # type: ignore[attr-defined]
+    assert run.returncode == 9, output[-3000:]
+    errors = [line for line in output.splitlines() if "--report-s3-uri" in line]
+    assert len(errors) == 1 and "ERROR" in errors[0], errors
+    assert "could not upload aws-report-" in errors[0] and "Access Denied" in errors[0], errors
+    assert "Traceback" not in output
+    assert output.index("AWS summary:") < output.index(errors[0])  # the run's own result first
+    assert ReadOnlyBucket.puts and ReadOnlyBucket.puts[0].startswith("/reports/runs/aws-report-")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_missing_report_bucket_is_one_line_before_the_swarm(
+    run_locust: RunLocust, report_bucket: tuple[RunningEmulator, Any, str]
+) -> None:
+    seaweedfs, _, bucket = report_bucket
+    run = run_locust(
+        ["-u", "1", "-r", "1", "-t", "5s", "--target", "local", "--report-s3-uri", f"s3://{bucket}-missing/x/",
+         "GeventUser"],
+        timeout=60,
+        env={"AWS_ENDPOINT_URL_S3": seaweedfs.endpoint, **S3_KEYS},
+    )  # fmt: skip
+    output: str = run.output  # type: ignore[attr-defined]
+    assert run.returncode == 2, output[-3000:]
+    errors = [line for line in output.splitlines() if "--report-s3-uri" in line]
+    assert errors == [f"error: --report-s3-uri s3://{bucket}-missing/x/: no such bucket"], output[-3000:]
+    assert "All users spawned" not in output and "Traceback" not in output

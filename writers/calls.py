@@ -91,6 +91,7 @@ class Call(ABC):
     # Where a key may be written more than once: each record's version (its checksum),
     # parallel to `keys`, so --verify can tell the last acknowledged version from older ones.
     versions: tuple[str, ...] = ()
+    prepared: Any = None  # a strategy's request for this attempt, made ahead of its start (Strategy.prepare)
 
     def __init__(self, items: int = 1, *, keys: tuple[str, ...] = (), attempt: int = 1) -> None:
         self.items = items
@@ -130,6 +131,7 @@ class Call(ABC):
         """The same call, as its next attempt (the same wire request, signed again when sent)."""
         retry = copy.copy(self)
         retry.attempt = self.attempt + 1
+        retry.prepared = None  # signed again when sent
         return retry
 
     def abandon(self) -> list[Call]:

@@ -50,6 +50,7 @@ _SHAPE_CACHE_MAX = 256
 # RFC 2104's inner and outer pads, as byte translation tables (as the hmac module builds them).
 _IPAD = bytes(x ^ 0x36 for x in range(256))
 _OPAD = bytes(x ^ 0x5C for x in range(256))
+_SHA256 = hashlib.sha256()  # copied per hash (see payload_hash)
 # scheme://netloc, path, ?query: what urlsplit finds in a URL without a fragment, and
 # without the tab and newlines urlsplit strips (those take its own path).
 _SIMPLE_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/?#\t\r\n]*)([^?#\t\r\n]*)(?:\?([^#\t\r\n]*))?")
@@ -256,7 +257,11 @@ class SigV4Signer:
         """Hex SHA-256 of the body unless the caller supplies the value."""
         if payload_hash is not None:
             return payload_hash
-        return hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256_HASH
+        if not body:
+            return EMPTY_SHA256_HASH
+        digest = _SHA256.copy()  # a copy of a made context: OpenSSL 3 looks the algorithm up for each new one
+        digest.update(body)
+        return digest.hexdigest()
 
     def canonical_headers(self, to_sign: Mapping[str, str], *, names_clean: bool = False) -> tuple[str, str]:
         """(CanonicalHeaders with trailing newline, SignedHeaders) from lowercase name -> folded value.
@@ -294,8 +299,9 @@ class SigV4Signer:
         return date + self._scope_suffix
 
     def string_to_sign(self, amz_date: str, credential_scope: str, canonical_request: str) -> str:
-        digest = hashlib.sha256(canonical_request.encode()).hexdigest()
-        return f"{ALGORITHM}\n{amz_date}\n{credential_scope}\n{digest}"
+        digest = _SHA256.copy()
+        digest.update(canonical_request.encode())
+        return f"{ALGORITHM}\n{amz_date}\n{credential_scope}\n{digest.hexdigest()}"
 
     def signing_key(self, secret_key: str, date: str) -> bytes:
         """Derive kSigning from the secret (four HMACs); callers go through the cache."""

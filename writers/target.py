@@ -76,7 +76,7 @@ class Endpoint:
         return self.url or self.service.default_endpoint(self.region)
 
     def session_kwargs(self) -> dict[str, Any]:
-        """Arguments for a boto3 or aioboto3 Session: fixed keys for emulators, else the chain."""
+        """Arguments for a boto3 Session or an aiobotocore client: fixed keys for emulators, else the chain."""
         if self.access_key:
             return {
                 "aws_access_key_id": self.access_key,

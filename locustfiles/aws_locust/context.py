@@ -9,7 +9,8 @@ a `"Service Operation [strategy]"` text parsed back.
 
 from __future__ import annotations
 
-from typing import NamedTuple, TypedDict
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypedDict
 
 
 class RowKey(NamedTuple):
@@ -55,3 +56,13 @@ class RequestContext(TypedDict):
 def is_ours(context: object) -> bool:
     """A request event fired by our users (other plug-ins may fire their own)."""
     return isinstance(context, dict) and isinstance(context.get("row"), RowKey)
+
+
+def listen(hook: Any, listener: Callable[..., Any], on: bool) -> None:
+    """Keep `listener` on Locust's event `hook` only while its feature is on: every listener
+    of the request event runs once per call, so a feature that is off must not be there."""
+    handlers = hook._handlers
+    if on and listener not in handlers:
+        hook.add_listener(listener)
+    elif not on and listener in handlers:
+        hook.remove_listener(listener)

@@ -91,9 +91,9 @@ class HotKeys:
 
 
 def attach(environment: Environment, hot: HotKeys) -> None:
+    """Merging and reporting; the request listener is added only for runs whose keys repeat
+    (the lifecycle does, at each test start: `listen`)."""
     from locust.runners import WorkerRunner
-
-    environment.events.request.add_listener(hot.on_request)
 
     def report_to_master(client_id: str, data: dict[str, Any]) -> None:
         data["aws_hot_keys"] = hot.take()

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import gevent
 from hdrh.histogram import HdrHistogram
 
-from aws_locust.context import is_ours
+from aws_locust.context import is_ours, listen
 from aws_locust.latency import new_histogram, release, three_digits
 from aws_locust.pace import PACE
 from aws_locust.settings import RateSettings
@@ -58,7 +58,11 @@ class StepMeter:
     def __init__(self) -> None:
         self.step = -1
         self.open = False
+        self.requests: Any = None  # the request event's hook, set by attach: listened to while a step is open
         self._reset()
+
+    def attach(self, environment: Environment) -> None:
+        self.requests = environment.events.request
 
     def _reset(self) -> None:
         self.calls = self.acked = self.throttled = self.errors = self.late = 0
@@ -88,10 +92,14 @@ class StepMeter:
             release([self.histogram])
         self._reset()
         self.step, self.open = step, True
+        if self.requests is not None:
+            listen(self.requests, self.on_request, True)
 
     def finish(self, step: int) -> dict[str, Any]:
         """The step's figures, to add up on the master (the histogram encoded)."""
         self.open = False
+        if self.requests is not None:
+            listen(self.requests, self.on_request, False)
         if step != self.step:
             return {"step": step, "seconds": 0.0}
         histogram = self.histogram

@@ -18,18 +18,26 @@ Kinds (never to be confused, so each has its own name everywhere):
 A value beyond the range (1 h) is recorded as 1 h and counted as over the range, so no
 percentile is silently made smaller.
 
-A worker's histograms travel as their non-zero buckets (`sparse`: bucket indexes and
-counts, min and max), not hdrh's compressed encoding: a histogram of 1 us .. 1 h has
-~23,500 buckets, and encoding, decoding and adding all of them for every worker every 3 s
-was most of what a master spent per worker; a worker's few seconds of calls fill tens to
-hundreds of buckets, added in place (numpy) on the master. Histograms hold about 200 KB each and, in the
-hdrh package, a reference cycle (histogram <-> encoder): every one dropped here is
-released explicitly, or memory would grow until a full collection, which the raised
-young-generation GC threshold (writers/young_gc.py) makes rare.
+Histograms hold about 200 KB each and, in the hdrh package, a reference cycle
+(histogram <-> encoder): every one dropped here is released explicitly, or memory would
+grow until a full collection, which the raised young-generation GC threshold
+(writers/young_gc.py) makes rare.
+
+A worker's histograms travel in its stats report as their non-zero buckets (`sparse`:
+bucket indexes and counts, min and max), not hdrh's compressed encoding: a histogram of
+1 us .. 1 h has ~23,500 buckets, and encoding, decoding and adding all of them for every
+worker every 3 s was most of what a master spent per worker; a worker's few seconds of
+calls fill tens to hundreds of buckets, added in place (numpy) on the master.
+
+Per call, the request listener only appends each latency to an array of its kind and row
+(~0.1 us); the values are folded into the HdrHistograms in bulk with numpy (`record_all`,
+the same counts `HdrHistogram.record_value` makes, ~1.3 us a value in Python) whenever
+the histograms are read or sent, and at the latest every `FOLD_AT` values.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -37,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from aws_locust.context import RowKey, is_ours
+from aws_locust.context import RowKey
 
 if TYPE_CHECKING:  # importing locust monkey-patches the process: only where Locust runs (attach)
     from locust.env import Environment
@@ -54,6 +62,7 @@ SUMMARY_KEYS = {  # --summary-json's key for each kind
 }
 Key = tuple[str, RowKey]  # (kind, row)
 _SEP = "\x1f"
+FOLD_AT = 65_536  # values of one kind and row held before they are folded (512 KB)
 
 
 def new_histogram() -> HdrHistogram:
@@ -66,6 +75,43 @@ def release(histograms: Iterable[HdrHistogram]) -> None:
         encoder = getattr(histogram, "encoder", None)
         if encoder is not None:
             encoder.histogram = None
+
+
+def record_all(histogram: HdrHistogram, values_ms: array[float]) -> int:
+    """Record every value (ms) as `record` does one: microseconds, rounded half to even, below
+    the range as its lowest value, above it as its highest; returns how many were above it.
+    Values that are not numbers (NaN) are left out, as `record` refuses them."""
+    us = np.rint(np.frombuffer(values_ms, dtype=np.float64) * 1000.0)
+    us = us[~np.isnan(us)]
+    if not us.size:
+        return 0
+    over = int(np.count_nonzero(us > HIGHEST_US))
+    values = np.clip(us, LOWEST_US, HIGHEST_US).astype(np.int64)
+    # HdrHistogram's counts index of each value (hdrh's _counts_index_for, vectorised): the
+    # bucket is set by the value's bit length (frexp's exponent: exact below 2**53).
+    h = histogram
+    bit_length = np.frexp((values | h.sub_bucket_mask).astype(np.float64))[1].astype(np.int64)
+    bucket = bit_length - h.unit_magnitude - (h.sub_bucket_half_count_magnitude + 1)
+    sub_bucket = values >> (bucket + h.unit_magnitude)
+    index = ((bucket + 1) << h.sub_bucket_half_count_magnitude) + sub_bucket - h.sub_bucket_half_count
+    counts = np.frombuffer(h.counts, dtype=np.uint64)  # the histogram's own counters, in place
+    counts += np.bincount(index, minlength=h.counts_len).astype(np.uint64)
+    h.total_count += int(values.size)
+    h.min_value = min(h.min_value, int(values.min()))
+    h.max_value = max(h.max_value, int(values.max()))
+    return over
+
+
+class RowValues:
+    """One row's latencies as they come, by kind, until they are folded."""
+
+    __slots__ = ("intended", "lag", "record", "service")
+
+    def __init__(self) -> None:
+        self.service: array[float] = array("d")
+        self.intended: array[float] = array("d")
+        self.record: array[float] = array("d")
+        self.lag: array[float] = array("d")
 
 
 def three_digits(ms: float) -> float:
@@ -123,6 +169,10 @@ class LatencyHistograms:
         self.pending: dict[Key, HdrHistogram] = {}
         self.over_range: Counter[Key] = Counter()  # merged (master) or this process's (local)
         self.unsent_over_range: Counter[Key] = Counter()  # a worker's, since its last message
+        # This process's calls since the last fold, by row (the request listener appends here),
+        # and where a fold puts them: `unsent` on a worker, `pending` elsewhere (attach says).
+        self.values: dict[RowKey, RowValues] = {}
+        self.worker = False
 
     def record(self, key: Key, ms: float, into: dict[Key, HdrHistogram], over: Counter[Key]) -> None:
         histogram = into.get(key)
@@ -134,8 +184,31 @@ class LatencyHistograms:
             value = HIGHEST_US
         histogram.record_value(value if value >= LOWEST_US else LOWEST_US)
 
+    def row_values(self, row: RowKey) -> RowValues:
+        values = self.values.get(row)
+        if values is None:
+            values = self.values[row] = RowValues()
+        return values
+
+    def flush(self) -> None:
+        """Fold the values of this process's calls into its histograms."""
+        into, over = (self.unsent, self.unsent_over_range) if self.worker else (self.pending, self.over_range)
+        for row, values in self.values.items():
+            for kind in KINDS:
+                recorded: array[float] = getattr(values, kind)
+                if recorded:
+                    key = (kind, row)
+                    histogram = into.get(key)
+                    if histogram is None:
+                        histogram = into[key] = new_histogram()
+                    beyond = record_all(histogram, recorded)
+                    if beyond:
+                        over[key] += beyond
+                    del recorded[:]
+
     def take_message(self) -> dict[str, Any]:
         """A worker's message: the histograms and over-range counts since the last one."""
+        self.flush()
         encoded = {wire_key(key): sparse(h) for key, h in self.unsent.items() if h.get_total_count()}
         over = {wire_key(key): n for key, n in self.unsent_over_range.items()}
         release(self.unsent.values())
@@ -152,6 +225,7 @@ class LatencyHistograms:
             self.over_range[from_wire_key(text)] += int(count)
 
     def fold(self) -> None:
+        self.flush()
         for key, histogram in self.pending.items():
             for into in (self.merged, self.window):
                 _add_into(into, key, histogram)
@@ -166,6 +240,7 @@ class LatencyHistograms:
         return window
 
     def clear(self) -> None:
+        self.values.clear()
         for histograms in (self.merged, self.unsent, self.pending, self.window):
             release(histograms.values())
             histograms.clear()
@@ -208,23 +283,28 @@ def attach(environment: Environment, histograms: LatencyHistograms) -> None:
     from locust.runners import MasterRunner, WorkerRunner
 
     runner = environment.runner
-    worker = isinstance(runner, WorkerRunner)
-    into = histograms.unsent if worker else histograms.pending
-    over = histograms.unsent_over_range if worker else histograms.over_range
-    record = histograms.record
+    histograms.worker = isinstance(runner, WorkerRunner)
+    buffered = histograms.values
 
     def on_request(response_time: float, context: Any = None, **_: Any) -> None:
-        if not is_ours(context):
+        # Once per call: appends only (the fold is in bulk). is_ours(), inlined.
+        if context.__class__ is not dict:
             return
-        row = context["row"]
-        record(("service", row), response_time, into, over)
+        row = context.get("row")
+        if row.__class__ is not RowKey:
+            return
+        values = buffered.get(row) or histograms.row_values(row)
+        service = values.service
+        service.append(response_time)
         intended = context.get("intended_ms")
         if intended is not None:
-            record(("intended", row), intended, into, over)
-            record(("lag", row), intended - response_time, into, over)
+            values.intended.append(intended)
+            values.lag.append(intended - response_time)
         record_ms = context.get("record_ms")
         if record_ms is not None:
-            record(("record", row), record_ms, into, over)
+            values.record.append(record_ms)
+        if len(service) >= FOLD_AT:
+            histograms.flush()
 
     def report_to_master(client_id: str, data: dict[str, Any]) -> None:
         # In the stats report itself: one message per worker per report, not two, for the master to read.

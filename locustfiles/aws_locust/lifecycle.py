@@ -34,6 +34,7 @@ from aws_locust import (
     checks,
     drain,
     hotkeys,
+    keep,
     knee,
     latency,
     live,
@@ -47,6 +48,7 @@ from aws_locust import (
     webui,
 )
 from aws_locust.checks import CheckResult, CheckSettings, RowP99, RunFigures
+from aws_locust.context import listen
 from aws_locust.files import write_atomically
 from aws_locust.latency import LatencyHistograms
 from aws_locust.rate import RateControl, RateShape
@@ -61,7 +63,7 @@ from aws_locust.settings import (
     read_settings,
 )
 from aws_locust.tally import AwsTally, attach
-from aws_locust.users import warm_up
+from aws_locust.users import tracks_keys, warm_up
 from aws_locust.verify import Verifier
 from aws_locust.watchdog import Watchdog
 from writers.emulators import LOCAL_SECRET_KEY, EmulatorError, RunningEmulator, banner, start_emulator
@@ -93,6 +95,7 @@ class Lifecycle:
         self.knee: knee.KneeFinder | None = None
         self.watchdog: Watchdog | None = None
         self.metrics: prometheus.MetricsServer | None = None  # --metrics-port (master or local process)
+        self.keeper = keep.ReportKeeper()  # --report-s3-uri
         self.max_records = 0
         self.capacities: dict[str, dict[str, float]] = {}  # service -> provisioned units/s by billed unit
         self._ended = False
@@ -111,6 +114,7 @@ class Lifecycle:
         add_common_arguments(parser)
         checks.add_check_arguments(parser)
         prometheus.add_argument(parser)
+        keep.add_argument(parser)
         self.verifier.add_argument(parser)
         for workload in self.workloads:
             workload.add_arguments(parser)
@@ -124,7 +128,7 @@ class Lifecycle:
         self.verifier.attach(environment)
         drain.Drainer(environment, self.verifier.add_unanswered)  # the end of a test: calls in flight answered
         hotkeys.attach(environment, self.hot)
-        environment.events.request.add_listener(knee.METER.on_request)
+        knee.METER.attach(environment)  # it listens to the calls while a step of --find-max is open
         otel.attach(environment)  # --otel: our figures as OpenTelemetry metrics, from every process that sends
         intercept_sigterm(lambda fallback: self.on_sigterm(environment, fallback))
         locust_races.install()
@@ -152,8 +156,11 @@ class Lifecycle:
         self.reports.attach(environment, live_stats)
         self.metrics = prometheus.attach(
             environment,
-            prometheus.RunCollector(
-                self.tally, self.latency, self.hourly_charges, live_stats.duration if live_stats else lambda: 0.0
+            prometheus.RunMetrics(
+                self.tally,
+                self.latency,
+                self.hourly_charges,
+                prometheus.RunParts(lambda: environment.runner, live_stats, self.control, self.knee),
             ),
         )
         webui.attach(environment, live_stats, self.reports, self.control, self.check_flags)
@@ -195,6 +202,7 @@ class Lifecycle:
         self.rate_settings = read_rate_settings(options)
         self.check_settings = checks.read_check_settings(options)
         check_outputs(options)
+        self.keeper.prepare(options)  # --report-s3-uri: the bucket, before the swarm
         if self.metrics is not None:
             self.metrics.start(options)  # before the swarm: a port in use is one line, exit 2
         if any(s.target == "local" for s in settings.values()):
@@ -259,6 +267,7 @@ class Lifecycle:
         runner = environment.runner
         if isinstance(runner, WorkerRunner):
             warm_up(environment, runtimes=True)  # before the users start their schedules
+            self.listen_for_features(environment)
             return
         outcome.reset()
         self.check_results = None
@@ -274,6 +283,7 @@ class Lifecycle:
             return
         if not isinstance(runner, MasterRunner):
             warm_up(environment, runtimes=True)  # before the test's clock and the users' schedules start
+            self.listen_for_features(environment)
         assert options is not None and self.distributor and self.control and self.knee and self.watchdog
         paced = self.rate_settings
         shaped = isinstance(environment.shape_class, RateShape)
@@ -299,6 +309,14 @@ class Lifecycle:
         self.hot.clear()
         if self.reports.live is not None:
             self.reports.live.start_test()  # rate windows, timeline and run time from now
+
+    def listen_for_features(self, environment: Environment) -> None:
+        """The request listeners of features this test uses, and no others: each one runs
+        once per call (a feature that is off costs nothing per call)."""
+        options = environment.parsed_options
+        requests = environment.events.request
+        listen(requests, self.verifier.on_request, bool(getattr(options, "verify", False)))
+        listen(requests, self.hot.on_request, any(tracks_keys(environment, w) for w in self.workloads))
 
     def on_test_stop(self, environment: Environment, **_: Any) -> None:
         for part in (self.control, self.knee, self.watchdog):
@@ -359,6 +377,7 @@ class Lifecycle:
         self.teardown(environment)
         self.run_checks(environment)
         self.write_summary(environment)
+        self.keeper.upload(self.reports.written, orjson.dumps(self.summary(), option=orjson.OPT_INDENT_2))
         code = outcome.exit_code()
         if code is not None:
             environment.process_exit_code = code
@@ -464,7 +483,7 @@ class Lifecycle:
             try:
                 write_atomically(path, orjson.dumps(data, option=orjson.OPT_INDENT_2))
             except OSError as exc:  # checked before the swarm; the disk may still fill up
-                outcome.record(outcome.NOT_WRITTEN, f"could not write --summary-json {path}: {one_line(exc)}")
+                outcome.record(outcome.NOT_KEPT, f"could not write --summary-json {path}: {one_line(exc)}")
         self.reports.write(environment)
         if self.reports.live is not None:
             self.reports.live.stop_sampling()

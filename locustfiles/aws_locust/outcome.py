@@ -13,10 +13,11 @@ any verdict, Locust decides: 0, or `--exit-code-on-error` (1) if requests failed
 | 6 | short of the target: --max-records not reached (run time, SIGTERM, a lost worker) |
 | 7 | --verify failed: the read-back itself failed, so nothing is known |
 | 8 | not verifiable: some acknowledged records cannot be checked |
-| 9 | --summary-json or a --report-dir report could not be written (a full disk: an older file is kept) |
+| 9 | the summary or a report was not kept: not written (an older file is left whole), or not uploaded |
 
 When several apply, the first in `WORST_FIRST` wins: lost data is the worst news, then
-a run that could not work at all, then one that stopped early, then what is unknown.
+a run that could not work at all, then one that stopped early, then what is unknown; a
+report that was not kept comes last (the run's own result was printed all the same).
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ ABORTED = 5
 SHORT = 6
 VERIFY_FAILED = 7
 NOT_VERIFIABLE = 8
-NOT_WRITTEN = 9
-WORST_FIRST = (LOST, PERMANENT, ABORTED, SHORT, VERIFY_FAILED, NOT_VERIFIABLE, CHECK_FAILED, NOT_WRITTEN)
+NOT_KEPT = 9
+WORST_FIRST = (LOST, PERMANENT, ABORTED, SHORT, VERIFY_FAILED, NOT_VERIFIABLE, CHECK_FAILED, NOT_KEPT)
 
 _verdicts: dict[int, str] = {}  # code -> the first line that gave it
 

@@ -49,7 +49,7 @@ PLOTLY_JS = "plotly.min.js"
 MASK = "***"
 REPORT_PREFIX = "aws-report-"
 VERSIONED = (
-    "locust", "boto3", "botocore", "aioboto3", "aiobotocore", "aiohttp", "gevent", "geventhttpclient",
+    "locust", "boto3", "botocore", "aiobotocore", "aiohttp", "gevent", "geventhttpclient",
     "hdrhistogram", "plotly", "aws-load-writers",
 )  # fmt: skip
 # The run's settings a report records: Locust's and the common flags, then each service's own (it says which).
@@ -423,7 +423,7 @@ class Reports:
         try:
             paths = write_report(self.build(environment, live_rates=False), directory)
         except Exception as exc:  # a report must never break the run's end, but the exit code says so
-            outcome.record(outcome.NOT_WRITTEN, f"could not write the report to {directory}: {one_line(exc)}")
+            outcome.record(outcome.NOT_KEPT, f"could not write the report to {directory}: {one_line(exc)}")
             return None
         self.written.extend(paths)
         logger.info("report: %s (and %s)", paths[1], paths[0].name)

@@ -10,7 +10,7 @@ import time
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any
 
-from aws_locust.context import RowKey, is_ours
+from aws_locust.context import RowKey
 
 if TYPE_CHECKING:  # importing locust monkey-patches the process: only where Locust runs (attach)
     from locust.env import Environment
@@ -23,9 +23,17 @@ KIND_LABELS = {  # how the text summary names each latency kind
 }
 
 
+ALWAYS = ("calls", "items", "acked", "retried_items", "given_up_items", "bytes")  # every row has these
+
+
 class AwsTally:
+    """`rows`: per row, every count of its calls (a Counter). Per call, the request listener
+    adds to plain dicts (a Counter's item update costs twice as much), folded into `rows`
+    whenever they are read."""
+
     def __init__(self) -> None:
-        self.rows: defaultdict[RowKey, Counter[str]] = defaultdict(Counter)
+        self._rows: defaultdict[RowKey, Counter[str]] = defaultdict(Counter)
+        self._counting: dict[RowKey, dict[str, int]] = {}  # this process's calls since the last fold
         self.acked_by_worker: Counter[str] = Counter()  # master: who carried the load
         self.cpu_seconds = 0.0  # load-generator CPU (all threads) while tests ran
         self._cpu_mark = time.process_time()
@@ -36,28 +44,43 @@ class AwsTally:
         used, self._cpu_mark = now - self._cpu_mark, now
         return used
 
+    @property
+    def rows(self) -> defaultdict[RowKey, Counter[str]]:
+        if self._counting:
+            for key, counts in self._counting.items():
+                self._rows[key].update(counts)
+            self._counting.clear()
+        return self._rows
+
     def on_request(self, context: Any = None, exception: Any = None, response_length: int | None = 0, **_: Any) -> None:
-        if not is_ours(context):
+        if context.__class__ is not dict:
+            return
+        key = context.get("row")
+        if key.__class__ is not RowKey:
             return  # not one of ours
-        row = self.rows[context["row"]]
+        row = self._counting.get(key)
+        if row is None:
+            row = self._counting[key] = dict.fromkeys(ALWAYS, 0)
         row["calls"] += 1
         row["items"] += context["items"]
         row["acked"] += context["acked"]
         row["retried_items"] += context["retried_items"]
         row["given_up_items"] += context["given_up_items"]
         row["bytes"] += response_length or 0
-        if context.get("found") or context.get("not_found"):
-            row["found"] += context["found"]
-            row["not_found"] += context["not_found"]
+        found, not_found = context.get("found", 0), context.get("not_found", 0)
+        if found or not_found:
+            row["found"] = row.get("found", 0) + found
+            row["not_found"] = row.get("not_found", 0) + not_found
         if context.get("late"):
-            row["late"] += 1
+            row["late"] = row.get("late", 0) + 1
         if exception is not None:
-            row[f"failed_{context['failure_kind']}"] += 1
+            failed = f"failed_{context['failure_kind']}"
+            row[failed] = row.get(failed, 0) + 1
         units = context.get("billed_units")
         if units:  # the AWS bill of this call (writers.pricing): milli-units and pico-dollars, exact sums
-            row["billed_milliunits"] += round(units * 1000)
-            row["cost_pusd"] += context.get("cost_pusd", 0)
-            row["units_reported"] += bool(context.get("units_reported"))
+            row["billed_milliunits"] = row.get("billed_milliunits", 0) + round(units * 1000)
+            row["cost_pusd"] = row.get("cost_pusd", 0) + context.get("cost_pusd", 0)
+            row["units_reported"] = row.get("units_reported", 0) + bool(context.get("units_reported"))
 
     def take(self) -> list[list[Any]]:
         """What to send to the master: the rows since the last report, as [service, operation, strategy, counts]."""

@@ -20,11 +20,10 @@ from aws_locust.drain import PROCESS_DRAIN
 from aws_locust.pace import PACE
 from aws_locust.runtime import ProcessRuntime, runtime_for
 from writers import young_gc
-from writers.calls import Attempt
+from writers.calls import Attempt, Call
 from writers.driver import Driver, Totals
 from writers.errors import ConfigError
 from writers.pacing import Schedule
-from writers.pricing import bill
 from writers.services import Workload
 from writers.strategies import STRATEGIES, strategy_class
 
@@ -47,7 +46,8 @@ class WriterClient:
     def __init__(self, environment: Environment, runtime: ProcessRuntime, strategy: str) -> None:
         self._fire = environment.events.request.fire
         self._strategy = strategy
-        self._rows: dict[tuple[str, str], RowKey] = {}
+        self._rows: dict[tuple[str, str], tuple[RowKey, str]] = {}
+        self._bill = runtime.workload.billing.bill  # the service's own rules (writers.pricing)
         self.runtime = runtime
         self.strategy = strategy_class(strategy)(runtime.endpoint, runtime.strategy_options)
         self.schedule: Schedule | None = None
@@ -61,23 +61,25 @@ class WriterClient:
     def write(self, records: Iterator[dict[str, Any]]) -> Totals:
         return self.driver.run(self.runtime.workload.stream_calls(records))
 
-    def _row(self, service: str, label: str) -> RowKey:
-        row = self._rows.get((service, label))
-        if row is None:
-            row = self._rows[(service, label)] = RowKey(service, label, self._strategy)
-        return row
+    def _row(self, call: Call) -> tuple[RowKey, str]:
+        """The call's row and Locust's request name for it, made once per operation."""
+        key = (call.service.name, call.label)
+        row = RowKey(key[0], key[1], self._strategy)
+        found = self._rows[key] = (row, row.request_name)
+        return found
 
     def _report(self, attempt: Attempt) -> None:
-        call, error = attempt.call, attempt.error
-        if attempt.acked and self.on_acked is not None:
-            self.on_acked(attempt.acked)
-        billed = bill(call, attempt.response, error)
-        row = self._row(call.service.name, call.label)
+        """Once per attempt: the one request event, with everything our listeners read."""
+        call, error, acked = attempt.call, attempt.error, attempt.acked
+        if acked and self.on_acked is not None:
+            self.on_acked(acked)
+        units, pico_usd, reported = self._bill(call, attempt.response, error)
+        row, name = self._rows.get((call.service.name, call.label)) or self._row(call)
         context: RequestContext = {
             "row": row,
             "items": call.items,
             "attempt": call.attempt,
-            "acked": attempt.acked,
+            "acked": acked,
             "acked_keys": attempt.acked_keys,  # for --verify
             "acked_versions": attempt.acked_versions,  # where keys repeat: which version of each (--verify)
             "answered_at": answered_at(attempt) if attempt.acked_versions else None,
@@ -87,18 +89,18 @@ class WriterClient:
             "retried_items": attempt.retried_items,
             "given_up_items": attempt.given_up_items,
             "failure_kind": error.kind.value if error else None,
-            "billed_units": billed.units,  # in the price table's unit (WRU, request, ...)
-            "cost_pusd": billed.pico_usd,
-            "units_reported": billed.reported,  # the service said so (DynamoDB ConsumedCapacity)
+            "billed_units": units,  # in the price table's unit (WRU, request, ...)
+            "cost_pusd": pico_usd,
+            "units_reported": reported,  # the service said so (DynamoDB ConsumedCapacity)
             "intended_ms": attempt.intended_ms if self.schedule is not None else None,
             "record_ms": attempt.record_ms,
             "late": call.late,
         }
         self._fire(
             request_type=row.service,
-            name=row.request_name,
+            name=name,
             response_time=attempt.response_time_ms,
-            response_length=attempt.response_length,
+            response_length=attempt.bytes_received if call.is_read else call.request_bytes,
             exception=error,
             context=context,
         )
@@ -140,7 +142,8 @@ class AwsUser(User):
         """One driver run for as long as records can be claimed: no pause between claims
         (a paced user's schedule would see one as a stall of the service)."""
         budget, holder = shares.PROCESS.budget, self.holder
-        self.client.on_acked = partial(budget.ack, holder)
+        # Acknowledgements counted as they come only where a limit needs them (--max-records).
+        self.client.on_acked = partial(budget.ack, holder) if budget.limit is not None else None
         wrote = False
 
         def records() -> Iterator[dict[str, Any]]:
@@ -197,3 +200,11 @@ def warm_up(environment: Environment, runtimes: bool) -> None:
                 runtime_for(environment, cls.workload)
             except Exception:  # the user meets it again at its start, and says so
                 logger.debug("warm-up of %s failed", cls.__name__, exc_info=True)
+
+
+def tracks_keys(environment: Environment, workload: type[Workload]) -> bool:
+    """This process writes keys of `workload` that repeat (the hottest keys are named)."""
+    try:
+        return runtime_for(environment, workload).workload.tracks_keys
+    except Exception:  # bad settings: the users say so when they start
+        return False

@@ -53,8 +53,6 @@ class Verifier:
         self.unanswered = 0  # users still waiting for answers when the drain at the end gave up
         self.results: dict[str, VerifyResult] = {}
         self.options: Any = None
-        self._environment: Environment | None = None
-        self._listening = False
 
     def add_argument(self, parser: Any) -> None:
         parser.add_argument(
@@ -65,22 +63,11 @@ class Verifier:
         )
 
     def attach(self, environment: Environment) -> None:
+        """Reporting and merging; the request listener is added only while --verify is on
+        (the lifecycle does, at each test start: `listen`)."""
         self.options = environment.parsed_options  # on workers, the master's flags arrive later, in here
-        self._environment = environment
-        environment.events.test_start.add_listener(self._listen)
         environment.events.report_to_master.add_listener(self.report_to_master)
         environment.events.worker_report.add_listener(self.worker_report)
-
-    def _listen(self, **_: Any) -> None:
-        """Read the request events only with --verify: without it, no work per call."""
-        environment = self._environment
-        assert environment is not None
-        self.options = environment.parsed_options
-        wanted = bool(getattr(self.options, "verify", False))
-        if wanted != self._listening:
-            request = environment.events.request
-            request.add_listener(self.on_request) if wanted else request.remove_listener(self.on_request)
-            self._listening = wanted
 
     def on_request(self, request_type: str, context: dict[str, Any], response_time: float = 0.0, **_: Any) -> None:
         keys = context.get("acked_keys")

@@ -18,6 +18,10 @@ With `--capacity N` it is also one FIFO server of N calls a second: each call is
 the delay. Below N calls a second the latency stays at the delay; above, the queue and the
 latency grow without bound: the knee finder's sustainable rate must come out at N.
 
+With `--jitter-ms J` each answer's delay is drawn uniformly from delay +- J (the same mean):
+a service whose answers spread out, as a real one's do. Against a constant delay, a closed
+loop's calls stay in lockstep (all answered together, all sent again together).
+
 With `--stall P:S` it stops answering for the first S seconds of every P seconds (from
 its start): an answer due then waits until the stall ends. A closed loop stops sending
 during a stall and hides it; a steady sender sees it (coordinated omission).
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 
 import uvloop
 
@@ -49,6 +54,8 @@ DESCRIBED = _http(
 
 class Answers(asyncio.Protocol):
     delay = 0.0
+    jitter = 0.0  # seconds: each delay drawn from delay +- jitter
+    rng = random.Random(1)
     service_time = 0.0  # 1 / capacity; 0: no queue
     free_at = 0.0  # when the FIFO server finishes the calls it holds
     stall_period = 0.0  # --stall P:S, in seconds; 0: never stalls
@@ -78,7 +85,7 @@ class Answers(asyncio.Protocol):
                 self.loop.call_at(self._answer_at(self.loop.time()), self._write, PUT)
 
     def _answer_at(self, now: float) -> float:
-        due = now + self.delay
+        due = now + self.delay + (self.rng.uniform(-self.jitter, self.jitter) if self.jitter else 0.0)
         if Answers.service_time:
             Answers.free_at = max(now, Answers.free_at) + Answers.service_time
             due = Answers.free_at + self.delay
@@ -93,8 +100,9 @@ class Answers(asyncio.Protocol):
             self.transport.write(data)
 
 
-async def serve(delay_ms: float, capacity: float, stall: str) -> None:
+async def serve(delay_ms: float, capacity: float, stall: str, jitter_ms: float = 0.0) -> None:
     Answers.delay = delay_ms / 1000
+    Answers.jitter = min(jitter_ms, delay_ms) / 1000
     Answers.service_time = 1 / capacity if capacity > 0 else 0.0
     if stall:
         period, seconds = (float(part) for part in stall.split(":"))
@@ -110,5 +118,6 @@ if __name__ == "__main__":
     parser.add_argument("delay_ms", nargs="?", type=float, default=2.0, help="answer this long after the call")
     parser.add_argument("--capacity", type=float, default=0.0, help="calls per second of one FIFO server (0: none)")
     parser.add_argument("--stall", default="", metavar="P:S", help="no answers for S seconds of every P")
+    parser.add_argument("--jitter-ms", type=float, default=0.0, help="each delay drawn from delay +- this")
     args = parser.parse_args()
-    uvloop.run(serve(args.delay_ms, args.capacity, args.stall))
+    uvloop.run(serve(args.delay_ms, args.capacity, args.stall, args.jitter_ms))

@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=64, help="slots per user in the rate runs")
     parser.add_argument("--closed-concurrency", type=int, default=10, help="calls in flight in the closed run")
     parser.add_argument("--delay-ms", type=float, default=2.0, help="the delay sink's answer time")
+    parser.add_argument(
+        "--jitter-ms", type=float, default=0.0, help="each answer's delay drawn from delay +- this (0: constant)"
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--repeats", type=int, default=5)
@@ -106,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runs: dict[str, list[dict[str, Any]]] = {arm: [] for arm in ARMS}
     delay = subprocess.Popen(
-        [sys.executable, str(BENCH / "delay_sink.py"), str(args.delay_ms)], stdout=subprocess.PIPE, text=True,
+        [sys.executable, str(BENCH / "delay_sink.py"), str(args.delay_ms), "--jitter-ms", str(args.jitter_ms)],
+        stdout=subprocess.PIPE, text=True,
         preexec_fn=lambda: pin_to(1),
     )  # fmt: skip
     try:
@@ -147,8 +151,9 @@ def main(argv: list[str] | None = None) -> int:
           f"late starts {med('rate/nginx', 'late'):g}, "
           f"{med('rate/nginx', 'per_cpu_second'):,.0f} requests per CPU-second")  # fmt: skip
     for arm in ("closed/delay", "rate/delay"):
+        service = f"{args.delay_ms:g} ms" + (f" +- {args.jitter_ms:g} ms" if args.jitter_ms else "")
         print(f"  {arm}: {med(arm, 'window_rate'):.1f} calls/s, {med(arm, 'per_cpu_second'):,.0f} requests per "
-              f"CPU-second (a {args.delay_ms:g} ms service)")  # fmt: skip
+              f"CPU-second (a {service} service)")  # fmt: skip
     if ratios:
         quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
         print(f"  rate / closed at the same rate, requests per CPU-second: {statistics.median(ratios):.3f} "

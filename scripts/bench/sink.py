@@ -21,7 +21,7 @@ What it answers (one server, routed by method and by the X-Amz-Target header):
 | S3 `PUT /bucket/key` (any non-POST) | 200, empty body, an `ETag` header |
 
 SQS and MD5OfMessageBody: the answer's MD5 is fixed, so it matches no message. The
-clients in this project do not check it: botocore 1.40.61 (pinned) has no SQS MD5
+clients in this project do not check it: botocore (1.43.117, pinned) has no SQS MD5
 handler (boto 2 and the Java SDK had one; botocore never did), aiobotocore reuses
 botocore's handlers, and the raw strategies read only Ids and failures. A client that
 starts checking would show failures in every SQS row, so this cannot go wrong silently.
@@ -92,6 +92,11 @@ http {{
     server {{
         listen 127.0.0.1:{port} backlog=4096;
         location / {{
+            # S3's conditional write (the tool's write probe, If-None-Match: *): nginx answers a 200
+            # to it with 304 Not Modified, as if the object existed; a 204 it leaves alone.
+            if ($http_if_none_match) {{
+                return 204;
+            }}
             add_header ETag $s3_etag always;
             return 200 $answer;
         }}

@@ -227,9 +227,14 @@ class Workload(ABC):
         yield from self.chunked_calls(records, max(1, self.options.batch))
 
     def chunked_calls(self, records: Iterable[dict[str, Any]], chunk: int) -> Iterator[Call]:
+        write = self.write_calls
+        if chunk == 1:  # once per call: no slice of the stream to make
+            for record in records:
+                yield from write((record,))
+            return
         stream = iter(records)
         while part := list(islice(stream, chunk)):
-            yield from self.write_calls(part)
+            yield from write(part)
 
     @abstractmethod
     def provision(self, endpoint: Endpoint, timeout: float = 60.0) -> bool:

@@ -1,5 +1,9 @@
 """`aioboto3`: aiobotocore clients, `concurrency` tasks in flight per user.
 
+The name stays what users know (the strategy `aioboto3`, the user class `Aioboto3User`),
+but it runs on aiobotocore itself: aioboto3 (its last release pinned an older botocore)
+only wrapped aiobotocore's session for resources and S3 transfers, which no call here uses.
+
 One client per process loop; as with boto3, botocore's own retries are off so the
 driver sees and times every attempt.
 """
@@ -10,10 +14,10 @@ import asyncio
 import time
 from typing import Any
 
-import aioboto3
 import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.httpsession import AIOHTTPSession
+from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from writers.calls import Attempt, Call
@@ -46,10 +50,11 @@ class Aioboto3Strategy(AsyncStrategy):
         endpoint, options = self.endpoint, self.options
 
         async def make() -> tuple[Any, Any]:
-            session = aioboto3.Session(**endpoint.session_kwargs())
-            context = session.client(
+            # botocore's credential chain (env, profile, SSO, IRSA, instance role), or the emulator's keys
+            context = get_session().create_client(
                 endpoint.service.boto3_name,
                 endpoint_url=endpoint.url,
+                **endpoint.session_kwargs(),
                 config=AioConfig(
                     http_session_cls=VisibleRetriesSession,
                     **client_config_options(options, SHARED_POOL_CONNECTIONS, endpoint),

@@ -15,6 +15,7 @@ import logging
 import selectors
 from collections import deque
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import gevent
@@ -46,12 +47,38 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
         return asyncio.SelectorEventLoop(NativeEpollSelector())
 
 
+class InlineExecutor(ThreadPoolExecutor):
+    """The loop's default executor: runs what is handed to it at once, on the loop's thread.
+
+    aiobotocore 3 builds each client's SSL contexts (and runs some credential providers)
+    with `asyncio.to_thread`. A real executor would start its workers with the patched
+    `threading` of Locust's process: greenlets of the loop thread's own gevent hub, which
+    the interpreter then joins at exit from the main thread, forever (seen: every run with
+    an Aioboto3User hung after "Shutting down"). That work is brief and rare (once per
+    client), and aiobotocore 2 did it on the loop too. Name resolution does not come here:
+    uvloop resolves in libuv's own threads. (A ThreadPoolExecutor subclass because asyncio
+    accepts no other kind; no thread is ever started.)
+    """
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the awaiting coroutine, as an executor does
+            future.set_exception(exc)
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        pass  # no thread to end
+
+
 class ProcessLoop:
     """The loop, its thread, and the shared sessions/clients living on it."""
 
     def __init__(self) -> None:
         make_logging_safe_for_native_threads()
         self.loop = new_event_loop()
+        self.loop.set_default_executor(InlineExecutor())
         self.users = 0
         self._resources: dict[Any, asyncio.Future[Any]] = {}
         self._closers: list[Callable[[], Awaitable[Any]]] = []

@@ -34,6 +34,10 @@ class Strategy(ABC):
     def concurrency(self) -> int:
         return self.options.concurrency
 
+    def prepare(self, call: Call) -> None:  # noqa: B027 - most strategies have nothing to do ahead
+        """Make ahead what `start` would make for `call` (a signed request), so that its start
+        comes closer to its intended time: a paced sender calls this while it waits for it."""
+
     @abstractmethod
     def start(self, call: Call) -> None: ...
 

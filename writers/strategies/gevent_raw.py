@@ -32,10 +32,18 @@ class GeventStrategy(Strategy):
             client = self._clients[base_url] = HttpClient(base_url, self.options.timeout, self.options.keep_alive)
         return client
 
-    def start(self, call: Call) -> None:
+    def prepare(self, call: Call) -> None:
         request = sign_call(self._signer, self._base_url, call, self.options.keep_alive)
         http = self._client(request.base_url)
-        self._mux.start(http.exchange(request.method, request.path_and_query, request.headers, request.body), call)
+        call.prepared = (http, http.head(request.method, request.path_and_query, request.headers, len(request.body)),
+                         request)  # fmt: skip
+
+    def start(self, call: Call) -> None:
+        if call.prepared is None:
+            self.prepare(call)
+        http, head, request = call.prepared
+        call.prepared = None  # sent once: a retry is signed again
+        self._mux.start(http.send(head, request.body, request.method), call)
 
     def collect(self, timeout: float | None) -> list[Attempt]:
         attempts = []

@@ -25,7 +25,7 @@ import time
 # The C socket type: never patched by gevent, so these sockets stay plain and non-blocking
 # and never block the hub (the multiplexer waits for them on the gevent loop instead).
 from _socket import socket as RawSocket
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from select import POLLIN
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +35,7 @@ from gevent.monkey import get_original
 READ, WRITE = 1, 2
 _NO_BIO = ssl.MemoryBIO()  # a plain connection's (never used) TLS buffers
 MAX_HEAD = 64 * 1024
+SMALL_BODY = 16 * 1024  # a request body smaller than this leaves in the same write as its head
 RECV_SIZE = 256 * 1024
 ADDRESS_TTL = 30.0  # seconds a resolved address is reused for new connections
 USER_AGENT = "aws-load-writers/0.1"
@@ -50,17 +51,64 @@ class ProtocolError(OSError):
     """The peer answered something that is not HTTP/1.1 as we know it."""
 
 
-class Headers(dict[str, str]):
-    """Answer headers, stored in lower case, looked up in any case."""
+class Headers(Mapping[str, str]):
+    """Answer headers, looked up in any case. Parsed on the first look: most answers are read
+    by their status and body alone (the framing headers are found without it, `framing`)."""
+
+    __slots__ = ("_head", "_parsed")
+
+    def __init__(self, head: str | Mapping[str, str] = "") -> None:
+        """`head`: the answer's head as text (status line, then the header lines), or a mapping."""
+        if isinstance(head, str):
+            self._parsed: dict[str, str] | None = None
+            self._head = head
+        else:
+            self._parsed, self._head = {k.lower(): v for k, v in head.items()}, ""
+
+    def _headers(self) -> dict[str, str]:
+        parsed = self._parsed
+        if parsed is None:
+            parsed = self._parsed = {}
+            for line in self._head.split("\r\n")[1:]:
+                name, _, value = line.partition(":")
+                parsed[name.strip().lower()] = value.strip()
+            self._head = ""
+        return parsed
 
     def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
-        return super().get(key.lower(), default)
+        return self._headers().get(key.lower(), default)
 
     def __getitem__(self, key: str) -> str:
-        return super().__getitem__(key.lower())
+        return self._headers()[key.lower()]
 
     def __contains__(self, key: object) -> bool:
-        return super().__contains__(key.lower() if isinstance(key, str) else key)
+        return (key.lower() if isinstance(key, str) else key) in self._headers()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._headers())
+
+    def __len__(self) -> int:
+        return len(self._headers())
+
+    def __repr__(self) -> str:
+        return f"Headers({self._headers()!r})"
+
+
+def framing(head: str) -> tuple[str | None, str, str]:
+    """(Content-Length, Transfer-Encoding, Connection) of an answer head, lower case, without
+    parsing every header: the last of each, as a parsed dict would keep it."""
+    low = head.lower()
+    found: list[str | None] = []
+    for name in ("\r\ncontent-length:", "\r\ntransfer-encoding:", "\r\nconnection:"):
+        at = low.rfind(name)
+        if at < 0:
+            found.append(None)
+            continue
+        start = at + len(name)
+        end = low.find("\r\n", start)
+        found.append(low[start : end if end >= 0 else len(low)].strip())
+    length, encoding, connection = found
+    return length, encoding or "", connection or ""
 
 
 class Response:
@@ -200,49 +248,72 @@ class Connection:
 
     def exchange(self, head: bytes, body: bytes | memoryview, method: str) -> Steps:
         # Errors (reset, closed before the answer) end the exchange: never sent again here.
-        if body and len(body) < 16 * 1024:
-            yield from self.send_all(head + bytes(body))  # one write, one packet for small requests
+        # The common case (a small request, an answer framed by Content-Length that arrives in
+        # one piece) runs straight through: one send, one recv, no helper generators.
+        if body and len(body) < SMALL_BODY:
+            data = head + body  # one write, one packet for small requests
+            body = b""
         else:
-            yield from self.send_all(head)
-            if body:
-                yield from self.send_all(body)
+            data = head
+        if self.tls is None:
+            try:
+                sent = self.sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            if sent < len(data):
+                yield from self._send_raw(memoryview(data)[sent:])
+        else:
+            yield from self.send_all(data)
+        if body:
+            yield from self.send_all(body)
         yield self, READ  # the answer cannot be there yet: wait before the first recv
-        status, headers = yield from self._read_head()
-        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-            payload = b""
-        elif "content-length" in headers:
-            payload = yield from self._read_exactly(int(headers["content-length"]))
-        elif (headers.get("transfer-encoding") or "").lower().endswith("chunked"):
-            payload = yield from self._read_chunked()
-        else:
-            payload = yield from self._read_to_close()
-        if (headers.get("connection") or "").lower() == "close":
-            self.close()
-        return Response(status, headers, payload)
-
-    def _read_head(self) -> Generator[Wait, None, tuple[int, Headers]]:
         buffer = self.buffer
         while (end := buffer.find(b"\r\n\r\n")) < 0:
             if len(buffer) > MAX_HEAD:  # checked only while no end is found: a body may follow at once
                 self.close()
                 raise ProtocolError("answer head too large")
-            if not (yield from self.fill()):
+            got = self.receive()
+            if got is None:
+                yield self, READ
+            elif not got:
                 self.close()
                 if not buffer:
                     raise ProtocolError("connection closed by the server without an answer")
                 raise ProtocolError("connection closed in the middle of the answer's head")
-        lines = buffer[:end].decode("latin-1").split("\r\n")
-        del buffer[: end + 4]
-        parts = lines[0].split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        status, answer_head = self._take_head(end)
+        length, encoding, connection = framing(answer_head)
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            payload = b""
+        elif length is not None:
+            size = int(length)
+            if len(buffer) >= size:
+                payload = bytes(buffer[:size])
+                del buffer[:size]
+            else:
+                payload = yield from self._read_exactly(size)
+        elif encoding.endswith("chunked"):
+            payload = yield from self._read_chunked()
+        else:
+            payload = yield from self._read_to_close()
+        if connection == "close":
             self.close()
-            raise ProtocolError(f"not an HTTP/1.1 status line: {lines[0][:80]!r}")
-        headers = Headers()
-        store = dict.__setitem__  # past Headers' case folding: the names are folded here
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            store(headers, name.strip().lower(), value.strip())
-        return int(parts[1]), headers
+        return Response(status, Headers(answer_head), payload)
+
+    def _take_head(self, end: int) -> tuple[int, str]:
+        """The status and the head (status line and headers, as text) at the buffer's start,
+        taken off it (`end`: where its blank line starts)."""
+        buffer = self.buffer
+        head = buffer[:end].decode("latin-1")
+        del buffer[: end + 4]
+        code = head[9:12]
+        if not (head.startswith("HTTP/1.") and head[8:9] == " " and code.isdigit() and head[12:13] in ("", " ", "\r")):
+            status_line = head.split("\r\n", 1)[0]
+            parts = status_line.split(" ", 2)  # not the usual "HTTP/1.1 200 OK": the general rule
+            if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+                self.close()
+                raise ProtocolError(f"not an HTTP/1.1 status line: {status_line[:80]!r}")
+            code = parts[1]
+        return int(code), head
 
     def _read_exactly(self, size: int) -> Generator[Wait, None, bytes]:
         while len(self.buffer) < size:
@@ -304,7 +375,10 @@ class HttpClient:
 
     def exchange(self, method: str, target: str, headers: Mapping[str, str], body: bytes | memoryview) -> Steps:
         """One request and its answer, on an idle connection or a new one."""
-        head = self.head(method, target, headers, len(body))
+        return self.send(self.head(method, target, headers, len(body)), body, method)
+
+    def send(self, head: bytes, body: bytes | memoryview, method: str) -> Steps:
+        """`exchange` with the request's head already made (`head`)."""
         connection = None
         idle = self.idle
         while idle:

@@ -21,6 +21,7 @@ from typing import Any
 import gevent
 from gevent.hub import Waiter
 
+from writers import wake
 from writers.strategies.http11 import READ, Connection, Response, Wait
 
 Steps = Generator[Wait, None, Response]
@@ -55,6 +56,7 @@ class Multiplexer:
         self._tick = min(1.0, timeout / 10)
         self._ticker: Any = None
         self._next_check = float("inf")  # no deadline can have passed before this
+        self._precise = wake.precise_timer()  # short waits (an intended start) on time: libev's wake up to 1 ms late
 
     def __len__(self) -> int:
         return len(self._in_flight)
@@ -191,10 +193,14 @@ class Multiplexer:
             waiter.switch(None)
 
     def _wait(self, seconds: float) -> None:
-        timer = None
-        if seconds < self._tick:  # a retry's backoff, or a deadline about to pass
-            timer = self._loop.timer(max(seconds, 0.0))
-            timer.start(self._wake)
+        timer: Any = None
+        if seconds < self._tick:  # an intended start, a retry's backoff, or a deadline about to pass
+            precise = self._precise
+            if precise is not None:
+                timer = precise.call_at(time.perf_counter() + max(seconds, 0.0), self._wake)
+            else:
+                timer = self._loop.timer(max(seconds, 0.0))
+                timer.start(self._wake)
         elif self._ticker is None:
             self._ticker = self._loop.timer(self._tick, self._tick)
             self._ticker.ref = False  # it must not keep a finished program's loop alive
@@ -205,4 +211,4 @@ class Multiplexer:
         finally:
             self._waiting = None
             if timer is not None:
-                timer.close()
+                timer.cancel() if isinstance(timer, wake.Entry) else timer.close()
