@@ -146,7 +146,8 @@ def _grace_when_every_worker_is_missing() -> None:
         # With every worker missing Locust marks the test stopped (nothing else stops it): not in the grace period.
         # Called for every message the master reads: the usual case (a worker alive) costs one look.
         alive = (STATE_INIT, STATE_RUNNING, STATE_SPAWNING)
-        if any(client.state in alive for client in self.clients.values()) or not _in_grace(self):
+        nodes = self.clients._worker_nodes.values()  # the dict itself: WorkerNodes copies its keys to iterate
+        if any(client.state in alive for client in nodes) or not _in_grace(self):
             original_check_stopped(self)
 
     MasterRunner.stop = stop  # type: ignore[method-assign]
