@@ -27,7 +27,8 @@ A worker's histograms travel in its stats report as their non-zero buckets (`spa
 bucket indexes and counts, min and max), not hdrh's compressed encoding: a histogram of
 1 us .. 1 h has ~23,500 buckets, and encoding, decoding and adding all of them for every
 worker every 3 s was most of what a master spent per worker; a worker's few seconds of
-calls fill tens to hundreds of buckets, added in place (numpy) on the master.
+calls fill tens to hundreds of buckets. The master keeps the workers' buckets as they come
+and adds them, all workers at once (numpy), when its histograms are read.
 
 Per call, the request listener only appends each latency to an array of its kind and row
 (~0.1 us); the values are folded into the HdrHistograms in bulk with numpy (`record_all`,
@@ -142,21 +143,23 @@ def sparse(histogram: HdrHistogram) -> list[Any]:
     ]
 
 
-def add_sparse(target: HdrHistogram, index: bytes, counts: bytes, low: int, high: int) -> None:
-    """Add a `sparse` histogram to one made by `new_histogram` (same layout), as hdrh's add would."""
+def add_sparse(target: HdrHistogram, parts: list[list[Any]]) -> None:
+    """Add `sparse` histograms (of many workers at once) to one made by `new_histogram` (the
+    same layout): the counts, total, min and max hdrh's add would make."""
+    index = np.concatenate([np.frombuffer(part[0], dtype=np.uint16) for part in parts])
+    counts = np.concatenate([np.frombuffer(part[1], dtype=np.uint32) for part in parts]).astype(np.uint64)
     view = np.ctypeslib.as_array(target.counts)
-    added = np.frombuffer(counts, dtype=np.uint32)
-    view[np.frombuffer(index, dtype=np.uint16)] += added.astype(view.dtype)  # indexes are distinct
-    target.total_count += int(added.sum())
-    target.min_value = min(target.min_value, low)
-    target.max_value = max(target.max_value, high)
+    np.add.at(view, index, counts)  # an index may come from several parts
+    target.total_count += int(counts.sum())
+    target.min_value = min(target.min_value, *(part[2] for part in parts))
+    target.max_value = max(target.max_value, *(part[3] for part in parts))
 
 
-def _add_sparse_into(into: dict[Key, HdrHistogram], key: Key, part: list[Any]) -> None:
+def _add_sparse_into(into: dict[Key, HdrHistogram], key: Key, parts: list[list[Any]]) -> None:
     target = into.get(key)
     if target is None:
         target = into[key] = new_histogram()
-    add_sparse(target, *part)
+    add_sparse(target, parts)
 
 
 def _add_into(into: dict[Key, HdrHistogram], key: Key, histogram: HdrHistogram) -> None:
@@ -175,6 +178,9 @@ class LatencyHistograms:
         # Master or local: this process's own calls, recorded once and added to `merged` and
         # `window` when either is read (one histogram update per call instead of two).
         self.pending: dict[Key, HdrHistogram] = {}
+        # Master: the workers' `sparse` histograms since the last read, added all at once when read
+        # (one numpy addition per histogram and read, not two per worker and report).
+        self.incoming: dict[Key, list[list[Any]]] = {}
         self.over_range: Counter[Key] = Counter()  # merged (master) or this process's (local)
         self.unsent_over_range: Counter[Key] = Counter()  # a worker's, since its last message
         # This process's calls since the last fold, by row (the request listener appends here),
@@ -225,15 +231,23 @@ class LatencyHistograms:
         return {"histograms": encoded, "over_range": over} if encoded or over else {}
 
     def merge_message(self, data: dict[str, Any]) -> None:
+        incoming = self.incoming
         for text, part in (data.get("histograms") or {}).items():
             key = from_wire_key(text)
-            for into in (self.merged, self.window):
-                _add_sparse_into(into, key, part)
+            parts = incoming.get(key)
+            if parts is None:
+                incoming[key] = [part]
+            else:
+                parts.append(part)
         for text, count in (data.get("over_range") or {}).items():
             self.over_range[from_wire_key(text)] += int(count)
 
     def fold(self) -> None:
         self.flush()
+        for key, parts in self.incoming.items():
+            for into in (self.merged, self.window):
+                _add_sparse_into(into, key, parts)
+        self.incoming.clear()
         for key, histogram in self.pending.items():
             for into in (self.merged, self.window):
                 _add_into(into, key, histogram)
@@ -249,6 +263,7 @@ class LatencyHistograms:
 
     def clear(self) -> None:
         self.values.clear()
+        self.incoming.clear()
         for histograms in (self.merged, self.unsent, self.pending, self.window):
             release(histograms.values())
             histograms.clear()
