@@ -31,7 +31,7 @@ import gevent
 from hdrh.histogram import HdrHistogram
 
 from aws_locust.context import is_ours, listen
-from aws_locust.latency import new_histogram, release, three_digits
+from aws_locust.latency import new_histogram, release, three_digits, value_at_percentile
 from aws_locust.pace import PACE
 from aws_locust.settings import RateSettings
 
@@ -162,7 +162,7 @@ def combine(rate: float, meters: list[dict[str, Any]], settings: RateSettings) -
             merged.add(decoded)
             release([decoded])
     if merged.get_total_count():
-        step.p99_intended_ms = three_digits(merged.get_value_at_percentile(99.0) / 1000)
+        step.p99_intended_ms = three_digits(value_at_percentile(merged, 99.0) / 1000)
     release([merged])
     breaches = []
     if step.achieved < ACHIEVED_SHARE * rate:

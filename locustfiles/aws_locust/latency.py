@@ -291,10 +291,23 @@ class LatencyHistograms:
         return {SUMMARY_KEYS[kind]: self.all_percentiles(kind) for kind in kinds}
 
 
+def value_at_percentile(histogram: HdrHistogram, percentile: float) -> int:
+    """hdrh's `get_value_at_percentile`, value for value, with numpy: hdrh walks the ~23,500
+    buckets in Python (up to ~20 ms for a percentile in seconds), this sums them at once."""
+    target = histogram.get_target_count_at_percentile(percentile)
+    index = int(np.searchsorted(np.cumsum(np.ctypeslib.as_array(histogram.counts)), target))
+    if index >= histogram.counts_len:
+        return 0
+    value = histogram.get_value_from_index(index)
+    if percentile:
+        return int(histogram.get_highest_equivalent_value(value))
+    return int(histogram.get_lowest_equivalent_value(value))
+
+
 def summarize(histogram: HdrHistogram | None, over_range: int = 0) -> dict[str, float]:
     if histogram is None or not histogram.get_total_count():
         return {}
-    result = {f"p{p:g}": three_digits(histogram.get_value_at_percentile(p) / 1000) for p in PERCENTILES}
+    result = {f"p{p:g}": three_digits(value_at_percentile(histogram, p) / 1000) for p in PERCENTILES}
     result["max"] = three_digits(histogram.get_max_value() / 1000)
     result["count"] = histogram.get_total_count()
     if over_range:
