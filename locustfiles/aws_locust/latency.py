@@ -143,23 +143,17 @@ def sparse(histogram: HdrHistogram) -> list[Any]:
     ]
 
 
-def add_sparse(target: HdrHistogram, parts: list[list[Any]]) -> None:
-    """Add `sparse` histograms (of many workers at once) to one made by `new_histogram` (the
-    same layout): the counts, total, min and max hdrh's add would make."""
+def add_sparse(targets: list[HdrHistogram], parts: list[list[Any]]) -> None:
+    """Add `sparse` histograms (of many workers at once) to each of `targets` (made by
+    `new_histogram`: the same layout): the counts, total, min and max hdrh's add would make."""
     index = np.concatenate([np.frombuffer(part[0], dtype=np.uint16) for part in parts])
     counts = np.concatenate([np.frombuffer(part[1], dtype=np.uint32) for part in parts]).astype(np.uint64)
-    view = np.ctypeslib.as_array(target.counts)
-    np.add.at(view, index, counts)  # an index may come from several parts
-    target.total_count += int(counts.sum())
-    target.min_value = min(target.min_value, *(part[2] for part in parts))
-    target.max_value = max(target.max_value, *(part[3] for part in parts))
-
-
-def _add_sparse_into(into: dict[Key, HdrHistogram], key: Key, parts: list[list[Any]]) -> None:
-    target = into.get(key)
-    if target is None:
-        target = into[key] = new_histogram()
-    add_sparse(target, parts)
+    total, low, high = int(counts.sum()), min(part[2] for part in parts), max(part[3] for part in parts)
+    for target in targets:
+        np.add.at(np.ctypeslib.as_array(target.counts), index, counts)  # an index may come from several parts
+        target.total_count += total
+        target.min_value = min(target.min_value, low)
+        target.max_value = max(target.max_value, high)
 
 
 def _add_into(into: dict[Key, HdrHistogram], key: Key, histogram: HdrHistogram) -> None:
@@ -245,8 +239,13 @@ class LatencyHistograms:
     def fold(self) -> None:
         self.flush()
         for key, parts in self.incoming.items():
+            targets = []
             for into in (self.merged, self.window):
-                _add_sparse_into(into, key, parts)
+                target = into.get(key)
+                if target is None:
+                    target = into[key] = new_histogram()
+                targets.append(target)
+            add_sparse(targets, parts)
         self.incoming.clear()
         for key, histogram in self.pending.items():
             for into in (self.merged, self.window):

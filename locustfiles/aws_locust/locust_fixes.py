@@ -176,13 +176,14 @@ def _redistribute_off_the_message_handler() -> None:
 
 
 def _give_idle_workers_users(runner: Any) -> None:
-    from locust.runners import STATE_RUNNING
+    from locust.runners import STATE_INIT, STATE_RUNNING, STATE_SPAWNING
 
     idle_before: set[str] = set()
     while True:
         gevent.sleep(IDLE_WORKER_CHECK_SECONDS)
-        live = [*runner.clients.ready, *runner.clients.spawning, *runner.clients.running]
-        idle = {client.id for client in live if client.user_count == 0}
+        nodes = runner.clients._worker_nodes.values()  # the dict itself: WorkerNodes copies its keys to iterate
+        live = [client for client in nodes if client.state in (STATE_INIT, STATE_SPAWNING, STATE_RUNNING)]
+        idle = {client.id for client in live if not client.user_classes_count or client.user_count == 0}
         dispatcher = runner._users_dispatcher
         if (
             idle & idle_before

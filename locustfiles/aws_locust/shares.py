@@ -48,6 +48,7 @@ DONE = "aws_quota_done"  # worker -> master: {"run", "acked"}
 MISSED = "aws_missed_starts"  # in a worker's stats report: {"run", "missed"} forgiven since its last report
 LOCAL = "local"
 TICK_SECONDS = 1.0
+LIVE_STATES = ("ready", "spawning", "running")  # Locust's STATE_INIT, _SPAWNING, _RUNNING: not missing
 
 
 class ProcessShare:
@@ -96,7 +97,11 @@ class Distributor:
     """Master or local process: the parts of every worker, kept in step with who is there."""
 
     def __init__(self, environment: Environment) -> None:
+        from locust.runners import MasterRunner
+
         self.environment = environment
+        runner = environment.runner
+        self._master: Any = runner if isinstance(runner, MasterRunner) else None
         self.run = 0
         self.max_records: int | None = None
         self.rate = 0.0
@@ -111,32 +116,27 @@ class Distributor:
 
     # ------------------------------------------------------------------ roles
 
-    @property
-    def _master(self) -> Any:
-        from locust.runners import MasterRunner
-
-        runner = self.environment.runner
-        return runner if isinstance(runner, MasterRunner) else None
+    def _nodes(self) -> dict[str, Any]:
+        """The master's workers by id (Locust's WorkerNodes copies its keys at every iteration:
+        its dict, read once per check, with 100 workers every second)."""
+        clients = self._master.clients
+        nodes = getattr(clients, "_worker_nodes", None)
+        return nodes if isinstance(nodes, dict) else dict(clients.items())
 
     def alive(self) -> list[str]:
-        master = self._master
-        if master is None:
+        if self._master is None:
             return [LOCAL]
-        clients = master.clients
-        return sorted(client.id for client in (*clients.ready, *clients.spawning, *clients.running))
-
-    def _users(self, worker: str) -> int:
-        master = self._master
-        if master is None:
-            return 1
-        client = master.clients.get(worker)
-        return client.user_count if client is not None else 0
+        return sorted(worker for worker, node in self._nodes().items() if node.state in LIVE_STATES)
 
     def shares(self) -> dict[str, float]:
         """Each live worker's part of the rate: in proportion to its users (evenly while none
         has reported any, at the very start of a test)."""
         live = [w for w, p in self.parts.items() if not p.lost]
-        users = {worker: self._users(worker) for worker in live}
+        if self._master is None:
+            users = dict.fromkeys(live, 1)
+        else:
+            nodes = self._nodes()
+            users = {worker: nodes[worker].user_count if worker in nodes else 0 for worker in live}
         total = sum(users.values())
         if not total:
             return {worker: self.rate / len(live) for worker in live} if live else {}
