@@ -38,6 +38,7 @@ the histograms are read or sent, and at the latest every `FOLD_AT` values.
 
 from __future__ import annotations
 
+import functools
 from array import array
 from collections import Counter
 from collections.abc import Iterable
@@ -124,6 +125,7 @@ def wire_key(key: Key) -> str:
     return _SEP.join((kind, *row))
 
 
+@functools.lru_cache(maxsize=4096)  # the same few keys in every worker report
 def from_wire_key(text: str) -> Key:
     kind, service, operation, strategy = text.split(_SEP)
     return kind, RowKey(service, operation, strategy)

@@ -144,11 +144,14 @@ def _grace_when_every_worker_is_missing() -> None:
 
     def check_stopped(self: Any) -> None:
         # With every worker missing Locust marks the test stopped (nothing else stops it): not in the grace period.
-        # Called for every message the master reads: the usual case (a worker alive) costs one look.
-        alive = (STATE_INIT, STATE_RUNNING, STATE_SPAWNING)
-        nodes = self.clients._worker_nodes.values()  # the dict itself: WorkerNodes copies its keys to iterate
-        if any(client.state in alive for client in nodes) or not _in_grace(self):
-            original_check_stopped(self)
+        # Called for every message the master reads. A running test with a worker alive has nothing to stop
+        # (both of Locust's conditions are false): one look at the workers, not Locust's copy of them all.
+        if self.state in (STATE_RUNNING, STATE_SPAWNING):
+            alive = (STATE_INIT, STATE_RUNNING, STATE_SPAWNING)
+            nodes = self.clients._worker_nodes.values()  # the dict itself: WorkerNodes copies its keys to iterate
+            if any(client.state in alive for client in nodes) or _in_grace(self):
+                return
+        original_check_stopped(self)
 
     MasterRunner.stop = stop  # type: ignore[method-assign]
     MasterRunner.check_stopped = check_stopped  # type: ignore[method-assign]
