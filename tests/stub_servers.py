@@ -11,7 +11,9 @@ before the swarm); what differs is *when* writes are answered:
   1/capacity seconds: a queue of known capacity;
 - `DelayServer(delay)`: each write answered `delay` seconds after it arrived, however many
   are in flight: a service of known latency;
-- `StubServer()`: at once, always.
+- `StubServer()`: at once, always;
+- `FifoServer(capacity, spike_after=N, spike=S)`: the FIFO server that, once, when its
+  N-th request arrives, answers nothing for S seconds (a single spike of noise).
 
 They run on an asyncio loop in a thread of the test process, bind 127.0.0.1 on a free
 port, speak just enough HTTP/1.1 for keep-alive clients, and count what they answered.
@@ -144,12 +146,15 @@ class StallingServer(StubServer):
 
 
 class FifoServer(StubServer):
-    def __init__(self, capacity: float) -> None:
+    def __init__(self, capacity: float, spike_after: int = 0, spike: float = 0.0) -> None:
         self.service_time = 1.0 / capacity
         self.free_at = 0.0
+        self.spike_after, self.spike = spike_after, spike
         super().__init__()
 
     def schedule(self, connection: _Connection, now: float) -> None:
+        if self.requests == self.spike_after and self.spike:
+            self.free_at = max(now, self.free_at) + self.spike  # the queue waits: everything behind it too
         self.free_at = max(now, self.free_at) + self.service_time
         self.loop.call_at(self.free_at, connection.answer)
 

@@ -3,8 +3,22 @@ swarm starts and before any emulator is started; never a traceback."""
 
 from __future__ import annotations
 
+import re
+import sys
+from argparse import Namespace
+from pathlib import Path
+from typing import Any
+
 import pytest
-from conftest import RunLocust, stats_totals
+from conftest import PROJECT_ROOT, RunLocust, stats_totals
+
+from writers.errors import ConfigError
+from writers.services.dynamodb import DynamoDBWorkload
+
+# The glue's pure parts import without Locust (see test_report): no monkey-patching here.
+sys.path.insert(0, str(PROJECT_ROOT / "locustfiles"))
+from aws_locust.checks import add_check_arguments, read_check_settings
+from aws_locust.settings import add_common_arguments, read_rate_settings, read_settings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -22,6 +36,7 @@ BAD_VALUES = [
     ("--region", "not a region"),
     ("--table", "x"),
     ("--timeout", "0"),
+    ("--timeout", "nan"),  # was accepted: a run against a stalled endpoint then never ended
 ]
 BOUNDS = ["-u", "1", "-r", "1", "-t", "10s", "--max-records", "10"]
 SWARM_STARTED = ("Ramping to", "All users spawned", "Run time limit set")
@@ -47,3 +62,80 @@ def test_bad_flag_is_rejected_before_the_swarm(run_locust: RunLocust, flag: str,
     assert not [s for s in SWARM_STARTED if s in output], output
     assert not [s for s in EMULATOR_STARTED if s in output], output  # rejected before any emulator starts
     assert stats_totals(run.stats) == (0, 0)
+
+
+# --------------------------------------------------------------------------- NaN, everywhere
+
+
+class FlagDefaults:
+    """Stands in for Locust's parser: each flag's destination, default and type."""
+
+    def __init__(self) -> None:
+        self.flags: dict[str, tuple[str, Any, Any]] = {}  # dest -> (flag, default, type)
+
+    def add_argument(self, *flags: str, **options: Any) -> None:
+        flag = next(f for f in flags if f.startswith("--"))
+        dest = options.get("dest") or flag[2:].replace("-", "_")
+        self.flags[dest] = (flag, options.get("default"), options.get("type"))
+
+    def set_defaults(self, **_: Any) -> None:
+        pass
+
+
+def numeric(dest: str, default: Any, kind: Any) -> bool:
+    if kind in (int, float) or dest.startswith(("check_", "slo_")):  # thresholds and objectives: "" when unset
+        return True
+    try:
+        float(str(default))
+    except ValueError:
+        return False
+    return not isinstance(default, bool)
+
+
+def read_all(options: Namespace) -> None:
+    """Every check our flags go through before the swarm (aws_locust.lifecycle)."""
+    read_settings(options, DynamoDBWorkload)
+    read_rate_settings(options)
+    read_check_settings(options)
+
+
+def test_nan_is_refused_by_every_numeric_flag() -> None:
+    """NaN compares false with everything, so a check written `value < low` lets it through
+    (`--timeout nan` did, and a run against a stalled endpoint never ended). Each numeric
+    flag of ours, set to NaN, must be refused naming the flag: as argparse would hand it
+    over (a float, for float flags) or as text (the rest are parsed by our checks)."""
+    recorder = FlagDefaults()
+    add_common_arguments(recorder)
+    add_check_arguments(recorder)
+    DynamoDBWorkload.add_arguments(recorder)
+    defaults = {dest: default for dest, (_, default, _) in recorder.flags.items()}
+    read_all(Namespace(**defaults))  # the defaults pass
+    tried = []
+    for dest, (flag, default, kind) in recorder.flags.items():
+        if not numeric(dest, default, kind):
+            continue
+        tried.append(flag)
+        nan = float("nan") if kind in (int, float) else "nan"
+        with pytest.raises(ConfigError, match=re.escape(flag)):
+            read_all(Namespace(**{**defaults, dest: nan}))
+    assert {"--timeout", "--rate", "--zipf-s", "--read-ratio", "--check-p99-ms", "--slo-p99-ms"} <= set(tried), tried
+
+
+@pytest.mark.parametrize("where", ["env", "conf"])
+def test_nan_from_the_environment_or_a_config_file_is_one_line(
+    run_locust: RunLocust, tmp_path: Path, where: str
+) -> None:
+    args = [*BOUNDS, "--target", "http://127.0.0.1:9", "--table", "bad-input-test", "SequentialUser"]
+    env = {}
+    if where == "env":
+        env["LOCUST_TIMEOUT"] = "nan"
+    else:
+        conf = tmp_path / "nan.conf"
+        conf.write_text("timeout = nan\n")
+        args = ["--config", str(conf), *args]
+    run = run_locust(args, timeout=45, env=env)
+
+    assert run.returncode == 2, run.output
+    lines = [line for line in run.output.splitlines() if "--timeout" in line]
+    assert len(lines) == 1 and lines[0].startswith("error: "), run.output
+    assert "Traceback" not in run.output and not [s for s in SWARM_STARTED if s in run.output], run.output

@@ -79,6 +79,34 @@ def test_over_range_counts_travel_with_the_worker_messages() -> None:
     assert worker.take_message() == {}  # sent once
 
 
+def test_sparse_messages_merge_exactly_as_hdrh_adds() -> None:
+    """Workers send only their non-zero buckets (a master spent most of its per-worker CPU
+    decoding and adding ~23,500-bucket arrays); the merge must be hdrh's, value for value."""
+    import random
+
+    from aws_locust.latency import new_histogram
+
+    rng = random.Random(3)
+    master, reference = LatencyHistograms(), new_histogram()
+    for _ in range(5):  # five workers' reports
+        worker = LatencyHistograms()
+        for _ in range(2000):
+            ms = rng.lognormvariate(1.0, 1.5)  # 0.01 ms .. seconds: many buckets, several decades
+            worker.record(("service", ROW), ms, worker.unsent, worker.unsent_over_range)
+        alone = new_histogram()
+        alone.add(worker.unsent[("service", ROW)])
+        reference.add(alone)
+        release([alone])
+        master.merge_message(worker.take_message())
+    master.fold()
+    merged = master.merged[("service", ROW)]
+    assert merged.get_total_count() == reference.get_total_count() == 10_000
+    for p in (1, 10, 50, 90, 99, 99.9, 99.99, 100):
+        assert merged.get_value_at_percentile(p) == reference.get_value_at_percentile(p), p
+    assert merged.get_max_value() == reference.get_max_value()
+    assert list(merged.counts) == list(reference.counts)
+
+
 def test_bulk_recording_counts_exactly_what_one_by_one_recording_counts() -> None:
     """The request listener buffers values and folds them with numpy (record_all): every
     count, the total, min, max and the values over the range must be those of hdrh's own
@@ -111,3 +139,20 @@ def test_bulk_recording_counts_exactly_what_one_by_one_recording_counts() -> Non
     bulk_values.service.extend(values)
     assert bulk.percentiles(ROW) == one_by_one.percentiles(ROW)
     assert not bulk_values.service  # folded once, then empty
+
+
+def test_percentiles_are_hdrhs_value_for_value() -> None:
+    """Percentiles are read with numpy (hdrh walks ~23,500 buckets in Python: milliseconds a
+    percentile, for every row and kind of every table and chart point)."""
+    import random
+
+    from aws_locust.latency import new_histogram, value_at_percentile
+
+    rng = random.Random(11)
+    histogram = new_histogram()
+    for _ in range(20_000):
+        histogram.record_value(max(1, int(10 ** rng.uniform(0, 9.5))))  # 1 us .. ~1 h, every decade
+    for p in (0, 0.001, 1, 25, 50, 90, 99, 99.9, 99.99, 99.999, 100):
+        assert value_at_percentile(histogram, p) == histogram.get_value_at_percentile(p), p
+    empty = new_histogram()
+    assert value_at_percentile(empty, 99) == empty.get_value_at_percentile(99) == 0

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import random
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -213,6 +214,88 @@ def test_retries_keep_their_own_backoff_schedule_and_records_their_first_start()
         assert attempt.intended_ms == pytest.approx(1.0)  # from the end of its backoff
         assert attempt.record_ms is not None and attempt.record_ms > attempt.intended_ms + 1.0
         assert attempt.record_ms == pytest.approx((attempt.finished - attempt.call.first_intended) * 1000)
+
+
+def owed_until(schedule: Schedule, now: float) -> list[float]:
+    owed = []
+    while schedule.next_time <= now:
+        owed.append(schedule.take())
+    return owed
+
+
+def test_a_rate_change_forgives_the_backlog_beyond_one_second_and_counts_it() -> None:
+    """At 100/s a sender that took one start in 5 s owes ~499; at the change to 10/s the
+    starts of the last second (100) are still owed, the ~399 before are forgiven, counted."""
+    clock = Clock()
+    schedule = Schedule(100, "uniform", random.Random(1), clock=clock)
+    first = schedule.take()
+    due = math.floor((5.0 - first) / 0.01)  # starts after the first one, up to 5 s
+    clock.now = 5.0
+    schedule.set_rate(10)
+    schedule.apply(clock.now)
+    kept = owed_until(schedule, clock.now)
+    assert all(4.0 <= t < 5.0 for t in kept) and len(kept) in (99, 100, 101), (len(kept), kept[:3])
+    assert schedule.missed + len(kept) == due  # every start is sent or counted, none twice
+    after = [schedule.take() for _ in range(3)]
+    assert after[0] >= 5.0 and all(round(b - a, 9) == 0.1 for a, b in itertools.pairwise(after))
+
+
+def test_a_paused_sender_forgives_every_start_it_missed() -> None:
+    clock = Clock()
+    schedule = Schedule(200, "poisson", random.Random(4), clock=clock)
+    schedule.take()
+    clock.now = 10.0  # paused for 10 s: ~2,000 starts missed
+    schedule.set_rate(200, keep_backlog=0.0)
+    schedule.apply(clock.now)
+    assert schedule.next_time >= clock.now  # nothing owed: no burst
+    assert schedule.missed == pytest.approx(2000, rel=0.05)
+
+
+def test_forgiving_a_backlog_across_a_pending_rate_switch() -> None:
+    """A backlog at 100/s, a change to 1,000/s (the last second still owed at 100/s), then
+    2 s later a change to 0 that forgives all: each start owed at either rate is counted once."""
+    clock = Clock()
+    schedule = Schedule(100, "uniform", random.Random(2), clock=clock)
+    first = schedule.take()
+    old_rate_starts = round((3.0 - first) / 0.01)  # after the first, before the change at 3 s
+    clock.now = 3.0
+    schedule.set_rate(1000)
+    schedule.apply(clock.now)  # still owed: the 100/s starts of [2, 3), then 1,000/s from 3 s
+    assert old_rate_starts - 101 <= schedule.missed <= old_rate_starts - 99
+    clock.now = 5.0
+    schedule.set_rate(0, keep_backlog=0.0)
+    schedule.apply(clock.now)
+    assert schedule.next_time == NEVER
+    assert schedule.missed == pytest.approx(old_rate_starts + 2000, abs=2)  # and the 1,000/s of [3, 5)
+
+
+def test_a_sender_waiting_at_rate_0_ends_when_told_to_look_and_fed_no_more() -> None:
+    """The end of a test (aws_locust.drain): its feeder stops and the schedule is told to
+    look now; a sender parked at rate 0 (waiting for a new rate) finds no call and returns."""
+    clock = Clock()
+    server = SimulatedServer(clock, 4, lambda t: 0.001)
+    schedule = Schedule(100, "uniform", random.Random(1), clock=clock)
+    fed = calls(50)
+    draining = []
+
+    def feeder() -> Iterator[Call]:
+        for index, call in enumerate(fed):
+            if draining:
+                return
+            if index == 5:
+                schedule.set_rate(0)  # the rate drops to 0 with the 6th call taken
+            yield call
+
+    def sleep(seconds: float) -> None:
+        if seconds == NEVER:  # parked until a new rate: the drain comes instead
+            draining.append(True)
+            schedule.look_now()
+            return
+        clock.sleep(seconds)
+
+    driver = Driver(server, lambda attempt: None, schedule=schedule, clock=clock, sleep=sleep)
+    totals = driver.run(feeder())
+    assert draining and totals.acked == 6  # and it returned: not parked for ever, no division by zero
 
 
 class PreparingServer(SimulatedServer):

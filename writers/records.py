@@ -9,6 +9,7 @@ set of used keys has to be kept in memory; stream 100 and up, and a stream past 
 
 from __future__ import annotations
 
+import functools
 import random
 import zlib
 from typing import Any
@@ -20,8 +21,23 @@ _SCRAMBLE = 7_654_321  # odd and not a multiple of 5: a bijection modulo 10**7
 FILLER_BLOCK = 64 * 1024
 POOL_BITS = 10
 POOL_SIZE = 1 << POOL_BITS  # Faker values made up front: a Faker call costs ~30 us, a pick ~1 us
+POOL_SEED = 1
 _POOL_MASK = POOL_SIZE - 1
 _WEIGHTS = (1, 3) * 6
+
+
+@functools.cache
+def faker_pools() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Titles, authors and publication dates to pick from: ~0.1 s of Faker calls, made once
+    per process (and inherited by the processes Locust's --processes forks from it), not
+    once per stream: a worker handling its spawn message must not spend it. A stream's own
+    seeded picks make its records reproducible."""
+    fake = Faker()
+    fake.seed_instance(POOL_SEED)
+    titles = tuple(fake.catch_phrase() for _ in range(POOL_SIZE))
+    authors = tuple(fake.name() for _ in range(POOL_SIZE))
+    dates = tuple(fake.date_between(start_date="-80y", end_date="today").isoformat() for _ in range(POOL_SIZE))
+    return titles, authors, dates
 
 
 def _weighted_sum(digits: str, weights: tuple[int, ...]) -> int:
@@ -77,20 +93,20 @@ class BookRecords:
     def __init__(self, seed: int | None = None, stream: int = 0, payload_bytes: int = 0) -> None:
         self.stream = stream
         self.payload_bytes = payload_bytes
-        self._faker = Faker()
         self._rng = random.Random(None if seed is None else seed * 1000 + stream)
-        self._faker.seed_instance(self._rng.getrandbits(64))
+        faker_seed = self._rng.getrandbits(64)
         self._offset = self._rng.randrange(ISBN_SPACE)
         self._count = 0
         self._isbn = IsbnKeys(stream)
         self._suffixed = stream >= 100  # streams 100 and up share digits with 0-99: keys get a suffix
-        block = self._faker.text(max_nb_chars=FILLER_BLOCK) if payload_bytes else ""
+        block = ""
+        if payload_bytes:
+            fake = Faker()
+            fake.seed_instance(faker_seed)
+            block = fake.text(max_nb_chars=FILLER_BLOCK)
         # Long enough for any pad from any start offset (up to FILLER_BLOCK // 2).
         self._filler = block * (2 + (payload_bytes + FILLER_BLOCK) // max(1, len(block))) if block else ""
-        fake = self._faker
-        self._titles = [fake.catch_phrase() for _ in range(POOL_SIZE)]
-        self._authors = [fake.name() for _ in range(POOL_SIZE)]
-        self._dates = [fake.date_between(start_date="-80y", end_date="today").isoformat() for _ in range(POOL_SIZE)]
+        self._titles, self._authors, self._dates = faker_pools()
 
     def next_key(self) -> str:
         """isbn13(stream digits + scrambled counter), with a suffix past the plain key space."""

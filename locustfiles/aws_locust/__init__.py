@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from writers.services import workload_class
+from writers.services import workload_class, workloads
 
 _lifecycle: Any = None
 
@@ -22,6 +22,10 @@ def service_users(service: str, module: str) -> dict[str, Any]:
     if _lifecycle is None:
         _lifecycle = Lifecycle()
     workload = workload_class(service)
+    # At import, before a worker connects and before --processes forks (the children inherit):
+    # what a worker would otherwise make while handling its spawn message or its first answers.
+    workload.make_shared_data()
+    workloads()  # every service module: pricing looks them all up at the first answer
     _lifecycle.register(workload)
     classes = user_classes(workload)
     for cls in classes.values():

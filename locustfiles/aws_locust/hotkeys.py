@@ -96,7 +96,8 @@ def attach(environment: Environment, hot: HotKeys) -> None:
     from locust.runners import WorkerRunner
 
     def report_to_master(client_id: str, data: dict[str, Any]) -> None:
-        data["aws_hot_keys"] = hot.take()
+        if hot.writes or hot.throttles:  # nothing to send without keys written again
+            data["aws_hot_keys"] = hot.take()
 
     def worker_report(client_id: str, data: dict[str, Any]) -> None:
         hot.merge(data.get("aws_hot_keys") or {})

@@ -6,6 +6,11 @@ the step's intended-time p99, `--slo-throttle-ratio`, `--slo-error-ratio`) and a
 "achieved at least 95 % of the target". After the first breach it bisects between the
 last good and the first bad rate until they are within 5 %, then ends the run.
 
+A breach is confirmed before the search relies on it: the same rate is measured again
+over twice the step time, and only a second breach makes it bad (one spike in a short
+step, a moment of noise, would otherwise end the search far below the knee). Stopped
+before it is done (SIGTERM, Ctrl-C), the search reports the best step that passed.
+
 A step: the target is set; the first third of `--step-time` settles (not judged); then
 every process measures (a `StepMeter`: calls, acknowledged records, throttles, errors and
 the intended-time latency of the answers that came in, and its own CPU) until the step
@@ -26,7 +31,7 @@ import gevent
 from hdrh.histogram import HdrHistogram
 
 from aws_locust.context import is_ours, listen
-from aws_locust.latency import new_histogram, release, three_digits
+from aws_locust.latency import new_histogram, release, three_digits, value_at_percentile
 from aws_locust.pace import PACE
 from aws_locust.settings import RateSettings
 
@@ -44,6 +49,7 @@ BISECT_WITHIN = 0.05
 MAX_STEPS = 40
 MIN_RATE = 1.0
 GATHER_SECONDS = 5.0
+CONFIRM_LONGER = 2.0  # a breach is measured again over this many times the step time
 
 
 class StepMeter:
@@ -125,6 +131,8 @@ class Step:
     late: int = 0
     cpu_seconds: float = 0.0
     acked: int = 0
+    seconds: float = 0.0  # the judged part of the step (after the settling third)
+    confirms: bool = False  # this step measured again a rate that breached
 
     @property
     def ok(self) -> bool:
@@ -154,7 +162,7 @@ def combine(rate: float, meters: list[dict[str, Any]], settings: RateSettings) -
             merged.add(decoded)
             release([decoded])
     if merged.get_total_count():
-        step.p99_intended_ms = three_digits(merged.get_value_at_percentile(99.0) / 1000)
+        step.p99_intended_ms = three_digits(value_at_percentile(merged, 99.0) / 1000)
     release([merged])
     breaches = []
     if step.achieved < ACHIEVED_SHARE * rate:
@@ -187,10 +195,15 @@ class Search:
     sustainable: float | None = None
     done: bool = False
 
+    def best_passed(self) -> Step | None:
+        return max((s for s in self.steps if s.ok), key=lambda s: s.rate, default=None)
+
     def result(self, cost_per_record_usd: float | None) -> dict[str, Any]:
-        best = max((s for s in self.steps if s.ok), key=lambda s: s.rate, default=None)
+        best = self.best_passed()
         cpu = best.as_json()["cpu_per_1000_records"] if best is not None else None
-        rate = self.sustainable or 0.0
+        # stopped before the end: the best step that passed (what is known so far)
+        rate = self.sustainable if self.done else best.rate if best is not None else 0.0
+        rate = rate or 0.0
         return {
             "sustainable_rate": round(rate, 1),
             "objectives": {
@@ -224,7 +237,7 @@ class KneeFinder:
         self.search: Search | None = None
         self._greenlet: gevent.Greenlet | None = None
         self._replies: dict[int, list[dict[str, Any]]] = {}
-        self._step = 0
+        self._step_number = 0
 
     def start(self, settings: RateSettings) -> None:
         self.stop()
@@ -235,6 +248,13 @@ class KneeFinder:
         if self._greenlet is not None:
             self._greenlet.kill(block=False)
             self._greenlet = None
+            search = self.search
+            if search is not None and not search.done:
+                best = search.best_passed()
+                logger.info(
+                    "find-max stopped before the end: the best step that passed was %s records/s",
+                    f"{best.rate:g}" if best is not None else "none",
+                )
 
     def on_reply(self, data: dict[str, Any]) -> None:
         self._replies.setdefault(int(data["step"]), []).append(data)
@@ -246,14 +266,10 @@ class KneeFinder:
         rate: float | None = settings.find_max_start
         good = bad = None
         while rate is not None and len(search.steps) < MAX_STEPS:
-            step = self._measure(rate, settings)
-            search.steps.append(step)
-            logger.info(
-                "find-max step %d: %g records/s -> achieved %g, intended p99 %s ms, throttled %.2f%%, "
-                "errors %.2f%%: %s",
-                len(search.steps), rate, step.achieved, step.p99_intended_ms, 100 * step.throttle_ratio,
-                100 * step.error_ratio, step.verdict,
-            )  # fmt: skip
+            step = self._step(search, rate, settings.step_seconds)
+            if not step.ok:  # confirmed before the search relies on it: once more, over a longer time
+                self._drain(settings)
+                step = self._step(search, rate, CONFIRM_LONGER * settings.step_seconds, confirms=True)
             if step.late and not step.ok:
                 logger.warning(
                     "find-max: %d calls found every slot busy at %g records/s: if the service was not the limit, "
@@ -271,19 +287,33 @@ class KneeFinder:
         logger.info("sustainable rate: %g records/s", round(search.sustainable, 1))
         self.end_run("--find-max done")
 
-    def _measure(self, rate: float, settings: RateSettings) -> Step:
+    def _step(self, search: Search, rate: float, seconds: float, confirms: bool = False) -> Step:
+        step = self._measure(rate, seconds, search.settings)
+        step.confirms = confirms
+        search.steps.append(step)
+        logger.info(
+            "find-max step %d: %g records/s%s -> achieved %g, intended p99 %s ms, throttled %.2f%%, "
+            "errors %.2f%%: %s",
+            len(search.steps), rate, " (the breach measured again, longer)" if confirms else "", step.achieved,
+            step.p99_intended_ms, 100 * step.throttle_ratio, 100 * step.error_ratio, step.verdict,
+        )  # fmt: skip
+        return step
+
+    def _measure(self, rate: float, seconds: float, settings: RateSettings) -> Step:
         self.control.set_target(rate, "--find-max")
         settle = settings.step_seconds / 3
         gevent.sleep(settle)
-        self._step += 1
-        step = self._step
-        self._replies[step] = []
-        METER.start(step)
-        workers = self.broadcast({"step": step, "action": "open"})
-        gevent.sleep(settings.step_seconds - settle)
-        meters = [METER.finish(step)] if not workers else []
-        meters += self._gather(step, {"step": step, "action": "close"}, workers)
-        return combine(rate, [m for m in meters if m.get("seconds")], settings)
+        self._step_number += 1
+        number = self._step_number
+        self._replies[number] = []
+        METER.start(number)
+        workers = self.broadcast({"step": number, "action": "open"})
+        gevent.sleep(seconds - settle)
+        meters = [METER.finish(number)] if not workers else []
+        meters += self._gather(number, {"step": number, "action": "close"}, workers)
+        step = combine(rate, [m for m in meters if m.get("seconds")], settings)
+        step.seconds = round(seconds - settle, 1)
+        return step
 
     def _gather(self, step: int, message: dict[str, Any], expected: int) -> list[dict[str, Any]]:
         if not expected:
@@ -301,9 +331,10 @@ class KneeFinder:
         deadline = time.monotonic() + max(30.0, 4 * settings.step_seconds)
         while time.monotonic() < deadline:
             gevent.sleep(0.5)
-            self._step += 1
+            self._step_number += 1
+            number = self._step_number
             workers = _worker_count(self.environment)
-            statuses = self._gather(self._step, {"step": self._step, "action": "status"}, workers)
+            statuses = self._gather(number, {"step": number, "action": "status"}, workers)
             idle = all(s.get("idle") for s in statuses) if statuses else PACE.idle()
             if idle:
                 gevent.sleep(1.0)  # calls in flight answer

@@ -16,10 +16,19 @@ Kinds (never to be confused, so each has its own name everywhere):
   own delay (high values mean it cannot keep its schedule).
 
 A value beyond the range (1 h) is recorded as 1 h and counted as over the range, so no
-percentile is silently made smaller. Histograms hold about 200 KB each and, in the
-hdrh package, a reference cycle (histogram <-> encoder): every one dropped here is
-released explicitly, or memory would grow until a full collection, which the raised
-young-generation GC threshold (writers/young_gc.py) makes rare.
+percentile is silently made smaller.
+
+Histograms hold about 200 KB each and, in the hdrh package, a reference cycle
+(histogram <-> encoder): every one dropped here is released explicitly, or memory would
+grow until a full collection, which the raised young-generation GC threshold
+(writers/young_gc.py) makes rare.
+
+A worker's histograms travel in its stats report as their non-zero buckets (`sparse`:
+bucket indexes and counts, min and max), not hdrh's compressed encoding: a histogram of
+1 us .. 1 h has ~23,500 buckets, and encoding, decoding and adding all of them for every
+worker every 3 s was most of what a master spent per worker; a worker's few seconds of
+calls fill tens to hundreds of buckets. The master keeps the workers' buckets as they come
+and adds them, all workers at once (numpy), when its histograms are read.
 
 Per call, the request listener only appends each latency to an array of its kind and row
 (~0.1 us); the values are folded into the HdrHistograms in bulk with numpy (`record_all`,
@@ -29,6 +38,7 @@ the histograms are read or sent, and at the latest every `FOLD_AT` values.
 
 from __future__ import annotations
 
+import functools
 from array import array
 from collections import Counter
 from collections.abc import Iterable
@@ -115,9 +125,37 @@ def wire_key(key: Key) -> str:
     return _SEP.join((kind, *row))
 
 
+@functools.lru_cache(maxsize=4096)  # the same few keys in every worker report
 def from_wire_key(text: str) -> Key:
     kind, service, operation, strategy = text.split(_SEP)
     return kind, RowKey(service, operation, strategy)
+
+
+def sparse(histogram: HdrHistogram) -> list[Any]:
+    """A histogram as its non-zero buckets: [indexes, counts, min, max], the indexes and counts
+    as packed arrays (uint16: 1 us .. 1 h has ~23,500 buckets; uint32 a bucket: a report
+    covers seconds), what `add_sparse` adds."""
+    counts = np.ctypeslib.as_array(histogram.counts)
+    index = np.flatnonzero(counts)
+    return [
+        index.astype(np.uint16).tobytes(),
+        counts[index].astype(np.uint32).tobytes(),
+        histogram.get_min_value(),
+        histogram.get_max_value(),
+    ]
+
+
+def add_sparse(targets: list[HdrHistogram], parts: list[list[Any]]) -> None:
+    """Add `sparse` histograms (of many workers at once) to each of `targets` (made by
+    `new_histogram`: the same layout): the counts, total, min and max hdrh's add would make."""
+    index = np.concatenate([np.frombuffer(part[0], dtype=np.uint16) for part in parts])
+    counts = np.concatenate([np.frombuffer(part[1], dtype=np.uint32) for part in parts]).astype(np.uint64)
+    total, low, high = int(counts.sum()), min(part[2] for part in parts), max(part[3] for part in parts)
+    for target in targets:
+        np.add.at(np.ctypeslib.as_array(target.counts), index, counts)  # an index may come from several parts
+        target.total_count += total
+        target.min_value = min(target.min_value, low)
+        target.max_value = max(target.max_value, high)
 
 
 def _add_into(into: dict[Key, HdrHistogram], key: Key, histogram: HdrHistogram) -> None:
@@ -136,6 +174,9 @@ class LatencyHistograms:
         # Master or local: this process's own calls, recorded once and added to `merged` and
         # `window` when either is read (one histogram update per call instead of two).
         self.pending: dict[Key, HdrHistogram] = {}
+        # Master: the workers' `sparse` histograms since the last read, added all at once when read
+        # (one numpy addition per histogram and read, not two per worker and report).
+        self.incoming: dict[Key, list[list[Any]]] = {}
         self.over_range: Counter[Key] = Counter()  # merged (master) or this process's (local)
         self.unsent_over_range: Counter[Key] = Counter()  # a worker's, since its last message
         # This process's calls since the last fold, by row (the request listener appends here),
@@ -178,7 +219,7 @@ class LatencyHistograms:
     def take_message(self) -> dict[str, Any]:
         """A worker's message: the histograms and over-range counts since the last one."""
         self.flush()
-        encoded = {wire_key(key): h.encode().decode("ascii") for key, h in self.unsent.items() if h.get_total_count()}
+        encoded = {wire_key(key): sparse(h) for key, h in self.unsent.items() if h.get_total_count()}
         over = {wire_key(key): n for key, n in self.unsent_over_range.items()}
         release(self.unsent.values())
         self.unsent.clear()
@@ -186,17 +227,28 @@ class LatencyHistograms:
         return {"histograms": encoded, "over_range": over} if encoded or over else {}
 
     def merge_message(self, data: dict[str, Any]) -> None:
-        for text, encoded in (data.get("histograms") or {}).items():
+        incoming = self.incoming
+        for text, part in (data.get("histograms") or {}).items():
             key = from_wire_key(text)
-            decoded = HdrHistogram.decode(encoded.encode("ascii"))
-            for into in (self.merged, self.window):
-                _add_into(into, key, decoded)
-            release([decoded])
+            parts = incoming.get(key)
+            if parts is None:
+                incoming[key] = [part]
+            else:
+                parts.append(part)
         for text, count in (data.get("over_range") or {}).items():
             self.over_range[from_wire_key(text)] += int(count)
 
     def fold(self) -> None:
         self.flush()
+        for key, parts in self.incoming.items():
+            targets = []
+            for into in (self.merged, self.window):
+                target = into.get(key)
+                if target is None:
+                    target = into[key] = new_histogram()
+                targets.append(target)
+            add_sparse(targets, parts)
+        self.incoming.clear()
         for key, histogram in self.pending.items():
             for into in (self.merged, self.window):
                 _add_into(into, key, histogram)
@@ -212,6 +264,7 @@ class LatencyHistograms:
 
     def clear(self) -> None:
         self.values.clear()
+        self.incoming.clear()
         for histograms in (self.merged, self.unsent, self.pending, self.window):
             release(histograms.values())
             histograms.clear()
@@ -239,10 +292,23 @@ class LatencyHistograms:
         return {SUMMARY_KEYS[kind]: self.all_percentiles(kind) for kind in kinds}
 
 
+def value_at_percentile(histogram: HdrHistogram, percentile: float) -> int:
+    """hdrh's `get_value_at_percentile`, value for value, with numpy: hdrh walks the ~23,500
+    buckets in Python (up to ~20 ms for a percentile in seconds), this sums them at once."""
+    target = histogram.get_target_count_at_percentile(percentile)
+    index = int(np.searchsorted(np.cumsum(np.ctypeslib.as_array(histogram.counts)), target))
+    if index >= histogram.counts_len:
+        return 0
+    value = histogram.get_value_from_index(index)
+    if percentile:
+        return int(histogram.get_highest_equivalent_value(value))
+    return int(histogram.get_lowest_equivalent_value(value))
+
+
 def summarize(histogram: HdrHistogram | None, over_range: int = 0) -> dict[str, float]:
     if histogram is None or not histogram.get_total_count():
         return {}
-    result = {f"p{p:g}": three_digits(histogram.get_value_at_percentile(p) / 1000) for p in PERCENTILES}
+    result = {f"p{p:g}": three_digits(value_at_percentile(histogram, p) / 1000) for p in PERCENTILES}
     result["max"] = three_digits(histogram.get_max_value() / 1000)
     result["count"] = histogram.get_total_count()
     if over_range:
@@ -278,10 +344,15 @@ def attach(environment: Environment, histograms: LatencyHistograms) -> None:
             histograms.flush()
 
     def report_to_master(client_id: str, data: dict[str, Any]) -> None:
-        # Sent just before each stats report, so the master has it before the final one.
+        # In the stats report itself: one message per worker per report, not two, for the master to read.
         message = histograms.take_message()
         if message and isinstance(runner, WorkerRunner):
-            runner.send_message(MESSAGE, message)
+            data[MESSAGE] = message
+
+    def worker_report(client_id: str, data: dict[str, Any]) -> None:
+        message = data.get(MESSAGE)
+        if message:
+            histograms.merge_message(message)
 
     def test_start(**_: Any) -> None:
         if not isinstance(runner, WorkerRunner):
@@ -292,4 +363,4 @@ def attach(environment: Environment, histograms: LatencyHistograms) -> None:
     environment.events.test_start.add_listener(test_start)
     environment.events.reset_stats.add_listener(histograms.clear)
     if isinstance(runner, MasterRunner):
-        runner.register_message(MESSAGE, lambda msg, **_: histograms.merge_message(msg.data))
+        environment.events.worker_report.add_listener(worker_report)

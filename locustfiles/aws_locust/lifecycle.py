@@ -32,11 +32,13 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from aws_locust import (
     checks,
+    drain,
     hotkeys,
     keep,
     knee,
     latency,
     live,
+    locust_fixes,
     locust_races,
     otel,
     outcome,
@@ -47,6 +49,7 @@ from aws_locust import (
 )
 from aws_locust.checks import CheckResult, CheckSettings, RowP99, RunFigures
 from aws_locust.context import listen
+from aws_locust.files import write_atomically
 from aws_locust.latency import LatencyHistograms
 from aws_locust.rate import RateControl, RateShape
 from aws_locust.report import Reports
@@ -123,19 +126,22 @@ class Lifecycle:
         attach(environment, self.tally)
         latency.attach(environment, self.latency)
         self.verifier.attach(environment)
+        drain.Drainer(environment, self.verifier.add_unanswered)  # the end of a test: calls in flight answered
         hotkeys.attach(environment, self.hot)
         knee.METER.attach(environment)  # it listens to the calls while a step of --find-max is open
         otel.attach(environment)  # --otel: our figures as OpenTelemetry metrics, from every process that sends
         intercept_sigterm(lambda fallback: self.on_sigterm(environment, fallback))
         locust_races.install()
+        locust_fixes.install(environment)
         runner = environment.runner
-        self.distributor = shares.attach(environment, self.tally)
+        self.distributor = shares.attach(environment)
         if not isinstance(runner, MasterRunner):
             warm_up(environment, runtimes=False)  # imports, before any test's clock starts
         if isinstance(runner, WorkerRunner):
             runner.register_message(knee.STEP, lambda msg, **_: knee.on_step_message(environment, msg.data))
             return  # workers take their settings from the master
         assert self.distributor is not None
+        environment.events.reset_stats.add_listener(self.on_reset_stats)
         self.control = rate.CONTROL = RateControl(environment, self.distributor)
         self.knee = knee.KneeFinder(environment, self.control, self._broadcast(environment), self.distributor.end_run)
         self.watchdog = Watchdog(environment, self.tally, self.distributor.end_run)
@@ -157,7 +163,7 @@ class Lifecycle:
                 prometheus.RunParts(lambda: environment.runner, live_stats, self.control, self.knee),
             ),
         )
-        webui.attach(environment, live_stats, self.reports, self.control)
+        webui.attach(environment, live_stats, self.reports, self.control, self.check_flags)
         if environment.parsed_options is None:
             return
         try:
@@ -180,6 +186,13 @@ class Lifecycle:
             return len(workers)
 
         return broadcast
+
+    def check_flags(self, options: Any) -> None:
+        """Every check of our flags that needs no service (ConfigError: the first bad one)."""
+        for workload in self.workloads:
+            read_settings(options, workload)
+        read_rate_settings(options)
+        checks.read_check_settings(options)
 
     def prepare(self, environment: Environment) -> None:
         """Check flags, start emulators, provision and check the resources: all before any user starts."""
@@ -283,6 +296,19 @@ class Lifecycle:
         self.watchdog.start(read_settings(options, self.workloads[0]).abort_after if self.workloads else 0)
         if options.rate_mode:
             logger.info("rate mode: calls start on a schedule (%s arrivals)", paced.arrival)
+
+    def on_reset_stats(self, **_: Any) -> None:
+        """The web UI's Reset Stats: the AWS tab, its charts and the report of the run so far
+        start again from now, all from the same (cleared) counts and histograms, as Locust's
+        own table does. --verify still reads back every record acknowledged in the test."""
+        self.tally.rows.clear()
+        self.tally.acked_by_worker.clear()
+        self.tally.cpu_seconds = 0.0
+        self.tally.mark_cpu()
+        self.latency.clear()
+        self.hot.clear()
+        if self.reports.live is not None:
+            self.reports.live.start_test()  # rate windows, timeline and run time from now
 
     def listen_for_features(self, environment: Environment) -> None:
         """The request listeners of features this test uses, and no others: each one runs
@@ -422,6 +448,7 @@ class Lifecycle:
                 "targets": self.control.changes,
                 "achieved": round(data["acked"] / duration, 1) if duration > 0 else 0.0,
                 "late": self.tally.total("late"),
+                "missed": self.distributor.missed_total() if self.distributor is not None else 0,
                 "arrival": self.rate_settings.arrival,
             }
         if self.knee is not None and self.knee.search is not None:
@@ -447,16 +474,16 @@ class Lifecycle:
         rate = data.get("rate")
         if rate:
             logger.info(
-                "rate: target %s records/s, achieved %s records/s, %d late starts",
+                "rate: target %s records/s, achieved %s records/s, %d late starts, %d missed starts",
                 rate["target"] if rate["target"] is not None else "(searched)", rate["achieved"], rate["late"],
+                rate["missed"],
             )  # fmt: skip
         path = getattr(environment.parsed_options, "summary_json", "")
         if path:
             try:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-                Path(path).write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+                write_atomically(path, orjson.dumps(data, option=orjson.OPT_INDENT_2))
             except OSError as exc:  # checked before the swarm; the disk may still fill up
-                logger.error("could not write --summary-json %s: %s", path, exc)
+                outcome.record(outcome.NOT_KEPT, f"could not write --summary-json {path}: {one_line(exc)}")
         self.reports.write(environment)
         if self.reports.live is not None:
             self.reports.live.stop_sampling()

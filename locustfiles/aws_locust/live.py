@@ -22,7 +22,7 @@ import gevent
 from hdrh.histogram import HdrHistogram
 
 from aws_locust.context import RowKey
-from aws_locust.latency import KINDS, LatencyHistograms, release, three_digits
+from aws_locust.latency import KINDS, LatencyHistograms, release, three_digits, value_at_percentile
 from aws_locust.tally import AwsTally
 from writers.pricing import PICO_PER_USD, HourlyCharge, billing_for, hourly_rows, price_for, price_table
 
@@ -248,7 +248,7 @@ class LiveStats:
 def _percentile(histogram: HdrHistogram | None, percentile: float) -> float | None:
     if histogram is None or not histogram.get_total_count():
         return None
-    return three_digits(histogram.get_value_at_percentile(percentile) / 1000)
+    return three_digits(value_at_percentile(histogram, percentile) / 1000)
 
 
 def _averages(current: dict[RowKey, Counter[str]], duration: float) -> dict[RowKey, dict[str, float]]:

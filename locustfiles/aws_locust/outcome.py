@@ -13,7 +13,7 @@ any verdict, Locust decides: 0, or `--exit-code-on-error` (1) if requests failed
 | 6 | short of the target: --max-records not reached (run time, SIGTERM, a lost worker) |
 | 7 | --verify failed: the read-back itself failed, so nothing is known |
 | 8 | not verifiable: some acknowledged records cannot be checked |
-| 9 | the run's report was not kept: the upload to --report-s3-uri failed |
+| 9 | the summary or a report was not kept: not written (an older file is left whole), or not uploaded |
 
 When several apply, the first in `WORST_FIRST` wins: lost data is the worst news, then
 a run that could not work at all, then one that stopped early, then what is unknown; a

@@ -4,6 +4,12 @@ The master divides the run's rate among its workers (aws_locust.shares); each pr
 divides its part evenly among the users it runs, and again whenever one starts or
 stops. A user's schedule (writers.pacing.Schedule) paces its new calls: records/s over
 the batch size, so `--rate 1000 --batch 25` starts 40 calls a second.
+
+A process that could not run for a while (SIGSTOP, a stalled VM) was marked missing by
+the master after a few seconds, and its share given to the others: when it runs again,
+it forgives every start it missed instead of sending them all at once, and counts them
+(`missed`). It notices by itself (a watcher that finds a gap of `STALL_SECONDS` between
+its own ticks), before the master's new share reaches it; the master's `resync` says so too.
 """
 
 from __future__ import annotations
@@ -11,42 +17,87 @@ from __future__ import annotations
 import random
 import time
 
+import gevent
+
 from writers.pacing import Schedule
+
+STALL_SECONDS = 3.0  # silent this long, Locust's master marks a worker missing (3 heartbeats of 1 s)
+WATCH_SECONDS = 0.25
 
 
 class ProcessPace:
     def __init__(self) -> None:
         self.share = 0.0  # records/s for this process
         self._users: dict[Schedule, int] = {}  # schedule -> records per call (batch)
+        self._missed_by_gone = 0  # starts forgiven by users that have left
+        self._watcher: gevent.Greenlet | None = None
 
     def join(self, arrival: str, batch: int) -> Schedule:
         """A schedule for a new user, at its part of this process's share."""
         schedule = Schedule(0.0, arrival, random.Random())
         self._users[schedule] = max(1, batch)
         self._divide()
+        if self._watcher is None:
+            self._watcher = gevent.spawn(self._watch)
         return schedule
 
     def leave(self, schedule: Schedule) -> None:
         if self._users.pop(schedule, None) is not None:
+            self._missed_by_gone += schedule.missed
             self._divide()
+        if not self._users and self._watcher is not None:
+            self._watcher.kill(block=False)
+            self._watcher = None
 
-    def set_share(self, records_per_second: float) -> None:
+    def set_share(self, records_per_second: float, resync: bool = False) -> None:
+        """A new share; `resync`: this process was missing and its share moved meanwhile."""
         self.share = max(0.0, records_per_second)
-        self._divide()
+        self._divide(keep_backlog=0.0 if resync else None)
+
+    def resync(self) -> None:
+        """Forgive every start owed now (counted as missed): the process was paused."""
+        self._divide(keep_backlog=0.0)
+
+    def look_now(self) -> None:
+        """Every user looks for its next call at once (the test ends: it finds none, and returns)."""
+        for schedule in self._users:
+            schedule.look_now()
 
     @property
     def users(self) -> int:
         return len(self._users)
+
+    def missed(self) -> int:
+        """Starts forgiven so far, by every user of this process."""
+        return self._missed_by_gone + sum(schedule.missed for schedule in self._users)
+
+    def reset_missed(self) -> None:
+        self._missed_by_gone = 0
+        for schedule in self._users:
+            schedule.missed = 0
 
     def idle(self) -> bool:
         """Paused and caught up: every user's rate is 0 and none owes a call any more."""
         now = time.perf_counter()
         return all(s.target_rate == 0 and not s.owes(now) for s in self._users)
 
-    def _divide(self) -> None:
+    def _divide(self, keep_backlog: float | None = None) -> None:
         users = len(self._users)
         for schedule, batch in self._users.items():
-            schedule.set_rate(self.share / users / batch if users else 0.0)
+            rate = self.share / users / batch if users else 0.0
+            if keep_backlog is None:
+                schedule.set_rate(rate)
+            else:
+                schedule.set_rate(rate, keep_backlog)
+
+    def _watch(self) -> None:
+        last = time.monotonic()
+        while True:
+            gevent.sleep(WATCH_SECONDS)
+            now = time.monotonic()
+            if now - last > STALL_SECONDS:
+                self.resync()
+            last = now
 
 
 PACE = ProcessPace()  # this process's (module state is per process: Locust forks before any user starts)

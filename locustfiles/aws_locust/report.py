@@ -18,7 +18,6 @@ import os
 import platform
 import re
 import shlex
-import shutil
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -30,9 +29,12 @@ from typing import TYPE_CHECKING, Any
 import gevent
 import orjson
 
+from aws_locust import outcome
+from aws_locust.files import write_atomically
 from aws_locust.latency import LatencyHistograms
 from aws_locust.tally import AwsTally
 from writers.emulators import LOCAL_SECRET_KEY
+from writers.errors import one_line
 from writers.services import workloads
 
 if TYPE_CHECKING:  # no locust import at module level: tests use this module without Locust's monkey-patching
@@ -353,12 +355,12 @@ def write_report(report: dict[str, Any], directory: str | Path) -> tuple[Path, P
         n += 1
         base = f"{REPORT_PREFIX}{stamp}-{n}"
     json_path, html_path = folder / f"{base}.json", folder / f"{base}.html"
-    json_path.write_bytes(dumps(report))
-    html_path.write_text(scrub(render_html(report), known_secrets()), encoding="utf-8")
+    write_atomically(json_path, dumps(report))
+    write_atomically(html_path, scrub(render_html(report), known_secrets()).encode("utf-8"))
     source = plotly_js_path()
     target = folder / PLOTLY_JS
     if source is not None and (not target.exists() or target.stat().st_size != source.stat().st_size):
-        shutil.copyfile(source, target)
+        write_atomically(target, source.read_bytes())
     return json_path, html_path
 
 
@@ -420,8 +422,8 @@ class Reports:
             return None
         try:
             paths = write_report(self.build(environment, live_rates=False), directory)
-        except Exception as exc:  # a report must never break the run's end
-            logger.error("could not write the report to %s: %s", directory, exc)
+        except Exception as exc:  # a report must never break the run's end, but the exit code says so
+            outcome.record(outcome.NOT_KEPT, f"could not write the report to {directory}: {one_line(exc)}")
             return None
         self.written.extend(paths)
         logger.info("report: %s (and %s)", paths[1], paths[0].name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import gevent
 from gevent.lock import Semaphore
 from locust.env import Environment
 
@@ -73,7 +74,9 @@ def runtime_for(environment: Environment, workload: type[Workload]) -> ProcessRu
             settings=settings,
             workload=instance,
             endpoint=endpoint,
-            records=instance.records(settings.seed, index),
+            # Faker's value pools take ~0.1 s of CPU: a native thread makes them, so the loop
+            # (heartbeats, the master's messages) never waits for them.
+            records=gevent.get_hub().threadpool.apply(instance.records, (settings.seed, index)),
             strategy_options=StrategyOptions(settings.concurrency, settings.keep_alive, settings.timeout),
             retry_policy=RetryPolicy(max_attempts=settings.max_attempts),
         )

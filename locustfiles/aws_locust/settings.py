@@ -227,7 +227,7 @@ class RunSettings:
 def _at_least(name: str, value: Any, low: int | float, high: int | float | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"--{name} must be a number, not {value!r}")
-    if value < low or (high is not None and value > high):
+    if not low <= value or (high is not None and not value <= high):  # also true for NaN
         bound = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise ConfigError(f"--{name} must be {bound} (got {value})")
 

@@ -1,24 +1,33 @@
 """Who writes what: the run's rate and --max-records, divided among the workers.
 
 The master (or the single local process) gives each worker a part: a records limit
-(--max-records split evenly) and a rate (the target split evenly). Parts change while
-the run goes on:
+(--max-records split evenly) and a rate. The rate follows the users: a worker's share is
+the target times its users over every live worker's users (a worker with no users gets
+none: it has no schedule to spend it on). Parts change while the run goes on:
 - the target rate changes (--rate-steps, a RateShape, the knee finder, the web UI):
   every worker gets its new part of it;
+- users move (a joiner gets users, a worker quits and its users go elsewhere): the
+  shares follow the users each worker reports (checked every `TICK_SECONDS`);
 - a worker joins: the rate is divided again (records already split stay where they are:
   taking some back could only overshoot the limit);
 - a worker is lost (missing heartbeats, or it quit): its last reported counts are kept,
-  its unwritten records go to the workers still there, and the rate is divided again.
-  With no worker left to write them, the run ends short of its target (exit 6).
+  its unwritten records go to the workers still there, and the rate is divided again. A
+  worker that comes back is told to forgive the starts it missed (`resync`): its share
+  was carried by the others meanwhile. When every worker is missing at once, the run
+  waits `LAST_WORKER_GRACE_SECONDS` for one to come back; with none back by then (or
+  none left to write a lost worker's records), it ends short of its target (exit 6).
 
 Workers tell the master when their part is acknowledged; the master ends the run when
-every worker still there has done so. Each test run has its own number, so that a late
-message of the previous test changes nothing.
+every worker still there has done so. Workers also report the starts they forgave
+(aws_locust.pace): the summary's `rate.missed`. Each test run has its own number, so
+that a late message of the previous test changes nothing.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,19 +35,20 @@ import gevent
 
 from aws_locust import outcome
 from aws_locust.budget import RecordBudget, split
+from aws_locust.locust_fixes import LAST_WORKER_GRACE_SECONDS
 from aws_locust.pace import PACE
 
 if TYPE_CHECKING:
     from locust.env import Environment
 
-    from aws_locust.tally import AwsTally
-
 logger = logging.getLogger("aws_locust")
 
-SHARE = "aws_share"  # master -> worker: {"run", "limit", "rate"}
+SHARE = "aws_share"  # master -> worker: {"run", "limit", "rate", "resync"}
 DONE = "aws_quota_done"  # worker -> master: {"run", "acked"}
+MISSED = "aws_missed_starts"  # in a worker's stats report: {"run", "missed"} forgiven since its last report
 LOCAL = "local"
 TICK_SECONDS = 1.0
+LIVE_STATES = ("ready", "spawning", "running")  # Locust's STATE_INIT, _SPAWNING, _RUNNING: not missing
 
 
 class ProcessShare:
@@ -49,15 +59,25 @@ class ProcessShare:
         self.budget = RecordBudget(None)
         self.rate = 0.0
         self.done_reported = False
+        self.missed_reported = 0  # of PACE.missed(): what the master was told already
 
-    def assign(self, run: int, limit: int | None, rate: float) -> None:
+    def assign(self, run: int, limit: int | None, rate: float, resync: bool = False) -> None:
         if run != self.run:
             self.run, self.budget, self.done_reported = run, RecordBudget(limit), False
+            PACE.reset_missed()
+            self.missed_reported = 0
         elif limit != self.budget.limit:
             self.budget.limit = limit
             self.done_reported = self.budget.done and self.done_reported  # a raised limit: not done any more
         self.rate = rate
-        PACE.set_share(rate)
+        PACE.set_share(rate, resync)
+
+    def report_missed(self, client_id: str, data: dict[str, Any]) -> None:
+        """A worker's stats report: the starts forgiven since the last one."""
+        missed = PACE.missed()
+        if missed != self.missed_reported:
+            data[MISSED] = {"run": self.run, "missed": missed - self.missed_reported}
+            self.missed_reported = missed
 
 
 PROCESS = ProcessShare()
@@ -69,49 +89,73 @@ class WorkerPart:
     done: bool = False
     done_acked: int = 0  # what it had acknowledged when it said it was done
     lost: bool = False
+    orphaned: int = 0  # records it left unwritten when lost with no worker to take them (yet)
+    resync: bool = False  # it came back: it forgives the starts it missed (its share moved meanwhile)
 
 
 class Distributor:
     """Master or local process: the parts of every worker, kept in step with who is there."""
 
-    def __init__(self, environment: Environment, tally: AwsTally) -> None:
+    def __init__(self, environment: Environment) -> None:
+        from locust.runners import MasterRunner
+
         self.environment = environment
-        self.tally = tally
+        runner = environment.runner
+        self._master: Any = runner if isinstance(runner, MasterRunner) else None
         self.run = 0
         self.max_records: int | None = None
         self.rate = 0.0
         self.parts: dict[str, WorkerPart] = {}
         self.ended = True  # no test runs (none yet, or it ended): nothing changes any more
+        self.missed_by_workers = 0  # starts the workers forgave (this run)
+        # what each worker reported acknowledged this run (its own count: Reset Stats clears the tally's)
+        self.acked_by_worker: Counter[str] = Counter()
+        self._sent: dict[str, tuple[int | None, float]] = {}  # worker -> (limit, rate) it was sent last
+        self._all_lost_since: float | None = None
         self._ticker: gevent.Greenlet | None = None
 
     # ------------------------------------------------------------------ roles
 
-    @property
-    def _master(self) -> Any:
-        from locust.runners import MasterRunner
-
-        runner = self.environment.runner
-        return runner if isinstance(runner, MasterRunner) else None
+    def _nodes(self) -> dict[str, Any]:
+        """The master's workers by id (Locust's WorkerNodes copies its keys at every iteration:
+        its dict, read once per check, with 100 workers every second)."""
+        clients = self._master.clients
+        nodes = getattr(clients, "_worker_nodes", None)
+        return nodes if isinstance(nodes, dict) else dict(clients.items())
 
     def alive(self) -> list[str]:
-        master = self._master
-        if master is None:
+        if self._master is None:
             return [LOCAL]
-        clients = master.clients
-        return sorted(client.id for client in (*clients.ready, *clients.spawning, *clients.running))
+        return sorted(worker for worker, node in self._nodes().items() if node.state in LIVE_STATES)
 
-    def _send(self, worker: str) -> None:
-        part = self.parts[worker]
+    def shares(self) -> dict[str, float]:
+        """Each live worker's part of the rate: in proportion to its users (evenly while none
+        has reported any, at the very start of a test)."""
         live = [w for w, p in self.parts.items() if not p.lost]
-        rate = self.rate / len(live) if live and not part.lost else 0.0
-        if worker == LOCAL:
-            PROCESS.assign(self.run, part.limit, rate)
+        if self._master is None:
+            users = dict.fromkeys(live, 1)
         else:
-            self._master.send_message(SHARE, {"run": self.run, "limit": part.limit, "rate": rate}, client_id=worker)
+            nodes = self._nodes()
+            users = {worker: nodes[worker].user_count if worker in nodes else 0 for worker in live}
+        total = sum(users.values())
+        if not total:
+            return {worker: self.rate / len(live) for worker in live} if live else {}
+        return {worker: self.rate * count / total for worker, count in users.items()}
 
-    def _send_all(self) -> None:
-        for worker in self.parts:
-            self._send(worker)
+    def _send_all(self, force: bool = False) -> None:
+        """Tell every worker whose part changed (or every worker, `force`)."""
+        rates = self.shares()
+        for worker, part in self.parts.items():
+            rate = rates.get(worker, 0.0)
+            if not force and not part.resync and self._sent.get(worker) == (part.limit, rate):
+                continue
+            self._sent[worker] = (part.limit, rate)
+            resync, part.resync = part.resync, False
+            if worker == LOCAL:
+                PROCESS.assign(self.run, part.limit, rate, resync)
+            else:
+                data = {"run": self.run, "limit": part.limit, "rate": rate, "resync": resync}
+                self._master.send_message(SHARE, data, client_id=worker)
 
     # ------------------------------------------------------------------ a test run
 
@@ -122,7 +166,9 @@ class Distributor:
         workers = self.alive()
         limits = split(max_records, len(workers)) if max_records else [None] * len(workers)
         self.parts = {worker: WorkerPart(limit) for worker, limit in zip(workers, limits, strict=True)}
-        self._send_all()
+        self.missed_by_workers, self._all_lost_since = 0, None
+        self.acked_by_worker.clear()
+        self._send_all(force=True)
         if self._ticker is None and self._master is not None:
             self._ticker = gevent.spawn(self._tick_forever)
 
@@ -137,7 +183,7 @@ class Distributor:
 
     def acked(self, worker: str) -> int:
         part = self.parts.get(worker)
-        reported = self.tally.acked_by_worker.get(worker, 0) if worker != LOCAL else self.tally.total("acked")
+        reported = self.acked_by_worker[worker] if worker != LOCAL else PROCESS.budget.acked
         return max(reported, part.done_acked if part is not None else 0)
 
     def acked_total(self) -> int:
@@ -153,11 +199,23 @@ class Distributor:
             except Exception:  # a bookkeeping error must not end the run's other greenlets
                 logger.exception("checking the workers failed")
 
+    def missed_total(self) -> int:
+        """Starts forgiven in this run, by every process (aws_locust.pace)."""
+        return PACE.missed() if self._master is None else self.missed_by_workers
+
+    def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
+        for *_, counts in data.get("aws_tally") or []:
+            self.acked_by_worker[client_id] += counts.get("acked", 0)
+        missed = data.get(MISSED)
+        if missed and int(missed.get("run", -1)) == self.run:
+            self.missed_by_workers += int(missed.get("missed", 0))
+
     def on_test_stop(self) -> None:
-        """Locust stops a test itself when its last worker goes missing: that is a loss to
-        record, and the run to end. Any other stop ends this test's bookkeeping."""
+        """Locust stops a test itself when no worker came back within the grace period: that
+        is a loss to record, and the run to end. Any other stop ends this test's bookkeeping."""
         if self._master is not None and not self.ended and not self.alive():
             self.check_workers()
+            outcome.record(outcome.SHORT, "every worker was lost: the run cannot go on")
         self.ended = True
 
     def check_workers(self) -> None:
@@ -165,27 +223,36 @@ class Distributor:
         if runner is None or self.ended:
             return
         alive = set(self.alive())
-        changed = False
         for worker, part in self.parts.items():
             if not part.lost and worker not in alive:
-                self._lost(worker, part, alive)
-                changed = True
+                self._lost(worker, part)
             elif part.lost and worker in alive:
-                part.lost = False  # it healed: its part was frozen at what it had reported
-                logger.warning("worker %s is back; it keeps the %s records it had acknowledged", worker, part.limit)
-                changed = True
+                part.lost, part.resync = False, True
+                if part.orphaned:  # nobody took its unwritten records: it writes them itself
+                    part.limit, part.orphaned = (part.limit or 0) + part.orphaned, 0
+                    part.done = False
+                    logger.warning("worker %s is back; it writes its part (%s records)", worker, part.limit)
+                elif part.limit is not None:  # its part was frozen at what it had reported
+                    logger.warning("worker %s is back; it keeps the %s records it had acknowledged", worker, part.limit)
+                else:
+                    logger.warning("worker %s is back; it gets its share of the rate again", worker)
         for worker in sorted(alive - set(self.parts)):
             self.parts[worker] = WorkerPart(0 if self.max_records else None)
             if self.max_records:
                 logger.info("worker %s joined after --max-records was split: it writes no records", worker)
-            changed = True
-        if changed and not self.ended:
-            self._send_all()
-        if not self.ended and not [p for p in self.parts.values() if not p.lost]:
-            outcome.record(outcome.SHORT, "every worker was lost: the run cannot go on")
+        self._adopt_orphans(alive)
+        self._send_all()
+        if [p for p in self.parts.values() if not p.lost]:
+            self._all_lost_since = None
+        elif self._all_lost_since is None:
+            self._all_lost_since = time.monotonic()
+        elif time.monotonic() - self._all_lost_since >= LAST_WORKER_GRACE_SECONDS:
+            unwritten = sum(p.orphaned for p in self.parts.values())
+            left = f", {unwritten} of their records unwritten" if unwritten else ""
+            outcome.record(outcome.SHORT, f"every worker was lost{left}: the run cannot go on")
             self.end_run("every worker was lost")
 
-    def _lost(self, worker: str, part: WorkerPart, alive: set[str]) -> None:
+    def _lost(self, worker: str, part: WorkerPart) -> None:
         part.lost = True
         acked = self.acked(worker)
         if part.limit is None:
@@ -193,25 +260,31 @@ class Distributor:
             return
         unwritten = 0 if part.done else max(0, part.limit - acked)
         part.limit = acked if not part.done else part.limit
-        heirs = [w for w, p in self.parts.items() if not p.lost and w in alive]
-        if unwritten and not heirs:
-            outcome.record(
-                outcome.SHORT,
-                f"worker {worker} was lost with {unwritten} of its records unwritten, and no worker is left "
-                "to write them",
-            )
-            self.end_run(f"worker {worker} was lost")
-            return
-        for heir, extra in zip(heirs, split(unwritten, len(heirs)), strict=True):
-            heir_part = self.parts[heir]
-            heir_part.limit = (heir_part.limit or 0) + extra
-            if extra:
-                heir_part.done = False
+        part.orphaned = unwritten
         logger.warning(
             "worker %s was lost after %d acknowledged records (acknowledged since its last report are not counted); "
-            "its %d unwritten records go to %d other worker(s)",
-            worker, acked, unwritten, len(heirs),
+            "%d of its records are unwritten",
+            worker, acked, unwritten,
         )  # fmt: skip
+
+    def _adopt_orphans(self, alive: set[str]) -> None:
+        """The unwritten records of lost workers go to the workers still there (with none
+        there, they wait for one to come back within the grace period)."""
+        heirs = [w for w, p in self.parts.items() if not p.lost and w in alive]
+        if not heirs:
+            return
+        for worker, part in self.parts.items():
+            if not part.orphaned or not part.lost:
+                continue
+            unwritten, part.orphaned = part.orphaned, 0
+            for heir, extra in zip(heirs, split(unwritten, len(heirs)), strict=True):
+                heir_part = self.parts[heir]
+                heir_part.limit = (heir_part.limit or 0) + extra
+                if extra:
+                    heir_part.done = False
+            logger.warning(
+                "the %d unwritten records of worker %s go to %d other worker(s)", unwritten, worker, len(heirs)
+            )
 
     def on_done(self, worker: str, run: int, acked: int) -> None:
         """A worker acknowledged its part; the run ends when every worker still there has."""
@@ -220,7 +293,8 @@ class Distributor:
             return
         part.done, part.done_acked = True, max(part.done_acked, acked)
         live = [p for p in self.parts.values() if not p.lost and p.limit]
-        if self.max_records and all(p.done for p in live) and not self.ended:
+        waiting = any(p.orphaned for p in self.parts.values())  # records of lost workers nobody took yet
+        if self.max_records and all(p.done for p in live) and not waiting and not self.ended:
             self.end_run("--max-records reached")
 
     def end_run(self, reason: str) -> None:
@@ -252,7 +326,7 @@ def report_done(environment: Environment) -> None:
 DISTRIBUTOR: Distributor | None = None  # master or local process
 
 
-def attach(environment: Environment, tally: AwsTally) -> Distributor | None:
+def attach(environment: Environment) -> Distributor | None:
     """Every process: the worker side (parts arrive); master or local: the distributor."""
     global DISTRIBUTOR
     from locust.runners import MasterRunner, WorkerRunner
@@ -260,12 +334,17 @@ def attach(environment: Environment, tally: AwsTally) -> Distributor | None:
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
         runner.register_message(
-            SHARE, lambda msg, **_: PROCESS.assign(int(msg.data["run"]), msg.data["limit"], float(msg.data["rate"]))
+            SHARE,
+            lambda msg, **_: PROCESS.assign(
+                int(msg.data["run"]), msg.data["limit"], float(msg.data["rate"]), bool(msg.data.get("resync"))
+            ),
         )
+        environment.events.report_to_master.add_listener(PROCESS.report_missed)
         return None
-    distributor = DISTRIBUTOR = Distributor(environment, tally)
+    distributor = DISTRIBUTOR = Distributor(environment)
     if isinstance(runner, MasterRunner):
         runner.register_message(
             DONE, lambda msg, **_: distributor.on_done(msg.node_id, msg.data["run"], msg.data["acked"])
         )
+        environment.events.worker_report.add_listener(distributor.on_worker_report)
     return distributor

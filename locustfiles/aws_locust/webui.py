@@ -12,16 +12,21 @@ none. Locust's React UI renders extra tabs from ``template_args["extended_tabs"]
 - ``aws/timeline?since=T``: the charts' data
 - ``aws/report.json``, ``aws/report.html``: the report of the run so far
 - ``aws/rate`` (POST ``rate=N``): a new target rate, records/s, for the rest of the test (rate mode)
+
+It also checks the start form's flags before Locust starts a test (``/swarm``): a value our
+checks refuse answers ``success: false`` with the reason, as Locust's own refusals do.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from argparse import Namespace
+from collections.abc import Callable
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, abort, request, send_file, send_from_directory
+from flask import Blueprint, Response, abort, jsonify, request, send_file, send_from_directory
 from locust.env import Environment
 
 from aws_locust import report
@@ -29,6 +34,7 @@ from aws_locust.live import RATE_WINDOW, LiveStats
 from aws_locust.rate import RateControl
 from aws_locust.report import WEB_DIR, Reports, known_secrets, plotly_js_path, scrub
 from aws_locust.settings import MAX_RATE
+from writers.errors import ConfigError
 
 TAB = "aws"
 COLUMNS = (
@@ -55,6 +61,11 @@ COLUMNS = (
 )
 LATENCY_COLUMNS = ("p50_ms", "p99_ms", "p99_9_ms", "p99_intended_ms", "p99_record_ms")
 SCRIPT_TAG = b'<script src="./aws/static/aws_tab.js" defer></script>'
+# No user starts more calls a second than this (a user is one greenlet on one core, and a core signs ~10,000):
+# a rate above users x batch x this cannot be met, only owed (a backlog nobody can send), so it is refused.
+MAX_CALLS_PER_USER = 10_000
+# /swarm form fields Locust itself reads; every other field is a flag it copies into the options.
+LOCUST_FORM_FIELDS = ("user_count", "spawn_rate", "host", "user_classes", "run_time", "profile", "shape_class")
 
 
 def ui_rows(table: dict[str, Any]) -> list[dict[str, Any]]:
@@ -86,7 +97,41 @@ def _json(data: Any) -> Response:
     return Response(body, mimetype="application/json", headers={"Cache-Control": "no-store"})
 
 
-def attach(environment: Environment, live: LiveStats | None, reports: Reports, control: RateControl | None) -> bool:
+def form_options(options: Any, form: Any) -> Namespace:
+    """The options a /swarm form would make, as Locust converts its fields (a copy; the
+    options themselves are untouched). ConfigError for a field of the wrong type."""
+    values = dict(vars(options)) if options is not None else {}
+    for key, value in form.items():
+        if key in LOCUST_FORM_FIELDS or key not in values:
+            continue
+        current = values[key]
+        if isinstance(current, bool):
+            values[key] = value == "true"
+        elif current is None:
+            values[key] = value
+        elif not isinstance(current, list):
+            try:
+                values[key] = type(current)(value)
+            except ValueError:
+                flag = "--" + key.replace("_", "-")
+                raise ConfigError(f"{flag} must be a {type(current).__name__}, not {value!r}") from None
+    return Namespace(**values)
+
+
+def rate_ceiling(environment: Environment) -> float:
+    """The highest target that is not a typo: every user starting MAX_CALLS_PER_USER calls a second."""
+    users = max(1, int(getattr(environment.runner, "user_count", 0) or 0))
+    batch = max(1, int(getattr(environment.parsed_options, "batch", 1) or 1))
+    return min(MAX_RATE, float(users * batch * MAX_CALLS_PER_USER))
+
+
+def attach(
+    environment: Environment,
+    live: LiveStats | None,
+    reports: Reports,
+    control: RateControl | None,
+    check_flags: Callable[[Any], None] | None = None,
+) -> bool:
     """Add the AWS tab and pages to this process's web UI, if it has one."""
     web_ui = environment.web_ui
     if web_ui is None or live is None:
@@ -135,13 +180,23 @@ def attach(environment: Environment, live: LiveStats | None, reports: Reports, c
     @guard
     def rate() -> Response:
         """A new target rate for the rest of the test (rate mode only; the knee finder sets its own)."""
-        value = request.form.get("rate") or (request.get_json(silent=True) or {}).get("rate")
+        value = request.form.get("rate")
+        if value is None:
+            body = request.get_json(silent=True)
+            if not isinstance(body, dict):
+                return _error(400, 'send rate=N as a form field or a JSON object {"rate": N}')
+            value = body.get("rate")
         try:
             target = float(str(value))
         except ValueError:
             return _error(400, f"rate must be a number of records/s, not {value!r}")
-        if not 0 <= target <= MAX_RATE:
-            return _error(400, f"rate must be between 0 and {MAX_RATE:g} records/s")
+        ceiling = rate_ceiling(environment)
+        if not 0 <= target <= ceiling:  # also false for NaN
+            return _error(
+                400,
+                f"rate must be between 0 and {ceiling:g} records/s: {MAX_CALLS_PER_USER:,} calls a second per user "
+                f"and batch item at most",
+            )
         if control is None or not control.paced:
             return _error(409, "the test is not in rate mode: start it with a rate (--rate, or the start form)")
         if control.settings.find_max:
@@ -207,7 +262,18 @@ def attach(environment: Environment, live: LiveStats | None, reports: Reports, c
         {"href": "./aws/report.html", "title": "AWS report of the run so far (HTML)"},
         {"href": "./aws/charts", "title": "AWS live charts"},
     ]
-    index_path, stats_path = f"{base}/", f"{base}/stats/requests"
+    index_path, stats_path, swarm_path = f"{base}/", f"{base}/stats/requests", f"{base}/swarm"
+
+    @app.before_request
+    def check_swarm() -> Response | None:
+        """Our flags in the start form, checked before Locust starts anything."""
+        if request.path != swarm_path or request.method != "POST" or check_flags is None:
+            return None
+        try:
+            check_flags(form_options(environment.parsed_options, request.form))
+        except ConfigError as exc:
+            return jsonify({"success": False, "message": str(exc), "host": environment.host})
+        return None
 
     @app.after_request
     def extend(response: Response) -> Response:

@@ -21,7 +21,7 @@ from writers.emulators import Emulator
 from writers.errors import ConfigError
 from writers.faults import ServiceFaults
 from writers.pricing import Billing
-from writers.records import BookRecords
+from writers.records import BookRecords, faker_pools
 from writers.target import Endpoint
 
 
@@ -33,6 +33,7 @@ class VerifyResult:
     lost: int = 0  # acknowledged, not stored
     corrupt: int = 0  # stored, but not as written
     duplicates: int = 0  # stored more than once (a queue)
+    uncertain: int = 0  # keys holding a version no acknowledged write explains, while some writes went unanswered
     examples: list[str] = field(default_factory=list)  # a few lost or corrupt keys
     error: str = ""  # the read-back itself failed: nothing is verified
 
@@ -43,16 +44,56 @@ class VerifyResult:
 
 def acceptable_versions(writes: list[tuple[str, str, float, float]]) -> dict[str, frozenset[str]]:
     """Per key, the versions that may be stored: the write sent last among the acknowledged
-    ones, and every write acknowledged only after it was sent (their order is the service's)."""
-    last_sent: dict[str, float] = {}
-    for key, _, sent, _ in writes:
-        if sent > last_sent.get(key, float("-inf")):
-            last_sent[key] = sent
-    accepted: dict[str, set[str]] = {}
-    for key, version, _sent, acked in writes:
-        if acked >= last_sent[key]:
-            accepted.setdefault(key, set()).add(version)
-    return {key: frozenset(versions) for key, versions in accepted.items()}
+    ones, and every write acknowledged only after it was sent (their order is the service's).
+    `writes`: (key, version, sent, acknowledged) of every acknowledged write."""
+    log = KeyVersions()
+    for write in writes:
+        log.add(*write)
+    return log.acceptable()
+
+
+class KeyVersions:
+    """What --verify keeps of the acknowledged writes of keys written again, per key and not
+    per write: when the last acknowledged write of the key was sent, and the versions
+    acknowledged since then (the only ones that may still be stored). Writes may come in any
+    order (from many workers): a write sent later prunes what was acknowledged before it was
+    sent; what was pruned could never be accepted again. So its memory is bounded by the
+    distinct keys (and the writes of one key in flight together), whatever the run's length."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[float, tuple[tuple[str, float], ...]]] = {}  # key -> (last sent, (version, acked))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add(self, key: str, version: str, sent: float, acked: float) -> None:
+        self.merge(key, sent, ((version, acked),))
+
+    def merge(self, key: str, sent: float, kept: tuple[tuple[str, float], ...]) -> None:
+        """Add another log's row (a worker's): `sent`, its last-sent time; `kept`, its versions."""
+        row = self.rows.get(key)
+        if row is not None:
+            last, mine = row
+            if sent > last:
+                mine = tuple(entry for entry in mine if entry[1] >= sent)
+            else:
+                kept = tuple(entry for entry in kept if entry[1] >= last)
+                sent = last
+            kept = mine + kept
+        self.rows[key] = (sent, kept)
+
+    def acceptable(self) -> dict[str, frozenset[str]]:
+        return {key: frozenset(version for version, _ in kept) for key, (_, kept) in self.rows.items()}
+
+    def to_message(self) -> list[list[object]]:
+        return [[key, sent, [list(entry) for entry in kept]] for key, (sent, kept) in self.rows.items()]
+
+    def merge_message(self, rows: list[list[object]]) -> None:
+        for key, sent, kept in rows:
+            self.merge(str(key), float(sent), tuple((str(v), float(a)) for v, a in kept))  # type: ignore[attr-defined, arg-type]
+
+    def clear(self) -> None:
+        self.rows.clear()
 
 
 class _FlagRecorder:
@@ -126,9 +167,17 @@ class Workload(ABC):
                 f"--{cls.resource_kind} {name!r} is not a valid {cls.service.name} {cls.resource_kind} name"
             )
 
+    @classmethod
+    def make_shared_data(cls) -> None:
+        """Once per process, before it takes part in a run (and before Locust's --processes
+        forks, so the children inherit it): what every stream of records shares and costs
+        much to make. Book records: the Faker value pools."""
+        faker_pools()
+
     def __init__(self, options: WorkloadOptions) -> None:
         self.options = options
         self.versions: dict[str, frozenset[str]] = {}  # --verify: a key's acceptable versions, where keys repeat
+        self.newer_may_exist = False  # --verify: writes went unanswered, so a key may hold a newer version
 
     @property
     def tracks_keys(self) -> bool:
@@ -148,9 +197,12 @@ class Workload(ABC):
         """Provisioned units per second, by billed unit (for consumed-vs-provisioned); none by default."""
         return {}
 
-    def expect_versions(self, versions: dict[str, frozenset[str]]) -> None:
-        """--verify: for keys written more than once, the versions that may be stored (the last acknowledged)."""
+    def expect_versions(self, versions: dict[str, frozenset[str]], newer_may_exist: bool = False) -> None:
+        """--verify: for keys written more than once, the versions that may be stored (the last
+        acknowledged). `newer_may_exist`: some writes were never answered (the run ended before
+        they were), so a key holding another version is uncertain, not lost."""
         self.versions = versions
+        self.newer_may_exist = newer_may_exist
 
     def prepare(self, endpoint: Endpoint) -> None:  # noqa: B027 - most services need nothing
         """Once per process before the first call (e.g. look up a queue URL). Provisioning is not here."""

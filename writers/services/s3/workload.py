@@ -76,6 +76,10 @@ class S3Workload(Workload):
     def prepare(self, endpoint: Endpoint) -> None:
         self.target = replace(self.target, bucket=address_for(endpoint, self.s3.resource))
 
+    @classmethod
+    def make_shared_data(cls) -> None:
+        """Objects are not book records: nothing shared to make up front."""
+
     @property
     def block(self) -> ContentBlock:
         if self._block is None:  # made on first use: after Locust forks, once per process

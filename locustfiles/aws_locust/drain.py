@@ -1,0 +1,138 @@
+"""The end of a test: the writes in flight are answered before the users stop.
+
+Locust stops a user by killing its greenlet, whatever it was doing: calls in flight are
+abandoned, and a write the service applied is never acknowledged. For `--verify` with
+keys written again, the stored version is then newer than the last acknowledged one
+and looks lost. So when a test stops (-t, SIGTERM, --find-max done, the web UI's stop),
+before Locust kills anyone, every process that runs users drains: its users take no new
+records, and it waits until each has its answers (at most `--timeout` + 1 s: a call in
+flight is answered or times out by then; retries of failed calls go on meanwhile). The
+master asks its workers to drain and waits for their last counts before it goes on.
+
+Users still waiting when the drain gives up (a stalled service) are counted: their
+writes' outcome is unknown, and `--verify` says so (aws_locust.verify) instead of
+calling a newer version lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+
+from aws_locust.pace import PACE
+
+logger = logging.getLogger("aws_locust")
+
+DRAIN = "aws_drain"  # master -> workers: {"run": n}
+DRAINED = "aws_drained"  # worker -> master: {"run": n, "unanswered": users still waiting}
+POLL_SECONDS = 0.02
+MASTER_MARGIN_SECONDS = 3.0  # the workers' answers travel; their last stats go first
+MAX_WAIT_SECONDS = 30.0
+
+
+class Drain:
+    """This process's users: how many are inside a driver run, and whether to take new records."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.writing = 0  # users inside a driver run (calls in flight, or about to be)
+
+    def reset(self) -> None:
+        self.active = False
+
+    def wait(self, seconds: float) -> int:
+        """Take no new records; wait until no user writes (or `seconds`). Users still writing."""
+        self.active = True
+        PACE.look_now()  # a paced user waiting for its next start (or at rate 0, for a new rate) sees it now
+        deadline = time.monotonic() + seconds
+        while self.writing and time.monotonic() < deadline:
+            gevent.sleep(POLL_SECONDS)
+        return self.writing
+
+
+PROCESS_DRAIN = Drain()  # this process's (module state is per process: Locust forks before any user starts)
+
+
+def drain_seconds(options: Any) -> float:
+    """A call in flight is answered or times out within --timeout."""
+    try:
+        timeout = float(getattr(options, "timeout", 10.0))
+    except (TypeError, ValueError):
+        timeout = 10.0
+    return min(MAX_WAIT_SECONDS, timeout if timeout == timeout else 10.0) + 1.0
+
+
+class Drainer:
+    """Every process: drain at test_stopping. The master drains its workers instead."""
+
+    def __init__(self, environment: Any, on_unanswered: Callable[[int], None]) -> None:
+        from locust.runners import MasterRunner, WorkerRunner
+
+        self.environment = environment
+        self.on_unanswered = on_unanswered
+        self.run = 0
+        self._replies: list[dict[str, Any]] = []
+        runner = environment.runner
+        self.master = runner if isinstance(runner, MasterRunner) else None
+        environment.events.test_start.add_listener(self.on_test_start)
+        environment.events.test_stopping.add_listener(self.on_test_stopping)
+        if self.master is not None:
+            self.master.register_message(DRAINED, self.on_drained_message)
+        elif isinstance(runner, WorkerRunner):
+            runner.register_message(DRAIN, self.on_drain_message, concurrent=True)
+
+    def on_test_start(self, **_: Any) -> None:
+        self.run += 1
+        PROCESS_DRAIN.reset()
+
+    def on_test_stopping(self, **_: Any) -> None:
+        seconds = drain_seconds(self.environment.parsed_options)
+        if self.master is not None:
+            self._drain_workers(seconds)
+            return
+        self._drain_here(seconds)
+
+    def _drain_here(self, seconds: float) -> int:
+        if PROCESS_DRAIN.active and not PROCESS_DRAIN.writing:
+            return 0  # drained already (the master asked before its stop message)
+        started = time.monotonic()
+        left = PROCESS_DRAIN.wait(seconds)
+        if left:
+            logger.warning(
+                "%d user(s) still waited for answers %.0f s after the test stopped: their writes' outcome is unknown",
+                left, time.monotonic() - started,
+            )  # fmt: skip
+            self.on_unanswered(left)
+        return left
+
+    def on_drain_message(self, msg: Any, **_: Any) -> None:
+        """A worker: drain, send the last counts, then say so."""
+        runner = self.environment.runner
+        left = self._drain_here(drain_seconds(self.environment.parsed_options))
+        runner._send_stats()  # what the drained calls acknowledged, before the master goes on
+        runner.send_message(DRAINED, {"run": msg.data.get("run"), "unanswered": left})
+
+    def on_drained_message(self, msg: Any, **_: Any) -> None:
+        if msg.data.get("run") == self.run:  # not a late answer to an earlier test's drain
+            self._replies.append(msg.data)
+
+    def _drain_workers(self, seconds: float) -> None:
+        master = self.master
+        assert master is not None
+        workers = [*master.clients.ready, *master.clients.spawning, *master.clients.running]
+        if not workers:
+            return
+        self._replies = []
+        for worker in workers:
+            master.send_message(DRAIN, {"run": self.run}, client_id=worker.id)
+        deadline = time.monotonic() + seconds + MASTER_MARGIN_SECONDS
+        while len(self._replies) < len(workers) and time.monotonic() < deadline:
+            gevent.sleep(POLL_SECONDS)
+        if len(self._replies) < len(workers):
+            logger.warning(
+                "%d of %d workers did not confirm their drain", len(workers) - len(self._replies), len(workers)
+            )
