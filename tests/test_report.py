@@ -41,6 +41,7 @@ from conftest import (
     RunLocust,
     SharedEmulators,
     headless_locust,
+    legend_overlaps,
     locust_env,
     stats_totals,
 )
@@ -654,8 +655,9 @@ def test_the_timeline_holds_the_throttles_errors_users_and_rates_the_run_produce
 @pytest.mark.slow
 @pytest.mark.timeout(150)
 def test_the_report_draws_its_charts_offline_in_a_browser(known_run: KnownRun) -> None:
-    """Opened from disk with the browser offline: nothing requested but the file itself, and
-    every chart holds the series of the JSON report's timeline, value for value."""
+    """Opened from disk with the browser offline: nothing requested but the file itself, every
+    chart holds the series of the JSON report's timeline, value for value, and no legend
+    covers an axis title."""
     if not os.path.exists(CHROMIUM):
         pytest.skip("chromium is not installed (apt-get install chromium)")
     try:
@@ -681,6 +683,11 @@ def test_the_report_draws_its_charts_offline_in_a_browser(known_run: KnownRun) -
             )
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+            with_legend, overlaps = legend_overlaps(page)
+            assert with_legend >= 6 and overlaps == [], overlaps  # a legend on every chart, one trace or more
+            # The check sees an overlap where there is one: plotly's own place for a horizontal legend.
+            page.evaluate("Plotly.relayout('chart-p99', {'legend.y': -0.1, 'legend.yanchor': 'top'})")
+            assert any(overlap.startswith("chart-p99:") for overlap in legend_overlaps(page)[1])
         finally:
             browser.close()
     assert {"chart-items", "chart-p99", "chart-faults", "chart-rate", "chart-late"} <= set(charts)

@@ -257,9 +257,9 @@ def plotly_js_path() -> Path | None:
 
 
 # Legends above the plot area, titles in the page: a legend never covers an axis title
-# (the live charts, aws_charts.js, place theirs the same way).
+# (the live charts, aws_charts.js, place theirs the same way); one trace has its legend too.
 LEGEND = {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"}
-CHART_LAYOUT = {"legend": LEGEND, "height": 380, "margin": {"t": 30, "r": 30}}
+CHART_LAYOUT = {"legend": LEGEND, "showlegend": True, "height": 380, "margin": {"t": 30, "r": 30}}
 TIME_AXIS = {"title": {"text": "seconds since the test started"}}
 
 

@@ -112,7 +112,8 @@
       return { title: { text: title }, rangemode: "tozero", automargin: true, color: color };
     };
     var result = {
-      xaxis: axis("seconds since the test started"), yaxis: axis(UNITS[key]), legend: LEGEND, height: height,
+      xaxis: axis("seconds since the test started"), yaxis: axis(UNITS[key]), legend: LEGEND, showlegend: true,
+      height: height,
       margin: { t: 10, r: key === "rate" ? 10 : 20, b: 10, l: 10 }, font: { color: color },
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
     };
