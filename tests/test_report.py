@@ -389,7 +389,7 @@ class Page(HTMLParser):
         if tag == "script":
             self._script = []
         elif tag == "table" and found.get("id"):
-            self._table = found["id"]
+            self._table = str(found["id"])
             self.tables[self._table] = []
         elif tag == "tr" and self._table:
             self.tables[self._table].append([])
