@@ -14,6 +14,9 @@ before the swarm); what differs is *when* writes are answered:
 - `StubServer()`: at once, always;
 - `FifoServer(capacity, spike_after=N, spike=S)`: the FIFO server that, once, when its
   N-th request arrives, answers nothing for S seconds (a single spike of noise).
+- `PatternServer(pattern)`: at once, the n-th write answered as `pattern[n % len(pattern)]`
+  says: "ok", "throttle" (HTTP 400 ProvisionedThroughputExceededException) or "error"
+  (HTTP 500 InternalServerError): throttles and errors in known shares.
 
 They run on an asyncio loop in a thread of the test process, bind 127.0.0.1 on a free
 port, speak just enough HTTP/1.1 for keep-alive clients, and count what they answered.
@@ -28,9 +31,13 @@ import time
 from typing import Any
 
 
-def _http(body: bytes) -> bytes:
-    head = f"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {len(body)}\r\n\r\n"
+def _http(body: bytes, status: str = "200 OK") -> bytes:
+    head = f"HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {len(body)}\r\n\r\n"
     return head.encode() + body
+
+
+def _dynamodb_error(status: str, code: str) -> bytes:
+    return _http(json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": code}).encode(), status)
 
 
 ANSWER = _http(b"{}")
@@ -79,8 +86,8 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
-    def answer(self) -> None:
-        self.write(ANSWER)
+    def answer(self, data: bytes = ANSWER) -> None:
+        self.write(data)
         self.server.answered += 1
 
 
@@ -166,3 +173,19 @@ class DelayServer(StubServer):
 
     def schedule(self, connection: _Connection, now: float) -> None:
         self.loop.call_at(now + self.delay, connection.answer)
+
+
+OUTCOMES = {
+    "ok": ANSWER,
+    "throttle": _dynamodb_error("400 Bad Request", "ProvisionedThroughputExceededException"),
+    "error": _dynamodb_error("500 Internal Server Error", "InternalServerError"),
+}
+
+
+class PatternServer(StubServer):
+    def __init__(self, pattern: list[str]) -> None:
+        self.pattern = [OUTCOMES[outcome] for outcome in pattern]
+        super().__init__()
+
+    def schedule(self, connection: _Connection, now: float) -> None:
+        connection.answer(self.pattern[(self.requests - 1) % len(self.pattern)])

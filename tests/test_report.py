@@ -2,9 +2,11 @@
 
 Unit tests of the price table's arithmetic (DynamoDB units from ConsumedCapacity or item
 sizes, S3 request classes, SQS 64 KiB chunks), of secret masking, of the live rates and
-of the HTML rendering; then real headless Locust runs (local, and --processes 2) whose
-JSON and HTML reports are checked against the AWS summary and Locust's own totals, and
-searched for secrets.
+of the HTML rendering (one file: plotly.js inside, nothing loaded from elsewhere); then
+real headless Locust runs (local, and --processes 2) whose JSON and HTML reports are
+checked against the AWS summary and Locust's own totals, and searched for secrets; and a
+run against a stub whose throttles and errors come in known shares, on a known schedule,
+whose timeline and charts (read back in an offline Chromium) must hold those figures.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import argparse
 import http.server
 import json
 import math
+import os
+import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -20,6 +25,8 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, ClassVar, cast
@@ -27,7 +34,18 @@ from typing import Any, ClassVar, cast
 import boto3
 import pytest
 from botocore.config import Config
-from conftest import DYNAMODB_LOCUSTFILE, LOCUST, PROJECT_ROOT, RunLocust, SharedEmulators, locust_env, stats_totals
+from conftest import (
+    DYNAMODB_LOCUSTFILE,
+    LOCUST,
+    PROJECT_ROOT,
+    RunLocust,
+    SharedEmulators,
+    headless_locust,
+    legend_overlaps,
+    locust_env,
+    stats_totals,
+)
+from stub_servers import PatternServer
 
 from writers import pricing
 from writers.calls import Call, ServiceInfo
@@ -50,6 +68,7 @@ from aws_locust.latency import LatencyHistograms  # noqa: E402
 from aws_locust.live import LiveStats, table_row, total_row  # noqa: E402
 from aws_locust.tally import AwsTally  # noqa: E402
 
+ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "report"
 ENV_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYREPORTTESTKEY"  # a fake, AWS-shaped secret for the env
 ENV_TOKEN = "FwoGZXIvYXdzEXAMPLESESSIONTOKENFORTHEREPORTTEST"
 
@@ -348,12 +367,121 @@ def _synthetic_report() -> dict[str, Any]:
     }  # fmt: skip
 
 
-def test_html_has_the_table_and_plotly_charts() -> None:
+class Page(HTMLParser):
+    """What a page loads from elsewhere (every src, and <link href>), its inline scripts, and
+    the text of each cell of the tables that have an id."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.references: list[tuple[str, str, str]] = []
+        self.scripts: list[str] = []
+        self.tables: dict[str, list[list[str]]] = {}
+        self._script: list[str] | None = None
+        self._table: str | None = None
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        for name, value in attrs:
+            if name == "src" or (tag == "link" and name == "href"):
+                self.references.append((tag, name, value or ""))
+        if tag == "script":
+            self._script = []
+        elif tag == "table" and found.get("id"):
+            self._table = str(found["id"])
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table:
+            self.tables[self._table].append([])
+        elif tag in ("td", "th") and self._table and self.tables[self._table]:
+            self.tables[self._table][-1].append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script" and self._script is not None:
+            self.scripts.append("".join(self._script))
+            self._script = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data: str) -> None:
+        if self._script is not None:
+            self._script.append(data)
+        elif self._table and self.tables[self._table] and self.tables[self._table][-1]:
+            self.tables[self._table][-1][-1] += data.strip()
+
+
+def assert_one_file(html: str) -> Page:
+    """The report loads nothing from anywhere (no src, no <link href>) and holds plotly.js once,
+    exactly as the plotly wheel ships it (scrubbing secrets must not touch its code)."""
+    page = Page(html)
+    assert page.references == []
+    wheel = report.plotly_js_path()
+    assert wheel is not None
+    plotly = [script for script in page.scripts if script.startswith("/**\n* plotly.js v")]
+    assert len(plotly) == 1 and plotly[0] == wheel.read_text(encoding="utf-8")
+    assert html.count("* plotly.js v") == 1
+    return page
+
+
+def test_html_is_one_file_with_the_table_and_plotly_charts() -> None:
     html = report.render_html(_synthetic_report())
     assert '<table id="aws-table">' in html and "DynamoDB PutItem [gevent]" in html
     assert 'class="plotly-graph-div"' in html and 'id="chart-items"' in html and 'id="chart-p99"' in html
-    assert '<script src="plotly.min.js"></script>' in html  # offline: beside the report, no CDN
-    assert "cdn" not in html.lower()
+    for chart in ("faults", "rate"):  # throttles and errors/s; target vs achieved records/s and users
+        assert f'id="chart-{chart}"' in html
+    assert 'id="chart-late"' not in html  # a closed loop has no schedule to start late against
+    assert_one_file(html)
+
+
+def test_the_cost_rows_name_only_the_services_the_run_used() -> None:
+    tally = AwsTally()
+    live = LiveStats(tally, LatencyHistograms())
+    live.start_test()
+    tally.rows[RowKey("DynamoDB", "PutItem", "gevent")].update(_row(3, 3))
+    prices = live.table(live=False)["prices"]
+    assert {row["service"] for row in prices["prices"]} == {"DynamoDB"} == set(prices["sources"])
+    assert len(pricing.price_table()["sources"]) == len(SERVICES) > 1  # all of them, unless asked
+    shard_hour = pricing.Price("shard-hour", 0.015 * 1_000_000, "$0.015 per shard-hour")
+    live.hourly = lambda: [pricing.HourlyCharge("Kinesis", "shard-hour", 1, shard_hour)]  # billed, not called
+    assert set(live.table(live=False)["prices"]["sources"]) == {"DynamoDB", "Kinesis"}
+
+    synthetic = {**_synthetic_report(), "cost": {"total_usd": 0.0, "prices": pricing.price_table(["DynamoDB"])}}
+    page = Page(report.render_html(synthetic))
+    (header, *rows) = page.tables["prices"]
+    assert header[0] == "service" and rows and {row[0] for row in rows} == {"DynamoDB"}
+
+
+def test_a_sample_holds_what_happened_during_its_interval() -> None:
+    """Throttles, other errors and late starts per second of each row, and for the run its
+    users, target rate and records acknowledged per second, over the sample's own interval."""
+    tally = AwsTally()
+    live = LiveStats(tally, LatencyHistograms())
+    live.users, live.target_rate = (lambda: 7), (lambda: 250.0)
+    live.start_test()
+    live.snapshots[-1] = (time.monotonic() - 4.0, {})  # the test started 4 s ago
+    other = RowKey("S", "Op", "y")
+    tally.rows[ROW].update(
+        _row(100, 100, failed_throttled=12, failed_client=2, failed_server=3, failed_network=1, late=8)
+    )
+    tally.rows[ROW]["acked"] = 80
+    tally.rows[other].update(_row(40, 40))
+    live.sample()
+    live.snapshots[-1] = (live.snapshots[-1][0] - 2.0, live.snapshots[-1][1])  # the next sample, 2 s later
+    tally.rows[ROW].update({"calls": 10, "failed_throttled": 4, "acked": 6})
+    live.sample()
+    first, second = live.timeline
+    assert first["interval_s"] == pytest.approx(4.0, abs=0.01) and second["interval_s"] == pytest.approx(2.0, abs=0.01)
+    row = first["rows"][ROW.name]
+    assert row["throttled_per_s"] == pytest.approx(12 / 4, rel=0.01)
+    assert row["errors_per_s"] == pytest.approx((2 + 3 + 1) / 4, rel=0.01)
+    assert row["late_per_s"] == pytest.approx(8 / 4, rel=0.01)
+    assert first["rows"][other.name]["throttled_per_s"] == 0
+    assert first["achieved_rate"] == pytest.approx((80 + 40) / 4, rel=0.01)
+    assert (first["users"], first["target_rate"]) == (7, 250.0)
+    row = second["rows"][ROW.name]
+    assert row["throttled_per_s"] == pytest.approx(4 / 2, rel=0.01)
+    assert row["errors_per_s"] == 0 and row["late_per_s"] == 0  # only what happened since the last sample
+    assert second["achieved_rate"] == pytest.approx(6 / 2, rel=0.01)
 
 
 # --------------------------------------------------------------------------- real runs
@@ -415,7 +543,8 @@ def test_headless_run_writes_json_and_html_reports(run_locust: RunLocust, tmp_pa
     assert '<table id="aws-table">' in html and 'class="plotly-graph-div"' in html
     for row in data["rows"]:
         assert row["name"] in html
-    assert (reports / "plotly.min.js").stat().st_size > 1_000_000  # plotly.js beside the report: opens offline
+    assert not (reports / "plotly.min.js").exists()  # the HTML is one file: plotly.js is inside
+    assert_one_file(html)
 
 
 @pytest.mark.slow
@@ -446,6 +575,133 @@ def test_distributed_run_reports_rows_from_both_workers(tmp_path: Path) -> None:
     assert sum(counts["calls"] for counts in workers.values()) == data["total"]["calls"]
     assert sum(counts["acked"] for counts in workers.values()) == data["total"]["acked"] == 2000
     assert data["aws_summary"]["acked_by_worker"] == {k: v["acked"] for k, v in workers.items()}
+
+
+# --------------------------------------------------------------------------- timelines of a known run
+
+# Of every 10 writes, the stub throttles 2 and fails 1 (HTTP 500); one attempt per call, on a
+# schedule of 200 records/s with 2 users: ~40 throttles/s, ~20 errors/s, ~140 records/s acked.
+PATTERN = ["ok", "throttle", "ok", "error", "ok", "ok", "throttle", "ok", "ok", "ok"]
+KNOWN_RATE, KNOWN_USERS, ROW_NAME = 200, 2, "DynamoDB PutItem [gevent]"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@dataclass
+class KnownRun:
+    data: dict[str, Any]
+    html_path: Path
+    html: str
+    server_requests: int
+
+
+@pytest.fixture(scope="module")
+def known_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnownRun]:
+    folder = tmp_path_factory.mktemp("known")
+    server = PatternServer(PATTERN)
+    try:
+        run = headless_locust(
+            DYNAMODB_LOCUSTFILE,
+            ["-u", str(KNOWN_USERS), "-r", str(KNOWN_USERS), "-t", "12s", "--rate", str(KNOWN_RATE),
+             "--target", server.url, "--no-provision", "--table", "stub", "--max-attempts", "1",
+             "--check-given-up", "off", "--exit-code-on-error", "0", "--report-dir", str(folder / "reports"),
+             "GeventUser"],
+            folder,
+            timeout=90,
+            env={"AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY},
+        )  # fmt: skip
+    finally:
+        server.close()
+    assert run.returncode == 0, run.output[-3000:]
+    data, html, json_path = _reports(folder / "reports")
+    yield KnownRun(data, json_path.with_suffix(".html"), html, server.requests)
+
+
+def _row_series(timeline: list[dict[str, Any]], field: str) -> tuple[list[float], list[Any]]:
+    points = [p for p in timeline if ROW_NAME in p["rows"]]
+    return [p["t"] for p in points], [p["rows"][ROW_NAME][field] for p in points]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_the_timeline_holds_the_throttles_errors_users_and_rates_the_run_produced(known_run: KnownRun) -> None:
+    data, timeline = known_run.data, known_run.data["timeline"]
+    (row,) = data["rows"]
+    assert row["name"] == ROW_NAME and row["calls"] > 1000
+    errors = row["client_4xx"] + row["server_5xx"] + row["network"]
+    # The client saw the stub's shares (the probe before the swarm and calls cut by the end aside).
+    assert row["throttled"] / row["calls"] == pytest.approx(0.2, abs=0.01)
+    assert row["server_5xx"] / row["calls"] == pytest.approx(0.1, abs=0.01) and errors == row["server_5xx"]
+    # Each sample's figures are those of its interval: over the run they add up to the totals.
+    assert sum(p["rows"][ROW_NAME]["throttled_per_s"] * p["interval_s"] for p in timeline) == pytest.approx(
+        row["throttled"], abs=1
+    )
+    assert sum(p["rows"][ROW_NAME]["errors_per_s"] * p["interval_s"] for p in timeline) == pytest.approx(errors, abs=1)
+    assert sum(p["achieved_rate"] * p["interval_s"] for p in timeline) == pytest.approx(row["acked"], abs=1)
+    # Once the users run (the first and last samples aside): the figures the stub and the schedule make.
+    steady = [p for p in timeline if 3 <= p["t"] <= 11]
+    assert len(steady) >= 3, timeline
+    assert all(p["target_rate"] == KNOWN_RATE and p["users"] == KNOWN_USERS for p in steady), steady
+    median = statistics.median
+    assert median(p["rows"][ROW_NAME]["throttled_per_s"] for p in steady) == pytest.approx(0.2 * KNOWN_RATE, rel=0.2)
+    assert median(p["rows"][ROW_NAME]["errors_per_s"] for p in steady) == pytest.approx(0.1 * KNOWN_RATE, rel=0.25)
+    assert median(p["achieved_rate"] for p in steady) == pytest.approx(0.7 * KNOWN_RATE, rel=0.15)
+    assert timeline[-1]["users"] == 0  # the last sample, taken once the users stopped
+
+    page = assert_one_file(known_run.html)
+    (_, *prices) = page.tables["prices"]
+    assert {cells[0] for cells in prices} == {"DynamoDB"}  # the only service the run used
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_the_report_draws_its_charts_offline_in_a_browser(known_run: KnownRun) -> None:
+    """Opened from disk with the browser offline: nothing requested but the file itself, every
+    chart holds the series of the JSON report's timeline, value for value, and no legend
+    covers an axis title."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright (Python) is not installed")
+    timeline = known_run.data["timeline"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
+        try:
+            context = browser.new_context(offline=True, viewport={"width": 1400, "height": 900})
+            page = context.new_page()
+            requested: list[str] = []
+            page.on("request", lambda request: requested.append(request.url))
+            page.goto(known_run.html_path.as_uri())
+            page.wait_for_function(
+                "typeof Plotly === 'object' && document.querySelectorAll('.js-plotly-plot').length >= 5"
+            )
+            assert requested == [known_run.html_path.as_uri()]
+            charts = page.evaluate(
+                "Object.fromEntries(Array.from(document.querySelectorAll('.js-plotly-plot')).map(div => "
+                "[div.id, Object.fromEntries(div.data.map(t => [t.name, [Array.from(t.x), Array.from(t.y)]]))]))"
+            )
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+            with_legend, overlaps = legend_overlaps(page)
+            assert with_legend >= 6 and overlaps == [], overlaps  # a legend on every chart, one trace or more
+            # The check sees an overlap where there is one: plotly's own place for a horizontal legend.
+            page.evaluate("Plotly.relayout('chart-p99', {'legend.y': -0.1, 'legend.yanchor': 'top'})")
+            assert any(overlap.startswith("chart-p99:") for overlap in legend_overlaps(page)[1])
+        finally:
+            browser.close()
+    assert {"chart-items", "chart-p99", "chart-faults", "chart-rate", "chart-late"} <= set(charts)
+    faults = charts["chart-faults"]
+    assert faults[f"{ROW_NAME} (throttled)"] == list(_row_series(timeline, "throttled_per_s"))
+    assert faults[f"{ROW_NAME} (errors)"] == list(_row_series(timeline, "errors_per_s"))
+    assert charts["chart-late"][ROW_NAME] == list(_row_series(timeline, "late_per_s"))
+    assert charts["chart-items"][ROW_NAME] == list(_row_series(timeline, "items_per_s"))
+    times = [p["t"] for p in timeline]
+    rate = charts["chart-rate"]
+    assert rate["target records/s"] == [times, [p["target_rate"] for p in timeline]]
+    assert rate["achieved records/s (acknowledged)"] == [times, [p["achieved_rate"] for p in timeline]]
+    assert rate["users"] == [times, [p["users"] for p in timeline]]
+    assert max(rate["achieved records/s (acknowledged)"][1]) > 0 and max(faults[f"{ROW_NAME} (throttled)"][1]) > 0
 
 
 # --------------------------------------------------------------------------- --report-s3-uri
@@ -493,8 +749,9 @@ def stored(client: Any, bucket: str, prefix: str) -> dict[str, dict[str, Any]]:
 def test_reports_and_summary_are_kept_in_s3(
     run_locust: RunLocust, report_bucket: tuple[RunningEmulator, Any, str], tmp_path: Path
 ) -> None:
-    """No --report-dir: the reports go through a temporary folder to the bucket, with plotly.min.js
-    and the summary; every object as written (the summary equals --summary-json's file)."""
+    """No --report-dir: the reports go through a temporary folder to the bucket, with the summary
+    (the HTML is one file: nothing beside it); every object as written (the summary equals
+    --summary-json's file)."""
     seaweedfs, client, bucket = report_bucket
     summary = tmp_path / "summary.json"
     run = run_locust(
@@ -508,14 +765,14 @@ def test_reports_and_summary_are_kept_in_s3(
     reports = sorted(name for name in objects if name.startswith("aws-report-"))
     assert len(reports) == 2 and {Path(name).suffix for name in reports} == {".json", ".html"}, sorted(objects)
     stamp = Path(reports[0]).stem.removeprefix("aws-report-")
-    assert set(objects) == {*reports, "plotly.min.js", f"aws-summary-{stamp}.json"}
+    assert set(objects) == {*reports, f"aws-summary-{stamp}.json"}
     kept_summary = json.loads(objects[f"aws-summary-{stamp}.json"]["body"])
     assert kept_summary == json.loads(summary.read_text()) and kept_summary["acked"] == 300
     report_data = json.loads(objects[f"aws-report-{stamp}.json"]["body"])
     assert report_data["aws_summary"] == kept_summary and report_data["total"]["acked"] == 300
     html = objects[f"aws-report-{stamp}.html"]
     assert html["type"].startswith("text/html") and b'<table id="aws-table">' in html["body"]
-    assert len(objects["plotly.min.js"]["body"]) > 1_000_000
+    assert_one_file(html["body"].decode())  # its charts need nothing beside it
     assert objects[f"aws-report-{stamp}.json"]["type"] == "application/json"
     kept = [line for line in output.splitlines() if "reports kept in s3://" in line]
     assert len(kept) == 1 and f"s3://{bucket}/nightly/run-1/" in kept[0], output[-2000:]

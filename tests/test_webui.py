@@ -1,16 +1,20 @@
 """The AWS tab, the live charts and the run-so-far report in Locust's web UI, during a
-distributed run (--processes 2: the master has the web UI, its two workers send their
-deltas), checked over HTTP and in a real headless Chromium (Debian's, driven by
-Playwright). Screenshots go to test-artifacts/webui/ (git-ignored).
+distributed run in rate mode (--processes 2: the master has the web UI, its two workers
+send their deltas), checked over HTTP and in a real headless Chromium (Debian's, driven by
+Playwright): the tab fits a 1,400 px window and its charts hold the timeline's values.
+Screenshots go to test-artifacts/webui/ (git-ignored).
 
-One Locust web run serves the whole module (started with --autostart, bounded by -t
+One Locust web run serves most of the module (started with --autostart, bounded by -t
 and by the fixture, stopped with the UI's Stop then SIGTERM); the tests run in order.
+The start page (no missing-host warning, the Host field is the target) has a short run
+of its own.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -22,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DYNAMODB_LOCUSTFILE, LOCUST, PROJECT_ROOT, locust_env
+from conftest import DYNAMODB_LOCUSTFILE, LOCUST, PROJECT_ROOT, legend_overlaps, locust_env
+from stub_servers import StubServer
 
-from writers.emulators import LOCAL_SECRET_KEY, free_ports
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, free_ports
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -36,6 +41,9 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 ENV_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYWEBUITESTKEY"  # a fake, AWS-shaped secret in the environment
 STRATEGIES = {"gevent", "sequential"}
+RATE = 300  # records/s: the module's run is paced, so the tab shows its rate control and every chart
+EMULATOR_LINE = re.compile(r"DynamoDB -> \w+ at (http://127\.0\.0\.1:\d+)")
+MISSING_HOST = "no host attribute"  # Locust's warning on the start page when it knows no host
 
 
 @dataclass
@@ -89,31 +97,35 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 def web_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebRun]:
     folder = tmp_path_factory.mktemp("webui")
     web_port, master_port = free_ports(2)
-    log = folder / "locust.log"
     args = [
         str(LOCUST), "-f", str(DYNAMODB_LOCUSTFILE), "--autostart", "-u", "2", "-r", "2", "-t", "120s",
         "--processes", "2", "--records-per-task", "20", "--concurrency", "2", "--target", "local",
         "--report-dir", str(folder / "reports"), "--web-host", "127.0.0.1", "--web-port", str(web_port),
         "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port), "--master-port", str(master_port),
         "--key-space", "500", "--key-distribution", "zipfian",  # keys written again: the tab names the hottest
-        "GeventUser", "SequentialUser",
+        "--rate", str(RATE), "GeventUser", "SequentialUser",
     ]  # fmt: skip
+    run = start_web_run(args, folder, web_port, {"AWS_SECRET_ACCESS_KEY": ENV_SECRET})
+    try:
+        wait_for(lambda: run.get("/") and True, 60, "the web UI", run)
+        yield run
+    finally:
+        stop_process(run.process)
+
+
+def start_web_run(args: list[str], folder: Path, web_port: int, env: dict[str, str]) -> WebRun:
+    log = folder / "locust.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             args,
             cwd=folder,
-            env=locust_env({"AWS_SECRET_ACCESS_KEY": ENV_SECRET}),
+            env=locust_env(env),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    run = WebRun(process, f"http://127.0.0.1:{web_port}", folder / "reports", log)
-    try:
-        wait_for(lambda: run.get("/") and True, 60, "the web UI", run)
-        yield run
-    finally:
-        stop_process(process)
+    return WebRun(process, f"http://127.0.0.1:{web_port}", folder / "reports", log)
 
 
 def assert_no_secrets(*texts: str | bytes) -> None:
@@ -210,6 +222,95 @@ def test_aws_tab_and_live_charts_in_a_browser(web_run: WebRun) -> None:
             browser.close()
 
 
+def browser_page(playwright: Any, width: int) -> Any:
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    return browser, browser.new_page(viewport={"width": width, "height": 900})
+
+
+def need_browser() -> None:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("playwright (Python) is not installed")
+
+
+def emulator_endpoint(run: WebRun) -> str:
+    found = wait_for(lambda: EMULATOR_LINE.search(run.log.read_text(errors="replace")), 30, "the emulator's line", run)
+    return str(found[1])
+
+
+# Per chart of the tab: the timeline's field behind each trace, by the trace's name.
+ROW_TRACES = {
+    "items": [("", "items_per_s")],
+    "p99": [(" (service time)", "p99"), (" (intended)", "p99_intended"), (" (record)", "p99_record")],
+    "faults": [(" (throttled)", "throttled_per_s"), (" (errors)", "errors_per_s")],
+    "late": [("", "late_per_s")],
+}
+RUN_TRACES = {"target records/s": "target_rate", "achieved records/s (acknowledged)": "achieved_rate", "users": "users"}
+CHART_DATA_JS = """() => Object.fromEntries(['rate', 'items', 'p99', 'faults', 'late'].map(key => {
+  const div = document.getElementById('aws-' + key + '-chart');
+  return [key, Object.fromEntries((div && div.data || []).map(t => [t.name, [Array.from(t.x), Array.from(t.y)]]))];
+}))"""
+
+
+def test_aws_tab_fits_1400_px_and_holds_live_charts_per_strategy(web_run: WebRun) -> None:
+    need_browser()
+    from playwright.sync_api import sync_playwright
+
+    endpoint = emulator_endpoint(web_run)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser, page = browser_page(playwright, 1400)
+        try:
+            page.goto(web_run.url + "/")
+            page.get_by_role("tab", name="AWS").click()
+            points = "document.getElementById('aws-late-chart')?.data?.[0]?.x.length ?? 0"
+            page.wait_for_function(f"{points} >= 3", timeout=40_000)
+            charts = page.evaluate(CHART_DATA_JS)
+            samples = web_run.get_json("/aws/timeline")["samples"]  # read after the charts: it holds their points
+            page.screenshot(path=str(ARTIFACTS / "aws-tab-1400.png"), full_page=True)
+
+            # The page and the table fit the window: nothing scrolls sideways.
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1400
+            table = "document.querySelector('#root table').closest('.MuiTableContainer-root')"
+            assert page.evaluate(f"{table}.scrollWidth <= {table}.clientWidth")
+            assert page.evaluate("document.getElementById('aws-tab-links').getBoundingClientRect().right") <= 1400
+            # Locust's Host is where the calls go (the emulator started for --target local), and no warning.
+            assert endpoint in page.locator("header").inner_text()
+            assert MISSING_HOST not in page.content()
+            # The rate control, with the rate chart beside it.
+            form = page.locator("#aws-rate-form")
+            form.wait_for(state="visible", timeout=10_000)
+            assert form.inner_text().startswith(f"target rate {RATE} records/s (--rate)")
+            form_box, chart_box = form.bounding_box(), page.locator("#aws-rate-chart").bounding_box()
+            assert form_box is not None and chart_box is not None
+            assert form_box["x"] + form_box["width"] <= chart_box["x"]
+            assert chart_box["y"] <= form_box["y"] <= chart_box["y"] + chart_box["height"]
+            # No legend covers an axis title.
+            with_legend, overlaps = legend_overlaps(page)
+            assert with_legend == 5 and overlaps == [], overlaps
+        finally:
+            browser.close()
+
+    by_time = {sample["t"]: sample for sample in samples}
+    names = {f"DynamoDB PutItem [{strategy}]" for strategy in STRATEGIES}
+    for key, traces in ROW_TRACES.items():
+        for suffix, field in traces:
+            for name in names:
+                x, y = charts[key][name + suffix]  # a trace per strategy, with the points of the timeline
+                assert len(x) >= 3 and x == sorted(x)
+                assert y == [by_time[t]["rows"][name].get(field) for t in x], (key, name, field)
+    for name, field in RUN_TRACES.items():
+        x, y = charts["rate"][name]
+        assert y == [by_time[t][field] for t in x], name
+    assert set(charts["rate"]["target records/s"][1]) == {RATE}
+    assert max(charts["rate"]["achieved records/s (acknowledged)"][1]) > 0 and max(charts["rate"]["users"][1]) == 2
+    for name in names:
+        assert max(charts["items"][name][1]) > 0 and max(v or 0 for v in charts["p99"][name + " (intended)"][1]) > 0
+
+
 def test_report_is_written_when_the_test_stops(web_run: WebRun) -> None:
     request = urllib.request.Request(web_run.url + "/stop", method="POST")
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -228,3 +329,57 @@ def test_report_is_written_when_the_test_stops(web_run: WebRun) -> None:
     assert data["total"]["calls"] == data["aws_summary"]["calls"] == sum(w["calls"] for w in data["workers"].values())
     assert data["timeline"] and data["cost"]["total_usd"] > 0
     assert '<table id="aws-table">' in html and 'class="plotly-graph-div"' in html
+
+
+def test_the_start_page_shows_the_target_as_host_and_a_typed_host_is_the_target(tmp_path: Path) -> None:
+    """No missing-host warning: the Host field holds the local emulator's endpoint (--target
+    local). A host typed into the form is the test's --target: a URL that is none is refused
+    in the form, nothing starts; a stub's URL is where that test's calls go."""
+    need_browser()
+    from playwright.sync_api import sync_playwright
+
+    (web_port,) = free_ports(1)
+    args = [
+        str(LOCUST), "-f", str(DYNAMODB_LOCUSTFILE), "-u", "1", "-r", "1", "--target", "local",
+        "--report-dir", "", "--web-host", "127.0.0.1", "--web-port", str(web_port),
+    ]  # fmt: skip
+    stub = StubServer()
+    run = start_web_run(args, tmp_path, web_port, {"AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
+                                                   "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY})  # fmt: skip
+    try:
+        wait_for(lambda: run.get("/") and True, 60, "the web UI", run)
+        endpoint = emulator_endpoint(run)
+        with sync_playwright() as playwright:
+            browser, page = browser_page(playwright, 1400)
+            try:
+                page.goto(run.url + "/")
+                host = page.locator("input[name=host]")
+                host.wait_for(timeout=15_000)
+                page.screenshot(path=str(ARTIFACTS / "start-page.png"), full_page=True)
+                assert host.input_value() == endpoint
+                assert MISSING_HOST not in page.content()
+                assert endpoint in page.locator("header").inner_text()
+
+                host.fill("ftp://127.0.0.1:1")
+                page.get_by_role("button", name="Start").click()
+                page.get_by_text("Host: --target must be 'local', 'aws' or an http(s):// URL").wait_for(timeout=10_000)
+                assert run.get_json("/stats/requests")["state"] == "ready"  # nothing started
+                assert stub.requests == 0
+
+                host.fill(stub.url)
+                page.get_by_role("button", name="Start").click()
+                wait_for(lambda: stub.requests > 20, 30, "writes at the stub typed as the host", run)
+                page.goto(run.url + "/")  # the page as Locust renders it now
+                assert stub.url in page.locator("header").inner_text()
+                assert MISSING_HOST not in page.content()
+            finally:
+                browser.close()
+        request = urllib.request.Request(run.url + "/stop", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+        rows = run.get_json("/aws/stats")["rows"]
+        assert rows and sum(row["calls"] for row in rows) <= stub.requests  # every call counted went to the stub
+        assert "Traceback" not in run.output(), run.output()
+    finally:
+        stop_process(run.process)
+        stub.close()

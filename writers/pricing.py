@@ -16,7 +16,7 @@ Costs are kept as integers of pico-dollars (1e-12 USD) so that sums stay exact.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -140,9 +140,13 @@ def prices_as_of() -> str:
     return min(billing.as_of for billing in _billings().values())
 
 
-def price_table() -> dict[str, Any]:
-    """The table as data, with the region and date it holds for (reports and the web UI show it)."""
-    billings = sorted(_billings().values(), key=lambda b: b.service)
+def price_table(services: Iterable[str] | None = None) -> dict[str, Any]:
+    """The table as data, with the region and date it holds for (reports and the web UI show it);
+    `services`: only their prices (a run's report lists the services it used)."""
+    wanted = None if services is None else set(services)
+    billings = sorted(
+        (b for b in _billings().values() if wanted is None or b.service in wanted), key=lambda b: b.service
+    )
     return {
         "region": PRICES_REGION,
         "as_of": prices_as_of(),

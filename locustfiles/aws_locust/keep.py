@@ -2,9 +2,9 @@
 
 At the end of any run (headless or web UI, whatever ended it), after the summary and the
 reports are written, the master (or the single local process) uploads under the prefix:
-each report it wrote (`aws-report-<time>.json` and `.html`), `plotly.min.js` (the HTML's
-charts load it from beside it), and the summary, as `--summary-json` writes it, as
-`aws-summary-<time>.json` (the time of the run's last report). Without `--report-dir` the
+each report it wrote (`aws-report-<time>.json` and `.html`: the HTML is one file, plotly.js
+inside) and the summary, as `--summary-json` writes it, as `aws-summary-<time>.json` (the
+time of the run's last report). Without `--report-dir` the
 reports are written to a temporary folder first, removed after the upload.
 
 The bucket is checked before the swarm (a bucket that does not exist or an endpoint that
@@ -29,7 +29,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from aws_locust import outcome
-from aws_locust.report import PLOTLY_JS, REPORT_PREFIX
+from aws_locust.report import REPORT_PREFIX
 from writers.errors import ConfigError, one_line
 from writers.services.s3.service import SERVICE as S3
 from writers.target import default_region, resolve_endpoint
@@ -39,7 +39,7 @@ FLAG = "--report-s3-uri"
 S3_URI = re.compile(r"s3://(?P<bucket>[^/]+)(?:/(?P<prefix>.*))?")
 BUCKET_NAME = re.compile(r"(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")  # AWS's rules for a bucket name
 SUMMARY_PREFIX = "aws-summary-"
-CONTENT_TYPES = {".json": "application/json", ".html": "text/html; charset=utf-8", ".js": "text/javascript"}
+CONTENT_TYPES = {".json": "application/json", ".html": "text/html; charset=utf-8"}
 MISSING_BUCKET = {"404", "NoSuchBucket"}
 
 
@@ -109,12 +109,10 @@ class ReportKeeper:
         if self.location is None:
             return True
         location = self.location
-        folders = {path.parent for path in reports}
-        files = [*reports, *(folder / PLOTLY_JS for folder in folders if (folder / PLOTLY_JS).exists())]
         summary_name = summary_name_for(reports)
         current = summary_name
         try:
-            for path in files:
+            for path in reports:
                 current = path.name
                 self._put(location, path.name, path.read_bytes())
             current = summary_name
@@ -125,7 +123,7 @@ class ReportKeeper:
         finally:
             if self.temporary_dir is not None:
                 shutil.rmtree(self.temporary_dir, ignore_errors=True)
-        logger.info("reports kept in %s: %s", location, ", ".join([*(p.name for p in files), summary_name]))
+        logger.info("reports kept in %s: %s", location, ", ".join([*(p.name for p in reports), summary_name]))
         return True
 
     def _put(self, location: S3Location, name: str, body: bytes) -> None:

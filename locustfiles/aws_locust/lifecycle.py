@@ -53,7 +53,7 @@ from aws_locust.files import write_atomically
 from aws_locust.latency import LatencyHistograms
 from aws_locust.rate import RateControl, RateShape
 from aws_locust.report import Reports
-from aws_locust.runtime import endpoint_for, format_local_endpoints
+from aws_locust.runtime import endpoint_for, format_local_endpoints, sent_to
 from aws_locust.settings import (
     RateSettings,
     RunSettings,
@@ -153,6 +153,8 @@ class Lifecycle:
             live_stats.hourly = self.hourly_charges
             live_stats.capacity = self.capacity
             live_stats.hot_keys = self.hot.top
+            control = self.control
+            live_stats.target_rate = lambda: control.target if control.paced else None
         self.reports.attach(environment, live_stats)
         self.metrics = prometheus.attach(
             environment,
@@ -214,6 +216,8 @@ class Lifecycle:
                 logger.info("local emulators:\n%s", banner(self.emulators.values()))
         for workload, setting in settings.items():
             self.provision(environment, workload, setting)
+        # Locust's Host (the web UI's field, each user class's host): where the calls go.
+        environment.host = " ".join(dict.fromkeys(sent_to(s, w, options) for w, s in settings.items()))
 
     def provision(self, environment: Environment, workload: type[Workload], settings: RunSettings) -> None:
         if self.provisioned.get(workload) == settings:

@@ -6,7 +6,10 @@ workers' deltas are added with each stats report) and the merged latency histogr
 A sampler greenlet snapshots the cumulative tally every few seconds; a rate is the
 difference between now and the snapshot about `RATE_WINDOW` seconds ago. Each sample
 also rotates the latency window, so the charts' p99 is that of the calls reported
-during that sample's interval, not of the whole run.
+during that sample's interval, not of the whole run, and carries what happened during
+that interval: throttles, other errors and late starts per second per row, and for the
+run its users, target rate and achieved rate (records acknowledged per second). All of
+it is computed once per sample from the cumulative counts, never per call.
 """
 
 from __future__ import annotations
@@ -34,6 +37,12 @@ LOCAL_SAMPLE_SECONDS = 2.0
 TABLE_CACHE_SECONDS = 1.0
 MAX_SAMPLES = 7200  # timeline points kept (4 h at the master's 2 s ... 3 s)
 FAILURE_KINDS = ("throttled", "client", "server", "network")
+# Per row and sample: per second over the sample's interval, from these cumulative counts.
+INTERVAL_FIGURES = {
+    "throttled_per_s": ("failed_throttled",),
+    "errors_per_s": ("failed_client", "failed_server", "failed_network"),  # every failure but throttles
+    "late_per_s": ("late",),
+}
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -61,6 +70,9 @@ class LiveStats:
         # Provisioned units/s per service and billed unit, and the hottest keys (set by the lifecycle).
         self.capacity: Callable[[], dict[str, dict[str, float]]] = dict
         self.hot_keys: Callable[[], list[dict[str, Any]]] = list
+        # The run's users and its target rate (records/s; None: not paced), for the timeline.
+        self.users: Callable[[], int] = lambda: 0
+        self.target_rate: Callable[[], float | None] = lambda: None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -149,6 +161,10 @@ class LiveStats:
             }
         return {"window_seconds": round(span, 1), "rows": rows}
 
+    def services_used(self) -> list[str]:
+        """The services this run called or keeps resources of (its cost rows name no others)."""
+        return sorted({key.service for key in self.tally.rows} | {charge.service for charge in self.hourly()})
+
     def consumed_vs_provisioned(self, rates: dict[RowKey, dict[str, float]]) -> list[dict[str, Any]]:
         """Per provisioned resource and billed unit: units/s consumed (recent) against provisioned."""
         lines = []
@@ -167,12 +183,16 @@ class LiveStats:
         return lines
 
     def sample(self) -> None:
-        """One timeline point: recent rates and the p99 of the calls since the last sample."""
+        """One timeline point: recent rates, the p99 of the calls since the last sample, and
+        what happened since the last sample (throttles, errors, late starts, records acked)."""
         now = time.monotonic()
         current = self._cumulative()
         rates = self.rates(now, current)["rows"]
         window = self.latency.rotate_window()
-        point: dict[str, Any] = {"t": round(now - self._started_mono, 1), "rows": {}}
+        last_time, last = self.snapshots[-1] if self.snapshots else (self._started_mono, {})
+        interval = now - last_time
+        point: dict[str, Any] = {"t": round(now - self._started_mono, 1), "interval_s": round(interval, 3), "rows": {}}
+        acked = 0
         for key in sorted(set(rates) | {row for _, row in window}):
             rate = rates.get(key, {})
             histogram = window.get(("service", key))
@@ -188,8 +208,16 @@ class LiveStats:
                 other = window.get((kind, key))
                 if other is not None:
                     values[f"p99_{kind}"] = _percentile(other, 99.0)
+            now_row, old_row = current.get(key, Counter()), last.get(key, Counter())
+            for field, counts in INTERVAL_FIGURES.items():
+                done = max(0, sum(now_row[count] - old_row[count] for count in counts))  # 0 after a reset
+                values[field] = round(done / interval, 3) if interval > 0 else 0.0
+            acked += max(0, now_row["acked"] - old_row["acked"])
             point["rows"][key.name] = values
         release(window.values())
+        point["users"] = self.users()
+        point["target_rate"] = self.target_rate()
+        point["achieved_rate"] = round(acked / interval, 2) if interval > 0 else 0.0
         self.timeline.append(point)
         self.snapshots.append((now, current))
         while len(self.snapshots) > 2 and self.snapshots[1][0] <= now - 2 * RATE_WINDOW:
@@ -236,7 +264,7 @@ class LiveStats:
             "hourly_charges": hourly,  # in cost_usd, not in the rows: they bill time, not calls
             "capacity": self.consumed_vs_provisioned(rates),
             "hot_keys": self.hot_keys(),
-            "prices": price_table(),
+            "prices": price_table(self.services_used()),
             "workers": {k: dict(v) for k, v in sorted(self.workers.items())},
             "started": _iso(self.started),
             "stopped": _iso(self.stopped),
@@ -349,6 +377,7 @@ def attach(environment: Environment, tally: AwsTally, latency: LatencyHistograms
         return None
     master = isinstance(runner, MasterRunner)
     live = LiveStats(tally, latency, WORKER_REPORT_INTERVAL if master else LOCAL_SAMPLE_SECONDS)
+    live.users = lambda: int(getattr(environment.runner, "user_count", 0) or 0)
 
     def test_start(**_: Any) -> None:
         live.start_test()

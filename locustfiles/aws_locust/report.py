@@ -4,8 +4,9 @@ The JSON holds everything the HTML shows and more: the per-strategy table (run-a
 rates, failures by class, retries, merged percentiles, billed units and cost), the AWS
 summary exactly as --summary-json writes it, the timeline the live charts showed, the
 price table with its region and date, the command (secret-looking values masked) and
-the versions of everything that matters. The HTML draws the charts with plotly.js,
-written once beside the reports (no CDN: it opens offline).
+the versions of everything that matters. The HTML is one file that opens offline and alone
+(mailed, or uploaded without anything beside it): plotly.js from the plotly wheel is inlined
+once (~4.8 MB), and no tag loads anything from elsewhere.
 
 Secrets never reach a report: nothing from the environment is copied in, the command
 is masked, and the final text is scrubbed of every credential value this process knows.
@@ -13,7 +14,9 @@ is masked, and the final text is scrubbed of every credential value this process
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import os
 import platform
 import re
@@ -256,14 +259,30 @@ def plotly_js_path() -> Path | None:
     return path if path.exists() else None
 
 
-def _figures(report: dict[str, Any]) -> dict[str, str]:
-    """The report's charts as plotly <div>s (plotly.js itself is loaded by the page)."""
+# Legends above the plot area, titles in the page: a legend never covers an axis title
+# (the live charts, aws_charts.js, place theirs the same way); one trace has its legend too.
+LEGEND = {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"}
+CHART_LAYOUT = {"legend": LEGEND, "showlegend": True, "height": 380, "margin": {"t": 30, "r": 30}}
+TIME_AXIS = {"title": {"text": "seconds since the test started"}}
+
+
+def user_ticks(most: int) -> int:
+    """A whole number of users between ticks (about four ticks): users come whole."""
+    return max(1, math.ceil(most / 4))
+
+
+def _axis(title: str, **extra: Any) -> dict[str, Any]:
+    return {"title": {"text": title}, "rangemode": "tozero", **extra}
+
+
+def _figures(report: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """The report's charts: key -> (title, plotly <div>) (plotly.js itself is inlined once by the page)."""
     import plotly.graph_objects as go
     import plotly.io as pio
 
     timeline = report["timeline"]
     names = sorted({name for point in timeline for name in point["rows"]})
-    charts: dict[str, str] = {}
+    charts: dict[str, tuple[str, str]] = {}
 
     def series(field: str, suffix: str = "", dash: str = "solid") -> list[Any]:
         traces = []
@@ -277,65 +296,91 @@ def _figures(report: dict[str, Any]) -> dict[str, str]:
             )  # fmt: skip
         return traces
 
-    def html(figure: Any, div_id: str) -> str:
-        return str(
-            pio.to_html(figure, include_plotlyjs=False, full_html=False, div_id=div_id, config={"displaylogo": False})
-        )
+    def run_series(field: str, name: str, **extra: Any) -> list[Any]:
+        points = [(p["t"], p.get(field)) for p in timeline]
+        if not any(v is not None for _, v in points):
+            return []
+        return [go.Scatter(x=[t for t, _ in points], y=[v for _, v in points], name=name, mode="lines+markers",
+                           **extra)]  # fmt: skip
 
-    layout = {"xaxis": {"title": {"text": "seconds since start"}}, "legend": {"orientation": "h"}, "height": 380}
+    def add(key: str, title: str, traces: list[Any], layout: dict[str, Any]) -> None:
+        figure = go.Figure(traces, layout={**CHART_LAYOUT, **layout})
+        div = pio.to_html(
+            figure, include_plotlyjs=False, full_html=False, div_id=f"chart-{key}", config={"displaylogo": False}
+        )
+        charts[key] = (title, str(div))
+
     if timeline:
-        charts["items"] = html(
-            go.Figure(series("items_per_s"), layout={**layout, "title": {"text": "items/s per strategy"},
-                                                     "yaxis": {"title": {"text": "items/s"}, "rangemode": "tozero"}}),
-            "chart-items",
-        )  # fmt: skip
+        add("items", "items/s per strategy", series("items_per_s"), {"xaxis": TIME_AXIS, "yaxis": _axis("items/s")})
         p99 = series("p99", " (service time)") + series("p99_intended", " (intended)", "dash")
         p99 += series("p99_record", " (record)", "dot")
-        charts["p99"] = html(
-            go.Figure(p99, layout={**layout, "title": {"text": "p99 latency per interval, by kind"},
-                                   "yaxis": {"title": {"text": "ms"}, "rangemode": "tozero"}}),
-            "chart-p99",
-        )  # fmt: skip
+        add("p99", "p99 latency per interval, by kind", p99, {"xaxis": TIME_AXIS, "yaxis": _axis("ms")})
+        faults = series("throttled_per_s", " (throttled)") + series("errors_per_s", " (errors)", "dash")
+        add("faults", "throttles and errors per second (over each interval), per strategy", faults,
+            {"xaxis": TIME_AXIS, "yaxis": _axis("calls/s")})  # fmt: skip
+        rate = run_series("target_rate", "target records/s", line={"dash": "dash"})
+        rate += run_series("achieved_rate", "achieved records/s (acknowledged)")
+        rate += run_series("users", "users", yaxis="y2", line={"dash": "dot"})
+        users = _axis("users", overlaying="y", side="right", showgrid=False,
+                      dtick=user_ticks(max((p.get("users") or 0 for p in timeline), default=0)))  # fmt: skip
+        add(
+            "rate",
+            "records/s: target vs achieved, and users",
+            rate,
+            {"xaxis": TIME_AXIS, "yaxis": _axis("records/s"), "yaxis2": users},
+        )
+        if any(p.get("target_rate") is not None for p in timeline):  # late starts exist only on a schedule
+            add("late", "late starts per second, per strategy", series("late_per_s"),
+                {"xaxis": TIME_AXIS, "yaxis": _axis("late starts/s")})  # fmt: skip
     search = (report.get("aws_summary") or {}).get("find_max")
     if search and search.get("steps"):
         steps = search["steps"]
         rates = [step["rate"] for step in steps]
-        figure = go.Figure(
+        add(
+            "knee",
+            "knee finder: each step's rate against its p99 and throttling",
             [
                 go.Scatter(x=rates, y=[s["p99_intended_ms"] for s in steps], name="intended p99 ms", mode="markers"),
                 go.Scatter(x=rates, y=[100 * s["throttle_ratio"] for s in steps], name="throttled %", mode="markers",
                            yaxis="y2"),
             ],
-            layout={"title": {"text": "knee finder: each step's rate against its p99 and throttling"},
-                    "xaxis": {"title": {"text": "target records/s"}},
-                    "yaxis": {"title": {"text": "intended p99 ms"}, "rangemode": "tozero"},
-                    "yaxis2": {"title": {"text": "throttled %"}, "overlaying": "y", "side": "right",
-                               "rangemode": "tozero"},
-                    "legend": {"orientation": "h"}, "height": 380},
+            {"xaxis": {"title": {"text": "target records/s"}}, "yaxis": _axis("intended p99 ms"),
+             "yaxis2": _axis("throttled %", overlaying="y", side="right")},
         )  # fmt: skip
-        charts["knee"] = html(figure, "chart-knee")
     rows = [row for row in report["rows"] if row["p50_ms"] is not None]
     if rows:
         bars = [
             go.Bar(name=label, x=[row["name"] for row in rows], y=[row[key] for row in rows])
             for label, key in (("p50", "p50_ms"), ("p99", "p99_ms"), ("p99.9", "p99_9_ms"))
         ]
-        charts["percentiles"] = html(
-            go.Figure(bars, layout={"barmode": "group", "title": {"text": "latency percentiles over the run (merged)"},
-                                    "yaxis": {"title": {"text": "ms"}, "type": "log"}, "height": 380}),
-            "chart-percentiles",
-        )  # fmt: skip
+        add("percentiles", "latency percentiles over the run (merged)", bars,
+            {"barmode": "group", "yaxis": {"title": {"text": "ms"}, "type": "log"}})  # fmt: skip
     return charts
 
 
-def render_html(report: dict[str, Any], plotly_src: str = PLOTLY_JS) -> str:
+@functools.cache
+def plotly_js() -> str:
+    """plotly.min.js's text, safe inside a <script> element ("" when plotly is not installed)."""
+    path = plotly_js_path()
+    return "" if path is None else path.read_text(encoding="utf-8").replace("</script", "<\\/script")
+
+
+PLOTLY_MARK = "<script>/* plotly.js */</script>"
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """The report page, scrubbed of secrets, with plotly.js inlined (after scrubbing: its code is not ours)."""
     from jinja2 import Environment as Jinja
     from jinja2 import FileSystemLoader, select_autoescape
     from markupsafe import Markup
 
     jinja = Jinja(loader=FileSystemLoader(str(WEB_DIR)), autoescape=select_autoescape(["html"]))
-    charts = {key: Markup(div) for key, div in _figures(report).items()}  # plotly's own markup, not user text
-    return jinja.get_template("report.html").render(report=report, charts=charts, plotly_src=plotly_src)
+    # plotly's own markup, not user text
+    charts = {key: (title, Markup(div)) for key, (title, div) in _figures(report).items()}
+    used = sorted(report["cost"]["prices"].get("sources") or {})  # the prices are those of the services used
+    page = jinja.get_template("report.html").render(report=report, charts=charts, services=used, plotly=PLOTLY_MARK)
+    page = scrub(page, known_secrets())
+    return page.replace(PLOTLY_MARK, f"<script>{plotly_js()}</script>", 1)
 
 
 # --------------------------------------------------------------------------- files
@@ -346,7 +391,7 @@ def dumps(report: dict[str, Any]) -> bytes:
 
 
 def write_report(report: dict[str, Any], directory: str | Path) -> tuple[Path, Path]:
-    """report JSON + HTML (and plotly.min.js beside them, once) in `directory`."""
+    """report JSON + HTML (one file, plotly.js inside) in `directory`."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -356,11 +401,7 @@ def write_report(report: dict[str, Any], directory: str | Path) -> tuple[Path, P
         base = f"{REPORT_PREFIX}{stamp}-{n}"
     json_path, html_path = folder / f"{base}.json", folder / f"{base}.html"
     write_atomically(json_path, dumps(report))
-    write_atomically(html_path, scrub(render_html(report), known_secrets()).encode("utf-8"))
-    source = plotly_js_path()
-    target = folder / PLOTLY_JS
-    if source is not None and (not target.exists() or target.stat().st_size != source.stat().st_size):
-        write_atomically(target, source.read_bytes())
+    write_atomically(html_path, render_html(report).encode("utf-8"))
     return json_path, html_path
 
 

@@ -38,6 +38,12 @@ def endpoint_for(settings: RunSettings, workload: type[Workload], options: Any) 
     )
 
 
+def sent_to(settings: RunSettings, workload: type[Workload], options: Any) -> str:
+    """Where this workload's calls go: the local emulator's URL, the URL given, or AWS's endpoint
+    for the region (what Locust's Host field shows)."""
+    return endpoint_for(settings, workload, options).raw_url
+
+
 @dataclass
 class ProcessRuntime:
     settings: RunSettings

@@ -8,13 +8,17 @@ none. Locust's React UI renders extra tabs from ``template_args["extended_tabs"]
 
 - ``aws/stats``: the table as JSON (live rates over the last ~10 s, cost so far, workers)
 - ``aws/stats.csv``: the same table as CSV
-- ``aws/charts``: items/s and p99 per strategy over time (plotly.js from the plotly wheel)
+- ``aws/charts``: the tab's live charts in a window of their own (plotly.js from the plotly wheel)
 - ``aws/timeline?since=T``: the charts' data
 - ``aws/report.json``, ``aws/report.html``: the report of the run so far
 - ``aws/rate`` (POST ``rate=N``): a new target rate, records/s, for the rest of the test (rate mode)
 
 It also checks the start form's flags before Locust starts a test (``/swarm``): a value our
 checks refuse answers ``success: false`` with the reason, as Locust's own refusals do.
+
+The tab itself (static/aws_tab.js) holds the live charts per strategy next to the rate
+control. Locust's Host field shows where the calls go (the lifecycle sets the environment's
+host); a host typed into the start form becomes the test's --target (see `attach_host_field`).
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, abort, jsonify, request, send_file, send_from_directory
+from flask import Blueprint, Flask, Response, abort, g, jsonify, request, send_file, send_from_directory
 from locust.env import Environment
+from locust.runners import STATE_INIT, STATE_STOPPED
 
 from aws_locust import report
 from aws_locust.live import RATE_WINDOW, LiveStats
@@ -35,6 +40,7 @@ from aws_locust.rate import RateControl
 from aws_locust.report import WEB_DIR, Reports, known_secrets, plotly_js_path, scrub
 from aws_locust.settings import MAX_RATE
 from writers.errors import ConfigError
+from writers.target import parse_target
 
 TAB = "aws"
 COLUMNS = (
@@ -247,7 +253,7 @@ def attach(
     @guard
     def report_html() -> Response:
         data = reports.build(environment, live_rates=False)
-        return Response(scrub(report.render_html(data), known_secrets()), mimetype="text/html")
+        return Response(report.render_html(data), mimetype="text/html")  # scrubbed, plotly.js inlined
 
     app = web_ui.app
     assert app is not None
@@ -262,6 +268,7 @@ def attach(
         {"href": "./aws/report.html", "title": "AWS report of the run so far (HTML)"},
         {"href": "./aws/charts", "title": "AWS live charts"},
     ]
+    attach_host_field(app, environment, base)
     index_path, stats_path, swarm_path = f"{base}/", f"{base}/stats/requests", f"{base}/swarm"
 
     @app.before_request
@@ -290,3 +297,55 @@ def attach(
         return response
 
     return True
+
+
+# --------------------------------------------------------------------------- the Host field
+
+
+def attach_host_field(app: Flask, environment: Environment, base: str) -> None:
+    """Locust's Host field shows where the calls go; a host typed into the start form is that
+    test's --target (a URL, 'local' or 'aws'), as a Locust user expects of the field.
+
+    Locust's /swarm handler copies the form into the options (the target field included) and
+    spawns the test's start; the typed host is checked before (one line in the form when it is
+    no target) and becomes the target after, before the spawned start runs. A running test
+    keeps its target (the form's Edit cannot move it) and its Host.
+    """
+    swarm_path = f"{base}/swarm"
+
+    def refuse(message: str) -> Response:
+        body = orjson.dumps({"success": False, "message": message, "host": environment.host})
+        return Response(body, mimetype="application/json")
+
+    @app.before_request
+    def host_as_target() -> Response | None:
+        if request.path != swarm_path or request.method != "POST":
+            return None
+        typed, shown = (request.form.get("host") or "").strip(), str(environment.host or "")
+        if not typed or typed == shown:
+            return None
+        if getattr(environment.runner, "state", None) not in (STATE_INIT, STATE_STOPPED):
+            g.aws_host = shown  # Locust would show the typed host; the test goes on where it went
+            return None
+        try:
+            target = parse_target(typed)
+        except ConfigError as exc:
+            return refuse(f"Host: {exc}")
+        options = environment.parsed_options
+        field = (request.form.get("target") or "").strip()
+        if field and field not in (str(getattr(options, "target", "")), target):
+            return refuse("Host and target were both changed: change one of them")
+        g.aws_target = target
+        return None
+
+    @app.after_request
+    def apply_target(response: Response) -> Response:
+        if request.path != swarm_path:
+            return response
+        target, host = g.pop("aws_target", None), g.pop("aws_host", None)
+        if host is not None:
+            environment.host = host
+        started = response.status_code == 200 and (response.get_json(silent=True) or {}).get("success")
+        if target is not None and started and environment.parsed_options is not None:
+            environment.parsed_options.target = target  # read by the test's start (Lifecycle.prepare)
+        return response
