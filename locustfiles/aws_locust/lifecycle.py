@@ -55,12 +55,20 @@ from aws_locust.rate import RateControl, RateShape
 from aws_locust.report import Reports
 from aws_locust.runtime import endpoint_for, format_local_endpoints, sent_to
 from aws_locust.settings import (
+    GROUP_CHECKS,
+    GROUP_COMMON,
+    GROUP_COMMON_NOTE,
+    GROUP_OUTPUTS,
+    GROUP_RATE,
     RateSettings,
     RunSettings,
     WithEnvVars,
     add_common_arguments,
+    add_output_arguments,
+    add_rate_arguments,
     read_rate_settings,
     read_settings,
+    service_group,
 )
 from aws_locust.tally import AwsTally, attach
 from aws_locust.users import tracks_keys, warm_up
@@ -111,13 +119,17 @@ class Lifecycle:
 
     def on_parser(self, parser: Any) -> None:
         parser = WithEnvVars(parser)  # every flag of ours: also LOCUST_<FLAG> and locust.conf
-        add_common_arguments(parser)
-        checks.add_check_arguments(parser)
-        prometheus.add_argument(parser)
-        keep.add_argument(parser)
-        self.verifier.add_argument(parser)
+        add_common_arguments(parser.add_argument_group(GROUP_COMMON, GROUP_COMMON_NOTE))
+        add_rate_arguments(parser.add_argument_group(GROUP_RATE))
+        verdicts = parser.add_argument_group(GROUP_CHECKS)
+        checks.add_check_arguments(verdicts)
+        self.verifier.add_argument(verdicts)
+        outputs = parser.add_argument_group(GROUP_OUTPUTS)
+        add_output_arguments(outputs)
+        prometheus.add_argument(outputs)
+        keep.add_argument(outputs)
         for workload in self.workloads:
-            workload.add_arguments(parser)
+            workload.add_arguments(parser.add_argument_group(service_group(workload.service.name)))
 
     # ------------------------------------------------------------------ start-up
 
