@@ -135,3 +135,18 @@ def test_mkdocs_builds_strict(tmp_path: Path) -> None:
     assert (built / "index.html").exists()
     assert (built / "reference" / "flags" / "index.html").exists()
     assert "--max-records" in (built / "reference" / "flags" / "index.html").read_text()
+
+
+def test_readme_is_a_front_door() -> None:
+    """At most 300 lines; the two commands as .ci/run runs them; every link leads somewhere."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 300
+    assert "scripts/quickstart.sh " in readme
+    assert ".venv/bin/python -m pytest " in readme
+    ci = (PROJECT_ROOT / ".ci" / "run").read_text().splitlines()
+    assert "scripts/setup.sh" in ci and ".venv/bin/python -m pytest" in ci, ci
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme)
+    local = [link for link in links if not link.startswith(("http://", "https://"))]
+    assert any(link.startswith("docs/") for link in local)
+    missing = [link for link in local if not (PROJECT_ROOT / link).exists()]
+    assert not missing, missing
