@@ -19,16 +19,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# `locust -f locustfiles/<service>.py --help` lists our flags: Locust prints its help before it
-# imports a locustfile, so a one-line startup hook (a .pth file; it runs at every interpreter
-# start in this venv and costs one look-up unless -h/--help is on the command line) imports the
-# named locustfiles first: locustfiles/aws_locust/help_hook.py.
-.venv/bin/python - "$root/locustfiles/aws_locust/help_hook.py" <<'PTH'
-import pathlib, sys, sysconfig
-hook = sys.argv[1]
-line = f'import sys; ("-h" in sys.argv or "--help" in sys.argv) and __import__("runpy").run_path({hook!r})["run"](sys.argv)\n'
-pathlib.Path(sysconfig.get_paths()["purelib"], "aws_load_writers_help.pth").write_text(line)
-PTH
+# `locust -f locustfiles/<service>.py --help` lists our flags: a one-line startup hook (.pth;
+# one look-up per interpreter start unless -h/--help is given) imports the named locustfiles
+# before Locust prints its help. scripts/install_help_hook.py says how.
+.venv/bin/python scripts/install_help_hook.py >/dev/null
 
 if command -v npm >/dev/null 2>&1; then
   lock_stamp=emulators/node_modules/.lock.sha256
