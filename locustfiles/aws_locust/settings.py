@@ -145,7 +145,7 @@ def add_rate_arguments(parser: Any) -> None:
     add("--find-max", action="store_true", default=False, help="search the highest rate meeting the --slo-* objectives")
     add("--find-max-start", default="100", help="--find-max: first rate tried, records/s")
     add("--find-max-growth", default="2", help="--find-max: factor between rates until the first breach")
-    add("--step-time", default="15s", help="--find-max: time at each rate (the first third settles, not judged)")
+    add("--step-time", default="15s", help="--find-max: time at each rate, e.g. 15s or 1m (the first third settles)")
     add("--slo-p99-ms", default="", help="objective: intended-time p99 of each step, ms")
     add("--slo-throttle-ratio", default="", help="objective: share of calls throttled (0..1)")
     add("--slo-error-ratio", default="", help="objective: share of calls failed other than throttled (0..1)")
