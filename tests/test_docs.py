@@ -54,7 +54,7 @@ def without_our_groups(help_text: str) -> str:
     for line in help_text.splitlines():
         heading = SECTION.match(line)
         if heading or line.startswith("Examples:"):
-            ours = bool(heading) and heading.group(1).startswith(GROUP_PREFIX)
+            ours = heading is not None and heading.group(1).startswith(GROUP_PREFIX)
         if not ours:
             kept.append(line)
     return "\n".join(kept)
