@@ -209,11 +209,12 @@ class PipelineTally:
             environment.events.worker_report.add_listener(worker_report)
 
 
-def step_figures(run: Any, services: list[str], paced: bool) -> dict[str, dict[str, Any]]:
-    """Per step (service display name): calls, failed attempts (throttled ones apart), given up,
-    and the worst p99 of its rows (intended-time in rate mode, else service time)."""
+def step_figures(run: Any, steps: tuple[str, ...], paced: bool) -> dict[str, dict[str, Any]]:
+    """Per step: calls, failed attempts (throttled ones apart), records given up, and the
+    worst p99 of its rows (intended-time in rate mode, else service time)."""
     figures: dict[str, dict[str, Any]] = {}
-    for name in services:
+    for step in steps:
+        name = workload_class(step).service.name
         rows: list[RowKey] = [row for row in run.tally.rows if row.service == name]
         counts = [run.tally.rows[row] for row in rows]
         calls = sum(c["calls"] for c in counts)
@@ -224,7 +225,7 @@ def step_figures(run: Any, services: list[str], paced: bool) -> dict[str, dict[s
             pct = pct or run.latency.percentiles(row, "service")
             if "p99" in pct:
                 p99s.append(pct["p99"])
-        figures[name] = {
+        figures[step] = {
             "calls": calls,
             "failed": failed,
             "throttled": sum(c["failed_throttled"] for c in counts),
@@ -247,30 +248,28 @@ def bottleneck(figures: dict[str, dict[str, Any]]) -> str | None:
 
 
 def summary_section(run: Any, tally: PipelineTally) -> Callable[[dict[str, Any]], None]:
-    def section(data: dict[str, Any]) -> None:
+    def add_section(data: dict[str, Any]) -> None:
         services = [workload_class(step).service.name for step in tally.steps]
-        paced = "rate" in data
-        figures = step_figures(run, services, paced)
-        by_step = dict(zip(tally.steps, figures.values(), strict=True))
-        figures_out: dict[str, Any] = {
+        figures = step_figures(run, tally.steps, paced="rate" in data)
+        section: dict[str, Any] = {
             "steps": list(tally.steps),
             "acked": tally.acked,
             "given_up_by_step": tally.given_up_by_step(),
             "record_latency_ms": tally.record_latency(),
-            "bottleneck": next((s for s, n in zip(tally.steps, services, strict=True) if n == bottleneck(figures)), None),
-            "by_step": by_step,
+            "bottleneck": bottleneck(figures),
+            "by_step": figures,
         }
         verified = run.verifier.results
         if verified:
-            figures_out["missing_by_step"] = {
+            section["missing_by_step"] = {
                 step: verified[name].lost for step, name in zip(tally.steps, services, strict=True) if name in verified
             }
-        data["pipeline"] = figures_out
+        data["pipeline"] = section
         duration = run.reports.live.duration() if run.reports.live is not None else 0.0
         if "rate" in data:  # records through the pipeline, not every step's acknowledgements
             data["rate"]["achieved"] = round(tally.acked / duration, 1) if duration > 0 else 0.0
 
-    return section
+    return add_section
 
 
 # ---------------------------------------------------------------- users
@@ -379,7 +378,7 @@ def pipeline_users(module: str) -> dict[str, type[AwsUser]]:
         )  # fmt: skip
 
     events.init.add_listener(on_init)
-    run = process_lifecycle()  # after on_init is registered: its listeners run after ours
+    process_lifecycle()  # made after on_init is registered: the lifecycle's own init listener runs after it
     events.quitting.add_listener(on_quitting)
     workloads()  # every service module: pricing looks them all up at the first answer
     classes: dict[str, type[AwsUser]] = {}
