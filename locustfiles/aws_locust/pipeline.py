@@ -379,6 +379,18 @@ def pipeline_users(module: str) -> dict[str, type[AwsUser]]:
 
     events.init.add_listener(on_init)
     process_lifecycle()  # made after on_init is registered: the lifecycle's own init listener runs after it
+
+    def after_lifecycle_init(environment: Environment, **_: Any) -> None:
+        # Records are acknowledged by the last step: what the master counts per worker (the
+        # end of --max-records, who carried the load) is that step's acknowledgements.
+        run = process_lifecycle()
+        if tally.steps:
+            last = workload_class(tally.steps[-1]).service.name
+            run.tally.records_from = last
+            if run.distributor is not None:
+                run.distributor.records_from = last
+
+    events.init.add_listener(after_lifecycle_init)
     events.quitting.add_listener(on_quitting)
     workloads()  # every service module: pricing looks them all up at the first answer
     classes: dict[str, type[AwsUser]] = {}
