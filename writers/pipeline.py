@@ -86,7 +86,8 @@ def chain_class(cls: type[Call]) -> type[Call]:
         return settlement
 
     namespace = {"settle": settle, "__module__": cls.__module__, "__doc__": cls.__doc__}
-    return type(cls)(cls.__name__, (cls,), namespace)  # type: ignore[no-any-return]
+    chained: type[Call] = type(cls.__name__, (cls,), namespace)  # ABCMeta, as its base: type() defers to it
+    return chained
 
 
 class Pipeline:
