@@ -366,8 +366,9 @@ def pipeline_users(module: str) -> dict[str, type[AwsUser]]:
         if not isinstance(environment.runner, WorkerRunner):
             run.summary_sections.append(summary_section(run, tally))
 
-    def on_quitting(environment: Environment, **_: Any) -> None:
-        if isinstance(environment.runner, WorkerRunner) or not tally.steps:
+    def on_quit(**_: Any) -> None:
+        # Locust's last event, after the lifecycle's end of the run (the read-back, the summary).
+        if tally.worker or not tally.steps:
             return
         pct = tally.record_latency()
         given_up = ", ".join(f"{s} {n}" for s, n in tally.given_up_by_step().items())
@@ -391,7 +392,7 @@ def pipeline_users(module: str) -> dict[str, type[AwsUser]]:
                 run.distributor.records_from = last
 
     events.init.add_listener(after_lifecycle_init)
-    events.quitting.add_listener(on_quitting)
+    events.quit.add_listener(on_quit)
     workloads()  # every service module: pricing looks them all up at the first answer
     classes: dict[str, type[AwsUser]] = {}
     for strategy in STRATEGIES:
