@@ -227,6 +227,7 @@ def test_record_latency_is_the_sum_of_the_steps(
     record = data["pipeline"]["record_latency_ms"]
     steps = sum(data["latency_ms"][f"{row} [gevent]"]["p50"] for row in ("DynamoDB PutItem", "S3 PutObject",
                                                                            "SQS SendMessage"))  # fmt: skip
+    print(f"record latency {record}, the steps' service-time p50s add up to {steps:.1f} ms")  # shown with -s
     assert record["p50"] >= sum(delays.values()), (record, steps)
     assert abs(record["p50"] - steps) <= 3.0 + 0.1 * steps, (record, steps)
 
@@ -247,6 +248,7 @@ def test_find_max_names_the_throttled_step_at_its_rate(
     data = summary_of(summary, result)
     assert data["find_max"]["complete"], data["find_max"]
     rate = data["find_max"]["sustainable_rate"]
+    print(f"sustainable {rate} records/s, bottleneck {data['pipeline']['bottleneck']}")  # shown with -s
     assert 0.6 * capacity <= rate <= 1.15 * capacity, data["find_max"]
     assert data["pipeline"]["bottleneck"] == "s3", data["pipeline"]
     assert proxies["s3"].stats()["throttled"] > 0
