@@ -337,7 +337,7 @@ class PipelineUser(AwsUser):
         return PipelineClient(self.environment, runtimes, self.strategy, self.tally)
 
     @classmethod
-    def warm_up(cls, environment: Environment) -> None:
+    def warm_runtime(cls, environment: Environment) -> None:
         for step in read_pipeline(environment.parsed_options):
             runtime_for(environment, workload_class(step))
 

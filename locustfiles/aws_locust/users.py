@@ -137,10 +137,11 @@ class AwsUser(User):
             raise StopUser() from None
 
     def make_client(self) -> WriterClient:
+        """This user's client (a pipeline's user makes one that writes every step)."""
         return WriterClient(self.environment, self.runtime, self.strategy)
 
     @classmethod
-    def warm_up(cls, environment: Environment) -> None:
+    def warm_runtime(cls, environment: Environment) -> None:
         """Build this process's runtime now, not when the first user starts (see `warm_up`)."""
         runtime_for(environment, cls.workload)
 
@@ -209,7 +210,7 @@ def warm_up(environment: Environment, runtimes: bool) -> None:
         strategy_class(cls.strategy)
         if runtimes:
             try:
-                cls.warm_up(environment)
+                cls.warm_runtime(environment)
             except Exception:  # the user meets it again at its start, and says so
                 logger.debug("warm-up of %s failed", cls.__name__, exc_info=True)
 
