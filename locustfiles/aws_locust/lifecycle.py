@@ -100,6 +100,7 @@ class Lifecycle:
         self.capacities: dict[str, dict[str, float]] = {}  # service -> provisioned units/s by billed unit
         # Sections a locustfile adds to --summary-json (and the report), e.g. a pipeline's: each gets the summary.
         self.summary_sections: list[Callable[[dict[str, Any]], None]] = []
+        self.flag_checks: list[Callable[[Any], None]] = []  # a locustfile's own flags' checks (the web UI's too)
         self._ended = False
         events.init_command_line_parser.add_listener(self.on_parser)
         events.init.add_listener(self.on_init)
@@ -197,6 +198,8 @@ class Lifecycle:
             read_settings(options, workload)
         read_rate_settings(options)
         checks.read_check_settings(options)
+        for check in self.flag_checks:
+            check(options)
 
     def prepare(self, environment: Environment) -> None:
         """Check flags, start emulators, provision and check the resources: all before any user starts."""

@@ -94,12 +94,13 @@ def add_service_arguments(parser: Any) -> None:
 
 
 def use_services(run: Any, services: tuple[str, ...]) -> None:
-    """The run's services: only theirs are started, provisioned and read back. Called at
-    init, before the lifecycle's own start-up."""
-    for name in services:
-        workload = workload_class(name)
+    """The run's services from now on: only theirs are started, provisioned and read back.
+    Called before the lifecycle's own start-up, and before each test's (the web UI may
+    have changed the flags)."""
+    chosen = [workload_class(name) for name in services]
+    for workload in chosen:
         workload.make_shared_data()
-        run.register(workload)
+    run.workloads[:] = chosen
 
 
 # ---------------------------------------------------------------- the pipeline row
@@ -360,11 +361,30 @@ def pipeline_users(module: str) -> dict[str, type[AwsUser]]:
             sys.stderr.write(f"error: {exc}\n")
             sys.exit(2)
         run = process_lifecycle()
-        use_services(run, steps)
-        tally.set_steps(steps)
-        knee.METER.acked_from = workload_class(steps[-1]).service.name
+        apply_steps(run, steps)
         if not isinstance(environment.runner, WorkerRunner):
             run.summary_sections.append(summary_section(run, tally))
+
+    def apply_steps(run: Any, steps: tuple[str, ...]) -> None:
+        use_services(run, steps)
+        tally.set_steps(steps)
+        # Records are acknowledged by the last step: what --find-max and the master count per
+        # worker (the end of --max-records, who carried the load) is that step's acknowledgements.
+        last = workload_class(steps[-1]).service.name
+        knee.METER.acked_from = run.tally.records_from = last
+        if run.distributor is not None:
+            run.distributor.records_from = last
+
+    def on_test_start(environment: Environment, **_: Any) -> None:
+        # Before the lifecycle's (registered first): the web UI may have changed --pipeline.
+        if tally.worker or environment.parsed_options is None:
+            return
+        try:
+            steps = read_pipeline(environment.parsed_options)
+        except ConfigError as exc:  # the users say so too, and stop
+            logger.error("cannot change the pipeline: %s", exc)
+            return
+        apply_steps(process_lifecycle(), steps)
 
     def on_quit(**_: Any) -> None:
         # Locust's last event, after the lifecycle's end of the run (the read-back, the summary).
@@ -379,17 +399,13 @@ def pipeline_users(module: str) -> dict[str, type[AwsUser]]:
         )  # fmt: skip
 
     events.init.add_listener(on_init)
-    process_lifecycle()  # made after on_init is registered: the lifecycle's own init listener runs after it
+    events.test_start.add_listener(on_test_start)
+    run = process_lifecycle()  # made after on_init is registered: the lifecycle's own init listener runs after it
+    run.flag_checks.append(read_pipeline)  # the web UI's Start refuses a bad --pipeline with its reason
 
     def after_lifecycle_init(environment: Environment, **_: Any) -> None:
-        # Records are acknowledged by the last step: what the master counts per worker (the
-        # end of --max-records, who carried the load) is that step's acknowledgements.
-        run = process_lifecycle()
         if tally.steps:
-            last = workload_class(tally.steps[-1]).service.name
-            run.tally.records_from = last
-            if run.distributor is not None:
-                run.distributor.records_from = last
+            apply_steps(process_lifecycle(), tally.steps)  # the distributor exists now
 
     events.init.add_listener(after_lifecycle_init)
     events.quit.add_listener(on_quit)
