@@ -11,6 +11,7 @@ steps with known added latency (the record latency is their sum).
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 import uuid
@@ -19,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROJECT_ROOT, LocustRun, SharedEmulators, headless_locust
+import requests
+from conftest import LOCUST, PROJECT_ROOT, LocustRun, SharedEmulators, headless_locust, locust_env
 
-from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, free_ports
 from writers.errors import ConfigError
 from writers.pipeline import parse_pipeline
 
@@ -94,6 +96,38 @@ def test_bad_pipeline_is_one_line_and_exit_2_before_the_swarm(tmp_path: Path, fl
     assert len(errors) == 1 and said in errors[0], result.output[-2000:]
     assert "Traceback" not in result.output
     assert "local emulators" not in result.output  # nothing started
+
+
+def test_web_ui_start_refuses_a_bad_pipeline_and_takes_a_new_one(tmp_path: Path) -> None:
+    """The web UI's Start: a repeated step is refused with its reason (no test starts); another
+    pipeline than the command line's is written, its services alone."""
+    port = free_ports(1)[0]
+    argv = [str(LOCUST), "-f", str(LOCUSTFILE), "--web-host", "127.0.0.1", "--web-port", str(port),
+            "--report-dir", "", *names()]  # fmt: skip
+    process = subprocess.Popen(argv, cwd=tmp_path, env=locust_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    start = {"user_count": "1", "spawn_rate": "1", "user_classes": "GeventUser", "concurrency": "2"}
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{base}/aws/stats", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.3)
+        refused = requests.post(f"{base}/swarm", data={**start, "pipeline": "s3,sqs,s3"}, timeout=10).json()
+        started = requests.post(f"{base}/swarm", data={**start, "pipeline": "sqs,dynamodb"}, timeout=10).json()
+        time.sleep(4)
+        rows = requests.get(f"{base}/aws/stats", timeout=10).json()["rows"]
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=60)
+    assert not refused["success"] and "s3 appears more than once" in refused["message"], refused
+    assert started["success"], started
+    assert {row["name"].split()[0] for row in rows if row["calls"]} == {"SQS", "DynamoDB"}, rows
+    assert "Traceback" not in output
+    assert "pipeline sqs -> dynamodb:" in output, output[-2000:]
 
 
 # --------------------------------------------------------------------------- the local emulators
