@@ -392,10 +392,13 @@ def pipeline_users(module: str) -> dict[str, type[AwsUser]]:
             return
         pct = tally.record_latency()
         given_up = ", ".join(f"{s} {n}" for s, n in tally.given_up_by_step().items())
+        run = process_lifecycle()
+        worst = bottleneck(step_figures(run, tally.steps, paced=run.rate_settings.paced))
         logger.info(
-            "pipeline %s: %d records through; record latency ms p50 %s p99 %s max %s; given up by step: %s",
+            "pipeline %s: %d records through; record latency ms p50 %s p99 %s max %s; given up by step: %s; "
+            "bottleneck: %s",
             " -> ".join(tally.steps), tally.acked, pct.get("p50", "-"), pct.get("p99", "-"), pct.get("max", "-"),
-            given_up,
+            given_up, worst or "-",
         )  # fmt: skip
 
     events.init.add_listener(on_init)
