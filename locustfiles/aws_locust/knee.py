@@ -59,6 +59,8 @@ class StepMeter:
         self.step = -1
         self.open = False
         self.requests: Any = None  # the request event's hook, set by attach: listened to while a step is open
+        # A pipeline: only its last step's acknowledgements are records through (that service's name).
+        self.acked_from: str | None = None
         self._reset()
 
     def attach(self, environment: Environment) -> None:
@@ -74,7 +76,8 @@ class StepMeter:
         if not self.open or not is_ours(context):
             return
         self.calls += 1
-        self.acked += context["acked"]
+        if self.acked_from is None or context["row"].service == self.acked_from:
+            self.acked += context["acked"]
         self.late += bool(context.get("late"))
         if exception is not None:
             if context["failure_kind"] == "throttled":

@@ -106,6 +106,9 @@ class Lifecycle:
         self.keeper = keep.ReportKeeper()  # --report-s3-uri
         self.max_records = 0
         self.capacities: dict[str, dict[str, float]] = {}  # service -> provisioned units/s by billed unit
+        # Sections a locustfile adds to --summary-json (and the report), e.g. a pipeline's: each gets the summary.
+        self.summary_sections: list[Callable[[dict[str, Any]], None]] = []
+        self.flag_checks: list[Callable[[Any], None]] = []  # a locustfile's own flags' checks (the web UI's too)
         self._ended = False
         events.init_command_line_parser.add_listener(self.on_parser)
         events.init.add_listener(self.on_init)
@@ -207,6 +210,8 @@ class Lifecycle:
             read_settings(options, workload)
         read_rate_settings(options)
         checks.read_check_settings(options)
+        for check in self.flag_checks:
+            check(options)
 
     def prepare(self, environment: Environment) -> None:
         """Check flags, start emulators, provision and check the resources: all before any user starts."""
@@ -478,6 +483,8 @@ class Lifecycle:
             data["provisioned_units_per_s"] = self.capacity()
         if self.check_results is not None:
             data["checks"] = [result.as_dict() for result in self.check_results]
+        for section in self.summary_sections:
+            section(data)
         data["verdicts"] = {str(code): line for code, line in sorted(outcome.verdicts().items())}
         return data
 

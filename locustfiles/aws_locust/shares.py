@@ -110,6 +110,7 @@ class Distributor:
         self.missed_by_workers = 0  # starts the workers forgave (this run)
         # what each worker reported acknowledged this run (its own count: Reset Stats clears the tally's)
         self.acked_by_worker: Counter[str] = Counter()
+        self.records_from: str | None = None  # a pipeline: only its last step's service acknowledges records
         self._sent: dict[str, tuple[int | None, float]] = {}  # worker -> (limit, rate) it was sent last
         self._all_lost_since: float | None = None
         self._ticker: gevent.Greenlet | None = None
@@ -204,8 +205,9 @@ class Distributor:
         return PACE.missed() if self._master is None else self.missed_by_workers
 
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
-        for *_, counts in data.get("aws_tally") or []:
-            self.acked_by_worker[client_id] += counts.get("acked", 0)
+        for service, *_, counts in data.get("aws_tally") or []:
+            if self.records_from is None or service == self.records_from:
+                self.acked_by_worker[client_id] += counts.get("acked", 0)
         missed = data.get(MISSED)
         if missed and int(missed.get("run", -1)) == self.run:
             self.missed_by_workers += int(missed.get("missed", 0))

@@ -25,7 +25,7 @@ from writers.driver import Driver, Totals
 from writers.errors import ConfigError
 from writers.pacing import Schedule
 from writers.services import Workload
-from writers.strategies import STRATEGIES, strategy_class
+from writers.strategies import STRATEGIES, Strategy, strategy_class
 
 logger = logging.getLogger("aws_locust")
 
@@ -49,7 +49,7 @@ class WriterClient:
         self._rows: dict[tuple[str, str], tuple[RowKey, str]] = {}
         self._bill = runtime.workload.billing.bill  # the service's own rules (writers.pricing)
         self.runtime = runtime
-        self.strategy = strategy_class(strategy)(runtime.endpoint, runtime.strategy_options)
+        self.strategy = self.make_strategy(strategy)
         self.schedule: Schedule | None = None
         if runtime.paced:
             self.schedule = PACE.join(runtime.arrival, runtime.settings.batch)
@@ -57,6 +57,10 @@ class WriterClient:
         self._track_keys = runtime.workload.tracks_keys
         self.on_acked: Callable[[int], None] | None = None  # counts acknowledgements as they come (--max-records)
         young_gc.hold()  # while users write: calls in flight would otherwise be collected again and again
+
+    def make_strategy(self, strategy: str) -> Strategy:
+        """The strategy this client's calls travel on (a pipeline's client routes each step's)."""
+        return strategy_class(strategy)(self.runtime.endpoint, self.runtime.strategy_options)
 
     def write(self, records: Iterator[dict[str, Any]]) -> Totals:
         return self.driver.run(self.runtime.workload.stream_calls(records))
@@ -127,10 +131,19 @@ class AwsUser(User):
         self.holder = Holder()
         try:
             self.runtime = runtime_for(self.environment, self.workload)
-            self.client = WriterClient(self.environment, self.runtime, self.strategy)
+            self.client = self.make_client()
         except ConfigError as exc:
             logger.error("%s: %s", type(self).__name__, exc)
             raise StopUser() from None
+
+    def make_client(self) -> WriterClient:
+        """This user's client (a pipeline's user makes one that writes every step)."""
+        return WriterClient(self.environment, self.runtime, self.strategy)
+
+    @classmethod
+    def warm_runtime(cls, environment: Environment) -> None:
+        """Build this process's runtime now, not when the first user starts (see `warm_up`)."""
+        runtime_for(environment, cls.workload)
 
     def on_stop(self) -> None:
         client = getattr(self, "client", None)
@@ -197,7 +210,7 @@ def warm_up(environment: Environment, runtimes: bool) -> None:
         strategy_class(cls.strategy)
         if runtimes:
             try:
-                runtime_for(environment, cls.workload)
+                cls.warm_runtime(environment)
             except Exception:  # the user meets it again at its start, and says so
                 logger.debug("warm-up of %s failed", cls.__name__, exc_info=True)
 
