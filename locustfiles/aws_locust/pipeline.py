@@ -34,7 +34,7 @@ from aws_locust import knee, process_lifecycle
 from aws_locust.context import RowKey
 from aws_locust.latency import add_sparse, new_histogram, record_all, release, sparse, summarize
 from aws_locust.runtime import ProcessRuntime, runtime_for
-from aws_locust.settings import WithEnvVars
+from aws_locust.settings import GROUP_PREFIX, WithEnvVars, service_group
 from aws_locust.users import AwsUser, WriterClient
 from writers import pricing
 from writers.calls import Attempt
@@ -50,7 +50,7 @@ MESSAGE = "aws_pipeline"
 
 def add_arguments(parser: Any, **_: Any) -> None:
     add_service_arguments(parser)
-    WithEnvVars(parser).add_argument(
+    WithEnvVars(parser.add_argument_group(f"{GROUP_PREFIX} pipeline options")).add_argument(
         "--pipeline",
         default=DEFAULT_PIPELINE,
         help="pipeline.py: the services each record is written to, in order (any order and subset, each once)",
@@ -77,8 +77,9 @@ class FirstFlagWins:
 
     def add_argument(self, *flags: str, **options: Any) -> Any:
         known = self._parser._option_string_actions if hasattr(self._parser, "_option_string_actions") else {}
-        if any(flag in known for flag in flags):
-            return None
+        for flag in flags:
+            if flag in known:
+                return known[flag]  # the first definition stands
         return self._parser.add_argument(*flags, **options)
 
     def __getattr__(self, name: str) -> Any:
@@ -88,9 +89,9 @@ class FirstFlagWins:
 def add_service_arguments(parser: Any) -> None:
     """Every service's flags in one parser (--table, --bucket, --queue, ...): which services a
     run uses is known only once the flags are read (`use_services`)."""
-    shared = FirstFlagWins(parser)
     for workload in workloads():
-        workload.add_arguments(WithEnvVars(shared))
+        group = parser.add_argument_group(service_group(workload.service.name))
+        workload.add_arguments(WithEnvVars(FirstFlagWins(group)))
 
 
 def use_services(run: Any, services: tuple[str, ...]) -> None:
