@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from fault_proxy.classification import SERVICE_FAULTS
-from fault_proxy.config import _CHECKS, ERROR_STATUSES, FaultConfig
+from fault_proxy.config import CHECKS, ERROR_STATUSES, FaultConfig
 from fault_proxy.resign import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
 from fault_proxy.server import FaultProxy
 
@@ -53,7 +53,7 @@ def _checked(name: str) -> Any:
         if name == "seed":
             value = raw.strip()
         try:
-            return _CHECKS[name](f"--{name.replace('_', '-')}", value)
+            return CHECKS[name](f"--{name.replace('_', '-')}", value)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 

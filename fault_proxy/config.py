@@ -47,7 +47,7 @@ class FaultConfig:
             name = str(raw_name).replace("-", "_")
             if name not in known:
                 raise ValueError(f"unknown option {raw_name!r}; known: {', '.join(sorted(known))}")
-            values[name] = _CHECKS[name](name, raw)
+            values[name] = CHECKS[name](name, raw)
         return dataclasses.replace(self, **values)
 
 
@@ -108,7 +108,7 @@ def _seed(name: str, raw: Any) -> int | None:
         raise ValueError(f"{name} must be an integer, not {raw!r}") from None
 
 
-_CHECKS = {
+CHECKS = {
     "latency_ms": _ms,
     "connect_latency_ms": _ms,
     "jitter_ms": _ms,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from writers.emulators.common import EmulatorError
 from writers.emulators.launch import Emulator
-from writers.emulators.ports import _check_int
+from writers.emulators.ports import check_int
 from writers.services import SERVICES, Workload, workload_class
 
 
@@ -13,7 +13,7 @@ def _workloads() -> dict[str, type[Workload]]:
     return {name: workload_class(name) for name in SERVICES}
 
 
-def _workload(service: str) -> type[Workload]:
+def workload_for(service: str) -> type[Workload]:
     workloads = _workloads()
     workload = workloads.get(str(service).lower())
     if workload is None:
@@ -28,7 +28,7 @@ def service_names() -> tuple[str, ...]:
 
 def emulators_for(service: str) -> tuple[Emulator, ...]:
     """The emulators of ``service``, most preferred first."""
-    return _workload(service).emulators
+    return workload_for(service).emulators
 
 
 def emulator_names(service: str) -> tuple[str, ...]:
@@ -75,4 +75,4 @@ def available_emulators(service: str) -> list[str]:
 
 def check_port_base(port_base: object, what: str = "port_base") -> int:
     """A port base: each service on it + its offset (`port_offsets`), all within 1..65535."""
-    return _check_int(port_base, 1, max_port_base(), what)
+    return check_int(port_base, 1, max_port_base(), what)

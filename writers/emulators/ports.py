@@ -23,7 +23,7 @@ def connect_host(bind: str) -> str:
     return LOOPBACK if ipaddress.IPv4Address(bind).is_unspecified else bind
 
 
-def _check_int(value: object, low: int, high: int, what: str) -> int:
+def check_int(value: object, low: int, high: int, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise EmulatorError(f"{what} must be an integer from {low} to {high}, got {value!r}")
     return value
@@ -31,7 +31,7 @@ def _check_int(value: object, low: int, high: int, what: str) -> int:
 
 def check_port(port: object, what: str = "port") -> int:
     """A TCP port, 1..65535."""
-    return _check_int(port, 1, 65535, what)
+    return check_int(port, 1, 65535, what)
 
 
 def ensure_free(host: str, port: int) -> int:

@@ -64,17 +64,17 @@ class RunningEmulator:
                 path.unlink(missing_ok=True)
             if self.workdir is not None:
                 shutil.rmtree(self.workdir, ignore_errors=True)
-            _RUNNING.discard(self)
+            RUNNING.discard(self)
         if self.process is not None:
             log.info("stopped %s (%s) at %s", self.name, display_name(self.service), self.endpoint)
 
 
-_RUNNING: set[RunningEmulator] = set()
+RUNNING: set[RunningEmulator] = set()
 
 
 @atexit.register
 def _stop_all_at_exit() -> None:
-    for emulator in list(_RUNNING):
+    for emulator in list(RUNNING):
         emulator.stop()
 
 
@@ -87,13 +87,13 @@ def _terminate_group(process: subprocess.Popen[bytes], grace: float) -> None:
     """
     pgid = process.pid  # started with start_new_session: it leads its own group
     if process.returncode is None:
-        _signal_group(pgid, signal.SIGTERM)
+        signal_group(pgid, signal.SIGTERM)
         if not _exited_unreaped(process, grace):
             log.warning("%s ignored SIGTERM for %g s; killing it", _describe(process), grace)
-            _signal_group(pgid, signal.SIGKILL)
+            signal_group(pgid, signal.SIGKILL)
             _exited_unreaped(process, 5.0)
         if process.returncode is None:
-            _signal_group(pgid, signal.SIGKILL)  # anything else left in the group
+            signal_group(pgid, signal.SIGKILL)  # anything else left in the group
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
@@ -122,7 +122,7 @@ def _describe(process: subprocess.Popen[bytes]) -> str:
     return f"{program} (pid {process.pid})"
 
 
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
+def signal_group(pgid: int, sig: signal.Signals) -> None:
     try:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):

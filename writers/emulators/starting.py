@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from writers.emulators.catalog import _workload, check_port_base, display_name, emulators_for, port_offsets
+from writers.emulators.catalog import check_port_base, display_name, emulators_for, port_offsets, workload_for
 from writers.emulators.common import LOOPBACK, EmulatorError, log
 from writers.emulators.launch import Emulator, Launch
 from writers.emulators.ports import check_bind, check_port, connect_host
-from writers.emulators.running import _RUNNING, RunningEmulator, _signal_group
+from writers.emulators.running import RUNNING, RunningEmulator, signal_group
 
 _PORT_RETRIES = 3
 _PR_SET_PDEATHSIG = 1
@@ -123,7 +123,7 @@ def _sweep_stale_workdirs() -> None:
         server, started = record.get("server"), record.get("server_start")
         if isinstance(server, int) and started is not None and _start_time(server) == started:
             log.warning("killing orphaned emulator server pid %d (owner %d is gone)", server, owner)
-            _signal_group(server, signal.SIGKILL)
+            signal_group(server, signal.SIGKILL)
         for path in record.get("extra_paths", []):
             Path(path).unlink(missing_ok=True)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -159,7 +159,7 @@ def _spawn(
             start_new_session=True,
             preexec_fn=functools.partial(_child_setup, os.getpid()),
         )
-        _RUNNING.add(emulator)
+        RUNNING.add(emulator)
         _write_owner_file(emulator)
         _wait_until_ready(emulator, launch, timeout)
     except BaseException:
@@ -241,7 +241,7 @@ def start_emulator(
     one); an emulator's internal ports are free picks either way.
     """
     key = str(service).lower()
-    _workload(key)
+    workload_for(key)
     bind = check_bind(bind)
     if port is not None:
         port = check_port(port)
@@ -280,7 +280,7 @@ def start_emulators(
     """
     keys = [str(service).lower() for service in services]
     for key in keys:
-        _workload(key)  # an unknown service: before anything starts
+        workload_for(key)  # an unknown service: before anything starts
     bind = check_bind(bind)
     if port_base is not None:
         port_base = check_port_base(port_base)

@@ -27,7 +27,7 @@ class SQSOptions(WorkloadOptions):
         return self.resource.endswith(FIFO_SUFFIX)
 
 
-def _int_between(name: str, value: Any, low: int, high: int) -> None:
+def int_between(name: str, value: Any, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"--{name} must be a whole number, not {value!r}")
     if not low <= value <= high:

@@ -23,7 +23,7 @@ from writers.services.sqs.options import (
     MAX_WAIT_SECONDS,
     MODES,
     SQSOptions,
-    _int_between,
+    int_between,
 )
 from writers.services.sqs.service import MISSING_QUEUE_CODES, SERVICE
 from writers.target import Endpoint
@@ -75,9 +75,9 @@ class SQSWorkload(Workload):
         groups = getattr(options, "message_groups", 1)
         if mode not in MODES:
             raise ConfigError(f"--sqs-mode must be one of {', '.join(MODES)} (got {mode!r})")
-        _int_between("wait-seconds", wait, 0, MAX_WAIT_SECONDS)
-        _int_between("max-messages", max_messages, 1, MAX_BATCH)
-        _int_between("message-groups", groups, 1, 100_000)
+        int_between("wait-seconds", wait, 0, MAX_WAIT_SECONDS)
+        int_between("max-messages", max_messages, 1, MAX_BATCH)
+        int_between("message-groups", groups, 1, 100_000)
         if groups > 1 and not name.endswith(FIFO_SUFFIX):
             raise ConfigError(f"--message-groups applies to FIFO queues only (a --queue name ending in {FIFO_SUFFIX})")
         if mode == "consume" and int(getattr(options, "max_records", 0) or 0) != 0:
