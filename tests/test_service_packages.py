@@ -45,6 +45,8 @@ def test_the_workload_takes_each_part_from_its_module(name: str) -> None:
     assert workload.emulators is module("emulator").EMULATORS  # type: ignore[attr-defined]
     assert type(workload.faults).__module__ == f"writers.services.{name}.faults"
     assert workload.options_class.__module__ == f"writers.services.{name}.options"
+    for function in ("add_arguments", "read_options"):  # the service's flags and their checks
+        assert callable(getattr(module("options"), function, None)), f"{name}.options.{function}"
     assert import_module(f"writers.services.{name}").WORKLOAD is workload
 
 

@@ -17,7 +17,6 @@ from writers.services.kinesis.billing import BILLING
 from writers.services.kinesis.calls import (
     KEY,
     MAX_BATCH,
-    MAX_CALL_BYTES,
     MAX_RECORD_BYTES,
     RECORD_OVERHEAD,
     put_record,
@@ -25,7 +24,7 @@ from writers.services.kinesis.calls import (
 )
 from writers.services.kinesis.emulator import EMULATORS
 from writers.services.kinesis.faults import KinesisFaults
-from writers.services.kinesis.options import MAX_SHARDS, STREAM_PATTERN, KinesisOptions
+from writers.services.kinesis.options import STREAM_PATTERN, KinesisOptions, add_arguments, read_options
 from writers.services.kinesis.service import MISSING_STREAM, SERVICE
 from writers.target import Endpoint
 
@@ -55,24 +54,13 @@ class KinesisWorkload(Workload):
     @classmethod
     def add_arguments(cls, parser: Any) -> None:
         super().add_arguments(parser)
-        parser.add_argument(
-            "--shards", type=int, default=0, help="0: an on-demand stream (the default); N: provisioned, N shards"
-        )
+        add_arguments(parser)
 
     @classmethod
     def read_options(cls, options: Any, batch: int, payload_bytes: int) -> KinesisOptions:
         name = str(getattr(options, cls.resource_kind))
         cls.check_resource_name(name)
-        shards = getattr(options, "shards", 0)
-        if isinstance(shards, bool) or not isinstance(shards, int) or not 0 <= shards <= MAX_SHARDS:
-            raise ConfigError(f"--shards must be 0 (on-demand) or a shard count up to {MAX_SHARDS}, not {shards!r}")
-        record = payload_bytes + RECORD_OVERHEAD
-        if batch > 1 and batch * record > MAX_CALL_BYTES:
-            raise ConfigError(
-                f"--batch {batch} records of --payload-bytes {payload_bytes} go over the 5 MiB one PutRecords "
-                f"may carry: use --batch {MAX_CALL_BYTES // record} or less"
-            )
-        return KinesisOptions(name, batch, payload_bytes, shards)
+        return read_options(options, name, batch, payload_bytes)
 
     def __init__(self, options: WorkloadOptions) -> None:
         if not isinstance(options, KinesisOptions):

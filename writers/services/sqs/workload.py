@@ -17,13 +17,11 @@ from writers.services.sqs.emulator import EMULATORS
 from writers.services.sqs.faults import SQSFaults
 from writers.services.sqs.messages import MessageRecords, Placeholders, message_id_of
 from writers.services.sqs.options import (
-    FIFO_SUFFIX,
     MAX_BATCH,
     MAX_MESSAGE_BYTES,
-    MAX_WAIT_SECONDS,
-    MODES,
     SQSOptions,
-    int_between,
+    add_arguments,
+    read_options,
 )
 from writers.services.sqs.service import MISSING_QUEUE_CODES, SERVICE
 from writers.target import Endpoint
@@ -52,50 +50,13 @@ class SQSWorkload(Workload):
     @classmethod
     def add_arguments(cls, parser: Any) -> None:
         super().add_arguments(parser)
-        parser.add_argument(
-            "--sqs-mode",
-            default="produce",
-            help="produce: send; consume: receive and delete; both: each task sends, then receives as many",
-        )
-        parser.add_argument(
-            "--wait-seconds", type=int, default=5, help="ReceiveMessage long polling, 0-20 s (below --timeout)"
-        )
-        parser.add_argument("--max-messages", type=int, default=MAX_BATCH, help="MaxNumberOfMessages per receive, 1-10")
-        parser.add_argument(
-            "--message-groups", type=int, default=1, help="FIFO queues: MessageGroupIds the messages are spread over"
-        )
+        add_arguments(parser)
 
     @classmethod
     def read_options(cls, options: Any, batch: int, payload_bytes: int) -> SQSOptions:
         name = str(getattr(options, cls.resource_kind))
         cls.check_resource_name(name)
-        mode = str(getattr(options, "sqs_mode", "produce")).strip().lower()
-        wait = getattr(options, "wait_seconds", 5)
-        max_messages = getattr(options, "max_messages", MAX_BATCH)
-        groups = getattr(options, "message_groups", 1)
-        if mode not in MODES:
-            raise ConfigError(f"--sqs-mode must be one of {', '.join(MODES)} (got {mode!r})")
-        int_between("wait-seconds", wait, 0, MAX_WAIT_SECONDS)
-        int_between("max-messages", max_messages, 1, MAX_BATCH)
-        int_between("message-groups", groups, 1, 100_000)
-        if groups > 1 and not name.endswith(FIFO_SUFFIX):
-            raise ConfigError(f"--message-groups applies to FIFO queues only (a --queue name ending in {FIFO_SUFFIX})")
-        if mode == "consume" and int(getattr(options, "max_records", 0) or 0) != 0:
-            raise ConfigError(
-                "--max-records counts sends: it must be 0 with --sqs-mode consume (use -t to end the run)"
-            )
-        timeout = float(getattr(options, "timeout", 10.0))
-        if mode != "produce" and wait >= timeout:
-            raise ConfigError(
-                f"--wait-seconds {wait} must be below --timeout ({timeout:g} s): a long poll lasts that long"
-            )
-        if batch > 1 and batch * payload_bytes > MAX_MESSAGE_BYTES:
-            fits = max(1, MAX_MESSAGE_BYTES // payload_bytes)
-            raise ConfigError(
-                f"--batch {batch} x --payload-bytes {payload_bytes} = {batch * payload_bytes} bytes, over the "
-                f"{MAX_MESSAGE_BYTES} one SendMessageBatch may carry: use --batch {fits} or less"
-            )
-        return SQSOptions(name, batch, payload_bytes, mode, int(wait), int(max_messages), int(groups))
+        return read_options(options, name, batch, payload_bytes)
 
     def __init__(self, options: WorkloadOptions) -> None:
         if not isinstance(options, SQSOptions):
