@@ -6,7 +6,8 @@ to the module it names, and to each package on the way that the importer is not 
 inside (importing `writers.emulators.launch` runs `writers/emulators/__init__.py` first).
 Left out: imports under `if TYPE_CHECKING:` (they never run; the type checker resolves
 its own cycles) and the registry's `import_module` of a service by name (the one dynamic
-import, and the registry's job).
+import, and the registry's job: it runs once the registry is whole, so a service may use
+what imports the registry, as writers.emulators and writers.pricing do).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Each service names its emulators, preferred first (its Workload's ``emulators``: dynalite
 for DynamoDB, SeaweedFS for S3, ... and moto server as everyone's fallback), and how to
-launch each. This module starts them: each runs as its own server process bound to
+launch each. This package starts them: each runs as its own server process bound to
 127.0.0.1 on free ports (``bind`` and ``port`` / ``port_base`` change that, e.g. for a
 container).
 
