@@ -21,6 +21,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 COPY requirements.txt pyproject.toml ./
 COPY writers/ writers/
+COPY fault_proxy/ fault_proxy/
+COPY comparison/ comparison/
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install -c requirements.txt ${LOCUST_PACKAGES} "${SETUPTOOLS}" \
  && /opt/venv/bin/pip install --no-deps --no-build-isolation . \
