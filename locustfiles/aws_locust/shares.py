@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,14 +37,14 @@ import gevent
 from aws_locust import outcome
 from aws_locust.budget import RecordBudget, split
 from aws_locust.locust_fixes import LAST_WORKER_GRACE_SECONDS
-from aws_locust.pace import PACE
+from aws_locust.pace import ProcessPace
 
 if TYPE_CHECKING:
     from locust.env import Environment
 
 logger = logging.getLogger("aws_locust")
 
-SHARE = "aws_share"  # master -> worker: {"run", "limit", "rate", "resync"}
+SHARE = "aws_share"  # master -> worker: {"run", "limit", "rate", "resync", "paced", "arrival"}
 DONE = "aws_quota_done"  # worker -> master: {"run", "acked"}
 MISSED = "aws_missed_starts"  # in a worker's stats report: {"run", "missed"} forgiven since its last report
 LOCAL = "local"
@@ -52,35 +53,49 @@ LIVE_STATES = ("ready", "spawning", "running")  # Locust's STATE_INIT, _SPAWNING
 
 
 class ProcessShare:
-    """This process's part of the run: its records budget and its rate."""
+    """This process's part of the run: its records budget, its rate, and how the rate is
+    kept (`paced`: calls start on a schedule; `arrival`: uniform or poisson). All of it
+    comes from the master (or the local process's distributor) in one place: `assign`."""
 
-    def __init__(self) -> None:
+    def __init__(self, pace: ProcessPace) -> None:
+        self.pace = pace
         self.run = -1
         self.budget = RecordBudget(None)
         self.rate = 0.0
+        self.paced = False
+        self.arrival = "uniform"
         self.done_reported = False
-        self.missed_reported = 0  # of PACE.missed(): what the master was told already
+        self.missed_reported = 0  # of pace.missed(): what the master was told already
+        self.on_done: Callable[[int, int], None] | None = None  # (run, acked): tells the master (set by attach)
 
-    def assign(self, run: int, limit: int | None, rate: float, resync: bool = False) -> None:
+    def assign(self, part: dict[str, Any]) -> None:
+        """A part from the master: {"run", "limit", "rate", "resync", "paced", "arrival"}."""
+        run, limit, rate = int(part["run"]), part["limit"], float(part["rate"])
         if run != self.run:
             self.run, self.budget, self.done_reported = run, RecordBudget(limit), False
-            PACE.reset_missed()
+            self.pace.reset_missed()
             self.missed_reported = 0
         elif limit != self.budget.limit:
             self.budget.limit = limit
             self.done_reported = self.budget.done and self.done_reported  # a raised limit: not done any more
         self.rate = rate
-        PACE.set_share(rate, resync)
+        self.paced, self.arrival = bool(part.get("paced")), str(part.get("arrival") or "uniform")
+        self.pace.set_share(rate, bool(part.get("resync")))
+
+    def report_done(self) -> None:
+        """Called by users once this process's part of the records is acknowledged."""
+        if self.done_reported:
+            return
+        self.done_reported = True
+        if self.on_done is not None:
+            self.on_done(self.run, self.budget.acked)
 
     def report_missed(self, client_id: str, data: dict[str, Any]) -> None:
         """A worker's stats report: the starts forgiven since the last one."""
-        missed = PACE.missed()
+        missed = self.pace.missed()
         if missed != self.missed_reported:
             data[MISSED] = {"run": self.run, "missed": missed - self.missed_reported}
             self.missed_reported = missed
-
-
-PROCESS = ProcessShare()
 
 
 @dataclass
@@ -96,15 +111,15 @@ class WorkerPart:
 class Distributor:
     """Master or local process: the parts of every worker, kept in step with who is there."""
 
-    def __init__(self, environment: Environment) -> None:
-        from locust.runners import MasterRunner
-
+    def __init__(self, environment: Environment, process: ProcessShare, master: Any = None) -> None:
         self.environment = environment
-        runner = environment.runner
-        self._master: Any = runner if isinstance(runner, MasterRunner) else None
+        self.process = process  # this process's own part (a local run's only one)
+        self._master: Any = master  # the MasterRunner (None: a local run)
         self.run = 0
         self.max_records: int | None = None
         self.rate = 0.0
+        self.paced = False  # this test runs in rate mode: calls start on a schedule
+        self.arrival = "uniform"
         self.parts: dict[str, WorkerPart] = {}
         self.ended = True  # no test runs (none yet, or it ended): nothing changes any more
         self.missed_by_workers = 0  # starts the workers forgave (this run)
@@ -151,18 +166,23 @@ class Distributor:
                 continue
             self._sent[worker] = (part.limit, rate)
             resync, part.resync = part.resync, False
+            data = {
+                "run": self.run, "limit": part.limit, "rate": rate, "resync": resync, "paced": self.paced,
+                "arrival": self.arrival,
+            }  # fmt: skip
             if worker == LOCAL:
-                PROCESS.assign(self.run, part.limit, rate, resync)
+                self.process.assign(data)
             else:
-                data = {"run": self.run, "limit": part.limit, "rate": rate, "resync": resync}
                 self._master.send_message(SHARE, data, client_id=worker)
 
     # ------------------------------------------------------------------ a test run
 
-    def start(self, max_records: int | None, rate: float) -> None:
-        """A new test: split the records and the rate over the workers there now."""
+    def start(self, max_records: int | None, rate: float, paced: bool = False, arrival: str = "uniform") -> None:
+        """A new test: split the records and the rate over the workers there now, and send
+        each its part (once: the first target of the test goes out with it)."""
         self.run += 1
         self.max_records, self.rate, self.ended = max_records, rate, False
+        self.paced, self.arrival = paced, arrival
         workers = self.alive()
         limits = split(max_records, len(workers)) if max_records else [None] * len(workers)
         self.parts = {worker: WorkerPart(limit) for worker, limit in zip(workers, limits, strict=True)}
@@ -173,7 +193,19 @@ class Distributor:
             self._ticker = gevent.spawn(self._tick_forever)
 
     def set_rate(self, rate: float) -> None:
+        """A new target: sent while a test runs (the next test's start sends the one set before it)."""
         self.rate = max(0.0, rate)
+        if not self.ended:
+            self._send_all()
+
+    def on_worker_connect(self, client_id: str) -> None:
+        """A joiner, before Locust gives it users: its part now (whether the test is paced, and
+        how), so that its users start on a schedule; its share of the rate follows its users."""
+        if self.ended or client_id in self.parts:
+            return
+        self.parts[client_id] = WorkerPart(0 if self.max_records else None)
+        if self.max_records:
+            logger.info("worker %s joined after --max-records was split: it writes no records", client_id)
         self._send_all()
 
     def stop(self) -> None:
@@ -183,7 +215,7 @@ class Distributor:
 
     def acked(self, worker: str) -> int:
         part = self.parts.get(worker)
-        reported = self.acked_by_worker[worker] if worker != LOCAL else PROCESS.budget.acked
+        reported = self.acked_by_worker[worker] if worker != LOCAL else self.process.budget.acked
         return max(reported, part.done_acked if part is not None else 0)
 
     def acked_total(self) -> int:
@@ -201,7 +233,7 @@ class Distributor:
 
     def missed_total(self) -> int:
         """Starts forgiven in this run, by every process (aws_locust.pace)."""
-        return PACE.missed() if self._master is None else self.missed_by_workers
+        return self.process.pace.missed() if self._master is None else self.missed_by_workers
 
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
         for *_, counts in data.get("aws_tally") or []:
@@ -309,42 +341,23 @@ class Distributor:
         gevent.spawn(runner.quit if headless else runner.stop)
 
 
-def report_done(environment: Environment) -> None:
-    """Called by users once this process's part of the records is acknowledged."""
-    from locust.runners import WorkerRunner
-
-    if PROCESS.done_reported:
-        return
-    PROCESS.done_reported = True
-    runner = environment.runner
-    if isinstance(runner, WorkerRunner):
-        runner.send_message(DONE, {"run": PROCESS.run, "acked": PROCESS.budget.acked})
-    elif DISTRIBUTOR is not None:
-        DISTRIBUTOR.on_done(LOCAL, PROCESS.run, PROCESS.budget.acked)
-
-
-DISTRIBUTOR: Distributor | None = None  # master or local process
-
-
-def attach(environment: Environment) -> Distributor | None:
+def attach(environment: Environment, process: ProcessShare) -> Distributor | None:
     """Every process: the worker side (parts arrive); master or local: the distributor."""
-    global DISTRIBUTOR
     from locust.runners import MasterRunner, WorkerRunner
 
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
-        runner.register_message(
-            SHARE,
-            lambda msg, **_: PROCESS.assign(
-                int(msg.data["run"]), msg.data["limit"], float(msg.data["rate"]), bool(msg.data.get("resync"))
-            ),
-        )
-        environment.events.report_to_master.add_listener(PROCESS.report_missed)
+        worker = runner
+        runner.register_message(SHARE, lambda msg, **_: process.assign(msg.data))
+        environment.events.report_to_master.add_listener(process.report_missed)
+        process.on_done = lambda run, acked: worker.send_message(DONE, {"run": run, "acked": acked})
         return None
-    distributor = DISTRIBUTOR = Distributor(environment)
+    distributor = Distributor(environment, process, runner if isinstance(runner, MasterRunner) else None)
+    process.on_done = lambda run, acked: distributor.on_done(LOCAL, run, acked)
     if isinstance(runner, MasterRunner):
         runner.register_message(
             DONE, lambda msg, **_: distributor.on_done(msg.node_id, msg.data["run"], msg.data["acked"])
         )
         environment.events.worker_report.add_listener(distributor.on_worker_report)
+        environment.events.worker_connect.add_listener(distributor.on_worker_connect)
     return distributor

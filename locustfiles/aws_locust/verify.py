@@ -30,16 +30,18 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from locust.env import Environment
 
 from aws_locust import outcome
 from aws_locust.runtime import endpoint_for
 from writers.errors import one_line
 from writers.services import Workload
 from writers.services.base import KeyVersions, VerifyResult
+
+if TYPE_CHECKING:
+    from locust.env import Environment
 
 logger = logging.getLogger("aws_locust")
 READ_BACK_ATTEMPTS = 4
