@@ -70,6 +70,7 @@ class Lifecycle:
             self.targets, self.tally, self.latency, self.hot, self.verifier, self.keeper, self.provisioning,
             self.stop_services,
         )  # fmt: skip
+        self.ending.parts = self.parts
         self.reports = self.ending.reports
         self.sigterm = Sigterm(lambda: self.ending.ended)
         self.watchdog: Watchdog | None = None
