@@ -253,6 +253,9 @@ class Master:
         self.runner = SimpleNamespace(clients=SimpleNamespace(_worker_nodes=nodes), send_message=self.send)
         self.sent: list[tuple[str, dict[str, Any], str]] = []
 
+    def join(self, worker: str) -> None:
+        self.runner.clients._worker_nodes[worker] = SimpleNamespace(state="ready", user_count=0)
+
     def send(self, kind: str, data: dict[str, Any], client_id: str) -> None:
         self.sent.append((kind, dict(data), client_id))
 
@@ -316,17 +319,35 @@ def test_a_closed_loop_test_sends_each_worker_its_part_once_unpaced() -> None:
     assert [(w, d["rate"], d["paced"]) for w, d in master.shares(1)] == [("w1", 0.0, False)]
 
 
-def test_a_joiner_is_told_the_test_is_paced_before_it_gets_users() -> None:
+def test_a_joiner_asks_for_its_part_and_is_sent_it_once() -> None:
+    """A worker that joins a running test may get Locust's users before any part of ours
+    (its handlers are not there yet when it connects): its users ask, and wait."""
     master = Master({"w1": 2, "w2": 2})
     distributor, control = _rate_parts(master)
     _start(distributor, control, RateSettings(rate=200.0))
     before = len(master.sent)
-    distributor.on_worker_connect("w3")  # Locust fires this before it gives the joiner users
+    master.join("w3")
+    distributor.on_part_asked("w3")  # what its ASK message does on the master
     assert master.sent[before:] == [
         (SHARE, {"run": 1, "limit": None, "rate": 0.0, "resync": False, "paced": True, "arrival": "uniform"}, "w3")
-    ]  # its share of the rate follows once it reports users; the others' parts did not change
-    distributor.on_worker_connect("w3")
-    assert len(master.sent) == before + 1
+    ]  # paced, at no rate until it reports users; the others' parts did not change
+    distributor.on_part_asked("w1")  # a part that went missing: sent again, the same
+    assert master.sent[-1] == (SHARE, master.shares(1)[0][1], "w1") and len(master.sent) == before + 2
+
+
+def test_users_wait_for_their_process_part_and_ask_for_it_once() -> None:
+    share = ProcessShare(ProcessPace())
+    asked: list[str] = []
+    share.ask = lambda: asked.append("ask")
+    part = {"run": 3, "limit": 10, "rate": 5.0, "resync": False, "paced": True, "arrival": "uniform"}
+    gevent.spawn_later(0.05, share.assign, part)  # the master's answer
+    waiters = [gevent.spawn(share.wait_for_part, 5.0) for _ in range(3)]  # three users start
+    gevent.joinall(waiters, timeout=5)
+    assert [w.value for w in waiters] == [True, True, True] and asked == ["ask"]
+    assert share.paced and share.budget.limit == 10
+    assert share.wait_for_part(0.0) is True  # it has one: no wait, no question
+    alone = ProcessShare(ProcessPace())
+    assert alone.wait_for_part(0.05) is False  # none came: the users go on, unpaced (and it is logged)
 
 
 def test_parts_held_by_the_lifecycle_start_empty_on_a_worker() -> None:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import gevent
+from gevent.event import Event
 
 from aws_locust import outcome
 from aws_locust.budget import RecordBudget, split
@@ -46,6 +47,8 @@ logger = logging.getLogger("aws_locust")
 
 SHARE = "aws_share"  # master -> worker: {"run", "limit", "rate", "resync", "paced", "arrival"}
 DONE = "aws_quota_done"  # worker -> master: {"run", "acked"}
+ASK = "aws_share_please"  # worker -> master: its users start and it has no part yet
+PART_WAIT_SECONDS = 10.0  # a user waits this long for its process's part before it starts without one
 MISSED = "aws_missed_starts"  # in a worker's stats report: {"run", "missed"} forgiven since its last report
 LOCAL = "local"
 TICK_SECONDS = 1.0
@@ -67,6 +70,9 @@ class ProcessShare:
         self.done_reported = False
         self.missed_reported = 0  # of pace.missed(): what the master was told already
         self.on_done: Callable[[int, int], None] | None = None  # (run, acked): tells the master (set by attach)
+        self.ask: Callable[[], None] | None = None  # a worker: asks the master for its part (set by attach)
+        self.assigned = Event()  # a part has arrived
+        self._asked = False
 
     def assign(self, part: dict[str, Any]) -> None:
         """A part from the master: {"run", "limit", "rate", "resync", "paced", "arrival"}."""
@@ -81,6 +87,21 @@ class ProcessShare:
         self.rate = rate
         self.paced, self.arrival = bool(part.get("paced")), str(part.get("arrival") or "uniform")
         self.pace.set_share(rate, bool(part.get("resync")))
+        self.assigned.set()
+
+    def wait_for_part(self, seconds: float = PART_WAIT_SECONDS) -> bool:
+        """Users start: whether they pace their calls, and how many records they may write,
+        come with the process's part. A worker has it before its first users, except one
+        that joins a running test: it asks, and its users wait for it. False: none came."""
+        if self.assigned.is_set():
+            return True
+        if self.ask is not None and not self._asked:
+            self._asked = True
+            self.ask()
+        if self.assigned.wait(seconds):
+            return True
+        logger.warning("no part of the run came from the master in %g s: users start unpaced, without a limit", seconds)
+        return False
 
     def report_done(self) -> None:
         """Called by users once this process's part of the records is acknowledged."""
@@ -198,15 +219,11 @@ class Distributor:
         if not self.ended:
             self._send_all()
 
-    def on_worker_connect(self, client_id: str) -> None:
-        """A joiner, before Locust gives it users: its part now (whether the test is paced, and
-        how), so that its users start on a schedule; its share of the rate follows its users."""
-        if self.ended or client_id in self.parts:
-            return
-        self.parts[client_id] = WorkerPart(0 if self.max_records else None)
-        if self.max_records:
-            logger.info("worker %s joined after --max-records was split: it writes no records", client_id)
-        self._send_all()
+    def on_part_asked(self, worker: str) -> None:
+        """A worker whose users start with no part of this test (it joined, or a part sent
+        before it could take it was lost): send its part again, now if it has one already."""
+        self._sent.pop(worker, None)
+        self.check_workers()
 
     def stop(self) -> None:
         if self._ticker is not None:
@@ -351,6 +368,7 @@ def attach(environment: Environment, process: ProcessShare) -> Distributor | Non
         runner.register_message(SHARE, lambda msg, **_: process.assign(msg.data))
         environment.events.report_to_master.add_listener(process.report_missed)
         process.on_done = lambda run, acked: worker.send_message(DONE, {"run": run, "acked": acked})
+        process.ask = lambda: worker.send_message(ASK, {})
         return None
     distributor = Distributor(environment, process, runner if isinstance(runner, MasterRunner) else None)
     process.on_done = lambda run, acked: distributor.on_done(LOCAL, run, acked)
@@ -359,5 +377,5 @@ def attach(environment: Environment, process: ProcessShare) -> Distributor | Non
             DONE, lambda msg, **_: distributor.on_done(msg.node_id, msg.data["run"], msg.data["acked"])
         )
         environment.events.worker_report.add_listener(distributor.on_worker_report)
-        environment.events.worker_connect.add_listener(distributor.on_worker_connect)
+        runner.register_message(ASK, lambda msg, **_: distributor.on_part_asked(msg.node_id))
     return distributor

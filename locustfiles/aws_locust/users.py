@@ -127,6 +127,7 @@ class AwsUser(User):
         self.holder = Holder()
         parts = parts_of(self.environment)  # bound once: write_records reads them every run
         self.share, self.drain = parts.share, parts.drain
+        self.share.wait_for_part()  # paced or not, and how many records: before the first call
         try:
             self.runtime = runtime_for(self.environment, self.workload)
             self.client = WriterClient(self.environment, self.runtime, self.strategy)
