@@ -9,7 +9,8 @@ none: it has no schedule to spend it on). Parts change while the run goes on:
 - users move (a joiner gets users, a worker quits and its users go elsewhere): the
   shares follow the users each worker reports (checked every `TICK_SECONDS`);
 - a worker joins: the rate is divided again (records already split stay where they are:
-  taking some back could only overshoot the limit);
+  taking some back could only overshoot the limit). Its users may start before its first
+  part reaches it: they ask for it (ASK) and wait, so they start paced when the test is;
 - a worker is lost (missing heartbeats, or it quit): its last reported counts are kept,
   its unwritten records go to the workers still there, and the rate is divided again. A
   worker that comes back is told to forgive the starts it missed (`resync`): its share
@@ -17,8 +18,10 @@ none: it has no schedule to spend it on). Parts change while the run goes on:
   waits `LAST_WORKER_GRACE_SECONDS` for one to come back; with none back by then (or
   none left to write a lost worker's records), it ends short of its target (exit 6).
 
-Workers tell the master when their part is acknowledged; the master ends the run when
-every worker still there has done so. Workers also report the starts they forgave
+A part is all a worker learns of the rate: its records limit, its rate, and whether the
+test is paced and with which arrivals (one message, SHARE). Workers tell the master when
+their part is acknowledged; the master ends the run when every worker still there has
+done so. Workers also report the starts they forgave
 (aws_locust.pace): the summary's `rate.missed`. Each test run has its own number, so
 that a late message of the previous test changes nothing.
 """
