@@ -153,7 +153,7 @@ def test_a_local_end_records_a_short_run_and_stops_the_services_last() -> None:
 # ---------------------------------------------------------------------- SIGTERM
 
 
-def test_the_first_sigterm_quits_the_master_the_usual_way_and_a_second_is_lockusts_own() -> None:
+def test_the_first_sigterm_quits_the_master_the_usual_way_and_a_second_is_locusts_own() -> None:
     ended = False
     sigterm = Sigterm(lambda: ended)
     calls: list[str] = []
