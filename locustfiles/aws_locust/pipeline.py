@@ -30,9 +30,10 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
-from aws_locust import knee, process_lifecycle
+from aws_locust import process_lifecycle
 from aws_locust.context import RowKey
 from aws_locust.latency import add_sparse, new_histogram, record_all, release, sparse, summarize
+from aws_locust.process import parts_of
 from aws_locust.runtime import ProcessRuntime, runtime_for
 from aws_locust.settings import GROUP_PREFIX, WithEnvVars, service_group
 from aws_locust.users import AwsUser, WriterClient
@@ -331,7 +332,7 @@ class PipelineUser(AwsUser):
             raise StopUser() from None
         self.steps = steps
         self.workload = workload_class(steps[0])  # type: ignore[misc]  # AwsUser's records and pacing: the first step's
-        knee.METER.acked_from = workload_class(steps[-1]).service.name
+        parts_of(self.environment).meter.acked_from = workload_class(steps[-1]).service.name
         super().on_start()
 
     def make_client(self) -> WriterClient:
@@ -372,9 +373,9 @@ def pipeline_users(module: str) -> dict[str, type[AwsUser]]:
         # Records are acknowledged by the last step: what --find-max and the master count per
         # worker (the end of --max-records, who carried the load) is that step's acknowledgements.
         last = workload_class(steps[-1]).service.name
-        knee.METER.acked_from = run.tally.records_from = last
-        if run.distributor is not None:
-            run.distributor.records_from = last
+        run.parts.meter.acked_from = run.tally.records_from = last
+        if run.parts.distributor is not None:
+            run.parts.distributor.records_from = last
 
     def on_test_start(environment: Environment, **_: Any) -> None:
         # Before the lifecycle's (registered first): the web UI may have changed --pipeline.
@@ -394,7 +395,7 @@ def pipeline_users(module: str) -> dict[str, type[AwsUser]]:
         pct = tally.record_latency()
         given_up = ", ".join(f"{s} {n}" for s, n in tally.given_up_by_step().items())
         run = process_lifecycle()
-        worst = bottleneck(step_figures(run, tally.steps, paced=run.rate_settings.paced))
+        worst = bottleneck(step_figures(run, tally.steps, paced=run.targets.rate.paced))
         logger.info(
             "pipeline %s: %d records through; record latency ms p50 %s p99 %s max %s; given up by step: %s; "
             "bottleneck: %s",

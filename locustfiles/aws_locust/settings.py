@@ -122,9 +122,9 @@ def add_common_arguments(parser: Any) -> None:
         default="30",
         help="stop the run when every call has failed for this many seconds (0: never); exit 5, or 2 for client errors",
     )
-    # Set by the master for its workers: where the local emulators listen; whether this test is paced.
+    # Set by the master for its workers: where the local emulators listen. (Whether a test is
+    # paced, and how, reaches them with their part of the run: aws_locust.shares.)
     group.add_argument("--local-endpoints", default="", include_in_web_ui=False, help=argparse.SUPPRESS)
-    group.add_argument("--rate-mode", default="", include_in_web_ui=False, help=argparse.SUPPRESS)
 
 
 def add_output_arguments(parser: Any) -> None:
@@ -255,8 +255,6 @@ class RunSettings:
     provision: bool
     teardown: bool
     abort_after: float  # seconds; 0: never
-    paced: bool  # this test runs in rate mode (set by the master: --rate-mode)
-    arrival: str  # rate mode: uniform or poisson
 
 
 def _at_least(name: str, value: Any, low: int | float, high: int | float | None = None) -> None:
@@ -298,6 +296,4 @@ def read_settings(options: Any, workload: type[Workload]) -> RunSettings:
         provision=bool(options.provision),
         teardown=bool(options.teardown),
         abort_after=abort_after,
-        paced=bool(getattr(options, "rate_mode", "")),
-        arrival=str(getattr(options, "arrival", "uniform") or "uniform").strip().lower(),
     )
