@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from conftest import PROJECT_ROOT, locust_env
+from helpers import PROJECT_ROOT, locust_env
 
 COMPARE = PROJECT_ROOT / "scripts" / "compare.py"
 PYTHON = PROJECT_ROOT / ".venv" / "bin" / "python"

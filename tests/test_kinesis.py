@@ -20,7 +20,7 @@ import botocore.session
 import orjson
 import pytest
 from botocore.serialize import create_serializer
-from conftest import SharedEmulators, drive, local_endpoint
+from helpers import SharedEmulators, drive, local_endpoint
 
 from writers import pricing
 from writers.calls import Attempt, Call

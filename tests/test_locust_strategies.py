@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import USER_CLASSES, SharedEmulators, sigcheck_sink
+from helpers import USER_CLASSES, SharedEmulators, sigcheck_sink
 
 from writers import young_gc
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator

@@ -1,5 +1,5 @@
 """Rate mode and the knee finder, end to end: real Locust runs against servers whose
-behaviour is known by construction (tests/stub_servers.py, and the fault proxy's token
+behaviour is known by construction (tests/helpers/stubs.py, and the fault proxy's token
 bucket), each asserting what the construction implies.
 
 - A server that stalls for 1 s every 5 s (20 % of the time): a closed loop hides it
@@ -24,9 +24,8 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import PROJECT_ROOT
-from stub_servers import FifoServer, StallingServer, StubServer
-from test_reliability import (
+from helpers import (
+    PROJECT_ROOT,
     FaultProxy,
     LocustProcess,
     LocustResult,
@@ -35,6 +34,7 @@ from test_reliability import (
     run_locust,
     unique,
 )
+from helpers.stubs import FifoServer, StallingServer, StubServer
 
 from writers.emulators import free_ports
 
@@ -161,7 +161,7 @@ def test_the_knee_of_a_fifo_server_under_a_p99_objective(tmp_path: Path) -> None
 
 
 def test_the_knee_of_a_token_bucket_under_a_throttle_objective(stub: StubServer, tmp_path: Path) -> None:
-    proxy = FaultProxy(stub.url, "--capacity", "300", "--burst", "30", log_dir=tmp_path)
+    proxy = FaultProxy(stub.url, "--capacity", "300", "--burst", "30", tmp_dir=tmp_path)
     try:
         args = [*PACED, "--target", proxy.url, *SEARCH, "--slo-throttle-ratio", "0.01", "--table", unique("tb"),
                 "GeventUser"]  # fmt: skip

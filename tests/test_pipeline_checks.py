@@ -27,24 +27,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROJECT_ROOT, USER_CLASSES, SharedEmulators
-from prometheus_client.parser import text_string_to_metric_families
-from stub_servers import DelayServer
-from test_reliability import (
+from helpers import (
+    PROJECT_ROOT,
+    USER_CLASSES,
     FaultProxy,
     LocustProcess,
     LocustResult,
+    SharedEmulators,
     assert_no_traceback,
     locustfile,
     run_locust,
     unique,
 )
+from helpers.stubs import DelayServer
+from prometheus_client.parser import text_string_to_metric_families
 
-from writers.emulators import RunningEmulator, free_ports
-
-if str(PROJECT_ROOT / "locustfiles") not in sys.path:
-    sys.path.insert(0, str(PROJECT_ROOT / "locustfiles"))
 from aws_locust.buckets import percentile_from_buckets
+from writers.emulators import RunningEmulator, free_ports
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -384,7 +383,7 @@ def one_value(samples: dict[str, list[tuple[dict[str, str], float]]], name: str,
 def promtool_check(text: str) -> None:
     """`promtool check metrics` (Debian's prometheus, installed by scripts/setup.sh) finds nothing."""
     if shutil.which("promtool") is None:
-        return  # tests/test_exports.py::test_promtool_accepts_the_metrics says it was skipped
+        return  # tests/test_metrics_exports.py::test_promtool_accepts_the_metrics says it was skipped
     done = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0 and not (done.stdout + done.stderr).strip(), done.stdout + done.stderr
 
@@ -621,7 +620,7 @@ def reports(local: SharedEmulators, tmp_path_factory: pytest.TempPathFactory) ->
     emulator = local.get("dynamodb", "dynalite")
     folder = tmp_path_factory.mktemp("reports")
     made = []
-    proxy = FaultProxy(emulator.endpoint, "--latency-ms", "30", log_dir=folder)
+    proxy = FaultProxy(emulator.endpoint, "--latency-ms", "30", tmp_dir=folder)
     try:
         for name, target in (("base", emulator.endpoint), ("slow", proxy.url)):
             out = folder / name
@@ -725,8 +724,6 @@ def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
 def test_given_up_is_judged_by_default_except_while_searching_the_knee() -> None:
     from argparse import Namespace
 
-    if str(PROJECT_ROOT / "locustfiles") not in sys.path:
-        sys.path.insert(0, str(PROJECT_ROOT / "locustfiles"))
     from aws_locust.checks import read_check_settings
 
     assert read_check_settings(Namespace(check_given_up="")).given_up == 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import USER_CLASSES
+from helpers import USER_CLASSES
 
 from writers.emulators import RunningEmulator
 
