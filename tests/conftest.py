@@ -11,7 +11,7 @@ from the registries (writers.services, writers.strategies).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,9 +24,48 @@ from helpers import (
     local_endpoint,
     unique_table_name,
 )
+from helpers.turns import turn
 
 from writers.emulators import RunningEmulator
 from writers.target import Endpoint
+
+# --------------------------------------------------------------------------- running in parallel
+
+# Modules whose tests measure wall-clock time against servers of known behaviour (rates,
+# stalls, latencies, wake-ups): under pytest-xdist each of their tests runs alone (see
+# helpers/turns.py). A single test elsewhere can say the same with @pytest.mark.timing.
+TIMING_MODULES = frozenset(
+    {
+        "test_rate_mode",
+        "test_workers_at_scale",
+        "test_pipeline_checks",
+        "test_webui",
+        "test_fault_proxy",
+        "test_wake",
+        "test_delay_sink",
+        "test_metrics_exports",
+        "test_latency_merge",
+        "test_verify_at_the_end",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist (--dist loadgroup) a module's tests stay on one worker, so its module- and
+    session-scoped servers start once; the timing modules' tests are marked `timing`."""
+    for item in items:
+        module = item.module.__name__ if isinstance(item, pytest.Function) else item.nodeid.split("::")[0]
+        if module in TIMING_MODULES:
+            item.add_marker(pytest.mark.timing)
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(module))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+    """Outermost, so the wait for a turn is not counted in the test's --timeout."""
+    with turn(alone=item.get_closest_marker("timing") is not None):
+        return (yield)
 
 
 @pytest.fixture(scope="session")

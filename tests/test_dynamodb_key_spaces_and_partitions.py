@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import PROJECT_ROOT, REGION, FaultProxy, RunLocust, SharedEmulators, drive, local_endpoint, stats_totals
+from helpers import (
+    PROJECT_ROOT,
+    REGION,
+    FaultProxy,
+    RunLocust,
+    SharedEmulators,
+    drive,
+    local_endpoint,
+    own_master_port,
+    stats_totals,
+)
 
 # The Locust glue's pure parts, imported without Locust itself (as tests/test_report.py does).
 from aws_locust.context import RowKey
@@ -519,7 +529,8 @@ def test_workers_send_versions_and_hot_keys_to_the_master(run_locust: RunLocust,
     summary = tmp_path / "summary.json"
     run = run_locust(
         [
-            "--processes", "2", "-u", "4", "-r", "4", "-t", "40s", "--max-records", "600", "--records-per-task", "30",
+            "--processes", "2", *own_master_port(),
+            "-u", "4", "-r", "4", "-t", "40s", "--max-records", "600", "--records-per-task", "30",
             "--key-space", "40", "--key-distribution", "zipfian", "--batch", "5", "--read-ratio", "0.2", "--verify",
             "--summary-json", str(summary), "--report-dir", "", "GeventUser", "AiohttpUser",
         ],

@@ -31,6 +31,7 @@ from helpers import (
     LocustResult,
     assert_no_traceback,
     locustfile,
+    own_master_port,
     run_locust,
     unique,
 )
@@ -119,7 +120,8 @@ def test_rate_steps_follow_the_profile_and_end_the_run(stub: StubServer, tmp_pat
 
 
 def test_master_and_two_workers_hold_one_global_rate(stub: StubServer, tmp_path: Path) -> None:
-    args = [*PACED, "--target", stub.url, "--processes", "2", "-u", "4", "-r", "4", "-t", "10s", "--rate", "400",
+    args = [*PACED, "--target", stub.url, "--processes", "2", *own_master_port(),
+            "-u", "4", "-r", "4", "-t", "10s", "--rate", "400",
             "GeventUser"]  # fmt: skip
     result = run_locust("dynamodb", args, tmp_path, timeout=90)
 

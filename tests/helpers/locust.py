@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from writers.emulators import free_ports
+
 from .project import CREDENTIALS, DYNAMODB_LOCUSTFILE, LOCUST, REGION, locustfile
 
 VERIFY_LINE = re.compile(r"verify (\w+): (\d+) acknowledged, (\d+) lost, (\d+) corrupt, (\d+) duplicates")
@@ -262,3 +264,10 @@ def unique(hint: str) -> str:
 def assert_no_traceback(result: LocustResult) -> None:
     for bad in ("Traceback", "Uncaught exception", "dictionary changed size"):
         assert bad not in result.output, result.tail()
+
+
+def own_master_port() -> list[str]:
+    """Flags that give a `--processes` run its own master port instead of Locust's default
+    5557, which another run (another test, another xdist worker) may hold."""
+    (port,) = free_ports(1)
+    return ["--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), "--master-port", str(port)]
