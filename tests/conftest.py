@@ -34,20 +34,7 @@ from writers.target import Endpoint
 # Modules whose tests measure wall-clock time against servers of known behaviour (rates,
 # stalls, latencies, wake-ups): under pytest-xdist each of their tests runs alone (see
 # helpers/turns.py). A single test elsewhere can say the same with @pytest.mark.timing.
-TIMING_MODULES = frozenset(
-    {
-        "test_rate_mode",
-        "test_workers_at_scale",
-        "test_pipeline_checks",
-        "test_webui",
-        "test_fault_proxy",
-        "test_wake",
-        "test_delay_sink",
-        "test_metrics_exports",
-        "test_latency_merge",
-        "test_verify_at_the_end",
-    }
-)
+TIMING_MODULES = frozenset({"test_rate_mode", "test_workers_at_scale", "test_wake", "test_delay_sink"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
