@@ -38,14 +38,11 @@ TIMING_MODULES = frozenset({"test_rate_mode", "test_workers_at_scale", "test_wak
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under xdist (--dist loadgroup) a module's tests stay on one worker, so its module- and
-    session-scoped servers start once; the timing modules' tests are marked `timing`."""
+    """The timing modules' tests are marked `timing`. (Under xdist --dist loadscope, a
+    module's tests stay on one worker anyway: its module-scoped servers start once.)"""
     for item in items:
-        module = item.module.__name__ if isinstance(item, pytest.Function) else item.nodeid.split("::")[0]
-        if module in TIMING_MODULES:
+        if isinstance(item, pytest.Function) and item.module.__name__ in TIMING_MODULES:
             item.add_marker(pytest.mark.timing)
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(module))
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -1,6 +1,7 @@
-"""Locust as a subprocess, the one way tests run it: the environment it gets, a headless
-run from a fresh folder whose --json-file is read back (`headless_locust`), and a run read
-line by line as it comes, with its --summary-json (`LocustProcess`, `run_locust`)."""
+"""Locust as a subprocess, the one way tests run it (`LocustProcess`: output read line by
+line as it comes, a hung run killed with all it started), the environment it gets, and two
+shorthands: `run_locust` (a service's locustfile, its --summary-json read back) and
+`headless_locust` (any locustfile, its --json-file read back)."""
 
 from __future__ import annotations
 
@@ -70,40 +71,15 @@ class LocustRun:
 def headless_locust(
     locustfile: Path, args: Sequence[str], parent: Path, timeout: float, env: Mapping[str, str] | None = None
 ) -> LocustRun:
-    """Run a locustfile headless from a fresh folder under `parent`; never longer than `timeout`."""
+    """Run a locustfile headless from a fresh folder under `parent`, with the environment as
+    given (no credentials added); never longer than `timeout`. Its --json-file is read back."""
     cwd = parent / f"cwd-{uuid.uuid4().hex[:6]}"  # proves the locustfile works from any folder
-    cwd.mkdir(parents=True)
     json_prefix = cwd / "stats"  # Locust appends ".json"
-    argv = [str(LOCUST), "-f", str(locustfile), "--headless", "--json-file", str(json_prefix), *args]
-    started = time.monotonic()
-    process = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env=locust_env(env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # so a hung run can be killed with everything it started
-    )
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                process.communicate(timeout=5)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        pytest.fail(f"locust {' '.join(args)} did not finish within {timeout} s")
-    elapsed = time.monotonic() - started
+    argv = ["--headless", "--json-file", str(json_prefix), *args]
+    result = LocustProcess(locustfile, argv, cwd, env=env, headless=False, credentials=False).finish(timeout)
     json_file = json_prefix.with_name("stats.json")
     stats = json.loads(json_file.read_text()) if json_file.exists() else []
-    return LocustRun(process.returncode, output, stats, elapsed)
+    return LocustRun(result.returncode, result.output, stats, result.elapsed)
 
 
 RunLocust = Callable[..., LocustRun]
@@ -151,6 +127,8 @@ class LocustProcess:
 
     `wait_for(text)` blocks until a line containing `text` appears; `on_line` callbacks
     run in the reader thread (e.g. to change the proxy when the run reaches a point).
+    `headless` adds --headless, no report and a --summary-json read back by `finish`;
+    `credentials` adds the local emulators' keys to the environment.
     """
 
     def __init__(
@@ -158,9 +136,10 @@ class LocustProcess:
         locustfile: str | Path,
         args: Sequence[str],
         cwd: Path,
-        env: dict[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
         on_line: Callable[[str], None] | None = None,
         headless: bool = True,
+        credentials: bool = True,
     ) -> None:
         self.cwd = cwd
         self.cwd.mkdir(parents=True, exist_ok=True)
@@ -177,7 +156,7 @@ class LocustProcess:
         self.process = subprocess.Popen(
             argv,
             cwd=cwd,
-            env=locust_env({**CREDENTIALS, **(env or {})}),
+            env=locust_env({**(CREDENTIALS if credentials else {}), **(env or {})}),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
