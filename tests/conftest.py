@@ -37,12 +37,56 @@ from writers.target import Endpoint
 TIMING_MODULES = frozenset({"test_rate_mode", "test_workers_at_scale", "test_wake", "test_delay_sink"})
 
 
+# Beyond the tests marked `slow` where they are: tests that start processes (Locust,
+# compare.py, emulators, a CLI) or wait out a production timeout, kept out of the fast
+# tier (-m "not slow") here so that their modules stay as they are. "*": the whole module.
+SLOW_TESTS: dict[str, frozenset[str]] = {
+    "test_admin_client": frozenset({"*"}),  # waits out the admin client's real timeouts (~25 s)
+    "test_bad_input": frozenset(
+        {"test_bad_flag_is_rejected_before_the_swarm", "test_nan_from_the_environment_or_a_config_file_is_one_line"}
+    ),
+    "test_bench_sink": frozenset({"test_bench_script_end_to_end", "test_aiohttp_parts_script_measures_each_mode"}),
+    "test_compare": frozenset({"*"}),
+    "test_dropped_requests": frozenset({"*"}),
+    "test_dynamodb_key_spaces_and_partitions": frozenset(
+        {"test_versions_are_ordered_by_when_answers_came_not_when_reported"}
+    ),
+    "test_emulators": frozenset(
+        {
+            "test_start_call_stop",
+            "test_seaweedfs_checks_signatures",
+            "test_fauxqs_is_not_listening_on_all_interfaces",
+            "test_bind_listens_on_that_address_only",
+            "test_port_base_puts_dynamodb_s3_sqs_on_n_n1_n2",
+            "test_fixed_port_in_use_is_a_one_line_error_without_retries",
+            "test_fallback_starts_moto_with_warnings",
+            "test_atexit_stops_a_forgotten_emulator",
+            "test_next_start_sweeps_up_after_a_killed_owner",
+            "test_cli_prints_banner_and_stops_everything_on_sigterm",
+            "test_cli_children_die_with_a_killed_parent",
+            "test_cli_bad_input_is_one_line_and_exit_2",
+            "test_cli_bind_and_port_base",
+        }
+    ),
+    "test_fault_proxy": frozenset({"test_bad_flags_exit_2_with_one_line"}),
+    "test_k8s": frozenset({"*"}),
+    "test_locust_races": frozenset({"*"}),
+    "test_report": frozenset({"test_a_missing_report_bucket_is_one_line_before_the_swarm"}),
+}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The timing modules' tests are marked `timing`. (Under xdist --dist loadscope, a
-    module's tests stay on one worker anyway: its module-scoped servers start once.)"""
+    """Marks `timing` and `slow` as the lists above say. (Under xdist --dist loadscope, a
+    module's tests stay on one worker: its module-scoped servers start once.)"""
     for item in items:
-        if isinstance(item, pytest.Function) and item.module.__name__ in TIMING_MODULES:
+        if not isinstance(item, pytest.Function):
+            continue
+        module = item.module.__name__
+        if module in TIMING_MODULES:
             item.add_marker(pytest.mark.timing)
+        slow = SLOW_TESTS.get(module, frozenset())
+        if "*" in slow or item.originalname in slow:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
