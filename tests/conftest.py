@@ -31,10 +31,28 @@ from writers.target import Endpoint
 
 # --------------------------------------------------------------------------- running in parallel
 
-# Modules whose tests measure wall-clock time against servers of known behaviour (rates,
-# stalls, latencies, wake-ups): under pytest-xdist each of their tests runs alone (see
-# helpers/turns.py). A single test elsewhere can say the same with @pytest.mark.timing.
-TIMING_MODULES = frozenset({"test_rate_mode", "test_workers_at_scale", "test_wake", "test_delay_sink"})
+# Tests that measure wall-clock time against servers of known behaviour (rates, stalls,
+# latencies, wake-ups): under pytest-xdist each runs alone (helpers/turns.py). "*": the
+# whole module. A test elsewhere can say the same with @pytest.mark.timing.
+TIMING_TESTS: dict[str, frozenset[str]] = {
+    "test_rate_mode": frozenset(
+        {  # all but the bad flags' runs, which end before any rate is measured
+            "test_a_closed_loop_hides_a_stall_that_the_rate_mode_shows",
+            "test_no_stall_no_invented_delay",
+            "test_rate_steps_follow_the_profile_and_end_the_run",
+            "test_master_and_two_workers_hold_one_global_rate",
+            "test_the_knee_of_a_fifo_server_under_a_p99_objective",
+            "test_the_knee_of_a_token_bucket_under_a_throttle_objective",
+            "test_a_rate_shape_in_a_locustfile_sets_the_rate",
+            "test_the_rate_changes_from_the_web_ui_during_a_test",
+            "test_three_identical_knee_searches_agree_through_a_spike",
+            "test_sigterm_during_the_search_reports_the_best_step_that_passed",
+        }
+    ),
+    "test_workers_at_scale": frozenset({"*"}),  # a hundred workers on two cores: alone, either way
+    "test_wake": frozenset({"*"}),
+    "test_delay_sink": frozenset({"*"}),
+}
 
 
 # Beyond the tests marked `slow` where they are: tests that start processes (Locust,
@@ -78,11 +96,19 @@ SLOW_TESTS: dict[str, frozenset[str]] = {
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Marks `timing` and `slow` as the lists above say. (Under xdist --dist loadscope, a
     module's tests stay on one worker: its module-scoped servers start once.)"""
+    checked: set[str] = set()
     for item in items:
         if not isinstance(item, pytest.Function):
             continue
         module = item.module.__name__
-        if module in TIMING_MODULES:
+        if module not in checked:  # a renamed test must not lose its mark silently
+            checked.add(module)
+            listed = (SLOW_TESTS.get(module, frozenset()) | TIMING_TESTS.get(module, frozenset())) - {"*"}
+            missing = sorted(name for name in listed if not callable(getattr(item.module, name, None)))
+            if missing:
+                raise pytest.UsageError(f"tests/conftest.py lists tests that {module} does not have: {missing}")
+        timing = TIMING_TESTS.get(module, frozenset())
+        if "*" in timing or item.originalname in timing:
             item.add_marker(pytest.mark.timing)
         slow = SLOW_TESTS.get(module, frozenset())
         if "*" in slow or item.originalname in slow:
