@@ -24,7 +24,7 @@ from helpers import (
     local_endpoint,
     unique_table_name,
 )
-from helpers.turns import turn
+from helpers.turns import Turn, turn
 
 from writers.emulators import RunningEmulator
 from writers.target import Endpoint
@@ -32,8 +32,9 @@ from writers.target import Endpoint
 # --------------------------------------------------------------------------- running in parallel
 
 # Tests that measure wall-clock time against servers of known behaviour (rates, stalls,
-# latencies, wake-ups): under pytest-xdist each runs alone (helpers/turns.py). "*": the
-# whole module. A test elsewhere can say the same with @pytest.mark.timing.
+# latencies): under pytest-xdist one at a time, beside ordinary tests (helpers/turns.py).
+# Tests that must have the machine to themselves run `alone`. "*": the whole module. A
+# test elsewhere can say the same with @pytest.mark.timing or @pytest.mark.alone.
 TIMING_TESTS: dict[str, frozenset[str]] = {
     "test_rate_mode": frozenset(
         {  # all but the bad flags' runs, which end before any rate is measured
@@ -49,9 +50,11 @@ TIMING_TESTS: dict[str, frozenset[str]] = {
             "test_sigterm_during_the_search_reports_the_best_step_that_passed",
         }
     ),
-    "test_workers_at_scale": frozenset({"*"}),  # a hundred workers on two cores: alone, either way
-    "test_wake": frozenset({"*"}),
     "test_delay_sink": frozenset({"*"}),
+}
+ALONE_TESTS: dict[str, frozenset[str]] = {
+    "test_workers_at_scale": frozenset({"*"}),  # a hundred workers on two cores
+    "test_wake": frozenset({"*"}),  # wake-ups within a budget a second
 }
 
 
@@ -94,7 +97,7 @@ SLOW_TESTS: dict[str, frozenset[str]] = {
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Marks `timing` and `slow` as the lists above say. (Under xdist --dist loadscope, a
+    """Marks `timing`, `alone` and `slow` as the lists above say. (Under xdist --dist loadscope, a
     module's tests stay on one worker: its module-scoped servers start once.)"""
     checked: set[str] = set()
     for item in items:
@@ -103,13 +106,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         module = item.module.__name__
         if module not in checked:  # a renamed test must not lose its mark silently
             checked.add(module)
-            listed = (SLOW_TESTS.get(module, frozenset()) | TIMING_TESTS.get(module, frozenset())) - {"*"}
+            lists = (SLOW_TESTS, TIMING_TESTS, ALONE_TESTS)
+            listed = frozenset().union(*(names.get(module, frozenset()) for names in lists)) - {"*"}
             missing = sorted(name for name in listed if not callable(getattr(item.module, name, None)))
             if missing:
                 raise pytest.UsageError(f"tests/conftest.py lists tests that {module} does not have: {missing}")
-        timing = TIMING_TESTS.get(module, frozenset())
-        if "*" in timing or item.originalname in timing:
-            item.add_marker(pytest.mark.timing)
+        for names, mark in ((TIMING_TESTS, pytest.mark.timing), (ALONE_TESTS, pytest.mark.alone)):
+            if {"*", item.originalname} & names.get(module, frozenset()):
+                item.add_marker(mark)
         slow = SLOW_TESTS.get(module, frozenset())
         if "*" in slow or item.originalname in slow:
             item.add_marker(pytest.mark.slow)
@@ -118,7 +122,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
     """Outermost, so the wait for a turn is not counted in the test's --timeout."""
-    with turn(alone=item.get_closest_marker("timing") is not None):
+    kind: Turn = "shared"
+    if item.get_closest_marker("alone") is not None:
+        kind = "alone"
+    elif item.get_closest_marker("timing") is not None:
+        kind = "timing"
+    with turn(kind):
         return (yield)
 
 

@@ -211,7 +211,7 @@ def test_a_worse_exit_code_wins_over_a_failed_check(dynalite: RunningEmulator, t
     assert result.summary["verdicts"].keys() == {"4", "6"}
 
 
-@pytest.mark.timing  # a server of known latency: run alone under xdist
+@pytest.mark.timing  # a server of known latency: one timing test at a time under xdist
 def test_rate_mode_judges_the_intended_time_p99(dynalite: RunningEmulator, tmp_path: Path) -> None:
     result = run_locust(
         "dynamodb",
@@ -400,7 +400,7 @@ def known_latency() -> Iterator[DelayServer]:
 STUB = ["--no-provision", "--table", "stub", "--exit-code-on-error", "0"]
 
 
-@pytest.mark.timing  # a server of known latency: run alone under xdist
+@pytest.mark.timing  # a server of known latency: one timing test at a time under xdist
 def test_metrics_values_of_a_paced_run_against_a_server_of_known_latency(
     known_latency: DelayServer, tmp_path: Path
 ) -> None:
@@ -447,7 +447,7 @@ def test_metrics_values_of_a_paced_run_against_a_server_of_known_latency(
     assert samples["aws_load_find_max_step"] == []  # no knee finder in this run
 
 
-@pytest.mark.timing  # a server of known latency: run alone under xdist
+@pytest.mark.timing  # a server of known latency: one timing test at a time under xdist
 def test_metrics_follow_the_knee_finder_step_by_step(known_latency: DelayServer, tmp_path: Path) -> None:
     """Scraped every 0.5 s while --find-max searches: each (step, rate) served is the rate that
     step was measured at, as the summary lists them afterwards."""
@@ -572,7 +572,7 @@ def test_otel_console_exporter_with_every_user_class(
         assert histograms[("aws_load.latency.record", strategy, "")] > 0
 
 
-@pytest.mark.timing  # a server of known latency: run alone under xdist
+@pytest.mark.timing  # a server of known latency: one timing test at a time under xdist
 def test_otel_buckets_give_the_percentiles_of_a_server_of_known_latency(
     known_latency: DelayServer, tmp_path: Path
 ) -> None:

@@ -1,4 +1,4 @@
-"""helpers/turns.py: under pytest-xdist a timing test runs alone. Real processes take
+"""helpers/turns.py: under pytest-xdist timing tests take turns and some tests run alone. Real
 turns as two xdist workers would; the order of what they record shows who ran when."""
 
 from __future__ import annotations
@@ -12,12 +12,17 @@ from pathlib import Path
 
 from helpers import PROJECT_ROOT
 
+TURNS = PROJECT_ROOT / "tests" / "helpers" / "turns.py"
 TAKE_A_TURN = """
-import sys, time
-sys.path.insert(0, sys.argv[1])
-from helpers.turns import turn
-alone, name, hold, log = sys.argv[2] == "alone", sys.argv[3], float(sys.argv[4]), sys.argv[5]
-with turn(alone):
+import importlib.util, sys, time
+spec = importlib.util.spec_from_file_location("turns", sys.argv[1])  # alone: helpers/ imports a lot
+turns = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(turns)
+turn = turns.turn
+kind, name, hold, log = sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5]
+with open(log, "a") as out:
+    out.write(f"{name} waits\\n")
+with turn(kind):
     with open(log, "a") as out:
         out.write(f"{name} in\\n")
     time.sleep(hold)
@@ -26,28 +31,52 @@ with turn(alone):
 """
 
 
+def wait_for(log: Path, line: str) -> None:
+    """Until `line` is in the log, plus a moment for its writer to reach the lock."""
+    deadline = time.monotonic() + 20
+    while not (log.exists() and line in log.read_text().split("\n")):
+        assert time.monotonic() < deadline, f"no {line!r} in 20 s"
+        time.sleep(0.01)
+    time.sleep(0.3)
+
+
+def turns(log: Path) -> list[str]:
+    return [line for line in log.read_text().split("\n") if line and not line.endswith(" waits")]
+
+
 def take_turn(kind: str, name: str, hold: float, log: Path, run: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTEST_XDIST_WORKER": f"gw-{name}", "PYTEST_XDIST_TESTRUNUID": run}
-    argv = [sys.executable, "-c", TAKE_A_TURN, str(PROJECT_ROOT / "tests"), kind, name, str(hold), str(log)]
+    argv = [sys.executable, "-c", TAKE_A_TURN, str(TURNS), kind, name, str(hold), str(log)]
     return subprocess.Popen(argv, env=env)
 
 
 def test_a_timing_turn_waits_for_the_shared_ones_and_runs_alone(tmp_path: Path) -> None:
     log, run = tmp_path / "log", uuid.uuid4().hex
-    first = take_turn("shared", "a", 1.5, log, run)
-    while not log.exists():  # a is in
-        time.sleep(0.01)
+    first = take_turn("shared", "a", 3.0, log, run)
+    wait_for(log, "a in")
     alone = take_turn("alone", "t", 1.0, log, run)
-    time.sleep(0.3)  # t waits at the turnstile...
+    wait_for(log, "t waits")  # t waits at the turnstile...
     late = take_turn("shared", "b", 0.1, log, run)  # ...and b, come after it, waits behind it
     for process in (first, alone, late):
-        assert process.wait(20) == 0
-    assert log.read_text().split("\n")[:-1] == ["a in", "a out", "t in", "t out", "b in", "b out"]
+        assert process.wait(30) == 0
+    assert turns(log) == ["a in", "a out", "t in", "t out", "b in", "b out"]
 
 
 def test_shared_turns_run_together(tmp_path: Path) -> None:
     log, run = tmp_path / "log", uuid.uuid4().hex
     processes = [take_turn("shared", name, 1.0, log, run) for name in ("a", "b")]
     for process in processes:
-        assert process.wait(20) == 0
-    assert log.read_text().split("\n")[:2] == ["a in", "b in"] or log.read_text().split("\n")[:2] == ["b in", "a in"]
+        assert process.wait(30) == 0
+    assert sorted(turns(log)[:2]) == ["a in", "b in"]  # both in before either is out
+
+
+def test_timing_turns_take_turns_with_each_other_but_not_with_shared_ones(tmp_path: Path) -> None:
+    log, run = tmp_path / "log", uuid.uuid4().hex
+    first = take_turn("timing", "t1", 4.0, log, run)
+    wait_for(log, "t1 in")
+    second = take_turn("timing", "t2", 0.1, log, run)
+    wait_for(log, "t2 waits")
+    shared = take_turn("shared", "s", 0.1, log, run)  # goes in beside t1, before t2
+    for process in (first, second, shared):
+        assert process.wait(30) == 0
+    assert turns(log) == ["t1 in", "s in", "s out", "t1 out", "t2 in", "t2 out"]

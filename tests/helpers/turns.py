@@ -1,11 +1,16 @@
-"""Taking turns under pytest-xdist: a test that measures time runs alone.
+"""Taking turns under pytest-xdist, so that tests that measure time are not disturbed.
 
-Every other test holds a shared lock while it runs; a timing test holds it exclusively, so
-while it runs no other worker runs a test, and it waits for the test another worker is
-running to end. A turnstile keeps timing tests from waiting forever behind a stream of
-shared turns (a writer-preferring readers-writer lock, on flock). One pair of lock files
-per test session (xdist's run id), in the system's temporary folder. Without xdist
-nothing is locked: a single process runs one test at a time anyway."""
+Three kinds of turn, one per test:
+- "shared": an ordinary test; runs beside any other shared or timing test;
+- "timing": a test that measures wall-clock time; runs beside ordinary tests (as on any
+  busy machine, which such tests allow for) but never beside another timing test;
+- "alone": a test that would disturb, or be disturbed by, anything beside it (a hundred
+  workers on two cores, wake-up budgets); no other test runs meanwhile: it waits for the
+  test the other worker is running to end, and the other worker waits for it.
+"alone" is a writer-preferring readers-writer lock on flock: a turnstile keeps it from
+waiting forever behind a stream of shared turns. The lock files are per test session
+(xdist's run id) in the system's temporary folder. Without xdist nothing is locked: one
+process runs one test at a time anyway."""
 
 from __future__ import annotations
 
@@ -13,29 +18,31 @@ import fcntl
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import IO, Literal
+
+Turn = Literal["shared", "timing", "alone"]
 
 
-def _lock_file(kind: str) -> Path:
+def _lock(stack: ExitStack, kind: str, how: int) -> IO[str]:
     run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")
-    return Path(tempfile.gettempdir()) / f"aws-load-tests-{run}.{kind}"
+    handle = stack.enter_context((Path(tempfile.gettempdir()) / f"aws-load-tests-{run}.{kind}").open("a"))
+    fcntl.flock(handle, how)
+    return handle
 
 
 @contextmanager
-def turn(alone: bool) -> Iterator[None]:
-    """Run the block alone (`alone`) or beside other shared turns; a no-op outside xdist."""
+def turn(kind: Turn) -> Iterator[None]:
+    """Run the block in a turn of this kind; a no-op outside xdist."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         yield
         return
-    with _lock_file("turnstile").open("a") as turnstile, _lock_file("room").open("a") as room:
-        fcntl.flock(turnstile, fcntl.LOCK_EX)
-        if not alone:
+    with ExitStack() as stack:  # closing a file releases its lock
+        if kind == "timing":
+            _lock(stack, "timing", fcntl.LOCK_EX)  # one timing test at a time
+        turnstile = _lock(stack, "turnstile", fcntl.LOCK_EX)
+        if kind != "alone":
             fcntl.flock(turnstile, fcntl.LOCK_UN)  # through the turnstile, then in with the others
-        fcntl.flock(room, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(room, fcntl.LOCK_UN)
-            if alone:
-                fcntl.flock(turnstile, fcntl.LOCK_UN)
+        _lock(stack, "room", fcntl.LOCK_EX if kind == "alone" else fcntl.LOCK_SH)
+        yield
