@@ -127,7 +127,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         kind = "alone"
     elif item.get_closest_marker("timing") is not None:
         kind = "timing"
-    with turn(kind):
+    worker = hasattr(item.config, "workerinput")  # under xdist: its basetemp is popen-gwN in the shared folder
+    with turn(kind, Path(item.config.option.basetemp).parent if worker else None):
         return (yield)
 
 

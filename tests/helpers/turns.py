@@ -8,15 +8,13 @@ Three kinds of turn, one per test:
   workers on two cores, wake-up budgets); no other test runs meanwhile: it waits for the
   test the other worker is running to end, and the other worker waits for it.
 "alone" is a writer-preferring readers-writer lock on flock: a turnstile keeps it from
-waiting forever behind a stream of shared turns. The lock files are per test session
-(xdist's run id) in the system's temporary folder. Without xdist nothing is locked: one
-process runs one test at a time anyway."""
+waiting forever behind a stream of shared turns. The lock files live in the folder the
+workers share (the session's base temporary folder, which pytest rotates). Without xdist
+nothing is locked: one process runs one test at a time anyway."""
 
 from __future__ import annotations
 
 import fcntl
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -25,24 +23,24 @@ from typing import IO, Literal
 Turn = Literal["shared", "timing", "alone"]
 
 
-def _lock(stack: ExitStack, kind: str, how: int) -> IO[str]:
-    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")
-    handle = stack.enter_context((Path(tempfile.gettempdir()) / f"aws-load-tests-{run}.{kind}").open("a"))
+def _lock(stack: ExitStack, folder: Path, kind: str, how: int) -> IO[str]:
+    handle = stack.enter_context((folder / f"turns.{kind}").open("a"))
     fcntl.flock(handle, how)
     return handle
 
 
 @contextmanager
-def turn(kind: Turn) -> Iterator[None]:
-    """Run the block in a turn of this kind; a no-op outside xdist."""
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
+def turn(kind: Turn, folder: Path | None) -> Iterator[None]:
+    """Run the block in a turn of this kind, the workers' locks in `folder`; no folder (not
+    under xdist): nothing to lock."""
+    if folder is None:
         yield
         return
     with ExitStack() as stack:  # closing a file releases its lock
         if kind == "timing":
-            _lock(stack, "timing", fcntl.LOCK_EX)  # one timing test at a time
-        turnstile = _lock(stack, "turnstile", fcntl.LOCK_EX)
+            _lock(stack, folder, "timing", fcntl.LOCK_EX)  # one timing test at a time
+        turnstile = _lock(stack, folder, "turnstile", fcntl.LOCK_EX)
         if kind != "alone":
             fcntl.flock(turnstile, fcntl.LOCK_UN)  # through the turnstile, then in with the others
-        _lock(stack, "room", fcntl.LOCK_EX if kind == "alone" else fcntl.LOCK_SH)
+        _lock(stack, folder, "room", fcntl.LOCK_EX if kind == "alone" else fcntl.LOCK_SH)
         yield
