@@ -35,9 +35,10 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
-from helpers import PROXY_SCRIPT, SharedEmulators, proxy_module
+from helpers import PROXY_SCRIPT, SharedEmulators
 from helpers import FaultProxy as Proxy
 
+import fault_proxy as fp
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
 from writers.errors import AwsCallError, FailureKind
 from writers.services.s3 import faults as s3_faults
@@ -45,7 +46,6 @@ from writers.services.s3 import faults as s3_faults
 pytestmark = pytest.mark.timeout(60)
 
 REGION = "us-east-1"
-fp = proxy_module()
 
 
 @pytest.fixture(scope="module")

@@ -132,7 +132,7 @@ def test_the_run_settings_read_back_what_was_given() -> None:
     dynamodb = workload_class("dynamodb")
     settings = read_settings(run_options(seed=7, batch=25, abort_after="1m", timeout=2.5), dynamodb)
     assert (settings.target, settings.region, settings.seed, settings.batch) == ("local", "eu-west-1", 7, 25)
-    assert (settings.abort_after, settings.timeout, settings.paced) == (60.0, 2.5, False)
+    assert (settings.abort_after, settings.timeout) == (60.0, 2.5)
     assert read_settings(run_options(), dynamodb).seed is None  # -1: random
 
 

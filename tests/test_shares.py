@@ -5,16 +5,16 @@ real workers that pause, die and join is in tests/test_workers_at_scale.py."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 
 import gevent
 import pytest
 
 from aws_locust import outcome
-from aws_locust.shares import SHARE, Distributor
+from aws_locust.pace import ProcessPace
+from aws_locust.shares import SHARE, Distributor, ProcessShare
 
 
 @dataclass
@@ -46,17 +46,11 @@ class Master:
 def distributor(**nodes: Node) -> tuple[Distributor, Master]:
     master = Master(dict(nodes))
     environment = SimpleNamespace(runner=master, parsed_options=SimpleNamespace(headless=True))
-    return Distributor(environment), master  # type: ignore[arg-type]
+    return Distributor(environment, ProcessShare(ProcessPace()), master=master), master  # type: ignore[arg-type]
 
 
 @pytest.fixture(autouse=True)
-def master_runner_is_ours(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The Distributor asks whether its runner is Locust's MasterRunner: here `Master` is.
-    (Importing locust would monkey-patch this whole test process: a stand-in module instead.)"""
-    runners = ModuleType("locust.runners")
-    runners.MasterRunner = Master  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "locust", ModuleType("locust"))
-    monkeypatch.setitem(sys.modules, "locust.runners", runners)
+def clean_outcome() -> None:
     outcome.reset()
 
 
@@ -80,8 +74,8 @@ def test_the_rate_follows_the_users_and_only_changes_are_sent() -> None:
     assert len(master.sent) == before
     shares.set_rate(200.0)
     assert master.sent[before:] == [
-        ("a", {"run": 1, "limit": None, "rate": 50.0, "resync": False}),
-        ("b", {"run": 1, "limit": None, "rate": 150.0, "resync": False}),
+        ("a", {"run": 1, "limit": None, "rate": 50.0, "resync": False, "paced": False, "arrival": "uniform"}),
+        ("b", {"run": 1, "limit": None, "rate": 150.0, "resync": False, "paced": False, "arrival": "uniform"}),
     ]  # idle had 0 and still has 0: not sent again
     shares.stop()
 
@@ -99,7 +93,9 @@ def test_a_lost_worker_keeps_what_it_acknowledged_and_its_unwritten_records_go_t
     assert sent["a"]["limit"] + sent["b"]["limit"] + shares.parts["c"].limit == 300  # none twice, none dropped
     master.clients["c"].state = "running"  # it comes back: it forgives the starts it missed
     shares.check_workers()
-    assert master.last()["c"] == {"run": 1, "limit": 40, "rate": 10.0, "resync": True}
+    assert master.last()["c"] == {
+        "run": 1, "limit": 40, "rate": 10.0, "resync": True, "paced": False, "arrival": "uniform",
+    }  # fmt: skip
     shares.stop()
 
 

@@ -98,6 +98,3 @@ class ProcessPace:
             if now - last > STALL_SECONDS:
                 self.resync()
             last = now
-
-
-PACE = ProcessPace()  # this process's (module state is per process: Locust forks before any user starts)

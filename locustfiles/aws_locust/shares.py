@@ -9,7 +9,8 @@ none: it has no schedule to spend it on). Parts change while the run goes on:
 - users move (a joiner gets users, a worker quits and its users go elsewhere): the
   shares follow the users each worker reports (checked every `TICK_SECONDS`);
 - a worker joins: the rate is divided again (records already split stay where they are:
-  taking some back could only overshoot the limit);
+  taking some back could only overshoot the limit). Its users may start before its first
+  part reaches it: they ask for it (ASK) and wait, so they start paced when the test is;
 - a worker is lost (missing heartbeats, or it quit): its last reported counts are kept,
   its unwritten records go to the workers still there, and the rate is divided again. A
   worker that comes back is told to forgive the starts it missed (`resync`): its share
@@ -17,8 +18,10 @@ none: it has no schedule to spend it on). Parts change while the run goes on:
   waits `LAST_WORKER_GRACE_SECONDS` for one to come back; with none back by then (or
   none left to write a lost worker's records), it ends short of its target (exit 6).
 
-Workers tell the master when their part is acknowledged; the master ends the run when
-every worker still there has done so. Workers also report the starts they forgave
+A part is all a worker learns of the rate: its records limit, its rate, and whether the
+test is paced and with which arrivals (one message, SHARE). Workers tell the master when
+their part is acknowledged; the master ends the run when every worker still there has
+done so. Workers also report the starts they forgave
 (aws_locust.pace): the summary's `rate.missed`. Each test run has its own number, so
 that a late message of the previous test changes nothing.
 """
@@ -28,23 +31,27 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import gevent
+from gevent.event import Event
 
 from aws_locust import outcome
 from aws_locust.budget import RecordBudget, split
 from aws_locust.locust_fixes import LAST_WORKER_GRACE_SECONDS
-from aws_locust.pace import PACE
+from aws_locust.pace import ProcessPace
 
 if TYPE_CHECKING:
     from locust.env import Environment
 
 logger = logging.getLogger("aws_locust")
 
-SHARE = "aws_share"  # master -> worker: {"run", "limit", "rate", "resync"}
+SHARE = "aws_share"  # master -> worker: {"run", "limit", "rate", "resync", "paced", "arrival"}
 DONE = "aws_quota_done"  # worker -> master: {"run", "acked"}
+ASK = "aws_share_please"  # worker -> master: its users start and it has no part yet
+PART_WAIT_SECONDS = 10.0  # a user waits this long for its process's part before it starts without one
 MISSED = "aws_missed_starts"  # in a worker's stats report: {"run", "missed"} forgiven since its last report
 LOCAL = "local"
 TICK_SECONDS = 1.0
@@ -52,35 +59,67 @@ LIVE_STATES = ("ready", "spawning", "running")  # Locust's STATE_INIT, _SPAWNING
 
 
 class ProcessShare:
-    """This process's part of the run: its records budget and its rate."""
+    """This process's part of the run: its records budget, its rate, and how the rate is
+    kept (`paced`: calls start on a schedule; `arrival`: uniform or poisson). All of it
+    comes from the master (or the local process's distributor) in one place: `assign`."""
 
-    def __init__(self) -> None:
+    def __init__(self, pace: ProcessPace) -> None:
+        self.pace = pace
         self.run = -1
         self.budget = RecordBudget(None)
         self.rate = 0.0
+        self.paced = False
+        self.arrival = "uniform"
         self.done_reported = False
-        self.missed_reported = 0  # of PACE.missed(): what the master was told already
+        self.missed_reported = 0  # of pace.missed(): what the master was told already
+        self.on_done: Callable[[int, int], None] | None = None  # (run, acked): tells the master (set by attach)
+        self.ask: Callable[[], None] | None = None  # a worker: asks the master for its part (set by attach)
+        self.assigned = Event()  # a part has arrived
+        self._asked = False
 
-    def assign(self, run: int, limit: int | None, rate: float, resync: bool = False) -> None:
+    def assign(self, part: dict[str, Any]) -> None:
+        """A part from the master: {"run", "limit", "rate", "resync", "paced", "arrival"}."""
+        run, limit, rate = int(part["run"]), part["limit"], float(part["rate"])
         if run != self.run:
             self.run, self.budget, self.done_reported = run, RecordBudget(limit), False
-            PACE.reset_missed()
+            self.pace.reset_missed()
             self.missed_reported = 0
         elif limit != self.budget.limit:
             self.budget.limit = limit
             self.done_reported = self.budget.done and self.done_reported  # a raised limit: not done any more
         self.rate = rate
-        PACE.set_share(rate, resync)
+        self.paced, self.arrival = bool(part.get("paced")), str(part.get("arrival") or "uniform")
+        self.pace.set_share(rate, bool(part.get("resync")))
+        self.assigned.set()
+
+    def wait_for_part(self, seconds: float = PART_WAIT_SECONDS) -> bool:
+        """Users start: whether they pace their calls, and how many records they may write,
+        come with the process's part. A worker has it before its first users, except one
+        that joins a running test: it asks, and its users wait for it. False: none came."""
+        if self.assigned.is_set():
+            return True
+        if self.ask is not None and not self._asked:
+            self._asked = True
+            self.ask()
+        if self.assigned.wait(seconds):
+            return True
+        logger.warning("no part of the run came from the master in %g s: users start unpaced, without a limit", seconds)
+        return False
+
+    def report_done(self) -> None:
+        """Called by users once this process's part of the records is acknowledged."""
+        if self.done_reported:
+            return
+        self.done_reported = True
+        if self.on_done is not None:
+            self.on_done(self.run, self.budget.acked)
 
     def report_missed(self, client_id: str, data: dict[str, Any]) -> None:
         """A worker's stats report: the starts forgiven since the last one."""
-        missed = PACE.missed()
+        missed = self.pace.missed()
         if missed != self.missed_reported:
             data[MISSED] = {"run": self.run, "missed": missed - self.missed_reported}
             self.missed_reported = missed
-
-
-PROCESS = ProcessShare()
 
 
 @dataclass
@@ -96,20 +135,21 @@ class WorkerPart:
 class Distributor:
     """Master or local process: the parts of every worker, kept in step with who is there."""
 
-    def __init__(self, environment: Environment) -> None:
-        from locust.runners import MasterRunner
-
+    def __init__(self, environment: Environment, process: ProcessShare, master: Any = None) -> None:
         self.environment = environment
-        runner = environment.runner
-        self._master: Any = runner if isinstance(runner, MasterRunner) else None
+        self.process = process  # this process's own part (a local run's only one)
+        self._master: Any = master  # the MasterRunner (None: a local run)
         self.run = 0
         self.max_records: int | None = None
         self.rate = 0.0
+        self.paced = False  # this test runs in rate mode: calls start on a schedule
+        self.arrival = "uniform"
         self.parts: dict[str, WorkerPart] = {}
         self.ended = True  # no test runs (none yet, or it ended): nothing changes any more
         self.missed_by_workers = 0  # starts the workers forgave (this run)
         # what each worker reported acknowledged this run (its own count: Reset Stats clears the tally's)
         self.acked_by_worker: Counter[str] = Counter()
+        self.records_from: str | None = None  # a pipeline: only its last step's service acknowledges records
         self._sent: dict[str, tuple[int | None, float]] = {}  # worker -> (limit, rate) it was sent last
         self._all_lost_since: float | None = None
         self._ticker: gevent.Greenlet | None = None
@@ -151,18 +191,23 @@ class Distributor:
                 continue
             self._sent[worker] = (part.limit, rate)
             resync, part.resync = part.resync, False
+            data = {
+                "run": self.run, "limit": part.limit, "rate": rate, "resync": resync, "paced": self.paced,
+                "arrival": self.arrival,
+            }  # fmt: skip
             if worker == LOCAL:
-                PROCESS.assign(self.run, part.limit, rate, resync)
+                self.process.assign(data)
             else:
-                data = {"run": self.run, "limit": part.limit, "rate": rate, "resync": resync}
                 self._master.send_message(SHARE, data, client_id=worker)
 
     # ------------------------------------------------------------------ a test run
 
-    def start(self, max_records: int | None, rate: float) -> None:
-        """A new test: split the records and the rate over the workers there now."""
+    def start(self, max_records: int | None, rate: float, paced: bool = False, arrival: str = "uniform") -> None:
+        """A new test: split the records and the rate over the workers there now, and send
+        each its part (once: the first target of the test goes out with it)."""
         self.run += 1
         self.max_records, self.rate, self.ended = max_records, rate, False
+        self.paced, self.arrival = paced, arrival
         workers = self.alive()
         limits = split(max_records, len(workers)) if max_records else [None] * len(workers)
         self.parts = {worker: WorkerPart(limit) for worker, limit in zip(workers, limits, strict=True)}
@@ -173,8 +218,16 @@ class Distributor:
             self._ticker = gevent.spawn(self._tick_forever)
 
     def set_rate(self, rate: float) -> None:
+        """A new target: sent while a test runs (the next test's start sends the one set before it)."""
         self.rate = max(0.0, rate)
-        self._send_all()
+        if not self.ended:
+            self._send_all()
+
+    def on_part_asked(self, worker: str) -> None:
+        """A worker whose users start with no part of this test (it joined, or a part sent
+        before it could take it was lost): send its part again, now if it has one already."""
+        self._sent.pop(worker, None)
+        self.check_workers()
 
     def stop(self) -> None:
         if self._ticker is not None:
@@ -183,7 +236,7 @@ class Distributor:
 
     def acked(self, worker: str) -> int:
         part = self.parts.get(worker)
-        reported = self.acked_by_worker[worker] if worker != LOCAL else PROCESS.budget.acked
+        reported = self.acked_by_worker[worker] if worker != LOCAL else self.process.budget.acked
         return max(reported, part.done_acked if part is not None else 0)
 
     def acked_total(self) -> int:
@@ -201,11 +254,12 @@ class Distributor:
 
     def missed_total(self) -> int:
         """Starts forgiven in this run, by every process (aws_locust.pace)."""
-        return PACE.missed() if self._master is None else self.missed_by_workers
+        return self.process.pace.missed() if self._master is None else self.missed_by_workers
 
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
-        for *_, counts in data.get("aws_tally") or []:
-            self.acked_by_worker[client_id] += counts.get("acked", 0)
+        for service, *_, counts in data.get("aws_tally") or []:
+            if self.records_from is None or service == self.records_from:
+                self.acked_by_worker[client_id] += counts.get("acked", 0)
         missed = data.get(MISSED)
         if missed and int(missed.get("run", -1)) == self.run:
             self.missed_by_workers += int(missed.get("missed", 0))
@@ -309,42 +363,24 @@ class Distributor:
         gevent.spawn(runner.quit if headless else runner.stop)
 
 
-def report_done(environment: Environment) -> None:
-    """Called by users once this process's part of the records is acknowledged."""
-    from locust.runners import WorkerRunner
-
-    if PROCESS.done_reported:
-        return
-    PROCESS.done_reported = True
-    runner = environment.runner
-    if isinstance(runner, WorkerRunner):
-        runner.send_message(DONE, {"run": PROCESS.run, "acked": PROCESS.budget.acked})
-    elif DISTRIBUTOR is not None:
-        DISTRIBUTOR.on_done(LOCAL, PROCESS.run, PROCESS.budget.acked)
-
-
-DISTRIBUTOR: Distributor | None = None  # master or local process
-
-
-def attach(environment: Environment) -> Distributor | None:
+def attach(environment: Environment, process: ProcessShare) -> Distributor | None:
     """Every process: the worker side (parts arrive); master or local: the distributor."""
-    global DISTRIBUTOR
     from locust.runners import MasterRunner, WorkerRunner
 
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
-        runner.register_message(
-            SHARE,
-            lambda msg, **_: PROCESS.assign(
-                int(msg.data["run"]), msg.data["limit"], float(msg.data["rate"]), bool(msg.data.get("resync"))
-            ),
-        )
-        environment.events.report_to_master.add_listener(PROCESS.report_missed)
+        worker = runner
+        runner.register_message(SHARE, lambda msg, **_: process.assign(msg.data))
+        environment.events.report_to_master.add_listener(process.report_missed)
+        process.on_done = lambda run, acked: worker.send_message(DONE, {"run": run, "acked": acked})
+        process.ask = lambda: worker.send_message(ASK, {})
         return None
-    distributor = DISTRIBUTOR = Distributor(environment)
+    distributor = Distributor(environment, process, runner if isinstance(runner, MasterRunner) else None)
+    process.on_done = lambda run, acked: distributor.on_done(LOCAL, run, acked)
     if isinstance(runner, MasterRunner):
         runner.register_message(
             DONE, lambda msg, **_: distributor.on_done(msg.node_id, msg.data["run"], msg.data["acked"])
         )
         environment.events.worker_report.add_listener(distributor.on_worker_report)
+        runner.register_message(ASK, lambda msg, **_: distributor.on_part_asked(msg.node_id))
     return distributor

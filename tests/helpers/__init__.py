@@ -5,7 +5,7 @@ from another test module or from conftest.py (tests/test_test_suite.py checks it
 - emulators: the session's shared emulators, `local_endpoint`, unique names, the sigcheck sink;
 - calls: `drive()`, calls through a strategy with test-speed retries;
 - locust: Locust as a subprocess (`headless_locust`, `LocustProcess`, `run_locust`);
-- fault_proxy: the fault-injecting proxy, as a subprocess (`FaultProxy`) and as a module;
+- fault_proxy: the fault-injecting proxy as a subprocess (`FaultProxy`);
 - stubs: servers whose behaviour is known by construction (stalls, FIFO, delays, patterns);
 - sigcheck_server: a server that re-checks every signature (run as a subprocess);
 - netns: network namespaces as hosts;
@@ -22,7 +22,7 @@ from .emulators import (
     sigcheck_sink,
     unique_table_name,
 )
-from .fault_proxy import DEFAULTS, PROXY_SCRIPT, FaultProxy, proxy_module
+from .fault_proxy import DEFAULTS, PROXY_SCRIPT, FaultProxy
 from .locust import (
     MAX_RECORDS_REACHED,
     VERIFY_LINE,
@@ -81,7 +81,6 @@ __all__ = [
     "locustfile",
     "own_master_port",
     "preferred_emulator",
-    "proxy_module",
     "run_locust",
     "sigcheck_sink",
     "stats_totals",
