@@ -51,6 +51,9 @@ TIMING_TESTS: dict[str, frozenset[str]] = {
         }
     ),
     "test_delay_sink": frozenset({"*"}),
+    "test_pipeline": frozenset(
+        {"test_find_max_names_the_throttled_step_at_its_rate", "test_record_latency_is_the_sum_of_the_steps"}
+    ),
 }
 ALONE_TESTS: dict[str, frozenset[str]] = {
     "test_workers_at_scale": frozenset({"*"}),  # a hundred workers on two cores
@@ -92,6 +95,17 @@ SLOW_TESTS: dict[str, frozenset[str]] = {
     "test_fault_proxy": frozenset({"test_bad_flags_exit_2_with_one_line"}),
     "test_k8s": frozenset({"*"}),
     "test_locust_races": frozenset({"*"}),
+    "test_pipeline": frozenset(
+        {  # Locust runs end to end
+            "test_web_ui_start_refuses_a_bad_pipeline_and_takes_a_new_one",
+            "test_default_pipeline_on_the_local_emulators_with_verify",
+            "test_default_pipeline_distributed_master_and_two_workers",
+            "test_a_failing_step_is_retried_alone",
+            "test_a_record_given_up_at_a_step_is_counted_at_that_step",
+            "test_record_latency_is_the_sum_of_the_steps",
+            "test_find_max_names_the_throttled_step_at_its_rate",
+        }
+    ),
     "test_report": frozenset({"test_a_missing_report_bucket_is_one_line_before_the_swarm"}),
 }
 
