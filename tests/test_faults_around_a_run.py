@@ -3,7 +3,7 @@ killed, an endpoint that refuses or never answers, wrong credentials against a
 signature-checking server, and bad input not covered by test_bad_input.py.
 
 Every server binds 127.0.0.1 and every run is bounded by -t, --max-records (where the
-test allows it) and a subprocess timeout. Helpers come from test_reliability.py.
+test allows it) and a subprocess timeout. Helpers come from tests/helpers/.
 """
 
 from __future__ import annotations
@@ -22,14 +22,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import SharedEmulators, locust_env
-from test_reliability import (
+from helpers import (
     CREDENTIALS,
     USER_CLASSES,
     FaultProxy,
     LocustProcess,
     LocustResult,
+    SharedEmulators,
     assert_no_traceback,
+    locust_env,
     locustfile,
     run_locust,
     unique,
@@ -180,7 +181,7 @@ def test_threaded_strategy_closes_its_sockets_after_a_network_error(dynalite: Ru
 
     table = unique("threaded-close")
     create_table(dynalite.endpoint, table)
-    proxy = FaultProxy(dynalite.endpoint, "--drop-rate", "1", log_dir=tmp_path)
+    proxy = FaultProxy(dynalite.endpoint, "--drop-rate", "1", tmp_dir=tmp_path)
     script = tmp_path / "threaded_after_network_error.py"
     script.write_text(THREADED_AFTER_NETWORK_ERROR)
     try:
