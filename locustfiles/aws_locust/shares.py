@@ -270,6 +270,8 @@ class Distributor:
         if self._master is not None and not self.ended and not self.alive():
             self.check_workers()
             outcome.record(outcome.SHORT, "every worker was lost: the run cannot go on")
+            self.end_run("no worker is left")  # Locust only stopped the test: a headless run ends now, not at -t
+            return
         self.ended = True
 
     def check_workers(self) -> None:
