@@ -40,6 +40,7 @@ from aws_locust import (
     live,
     locust_fixes,
     locust_races,
+    mix,
     otel,
     outcome,
     prometheus,
@@ -116,8 +117,9 @@ class Lifecycle:
         prometheus.add_argument(parser)
         keep.add_argument(parser)
         self.verifier.add_argument(parser)
+        services = mix.OncePerFlag(parser)  # several services: a flag they share is added once
         for workload in self.workloads:
-            workload.add_arguments(parser)
+            workload.add_arguments(services)
 
     # ------------------------------------------------------------------ start-up
 
@@ -200,15 +202,19 @@ class Lifecycle:
         """Check flags, start emulators, provision and check the resources: all before any user starts."""
         options = environment.parsed_options
         assert options is not None
-        settings = {w: read_settings(options, w) for w in self.workloads}
+        used = mix.in_run(environment, self.workloads)  # the services of the user classes this run runs
+        settings = {w: read_settings(options, w) for w in used}
         self.rate_settings = read_rate_settings(options)
         self.check_settings = checks.read_check_settings(options)
+        mix.check_named_in_run("--rate", self.rate_settings.by_service, used, every=bool(self.rate_settings.by_service))
+        for flag, named in self.check_settings.named().items():
+            mix.check_named_in_run(flag, named, used)
         check_outputs(options)
         self.keeper.prepare(options)  # --report-s3-uri: the bucket, before the swarm
         if self.metrics is not None:
             self.metrics.start(options)  # before the swarm: a port in use is one line, exit 2
         if any(s.target == "local" for s in settings.values()):
-            missing = [w.service.boto3_name for w in self.workloads if w.service.boto3_name not in self.emulators]
+            missing = [w.service.boto3_name for w in used if w.service.boto3_name not in self.emulators]
             for name in missing:
                 self.emulators[name] = start_emulator(name)
             options.local_endpoints = format_local_endpoints({k: e.endpoint for k, e in self.emulators.items()})
@@ -294,7 +300,12 @@ class Lifecycle:
         options.rate_mode = "1" if paced.paced or shaped else ""  # reaches the workers with the spawn message
         self.max_records = int(options.max_records or 0)
         self.control.start(paced, bool(options.rate_mode), shaped)
-        self.distributor.start(self.max_records or None, self.control.target)
+        self.distributor.start(
+            self.max_records or None,
+            self.control.target,
+            mix.rate_weights(paced.by_service),
+            mix.classes_by_service(environment.user_classes),
+        )
         if paced.find_max:
             self.knee.start(paced)
         self.watchdog.start(read_settings(options, self.workloads[0]).abort_after if self.workloads else 0)
@@ -395,34 +406,42 @@ class Lifecycle:
         if acked < self.max_records:
             outcome.record(outcome.SHORT, f"error: --max-records {self.max_records} not reached: {acked} acknowledged")
 
-    def figures(self, environment: Environment) -> RunFigures:
-        """The whole run's figures, as the --check-* flags judge them."""
+    def figures(self, environment: Environment, service: str = "") -> RunFigures:
+        """The whole run's figures, as the --check-* flags judge them (`service`, a registry
+        name: that service's calls alone; the hourly charges stay the run's)."""
         paced = bool(getattr(environment.parsed_options, "rate_mode", ""))
         duration = self.reports.live.duration() if self.reports.live is not None else 0.0
+        shown = mix.shown_name(service) if service else ""
+        rows = {key: row for key, row in self.tally.rows.items() if not shown or key.service == shown}
         p99: list[RowP99] = []
-        for key in sorted(self.tally.rows):
+        for key in sorted(rows):
             intended = self.latency.percentiles(key, "intended") if paced else {}
             kind, pct = ("intended", intended) if intended else ("service", self.latency.percentiles(key, "service"))
             if "p99" in pct:
                 p99.append(RowP99(key.name, kind, pct["p99"]))
         hourly = sum(charge["cost_usd"] for charge in hourly_rows(self.hourly_charges(), duration))
-        calls = self.tally.total("calls")
-        failed = sum(v for row in self.tally.rows.values() for k, v in row.items() if k.startswith("failed_"))
-        throttled = self.tally.total("failed_throttled")
+
+        def total(field: str) -> int:
+            return sum(row[field] for row in rows.values())
+
+        calls = total("calls")
+        failed = sum(v for row in rows.values() for k, v in row.items() if k.startswith("failed_"))
+        throttled = total("failed_throttled")
         return RunFigures(
             calls=calls,
             failed=failed - throttled,
             throttled=throttled,
-            acked=self.tally.total("acked"),
-            given_up=self.tally.total("given_up_items"),
+            acked=total("acked"),
+            given_up=total("given_up_items"),
             duration_seconds=duration,
-            cost_usd=self.tally.total("cost_pusd") / PICO_PER_USD + hourly,
+            cost_usd=total("cost_pusd") / PICO_PER_USD + hourly,
             p99=p99,
         )
 
     def run_checks(self, environment: Environment) -> None:
         """--check-*: one line per check; a breach is the verdict CHECK_FAILED (exit 4)."""
         self.check_results = checks.evaluate(self.check_settings, self.figures(environment))
+        self.check_results += checks.evaluate_by_service(self.check_settings, lambda s: self.figures(environment, s))
         for result in self.check_results:
             if result.passed:
                 logger.info("%s", result.line())
@@ -454,6 +473,12 @@ class Lifecycle:
                 "late": self.tally.total("late"),
                 "missed": self.distributor.missed_total() if self.distributor is not None else 0,
                 "arrival": self.rate_settings.arrival,
+                "by_service": mix.rate_by_service(
+                    self.tally.rows,
+                    self.control.target if not self.rate_settings.find_max else None,
+                    mix.rate_weights(self.rate_settings.by_service),
+                    duration,
+                ),
             }
         if self.knee is not None and self.knee.search is not None:
             cost = self.tally.total("cost_pusd") / 1e12
@@ -482,6 +507,8 @@ class Lifecycle:
                 rate["target"] if rate["target"] is not None else "(searched)", rate["achieved"], rate["late"],
                 rate["missed"],
             )  # fmt: skip
+            if len(rate["by_service"]) > 1:
+                logger.info("rate by service: %s", mix.format_rate_by_service(rate["by_service"]))
         path = getattr(environment.parsed_options, "summary_json", "")
         if path:
             try:

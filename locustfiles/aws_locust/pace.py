@@ -5,6 +5,10 @@ divides its part evenly among the users it runs, and again whenever one starts o
 stops. A user's schedule (writers.pacing.Schedule) paces its new calls: records/s over
 the batch size, so `--rate 1000 --batch 25` starts 40 calls a second.
 
+Several services in one run (`--rate dynamodb=200,sqs=100`): the share is one figure per
+service, divided among that service's users; one global rate is the share `ALL`, divided
+among every user whatever its service (aws_locust.mix).
+
 A process that could not run for a while (SIGSTOP, a stalled VM) was marked missing by
 the master after a few seconds, and its share given to the others: when it runs again,
 it forgives every start it missed instead of sending them all at once, and counts them
@@ -16,9 +20,11 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 
 import gevent
 
+from aws_locust.mix import ALL
 from writers.pacing import Schedule
 
 STALL_SECONDS = 3.0  # silent this long, Locust's master marks a worker missing (3 heartbeats of 1 s)
@@ -27,15 +33,15 @@ WATCH_SECONDS = 0.25
 
 class ProcessPace:
     def __init__(self) -> None:
-        self.share = 0.0  # records/s for this process
-        self._users: dict[Schedule, int] = {}  # schedule -> records per call (batch)
+        self.shares: dict[str, float] = {}  # records/s for this process: per service, or ALL
+        self._users: dict[Schedule, tuple[str, int]] = {}  # schedule -> (its service, records per call)
         self._missed_by_gone = 0  # starts forgiven by users that have left
         self._watcher: gevent.Greenlet | None = None
 
-    def join(self, arrival: str, batch: int) -> Schedule:
-        """A schedule for a new user, at its part of this process's share."""
+    def join(self, arrival: str, batch: int, service: str = ALL) -> Schedule:
+        """A schedule for a new user of `service`, at its part of this process's share."""
         schedule = Schedule(0.0, arrival, random.Random())
-        self._users[schedule] = max(1, batch)
+        self._users[schedule] = (service, max(1, batch))
         self._divide()
         if self._watcher is None:
             self._watcher = gevent.spawn(self._watch)
@@ -49,9 +55,10 @@ class ProcessPace:
             self._watcher.kill(block=False)
             self._watcher = None
 
-    def set_share(self, records_per_second: float, resync: bool = False) -> None:
-        """A new share; `resync`: this process was missing and its share moved meanwhile."""
-        self.share = max(0.0, records_per_second)
+    def set_share(self, shares: dict[str, float], resync: bool = False) -> None:
+        """A new share (records/s per service, or ALL); `resync`: this process was missing
+        and its share moved meanwhile."""
+        self.shares = {service: max(0.0, rate) for service, rate in shares.items()}
         self._divide(keep_backlog=0.0 if resync else None)
 
     def resync(self) -> None:
@@ -83,8 +90,13 @@ class ProcessPace:
 
     def _divide(self, keep_backlog: float | None = None) -> None:
         users = len(self._users)
-        for schedule, batch in self._users.items():
-            rate = self.share / users / batch if users else 0.0
+        everyone = self.shares.get(ALL)
+        per_service = Counter(service for service, _ in self._users.values()) if everyone is None else None
+        for schedule, (service, batch) in self._users.items():
+            if per_service is None:
+                rate = everyone / users / batch if everyone else 0.0
+            else:
+                rate = self.shares.get(service, 0.0) / per_service[service] / batch
             if keep_backlog is None:
                 schedule.set_rate(rate)
             else:

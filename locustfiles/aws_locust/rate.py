@@ -50,7 +50,7 @@ class RateControl:
             self.target = 0.0
         if settings.steps:
             self._profile = gevent.spawn(self._follow_steps, settings.steps)
-        elif settings.rate > 0:
+        elif settings.rate > 0 and not settings.find_max:  # per-service figures with --find-max: proportions
             self.set_target(settings.rate, "--rate")
 
     def stop(self) -> None:

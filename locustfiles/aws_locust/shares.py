@@ -8,6 +8,8 @@ none: it has no schedule to spend it on). Parts change while the run goes on:
   every worker gets its new part of it;
 - users move (a joiner gets users, a worker quits and its users go elsewhere): the
   shares follow the users each worker reports (checked every `TICK_SECONDS`);
+- several services with a rate each (`--rate dynamodb=200,sqs=100`): each service's
+  rate is divided the same way, in proportion to each worker's users of that service;
 - a worker joins: the rate is divided again (records already split stay where they are:
   taking some back could only overshoot the limit);
 - a worker is lost (missing heartbeats, or it quit): its last reported counts are kept,
@@ -36,6 +38,7 @@ import gevent
 from aws_locust import outcome
 from aws_locust.budget import RecordBudget, split
 from aws_locust.locust_fixes import LAST_WORKER_GRACE_SECONDS
+from aws_locust.mix import ALL, users_by_service
 from aws_locust.pace import PACE
 
 if TYPE_CHECKING:
@@ -43,7 +46,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("aws_locust")
 
-SHARE = "aws_share"  # master -> worker: {"run", "limit", "rate", "resync"}
+SHARE = "aws_share"  # master -> worker: {"run", "limit", "rate": {service or ALL: records/s}, "resync"}
 DONE = "aws_quota_done"  # worker -> master: {"run", "acked"}
 MISSED = "aws_missed_starts"  # in a worker's stats report: {"run", "missed"} forgiven since its last report
 LOCAL = "local"
@@ -57,11 +60,11 @@ class ProcessShare:
     def __init__(self) -> None:
         self.run = -1
         self.budget = RecordBudget(None)
-        self.rate = 0.0
+        self.rate: dict[str, float] = {}  # records/s per service, or ALL
         self.done_reported = False
         self.missed_reported = 0  # of PACE.missed(): what the master was told already
 
-    def assign(self, run: int, limit: int | None, rate: float, resync: bool = False) -> None:
+    def assign(self, run: int, limit: int | None, rate: dict[str, float], resync: bool = False) -> None:
         if run != self.run:
             self.run, self.budget, self.done_reported = run, RecordBudget(limit), False
             PACE.reset_missed()
@@ -104,13 +107,17 @@ class Distributor:
         self._master: Any = runner if isinstance(runner, MasterRunner) else None
         self.run = 0
         self.max_records: int | None = None
-        self.rate = 0.0
+        self.rate = 0.0  # the run's target, every service together
+        # Several services with a rate each: each one's part of `rate` ({} : ALL, one rate for every user),
+        # and the service of each user class (Locust counts a worker's users per class).
+        self.weights: dict[str, float] = {}
+        self.services: dict[str, str] = {}
         self.parts: dict[str, WorkerPart] = {}
         self.ended = True  # no test runs (none yet, or it ended): nothing changes any more
         self.missed_by_workers = 0  # starts the workers forgave (this run)
         # what each worker reported acknowledged this run (its own count: Reset Stats clears the tally's)
         self.acked_by_worker: Counter[str] = Counter()
-        self._sent: dict[str, tuple[int | None, float]] = {}  # worker -> (limit, rate) it was sent last
+        self._sent: dict[str, tuple[int | None, dict[str, float]]] = {}  # worker -> (limit, rate) it was sent last
         self._all_lost_since: float | None = None
         self._ticker: gevent.Greenlet | None = None
 
@@ -128,25 +135,36 @@ class Distributor:
             return [LOCAL]
         return sorted(worker for worker, node in self._nodes().items() if node.state in LIVE_STATES)
 
-    def shares(self) -> dict[str, float]:
-        """Each live worker's part of the rate: in proportion to its users (evenly while none
-        has reported any, at the very start of a test)."""
+    def shares(self) -> dict[str, dict[str, float]]:
+        """Each live worker's part of the rate, per service (or ALL): in proportion to its
+        users (of that service), evenly while none has reported any (the start of a test)."""
         live = [w for w, p in self.parts.items() if not p.lost]
-        if self._master is None:
-            users = dict.fromkeys(live, 1)
-        else:
-            nodes = self._nodes()
-            users = {worker: nodes[worker].user_count if worker in nodes else 0 for worker in live}
-        total = sum(users.values())
-        if not total:
-            return {worker: self.rate / len(live) for worker in live} if live else {}
-        return {worker: self.rate * count / total for worker, count in users.items()}
+        parts: dict[str, dict[str, float]] = {worker: {} for worker in live}
+        if not live:
+            return parts
+        nodes = self._nodes() if self._master is not None else {}
+        for service, weight in (self.weights or {ALL: 1.0}).items():
+            rate = self.rate * weight
+            if self._master is None:
+                users = dict.fromkeys(live, 1)
+            elif service == ALL:
+                users = {worker: nodes[worker].user_count if worker in nodes else 0 for worker in live}
+            else:
+                users = {
+                    worker: users_by_service(nodes[worker].user_classes_count, self.services)[service]
+                    if worker in nodes else 0
+                    for worker in live
+                }  # fmt: skip
+            total = sum(users.values())
+            for worker, count in users.items():
+                parts[worker][service] = rate * count / total if total else rate / len(live)
+        return parts
 
     def _send_all(self, force: bool = False) -> None:
         """Tell every worker whose part changed (or every worker, `force`)."""
         rates = self.shares()
         for worker, part in self.parts.items():
-            rate = rates.get(worker, 0.0)
+            rate = rates.get(worker, {})
             if not force and not part.resync and self._sent.get(worker) == (part.limit, rate):
                 continue
             self._sent[worker] = (part.limit, rate)
@@ -159,10 +177,19 @@ class Distributor:
 
     # ------------------------------------------------------------------ a test run
 
-    def start(self, max_records: int | None, rate: float) -> None:
-        """A new test: split the records and the rate over the workers there now."""
+    def start(
+        self,
+        max_records: int | None,
+        rate: float,
+        weights: dict[str, float] | None = None,
+        services: dict[str, str] | None = None,
+    ) -> None:
+        """A new test: split the records and the rate over the workers there now. `weights`:
+        each service's part of the rate (none: one rate for every user); `services`: the
+        service of each user class (aws_locust.mix.classes_by_service)."""
         self.run += 1
         self.max_records, self.rate, self.ended = max_records, rate, False
+        self.weights, self.services = dict(weights or {}), dict(services or {})
         workers = self.alive()
         limits = split(max_records, len(workers)) if max_records else [None] * len(workers)
         self.parts = {worker: WorkerPart(limit) for worker, limit in zip(workers, limits, strict=True)}
@@ -336,7 +363,10 @@ def attach(environment: Environment) -> Distributor | None:
         runner.register_message(
             SHARE,
             lambda msg, **_: PROCESS.assign(
-                int(msg.data["run"]), msg.data["limit"], float(msg.data["rate"]), bool(msg.data.get("resync"))
+                int(msg.data["run"]),
+                msg.data["limit"],
+                {service: float(rate) for service, rate in msg.data["rate"].items()},
+                bool(msg.data.get("resync")),
             ),
         )
         environment.events.report_to_master.add_listener(PROCESS.report_missed)
