@@ -1,0 +1,229 @@
+"""Several services in one run (locustfiles/mixed.py): user classes of every service and
+strategy, every service's flags, per-service rates and checks, bad input.
+
+The runs go to the local emulators the run starts itself (the default `--target local`),
+except where a service of known capacity is needed: there DynamoDB goes to a FIFO stub
+server (tests/stub_servers.py) through `--target aws` and AWS_ENDPOINT_URL_DYNAMODB,
+while SQS goes to a fauxqs the test starts.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from argparse import Namespace
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import LOCUST, PROJECT_ROOT, SharedEmulators, headless_locust, locust_env
+from stub_servers import FifoServer
+
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, available_emulators, free_ports
+from writers.errors import ConfigError
+from writers.services import SERVICES
+
+sys.path.insert(0, str(PROJECT_ROOT / "locustfiles"))
+from aws_locust.checks import read_check_settings
+from aws_locust.mix import parse_per_service
+from aws_locust.settings import read_rate_settings
+
+MIXED = PROJECT_ROOT / "locustfiles" / "mixed.py"
+SWARM_STARTED = ("Ramping to", "All users spawned", "Run time limit set")
+EMULATOR_STARTED = ("local emulators", "started dynalite", "started fauxqs")
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def run_mixed(args: Sequence[str], tmp_path: Path, timeout: float = 120, env: dict[str, str] | None = None) -> Any:
+    summary = tmp_path / f"summary-{len(list(tmp_path.iterdir()))}.json"
+    run = headless_locust(MIXED, [*args, "--summary-json", str(summary), "--report-dir", ""], tmp_path, timeout, env)
+    data = json.loads(summary.read_text()) if summary.exists() else {}
+    return run, data
+
+
+def needs(*services: str) -> None:
+    for service in services:
+        if not available_emulators(service):
+            pytest.skip(f"no emulator for {service} can run here")
+
+
+# --------------------------------------------------------------------------- the user classes
+
+
+def test_every_service_and_strategy_has_its_class(tmp_path: Path) -> None:
+    run = headless_locust(MIXED, ["--list"], tmp_path, timeout=60)
+    listed = {line.strip() for line in run.output.splitlines()}
+    for name in ("DynamoDBGeventUser", "S3AiohttpUser", "SQSThreadedUser", "KinesisGeventUser", "DynamoDBAioboto3User"):
+        assert name in listed, run.output
+    assert len([n for n in listed if n.endswith("User")]) == len(SERVICES) * 5, run.output
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_per_service_figures_are_parsed_and_checked() -> None:
+    assert parse_per_service("--rate", "200") is None
+    assert parse_per_service("--rate", " DynamoDB=200 , sqs=100") == {"dynamodb": "200", "sqs": "100"}
+    for text, says in (
+        ("dynamo=200", "unknown service 'dynamo'"),
+        ("dynamodb=1,dynamodb=2", "dynamodb is given twice"),
+        ("dynamodb=200,100", "SERVICE=FIGURE"),
+    ):
+        with pytest.raises(ConfigError, match=says):
+            parse_per_service("--rate", text)
+    options = Namespace(
+        rate="dynamodb=200,sqs=100", arrival="uniform", rate_steps="", find_max=False, find_max_start="100",
+        find_max_growth="2", step_time="15s", slo_p99_ms="", slo_throttle_ratio="", slo_error_ratio="",
+    )  # fmt: skip
+    settings = read_rate_settings(options)
+    assert settings.rate == 300 and settings.by_service == {"dynamodb": 200, "sqs": 100} and settings.paced
+    options.rate = "dynamodb=0"
+    with pytest.raises(ConfigError, match="--rate dynamodb must be above 0"):
+        read_rate_settings(options)
+    checks = read_check_settings(Namespace(check_p99_ms="dynamodb=20,s3=80", check_min_rate="5"))
+    assert checks.p99_ms is None and checks.min_rate == 5
+    assert {s: c.p99_ms for s, c in checks.by_service.items()} == {"dynamodb": 20, "s3": 80}
+    assert checks.named() == {"--check-p99-ms": ["dynamodb", "s3"]}
+
+
+BAD = [
+    (["--rate", "dynamo=100", "DynamoDBGeventUser"], "unknown service 'dynamo'"),
+    (["--rate", "dynamodb=100,s3=50", "DynamoDBGeventUser"], "no S3 user class is in this run"),
+    (["--rate", "dynamodb=100", "DynamoDBGeventUser", "SQSGeventUser"], "gives no figure for sqs"),
+    (["--check-p99-ms", "kinesis=20", "DynamoDBGeventUser"], "no Kinesis user class is in this run"),
+    (["--check-p99-ms", "dynamodb=fast", "DynamoDBGeventUser"], "--check-p99-ms dynamodb must be a number"),
+]
+
+
+@pytest.mark.parametrize(("args", "says"), BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_line_and_exit_2_before_the_swarm(args: list[str], says: str, tmp_path: Path) -> None:
+    run = headless_locust(MIXED, ["-u", "2", "-r", "2", "-t", "5s", *args], tmp_path, timeout=60)
+
+    assert run.returncode == 2, run.output
+    assert "Traceback" not in run.output, run.output
+    errors = [line for line in run.output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and says in errors[0], run.output
+    assert not [s for s in (*SWARM_STARTED, *EMULATOR_STARTED) if s in run.output], run.output
+
+
+# --------------------------------------------------------------------------- runs on the emulators
+
+
+def achieved(data: dict[str, Any], service: str) -> float:
+    value: float = data["rate"]["by_service"][service]["achieved"]
+    return value
+
+
+def distributed(args: Sequence[str], tmp_path: Path, timeout: float) -> tuple[int, str, dict[str, Any]]:
+    """A master and two worker processes on a free port of 127.0.0.1 (not Locust's default
+    port: other runs on this machine must not join): the master's exit code, output, summary."""
+    port, summary = free_ports(1)[0], tmp_path / "summary.json"
+    base = [str(LOCUST), "-f", str(MIXED)]
+    master = subprocess.Popen(
+        [*base, "--headless", "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+         "--expect-workers", "2", "--summary-json", str(summary), "--report-dir", "", *args],
+        cwd=tmp_path, env=locust_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    workers = [
+        subprocess.Popen(
+            [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+            cwd=tmp_path, env=locust_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    try:
+        output, _ = master.communicate(timeout=timeout)
+        for worker in workers:
+            worker.wait(30)
+    finally:
+        for process in (master, *workers):
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+    return master.returncode, output, json.loads(summary.read_text()) if summary.exists() else {}
+
+
+def test_two_services_distributed_each_at_its_own_rate(tmp_path: Path) -> None:
+    needs("dynamodb", "sqs")
+    args = ["-u", "2", "-r", "2", "-t", "12s", "--rate", "dynamodb=120,sqs=60", "--verify",
+            "DynamoDBGeventUser", "SQSGeventUser"]  # fmt: skip
+    code, output, data = distributed(args, tmp_path, timeout=150)
+
+    assert code == 0, output[-4000:]
+    assert "Traceback" not in output
+    by_service = data["rate"]["by_service"]
+    assert set(by_service) == {"dynamodb", "sqs"}, by_service
+    assert by_service["dynamodb"]["target"] == 120 and by_service["sqs"]["target"] == 60, by_service
+    # the workers start after the master's clock: up to ~2.5 s of 12 on a busy machine; never above the target
+    for service, target in (("dynamodb", 120), ("sqs", 60)):
+        assert target * (12 - 2.5) / 12 <= achieved(data, service) <= target * 1.05, (service, by_service)
+    # one user each: Locust gives each worker one of the two classes, and each service's rate must go
+    # wholly to the worker running its users (split by workers alone, each service would get half)
+    assert len(data["acked_by_worker"]) == 2, data["acked_by_worker"]
+    # only the services of the classes picked: their emulators, their read-back
+    assert "dynalite" in output and "fauxqs" in output
+    assert "weed" not in output and "kinesalite" not in output, output[-4000:]
+    for name in ("DynamoDB", "SQS"):
+        assert f"verify {name}: " in output and f"verify {name}: 0 acknowledged" not in output
+    assert {row.split()[0] for row in data["rows"]} == {"DynamoDB", "SQS"}
+
+
+def test_four_services_in_one_run_every_record_read_back(tmp_path: Path) -> None:
+    needs(*SERVICES)
+    classes = ["DynamoDBGeventUser", "S3GeventUser", "SQSGeventUser", "KinesisGeventUser"]
+    args = ["-u", "4", "-r", "4", "-t", "20s", "--max-records", "400", "--verify", "--table", "mixed-four",
+            "--bucket", "mixed-four", "--queue", "mixed-four", "--stream", "mixed-four", *classes]  # fmt: skip
+    run, data = run_mixed(args, tmp_path, timeout=200)
+
+    assert run.returncode == 0, run.output[-4000:]
+    assert "Traceback" not in run.output
+    assert data["acked"] == 400, data["acked"]
+    services = {row.split()[0] for row in data["rows"]}
+    assert services == {"DynamoDB", "S3", "SQS", "Kinesis"}, data["rows"]
+    verified = [line for line in run.output.splitlines() if "verify " in line and " acknowledged, " in line]
+    for name in services:
+        lines = [line for line in verified if f"verify {name}: " in line]
+        assert len(lines) == 1 and ", 0 lost, 0 corrupt, 0 duplicates" in lines[0], verified
+
+
+# --------------------------------------------------------------------------- a service of known capacity
+
+
+@pytest.fixture
+def fifo() -> Any:
+    server = FifoServer(capacity=100)
+    yield server
+    server.close()
+
+
+def test_a_slow_service_misses_its_rate_and_its_check_the_other_keeps_both(
+    fifo: FifoServer, local: SharedEmulators, tmp_path: Path
+) -> None:
+    """DynamoDB: a FIFO server of 100 calls/s, asked 200 records/s (it achieves ~100);
+    SQS: fauxqs at 60. The slow service must not slow the other; its per-service check
+    fails the run (exit 4), the other's passes."""
+    needs("sqs")
+    sqs = local.get("sqs")
+    env = {
+        "AWS_ENDPOINT_URL_DYNAMODB": fifo.url,
+        "AWS_ENDPOINT_URL_SQS": sqs.endpoint,
+        "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
+    }
+    args = ["--target", "aws", "--table", "stub", "--queue", "mixed-fifo", "-u", "4", "-r", "4", "-t", "10s",
+            "--concurrency", "4", "--rate", "dynamodb=200,sqs=60", "--check-min-rate", "dynamodb=150,sqs=45",
+            "--check-given-up", "off", "DynamoDBGeventUser", "SQSGeventUser"]  # fmt: skip
+    run, data = run_mixed(args, tmp_path, timeout=120, env=env)
+
+    assert run.returncode == 4, run.output[-4000:]
+    assert "Traceback" not in run.output
+    assert 80 <= achieved(data, "dynamodb") <= 105, data["rate"]  # the server's capacity, not the target
+    assert data["rate"]["by_service"]["dynamodb"]["late"] > 0, data["rate"]
+    assert 60 * (10 - 1.5) / 10 <= achieved(data, "sqs") <= 63, data["rate"]  # its own rate, untouched
+    failed = [line for line in run.output.splitlines() if "check failed" in line]
+    assert len(failed) == 1 and "dynamodb" in failed[0] and "--check-min-rate" in failed[0], failed
+    checks = {check["service"]: check for check in data["checks"] if check.get("service")}
+    assert not checks["dynamodb"]["passed"] and checks["sqs"]["passed"], data["checks"]
