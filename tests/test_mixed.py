@@ -130,8 +130,11 @@ def distributed(args: Sequence[str], tmp_path: Path, timeout: float) -> tuple[in
     workers = [
         subprocess.Popen(
             [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
-            cwd=tmp_path, env=locust_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            cwd=tmp_path,
+            env=locust_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(2)
     ]
     try:
@@ -139,7 +142,8 @@ def distributed(args: Sequence[str], tmp_path: Path, timeout: float) -> tuple[in
         for worker in workers:
             worker.wait(30)
     finally:
-        for process in (master, *workers):
+        processes: list[subprocess.Popen[Any]] = [master, *workers]
+        for process in processes:
             if process.poll() is None:
                 process.kill()
                 process.wait(10)
