@@ -231,3 +231,29 @@ def test_a_slow_service_misses_its_rate_and_its_check_the_other_keeps_both(
     assert len(failed) == 1 and "dynamodb" in failed[0] and "--check-min-rate" in failed[0], failed
     checks = {check["service"]: check for check in data["checks"] if check.get("service")}
     assert not checks["dynamodb"]["passed"] and checks["sqs"]["passed"], data["checks"]
+
+
+def test_find_max_raises_both_rates_in_proportion_and_names_the_service_that_breaks(
+    fifo: FifoServer, local: SharedEmulators, tmp_path: Path
+) -> None:
+    """DynamoDB (a FIFO server of 100 calls/s) and SQS (fauxqs) at equal parts: the run's
+    rate is sustainable up to ~200 (DynamoDB's 100), and DynamoDB is named, not SQS."""
+    needs("sqs")
+    env = {
+        "AWS_ENDPOINT_URL_DYNAMODB": fifo.url,
+        "AWS_ENDPOINT_URL_SQS": local.get("sqs").endpoint,
+        "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
+    }
+    args = ["--target", "aws", "--table", "stub", "--queue", "mixed-knee", "-u", "2", "-r", "2", "--concurrency", "64",
+            "--rate", "dynamodb=1,sqs=1", "--find-max", "--find-max-start", "50", "--step-time", "3s",
+            "--slo-p99-ms", "100", "DynamoDBGeventUser", "SQSGeventUser"]  # fmt: skip
+    run, data = run_mixed(args, tmp_path, timeout=220, env=env)
+
+    assert run.returncode == 0, run.output[-4000:]
+    search = data["find_max"]
+    assert search["complete"] and 150 <= search["sustainable_rate"] <= 215, json.dumps(search, indent=1)
+    assert search["first_breach"] == ["dynamodb"], json.dumps(search, indent=1)
+    assert "first to break its objective: dynamodb" in run.output
+    for step in search["steps"]:  # every step: each service at half the run's rate
+        assert step["by_service"]["dynamodb"]["rate"] == step["by_service"]["sqs"]["rate"] == round(step["rate"] / 2, 1)

@@ -307,7 +307,7 @@ class Lifecycle:
             mix.classes_by_service(environment.user_classes),
         )
         if paced.find_max:
-            self.knee.start(paced)
+            self.knee.start(paced, mix.rate_weights(paced.by_service))
         self.watchdog.start(read_settings(options, self.workloads[0]).abort_after if self.workloads else 0)
         if options.rate_mode:
             logger.info("rate mode: calls start on a schedule (%s arrivals)", paced.arrival)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from writers.errors import ConfigError
-from writers.services import SERVICES, Workload, workload_class
+from writers.services import SERVICES, Workload, service_named, workload_class
 
 ALL = ""  # a share of the rate for every user, whatever its service (one global --rate)
 
@@ -25,6 +25,12 @@ ALL = ""  # a share of the rate for every user, whatever its service (one global
 def flag_name(workload: type[Workload]) -> str:
     """The name a flag gives the service ("dynamodb"): its registry name."""
     return next(name for name in SERVICES if workload_class(name) is workload)
+
+
+def flag_name_of(shown: str) -> str:
+    """A service as Locust shows it ("DynamoDB") -> as flags name it ("dynamodb")."""
+    workload = service_named(shown)
+    return flag_name(workload) if workload is not None else shown
 
 
 def shown_name(flag: str) -> str:
