@@ -37,9 +37,12 @@ EMULATOR_STARTED = ("local emulators", "started dynalite", "started fauxqs")
 pytestmark = pytest.mark.timeout(240)
 
 
-def run_mixed(args: Sequence[str], tmp_path: Path, timeout: float = 120, env: dict[str, str] | None = None) -> Any:
+def run_mixed(
+    args: Sequence[str], tmp_path: Path, timeout: float = 120, env: dict[str, str] | None = None, reports: str = ""
+) -> Any:
     summary = tmp_path / f"summary-{len(list(tmp_path.iterdir()))}.json"
-    run = headless_locust(MIXED, [*args, "--summary-json", str(summary), "--report-dir", ""], tmp_path, timeout, env)
+    outputs = ["--summary-json", str(summary), "--report-dir", reports]
+    run = headless_locust(MIXED, [*args, *outputs], tmp_path, timeout, env)
     data = json.loads(summary.read_text()) if summary.exists() else {}
     return run, data
 
@@ -185,6 +188,10 @@ def test_four_services_in_one_run_every_record_read_back(tmp_path: Path) -> None
     assert run.returncode == 0, run.output[-4000:]
     assert "Traceback" not in run.output
     assert data["acked"] == 400, data["acked"]
+    by_service = data["by_service"]  # each service's counts, adding up to the run's
+    assert set(by_service) == {"dynamodb", "s3", "sqs", "kinesis"}, by_service
+    assert sum(counts["acked"] for counts in by_service.values()) == 400, by_service
+    assert all(counts["acked"] > 0 and counts["calls"] >= counts["acked"] for counts in by_service.values()), by_service
     services = {row.split()[0] for row in data["rows"]}
     assert services == {"DynamoDB", "S3", "SQS", "Kinesis"}, data["rows"]
     verified = [line for line in run.output.splitlines() if "verify " in line and " acknowledged, " in line]
@@ -220,7 +227,7 @@ def test_a_slow_service_misses_its_rate_and_its_check_the_other_keeps_both(
     args = ["--target", "aws", "--table", "stub", "--queue", "mixed-fifo", "-u", "4", "-r", "4", "-t", "10s",
             "--concurrency", "4", "--rate", "dynamodb=200,sqs=60", "--check-min-rate", "dynamodb=150,sqs=45",
             "--check-given-up", "off", "DynamoDBGeventUser", "SQSGeventUser"]  # fmt: skip
-    run, data = run_mixed(args, tmp_path, timeout=120, env=env)
+    run, data = run_mixed(args, tmp_path, timeout=120, env=env, reports=str(tmp_path / "reports"))
 
     assert run.returncode == 4, run.output[-4000:]
     assert "Traceback" not in run.output
@@ -231,6 +238,15 @@ def test_a_slow_service_misses_its_rate_and_its_check_the_other_keeps_both(
     assert len(failed) == 1 and "dynamodb" in failed[0] and "--check-min-rate" in failed[0], failed
     checks = {check["service"]: check for check in data["checks"] if check.get("service")}
     assert not checks["dynamodb"]["passed"] and checks["sqs"]["passed"], data["checks"]
+    # the report: each service's target and achieved rate, and the service of each per-service check
+    (page,) = (tmp_path / "reports").glob("*.html")
+    html = page.read_text()
+    table = html[html.index('id="rate-by-service"') :].split("</table>")[0]
+    for service in ("dynamodb", "sqs"):
+        figures = data["rate"]["by_service"][service]
+        assert f'<td class="name">{service}</td><td>{figures["target"]}</td><td>{figures["achieved"]}</td>' in table
+    checks_table = html[html.index('id="checks"') :].split("</table>")[0]
+    assert '<td class="name">dynamodb</td>' in checks_table and '<td class="name">sqs</td>' in checks_table
 
 
 def test_find_max_raises_both_rates_in_proportion_and_names_the_service_that_breaks(
@@ -248,12 +264,14 @@ def test_find_max_raises_both_rates_in_proportion_and_names_the_service_that_bre
     args = ["--target", "aws", "--table", "stub", "--queue", "mixed-knee", "-u", "2", "-r", "2", "--concurrency", "64",
             "--rate", "dynamodb=1,sqs=1", "--find-max", "--find-max-start", "50", "--step-time", "3s",
             "--slo-p99-ms", "100", "DynamoDBGeventUser", "SQSGeventUser"]  # fmt: skip
-    run, data = run_mixed(args, tmp_path, timeout=220, env=env)
+    run, data = run_mixed(args, tmp_path, timeout=220, env=env, reports=str(tmp_path / "reports"))
 
     assert run.returncode == 0, run.output[-4000:]
     search = data["find_max"]
     assert search["complete"] and 150 <= search["sustainable_rate"] <= 215, json.dumps(search, indent=1)
     assert search["first_breach"] == ["dynamodb"], json.dumps(search, indent=1)
     assert "first to break its objective: dynamodb" in run.output
+    (page,) = (tmp_path / "reports").glob("*.html")
+    assert '<b id="first-breach">dynamodb</b>' in page.read_text()
     for step in search["steps"]:  # every step: each service at half the run's rate
         assert step["by_service"]["dynamodb"]["rate"] == step["by_service"]["sqs"]["rate"] == round(step["rate"] / 2, 1)

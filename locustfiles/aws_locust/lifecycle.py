@@ -484,6 +484,9 @@ class Lifecycle:
             cost = self.tally.total("cost_pusd") / 1e12
             per_record = cost / data["acked"] if data["acked"] else None
             data["find_max"] = self.knee.search.result(per_record)
+        by_service = mix.counts_by_service(self.tally.rows)
+        if len(by_service) > 1:
+            data["by_service"] = by_service
         hot = self.hot.top()
         if hot:
             data["hot_keys"] = hot

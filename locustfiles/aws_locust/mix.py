@@ -167,3 +167,15 @@ def format_rate_by_service(by_service: Mapping[str, Mapping[str, Any]]) -> str:
         f"achieved {figures['achieved']}, {figures['late']} late"
         for name, figures in by_service.items()
     )
+
+
+COUNTS = ("calls", "items", "acked", "retried_items", "given_up_items")  # per service in the summary
+
+
+def counts_by_service(rows: Mapping[Any, Mapping[str, int]]) -> dict[str, dict[str, int]]:
+    """--summary-json `by_service` (several services in the run): each service's counts
+    (registry name -> calls, items, acked, retried and given-up items), its rows added up."""
+    return {
+        flag_name_of(service): {field: counts[field] for field in COUNTS}
+        for service, counts in sorted(rows_by_service(rows).items())
+    }
