@@ -275,3 +275,15 @@ def test_find_max_raises_both_rates_in_proportion_and_names_the_service_that_bre
     assert '<b id="first-breach">dynamodb</b>' in page.read_text()
     for step in search["steps"]:  # every step: each service at half the run's rate
         assert step["by_service"]["dynamodb"]["rate"] == step["by_service"]["sqs"]["rate"] == round(step["rate"] / 2, 1)
+
+
+def test_one_global_rate_is_shared_by_every_user_whatever_its_service(tmp_path: Path) -> None:
+    needs("dynamodb", "sqs")
+    args = ["-u", "2", "-r", "2", "-t", "10s", "--rate", "80", "DynamoDBGeventUser", "SQSGeventUser"]
+    run, data = run_mixed(args, tmp_path)
+
+    assert run.returncode == 0, run.output[-4000:]
+    by_service = data["rate"]["by_service"]
+    assert data["rate"]["target"] == 80 and set(by_service) == {"dynamodb", "sqs"}, data["rate"]
+    for figures in by_service.values():  # one user of each: half the rate each; no per-service target
+        assert figures["target"] is None and 40 * (10 - 1.5) / 10 <= figures["achieved"] <= 42, by_service
