@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from argparse import Namespace
 from collections.abc import Sequence
 from pathlib import Path
@@ -287,3 +288,47 @@ def test_one_global_rate_is_shared_by_every_user_whatever_its_service(tmp_path: 
     assert data["rate"]["target"] == 80 and set(by_service) == {"dynamodb", "sqs"}, data["rate"]
     for figures in by_service.values():  # one user of each: half the rate each; no per-service target
         assert figures["target"] is None and 40 * (10 - 1.5) / 10 <= figures["achieved"] <= 42, by_service
+
+
+def test_the_aws_tab_shows_each_service_and_keeps_the_parts_when_the_rate_changes(tmp_path: Path) -> None:
+    """The web UI with two classes named on the command line: the class picker's test with a
+    per-service rate; the AWS tab's rate shows each service's part, and a new rate from the
+    tab keeps the proportions."""
+    import requests
+
+    needs("dynamodb", "sqs")
+    port = free_ports(1)[0]
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [str(LOCUST), "-f", str(MIXED), "--web-host", "127.0.0.1", "--web-port", str(port), "--report-dir", "",
+         "DynamoDBGeventUser", "SQSGeventUser"],
+        cwd=tmp_path, env=locust_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"{base}/aws/stats", timeout=5)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline and process.poll() is None, "the web UI did not start"
+                time.sleep(0.5)
+        form = {"user_count": "2", "spawn_rate": "2", "host": "", "rate": "dynamodb=40,sqs=20",
+                "user_classes": ["DynamoDBGeventUser", "SQSGeventUser"]}  # fmt: skip
+        started = requests.post(f"{base}/swarm", data=form, timeout=30).json()
+        time.sleep(4)
+        first = requests.get(f"{base}/aws/stats", timeout=10).json()
+        changed = requests.post(f"{base}/aws/rate", data={"rate": "90"}, timeout=10)
+        second = requests.get(f"{base}/aws/stats", timeout=10).json()
+        requests.get(f"{base}/stop", timeout=10)
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=60)
+
+    assert started["success"] is True, started
+    assert first["rate"]["target"] == 60 and first["rate"]["by_service"] == {"dynamodb": 40, "sqs": 20}, first["rate"]
+    assert {row["service"] for row in first["rows"]} == {"DynamoDB", "SQS"}, first["rows"]
+    assert changed.status_code == 200, changed.text
+    assert second["rate"]["by_service"] == {"dynamodb": 60, "sqs": 30}, second["rate"]
+    assert "weed" not in output and "kinesalite" not in output  # only the services of the classes named
+    assert "Traceback" not in output, output[-3000:]

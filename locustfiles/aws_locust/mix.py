@@ -179,3 +179,9 @@ def counts_by_service(rows: Mapping[Any, Mapping[str, int]]) -> dict[str, dict[s
         flag_name_of(service): {field: counts[field] for field in COUNTS}
         for service, counts in sorted(rows_by_service(rows).items())
     }
+
+
+def targets_by_service(target: float, by_service: Mapping[str, float]) -> dict[str, float]:
+    """The run's target split by the per-service figures' proportions (registry names); {} for one global rate."""
+    total = sum(by_service.values())
+    return {name: round(target * rate / total, 1) for name, rate in by_service.items()} if total > 0 else {}
