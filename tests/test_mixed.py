@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from conftest import LOCUST, PROJECT_ROOT, SharedEmulators, headless_locust, locust_env
 from stub_servers import FifoServer
 
@@ -294,8 +295,6 @@ def test_the_aws_tab_shows_each_service_and_keeps_the_parts_when_the_rate_change
     """The web UI with two classes named on the command line: the class picker's test with a
     per-service rate; the AWS tab's rate shows each service's part, and a new rate from the
     tab keeps the proportions."""
-    import requests
-
     needs("dynamodb", "sqs")
     port = free_ports(1)[0]
     base = f"http://127.0.0.1:{port}"
