@@ -21,6 +21,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 COPY requirements.txt pyproject.toml ./
 COPY writers/ writers/
+COPY fault_proxy/ fault_proxy/
+COPY comparison/ comparison/
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install -c requirements.txt ${LOCUST_PACKAGES} "${SETUPTOOLS}" \
  && /opt/venv/bin/pip install --no-deps --no-build-isolation . \
@@ -68,9 +70,13 @@ ENTRYPOINT ["python", "/app/scripts/emulators.py"]
 # ---- The Locust image, master and workers; the default target.
 FROM base AS runtime
 COPY --from=build /opt/venv /opt/venv
-# Every locustfile imports with this venv (--list exits before any user or AWS call).
+# Every locustfile imports with this venv (--list exits before any user or AWS call), and
+# `locust -f locustfiles/<service>.py --help` lists our flags (the startup hook setup.sh installs).
 RUN python -m compileall -q locustfiles scripts \
- && for f in locustfiles/*.py; do locust -f "$f" --list > /dev/null || exit 1; done
+ && python scripts/install_help_hook.py \
+ && for f in locustfiles/*.py; do locust -f "$f" --list > /dev/null || exit 1; done \
+ && locust -f locustfiles/dynamodb.py --help > /tmp/help.txt \
+ && grep -q -- --max-records /tmp/help.txt && rm /tmp/help.txt
 USER 10001:10001
 # 5557: workers connect to the master; 8089: web UI
 EXPOSE 5557 8089

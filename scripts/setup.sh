@@ -19,6 +19,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# `locust -f locustfiles/<service>.py --help` lists our flags: a one-line startup hook (.pth;
+# one look-up per interpreter start unless -h/--help is given) imports the named locustfiles
+# before Locust prints its help. scripts/install_help_hook.py says how.
+.venv/bin/python scripts/install_help_hook.py >/dev/null
+
 if command -v npm >/dev/null 2>&1; then
   lock_stamp=emulators/node_modules/.lock.sha256
   want="$(sha256sum emulators/package-lock.json | cut -d' ' -f1)"

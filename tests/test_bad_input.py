@@ -18,7 +18,7 @@ from writers.services.dynamodb import DynamoDBWorkload
 # The glue's pure parts import without Locust (see test_report): no monkey-patching here.
 sys.path.insert(0, str(PROJECT_ROOT / "locustfiles"))
 from aws_locust.checks import add_check_arguments, read_check_settings
-from aws_locust.settings import add_common_arguments, read_rate_settings, read_settings
+from aws_locust.settings import add_common_arguments, add_rate_arguments, read_rate_settings, read_settings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -106,6 +106,7 @@ def test_nan_is_refused_by_every_numeric_flag() -> None:
     over (a float, for float flags) or as text (the rest are parsed by our checks)."""
     recorder = FlagDefaults()
     add_common_arguments(recorder)
+    add_rate_arguments(recorder)
     add_check_arguments(recorder)
     DynamoDBWorkload.add_arguments(recorder)
     defaults = {dest: default for dest, (_, default, _) in recorder.flags.items()}

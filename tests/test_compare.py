@@ -6,17 +6,18 @@ Every comparison is bounded: few records, --run-time per run, and a subprocess t
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from conftest import PROJECT_ROOT, locust_env
+
+import comparison as compare
+from comparison import runs as compare_runs
 
 COMPARE = PROJECT_ROOT / "scripts" / "compare.py"
 PYTHON = PROJECT_ROOT / ".venv" / "bin" / "python"
@@ -24,18 +25,6 @@ if not PYTHON.exists():
     PYTHON = Path(sys.executable)
 COLUMNS = ["strategy", "seconds", "records/s", "speedup", "p50 ms", "p99 ms", "CPU s/1k records", "status"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def load_compare() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("compare_script", COMPARE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-compare = load_compare()
 
 
 def run_compare(args: list[str], cwd: Path, timeout: float = 80) -> subprocess.CompletedProcess[str]:
@@ -182,7 +171,7 @@ def test_a_failed_run_is_marked_and_the_others_finish(
             command[-1] = "NoSuchUser"
         return command
 
-    monkeypatch.setattr(compare, "locust_command", broken_for_sequential)
+    monkeypatch.setattr(compare_runs, "locust_command", broken_for_sequential)
     for name in [n for n in os.environ if n.startswith("AWS_")]:
         monkeypatch.delenv(name)
     out = tmp_path / "report"

@@ -39,6 +39,7 @@ from writers.emulators import (
     banner,
     start_emulator,
 )
+from writers.emulators import ports as emulator_ports
 from writers.services import workload_class
 from writers.services.s3 import emulator as s3_emulator
 
@@ -489,13 +490,13 @@ def test_address_helpers() -> None:
 
 def _no_probe_binds(monkeypatch: pytest.MonkeyPatch) -> None:
     """Port probes that bind nothing, so a wildcard bind can be tested without one."""
-    monkeypatch.setattr(emulators, "free_ports", lambda count, host="127.0.0.1": [40001 + i for i in range(count)])
+    monkeypatch.setattr(emulator_ports, "free_ports", lambda count, host="127.0.0.1": [40001 + i for i in range(count)])
     monkeypatch.setattr(
         s3_emulator,
         "_free_port_pairs",
         lambda count, offset, host="127.0.0.1", avoid=(): [(41001 + i, 41001 + i + offset) for i in range(count)],
     )
-    monkeypatch.setattr(emulators, "ensure_free", lambda host, port: port)
+    monkeypatch.setattr(emulator_ports, "ensure_free", lambda host, port: port)
 
 
 def test_wildcard_bind_reaches_every_launcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -562,7 +563,7 @@ def test_wildcard_bind_gives_a_connectable_endpoint(tmp_path: Path, monkeypatch:
     port = emulators.free_ports(1)[0]
     fake = _fake_dynalite(tmp_path, WILDCARD_FAKE_SERVER)
     monkeypatch.setenv(emulators.EMULATORS_DIR_ENV, str(fake))
-    monkeypatch.setattr(emulators, "ensure_free", lambda host, port: port)  # would bind 0.0.0.0
+    monkeypatch.setattr(emulator_ports, "ensure_free", lambda host, port: port)  # would bind 0.0.0.0
     emulator = start_emulator("dynamodb", prefer="dynalite", bind="0.0.0.0", port=port, timeout=10)
     try:
         assert emulator.endpoint == f"http://127.0.0.1:{port}"  # health-checked there

@@ -12,7 +12,6 @@ import asyncio
 import gzip
 import hashlib
 import http.client
-import importlib.util
 import io
 import json
 import os
@@ -27,7 +26,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -40,6 +38,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 from conftest import SharedEmulators
 
+import fault_proxy as fp
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
 from writers.errors import AwsCallError, FailureKind
 from writers.services.s3 import faults as s3_faults
@@ -65,19 +64,6 @@ DEFAULTS: dict[str, Any] = {
     "partition_write_units": None,
     "partition_read_units": None,
 }
-
-
-def _load_module() -> ModuleType:
-    """The proxy script as a module, for the unit tests of its pure functions."""
-    spec = importlib.util.spec_from_file_location("fault_proxy", PROXY_SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["fault_proxy"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-fp = _load_module()
 
 
 # --------------------------------------------------------------------------- the proxy process

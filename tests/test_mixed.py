@@ -16,6 +16,7 @@ import time
 from argparse import Namespace
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -30,7 +31,9 @@ from writers.services import SERVICES
 sys.path.insert(0, str(PROJECT_ROOT / "locustfiles"))
 from aws_locust.checks import read_check_settings
 from aws_locust.mix import parse_per_service
+from aws_locust.pace import ProcessPace
 from aws_locust.settings import read_rate_settings
+from aws_locust.shares import SHARE, Distributor, ProcessShare
 
 MIXED = PROJECT_ROOT / "locustfiles" / "mixed.py"
 SWARM_STARTED = ("Ramping to", "All users spawned", "Run time limit set")
@@ -92,6 +95,54 @@ def test_per_service_figures_are_parsed_and_checked() -> None:
     assert checks.p99_ms is None and checks.min_rate == 5
     assert {s: c.p99_ms for s, c in checks.by_service.items()} == {"dynamodb": 20, "s3": 80}
     assert checks.named() == {"--check-p99-ms": ["dynamodb", "s3"]}
+
+
+# --------------------------------------------------------------------------- the rate, one part per worker
+
+
+def test_each_worker_is_sent_each_services_part_in_its_one_share_message() -> None:
+    """--rate dynamodb=300,sqs=100 on a master with two workers: each service's rate is divided
+    by the workers' users of that service, and goes out with the worker's part (SHARE), once."""
+    users = {"w1": {"DynamoDBGeventUser": 1, "SQSGeventUser": 2}, "w2": {"DynamoDBGeventUser": 3}}
+    nodes = {w: SimpleNamespace(state="running", user_count=3, user_classes_count=c) for w, c in users.items()}
+    sent: list[tuple[str, dict[str, Any], str]] = []
+
+    def send(kind: str, data: dict[str, Any], client_id: str) -> None:
+        sent.append((kind, data, client_id))
+
+    master = SimpleNamespace(clients=SimpleNamespace(_worker_nodes=nodes), send_message=send)
+    environment = SimpleNamespace(runner=master, parsed_options=SimpleNamespace(headless=True))
+    distributor = Distributor(environment, ProcessShare(ProcessPace()), master)  # type: ignore[arg-type]
+    classes = {"DynamoDBGeventUser": "DynamoDB", "SQSGeventUser": "SQS"}
+    distributor.start(None, 400.0, True, "uniform", {"DynamoDB": 0.75, "SQS": 0.25}, classes)
+    parts = {worker: data for kind, data, worker in sent if kind == SHARE}
+    assert len(sent) == 2 and set(parts) == {"w1", "w2"}
+    assert parts["w1"]["by_service"] == {"DynamoDB": 75.0, "SQS": 100.0} and parts["w1"]["rate"] == 175.0
+    assert parts["w2"]["by_service"] == {"DynamoDB": 225.0, "SQS": 0.0} and parts["w2"]["rate"] == 225.0
+    distributor.set_rate(800.0)  # the web UI: the proportions stay
+    assert sent[-1][1]["by_service"] == {"DynamoDB": 450.0, "SQS": 0.0}
+    distributor.on_test_stop()
+
+    pace = ProcessPace()  # the worker w1: each service's part over its own users
+    ProcessShare(pace).assign({**parts["w1"], "paced": True})
+    dynamodb, sqs_1, sqs_2 = (
+        pace.join("uniform", 1, "DynamoDB"),
+        pace.join("uniform", 1, "SQS"),
+        pace.join("uniform", 5, "SQS"),
+    )
+    assert (dynamodb.target_rate, sqs_1.target_rate, sqs_2.target_rate) == (75.0, 50.0, 10.0)  # 50 records/s in 5s
+    for schedule in (dynamodb, sqs_1, sqs_2):
+        pace.leave(schedule)
+
+
+def test_a_pipeline_takes_one_rate_only(tmp_path: Path) -> None:
+    """A pipeline's --rate is records/s through every step: per-service figures are refused."""
+    pipeline = PROJECT_ROOT / "locustfiles" / "pipeline.py"
+    args = ["-u", "1", "-t", "5s", "--pipeline", "dynamodb,sqs", "--rate", "dynamodb=100,sqs=100", "GeventUser"]
+    run = headless_locust(pipeline, args, tmp_path, timeout=60)
+    assert run.returncode == 2, run.output
+    assert "one figure, not one per service" in run.output and "Traceback" not in run.output, run.output
+    assert not any(marker in run.output for marker in (*SWARM_STARTED, *EMULATOR_STARTED)), run.output
 
 
 BAD = [

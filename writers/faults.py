@@ -1,4 +1,4 @@
-"""A service's side of the fault-injecting proxy (scripts/fault_proxy.py).
+"""A service's side of the fault-injecting proxy (the fault_proxy package).
 
 The proxy throttles, fails, drops and loses requests of any service; what a request is
 and how its service answers is the service's to say. Each service's Workload names its
@@ -85,7 +85,8 @@ class ServiceFaults:
     partition_read_units: float | None = None
 
     def matches(self, headers: Mapping[str, str]) -> bool:
-        """True for the requests of this service."""
+        """True for the requests of this service. The proxy asks the service a signed request's
+        credential scope names (and, for an unsigned request, each service in turn)."""
         return bool(self.target_prefix) and headers.get("X-Amz-Target", "").startswith(self.target_prefix)
 
     def operation(self, headers: Mapping[str, str]) -> str | None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from writers.errors import AwsCallError, FailureKind
+from writers.services import workloads
 
 if TYPE_CHECKING:
     from writers.calls import Call
@@ -114,8 +115,6 @@ class Billing:
 @functools.cache
 def _billings() -> dict[str, Billing]:
     """Every registered service's billing, by the name Locust shows."""
-    from writers.services import workloads  # the services import this module: look them up when first asked
-
     return {workload.service.name: workload.billing for workload in workloads()}
 
 

@@ -13,21 +13,28 @@ from writers.services import workload_class, workloads
 _lifecycle: Any = None
 
 
-def service_users(service: str, module: str, prefix: str = "") -> dict[str, Any]:
-    """User classes for `service` ("dynamodb", ...), to place in the locustfile's namespace
-    (`prefix` before each class name: several services' classes in one locustfile)."""
+def process_lifecycle() -> Any:
+    """The process's one Lifecycle (aws_locust.lifecycle), made on first use."""
     global _lifecycle
     from aws_locust.lifecycle import Lifecycle
-    from aws_locust.users import user_classes
 
     if _lifecycle is None:
         _lifecycle = Lifecycle()
+    return _lifecycle
+
+
+def service_users(service: str, module: str, prefix: str = "") -> dict[str, Any]:
+    """User classes for `service` ("dynamodb", ...), to place in the locustfile's namespace
+    (`prefix` before each class name: several services' classes in one locustfile)."""
+    from aws_locust.users import user_classes
+
+    run = process_lifecycle()
     workload = workload_class(service)
     # At import, before a worker connects and before --processes forks (the children inherit):
     # what a worker would otherwise make while handling its spawn message or its first answers.
     workload.make_shared_data()
     workloads()  # every service module: pricing looks them all up at the first answer
-    _lifecycle.register(workload)
+    run.register(workload)
     classes = user_classes(workload, prefix)
     for cls in classes.values():
         cls.__module__ = module

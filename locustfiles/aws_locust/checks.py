@@ -44,7 +44,7 @@ PER_SERVICE = {  # the checks that take one limit per service: field -> (flag, h
 def add_check_arguments(parser: Any) -> None:
     add = parser.add_argument
     add("--check-p99-ms", default="", help="fail (exit 4) if a row's p99 is above this, ms (rate mode: intended-time)")
-    add("--check-error-ratio", default="", help="fail (exit 4) if failed calls other than throttled / calls is above")
+    add("--check-error-ratio", default="", help="fail (exit 4) if failed, not throttled calls / calls is above (0..1)")
     add("--check-throttle-ratio", default="", help="fail (exit 4) if throttled calls / calls is above this (0..1)")
     add("--check-min-rate", default="", help="fail (exit 4) if acknowledged records/s over the run is below this")
     add("--check-max-cost-usd", default="", help="fail (exit 4) if the run's estimated AWS cost is above this, USD")

@@ -23,7 +23,7 @@ from typing import Any
 
 import gevent
 
-from aws_locust.pace import PACE
+from aws_locust.pace import ProcessPace
 
 logger = logging.getLogger("aws_locust")
 
@@ -37,7 +37,8 @@ MAX_WAIT_SECONDS = 30.0
 class Drain:
     """This process's users: how many are inside a driver run, and whether to take new records."""
 
-    def __init__(self) -> None:
+    def __init__(self, pace: ProcessPace) -> None:
+        self.pace = pace
         self.active = False
         self.writing = 0  # users inside a driver run (calls in flight, or about to be)
 
@@ -47,14 +48,11 @@ class Drain:
     def wait(self, seconds: float) -> int:
         """Take no new records; wait until no user writes (or `seconds`). Users still writing."""
         self.active = True
-        PACE.look_now()  # a paced user waiting for its next start (or at rate 0, for a new rate) sees it now
+        self.pace.look_now()  # a paced user waiting for its next start (or at rate 0, for a new rate) sees it now
         deadline = time.monotonic() + seconds
         while self.writing and time.monotonic() < deadline:
             gevent.sleep(POLL_SECONDS)
         return self.writing
-
-
-PROCESS_DRAIN = Drain()  # this process's (module state is per process: Locust forks before any user starts)
 
 
 def drain_seconds(options: Any) -> float:
@@ -69,10 +67,11 @@ def drain_seconds(options: Any) -> float:
 class Drainer:
     """Every process: drain at test_stopping. The master drains its workers instead."""
 
-    def __init__(self, environment: Any, on_unanswered: Callable[[int], None]) -> None:
+    def __init__(self, environment: Any, drain: Drain, on_unanswered: Callable[[int], None]) -> None:
         from locust.runners import MasterRunner, WorkerRunner
 
         self.environment = environment
+        self.drain = drain
         self.on_unanswered = on_unanswered
         self.run = 0
         self._replies: list[dict[str, Any]] = []
@@ -87,7 +86,7 @@ class Drainer:
 
     def on_test_start(self, **_: Any) -> None:
         self.run += 1
-        PROCESS_DRAIN.reset()
+        self.drain.reset()
 
     def on_test_stopping(self, **_: Any) -> None:
         seconds = drain_seconds(self.environment.parsed_options)
@@ -97,10 +96,10 @@ class Drainer:
         self._drain_here(seconds)
 
     def _drain_here(self, seconds: float) -> int:
-        if PROCESS_DRAIN.active and not PROCESS_DRAIN.writing:
+        if self.drain.active and not self.drain.writing:
             return 0  # drained already (the master asked before its stop message)
         started = time.monotonic()
-        left = PROCESS_DRAIN.wait(seconds)
+        left = self.drain.wait(seconds)
         if left:
             logger.warning(
                 "%d user(s) still waited for answers %.0f s after the test stopped: their writes' outcome is unknown",

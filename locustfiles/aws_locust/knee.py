@@ -38,13 +38,13 @@ from hdrh.histogram import HdrHistogram
 from aws_locust.context import is_ours, listen
 from aws_locust.latency import new_histogram, release, three_digits, value_at_percentile
 from aws_locust.mix import flag_name_of
-from aws_locust.pace import PACE
+from aws_locust.pace import ProcessPace
 from aws_locust.settings import RateSettings
 
 if TYPE_CHECKING:
     from locust.env import Environment
 
-    from aws_locust.rate import RateControl
+    from aws_locust.control import RateControl
 
 logger = logging.getLogger("aws_locust")
 
@@ -88,6 +88,8 @@ class StepMeter:
         self.open = False
         self.requests: Any = None  # the request event's hook, set by attach: listened to while a step is open
         self.services: dict[str, ServiceCounts] = {}
+        # A pipeline: only its last step's acknowledgements are records through (that service's name).
+        self.acked_from: str | None = None
         self._reset()
 
     def attach(self, environment: Environment) -> None:
@@ -107,7 +109,8 @@ class StepMeter:
         if counts is None:
             counts = self.services[service] = ServiceCounts()
         counts.calls += 1
-        counts.acked += context["acked"]
+        if self.acked_from is None or service == self.acked_from:
+            counts.acked += context["acked"]
         counts.late += bool(context.get("late"))
         if exception is not None:
             if context["failure_kind"] == "throttled":
@@ -139,9 +142,6 @@ class StepMeter:
             "cpu": time.process_time() - self.cpu,
             "by_service": {service: counts.as_dict() for service, counts in self.services.items()},
         }
-
-
-METER = StepMeter()
 
 
 @dataclass
@@ -287,9 +287,13 @@ class KneeFinder:
         control: RateControl,
         broadcast: Callable[[dict[str, Any]], int],
         end_run: Callable[[str], None],
+        meter: StepMeter,
+        pace: ProcessPace,
     ) -> None:
         self.environment = environment
         self.control = control
+        self.meter = meter  # this process's (local runs measure here; a master's workers measure)
+        self.pace = pace
         self.broadcast = broadcast  # send to every worker; how many were sent to (0: local)
         self.end_run = end_run
         self.search: Search | None = None
@@ -366,10 +370,10 @@ class KneeFinder:
         self._step_number += 1
         number = self._step_number
         self._replies[number] = []
-        METER.start(number)
+        self.meter.start(number)
         workers = self.broadcast({"step": number, "action": "open"})
         gevent.sleep(seconds - settle)
-        meters = [METER.finish(number)] if not workers else []
+        meters = [self.meter.finish(number)] if not workers else []
         meters += self._gather(number, {"step": number, "action": "close"}, workers)
         step = combine(rate, [m for m in meters if m.get("seconds")], settings, weights)
         step.seconds = round(seconds - settle, 1)
@@ -395,7 +399,7 @@ class KneeFinder:
             number = self._step_number
             workers = _worker_count(self.environment)
             statuses = self._gather(number, {"step": number, "action": "status"}, workers)
-            idle = all(s.get("idle") for s in statuses) if statuses else PACE.idle()
+            idle = all(s.get("idle") for s in statuses) if statuses else self.pace.idle()
             if idle:
                 gevent.sleep(1.0)  # calls in flight answer
                 return
@@ -409,16 +413,12 @@ def _worker_count(environment: Environment) -> int:
     return runner.worker_count if isinstance(runner, MasterRunner) else 0
 
 
-def on_step_message(environment: Environment, data: dict[str, Any]) -> None:
+def on_step_message(runner: Any, meter: StepMeter, pace: ProcessPace, data: dict[str, Any]) -> None:
     """A worker: open or close its meter, or say whether it has caught up."""
-    from locust.runners import WorkerRunner
-
-    runner = environment.runner
-    assert isinstance(runner, WorkerRunner)
     step, action = int(data["step"]), data.get("action")
     if action == "open":
-        METER.start(step)
+        meter.start(step)
     elif action == "close":
-        runner.send_message(STEP_RESULT, METER.finish(step))
+        runner.send_message(STEP_RESULT, meter.finish(step))
     elif action == "status":
-        runner.send_message(STEP_RESULT, {"step": step, "idle": PACE.idle()})
+        runner.send_message(STEP_RESULT, {"step": step, "idle": pace.idle()})

@@ -1,7 +1,8 @@
 """Several services in one run: what the glue needs to know about them, in one place.
 
-A run may hold user classes of several services (locustfiles/mixed.py; the pipeline
-too). Each user class belongs to one service (its `workload`); the run's services are
+A run may hold user classes of several services (locustfiles/mixed.py), or users that
+write to several (a pipeline's: locustfiles/pipeline.py). Each user class belongs to one
+service (its `workload`; a pipeline's names all of its steps'); the run's services are
 those of the user classes it runs. A figure given per service on the command line
 (`--rate dynamodb=200,sqs=100`, `--check-p99-ms dynamodb=20,s3=80`) names services by
 their registry name (writers.services: "dynamodb"); rows, pacing and the tally name them
@@ -58,20 +59,26 @@ def parse_per_service(flag: str, text: Any) -> dict[str, str] | None:
     return found
 
 
-def workloads_of(user_classes: Iterable[Any]) -> list[type[Workload]]:
-    """The services of these user classes, in the order first met (classes of ours only)."""
+def workloads_of(user_classes: Iterable[Any], options: Any = None) -> list[type[Workload]]:
+    """The services these user classes write to, in the order first met (classes of ours
+    only): a class's `workload`, or every one its `workloads_written(options)` names (a
+    pipeline's users write to every step's service)."""
     found: dict[type[Workload], None] = {}
     for cls in user_classes:
-        workload = getattr(cls, "workload", None)
-        if isinstance(workload, type) and issubclass(workload, Workload) and not getattr(cls, "abstract", False):
-            found[workload] = None
+        if getattr(cls, "abstract", False):
+            continue
+        written = getattr(cls, "workloads_written", None)
+        for workload in written(options) if callable(written) else [getattr(cls, "workload", None)]:
+            if isinstance(workload, type) and issubclass(workload, Workload):
+                found[workload] = None
     return list(found)
 
 
 def in_run(environment: Any, registered: list[type[Workload]]) -> list[type[Workload]]:
     """The registered services this run uses: those of the user classes it runs (the
     command line's or the web UI's picks); all registered when it runs none of ours."""
-    used = set(workloads_of(getattr(environment, "user_classes", None) or ()))
+    classes = getattr(environment, "user_classes", None) or ()
+    used = set(workloads_of(classes, getattr(environment, "parsed_options", None)))
     return [w for w in registered if w in used] or list(registered)
 
 
@@ -142,18 +149,20 @@ def rate_by_service(
     return found
 
 
-class OncePerFlag:
-    """A parser for several services' flags: a flag two services both define (`--read-ratio`,
-    the same meaning and default in each) is added once, and each service reads it."""
+class FirstFlagWins:
+    """A parser (or a group) for several services' flags: a flag two services both define
+    (`--read-ratio`, the same meaning and default in each) keeps its first definition, and
+    each service reads it (argparse would refuse the second). The first action is returned,
+    so wrappers (aws_locust.settings.WithEnvVars) always see one."""
 
     def __init__(self, parser: Any) -> None:
         self._parser = parser
-        self._added: set[str] = set()
 
     def add_argument(self, *flags: str, **options: Any) -> Any:
-        if self._added.intersection(flags):
-            return None
-        self._added.update(flags)
+        known = getattr(self._parser, "_option_string_actions", {})  # a group shares its parser's
+        for flag in flags:
+            if flag in known:
+                return known[flag]
         return self._parser.add_argument(*flags, **options)
 
     def __getattr__(self, name: str) -> Any:

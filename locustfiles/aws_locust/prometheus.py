@@ -58,9 +58,9 @@ if TYPE_CHECKING:
     from gevent.pywsgi import WSGIServer
     from locust.env import Environment
 
+    from aws_locust.control import RateControl
     from aws_locust.knee import KneeFinder
     from aws_locust.live import LiveStats
-    from aws_locust.rate import RateControl
 
 logger = logging.getLogger("aws_locust")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 from gevent.lock import Semaphore
-from locust.env import Environment
 
 from aws_locust.settings import RunSettings, read_settings
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
@@ -17,6 +16,9 @@ from writers.services import Workload
 from writers.services.base import RecordSource
 from writers.strategies import StrategyOptions
 from writers.target import Endpoint, resolve_endpoint
+
+if TYPE_CHECKING:
+    from locust.env import Environment
 
 
 def format_local_endpoints(endpoints: dict[str, str]) -> str:
@@ -52,14 +54,6 @@ class ProcessRuntime:
     records: RecordSource
     strategy_options: StrategyOptions
     retry_policy: RetryPolicy
-
-    @property
-    def paced(self) -> bool:
-        return self.settings.paced
-
-    @property
-    def arrival(self) -> str:
-        return self.settings.arrival
 
 
 # Made under a gevent lock: prepare() may do I/O and yield, and users starting meanwhile wait for this runtime.

@@ -26,20 +26,47 @@ def env_var_name(flag: str) -> str:
     return ENV_PREFIX + flag.lstrip("-").upper().replace("-", "_")
 
 
+# The groups `locust --help` shows our flags in, after Locust's own options.
+GROUP_PREFIX = "AWS load:"
+GROUP_COMMON = f"{GROUP_PREFIX} common options"
+GROUP_COMMON_NOTE = (
+    "Each flag of ours can also be set as LOCUST_<FLAG> (--max-records: LOCUST_MAX_RECORDS) or in locust.conf."
+)
+GROUP_RATE = f"{GROUP_PREFIX} rate mode and knee finder (open model)"
+GROUP_CHECKS = f"{GROUP_PREFIX} checks (exit 4) and --verify (exit 3)"
+GROUP_OUTPUTS = f"{GROUP_PREFIX} reports and metrics"
+
+
+def service_group(service_name: str) -> str:
+    return f"{GROUP_PREFIX} {service_name} options"
+
+
+# Locust's own keywords for a flag in its web UI; its parser takes them, an argparse group does not.
+WEB_UI_KEYWORDS = {"include_in_web_ui": True, "is_secret": False, "is_required": False, "is_multiple": False}
+
+
 class WithEnvVars:
-    """Locust's parser, where every flag added gets its LOCUST_* environment variable (Locust
-    gives its own options one each, but not those a locustfile adds). configargparse then reads
-    the variable, and `locust.conf`, exactly as it reads the command line: same types, same
-    checks. Hidden flags (set by the master for its workers) get none."""
+    """Locust's parser (or one of its groups), where every flag added gets its LOCUST_* environment
+    variable (Locust gives its own options one each, but not those a locustfile adds). configargparse
+    then reads the variable, and `locust.conf`, exactly as it reads the command line: same types,
+    same checks. Hidden flags (set by the master for its workers) get none. Each flag's help ends
+    with its default, in --help and in the web UI alike."""
 
     def __init__(self, parser: Any) -> None:
         self._parser = parser
 
     def add_argument(self, *flags: str, **options: Any) -> Any:
         long_flag = next((flag for flag in flags if flag.startswith("--")), None)
-        if long_flag and "env_var" not in options and options.get("help") is not argparse.SUPPRESS:
+        hidden = options.get("help") is argparse.SUPPRESS
+        if long_flag and "env_var" not in options and not hidden:
             options["env_var"] = env_var_name(long_flag)
-        return self._parser.add_argument(*flags, **options)
+        web_ui = {key: options.pop(key, default) for key, default in WEB_UI_KEYWORDS.items()}
+        action = self._parser.add_argument(*flags, **options)
+        for key, value in web_ui.items():  # what Locust's own add_argument records, for its web UI
+            setattr(action, key, value)
+        if not hidden and action.help and "default" not in action.help and action.default is not None:
+            action.help = f"{action.help} (default: {show_default(action.default)})"
+        return action
 
     def add_argument_group(self, *args: Any, **options: Any) -> WithEnvVars:
         return WithEnvVars(self._parser.add_argument_group(*args, **options))
@@ -48,8 +75,14 @@ class WithEnvVars:
         return getattr(self._parser, name)
 
 
+def show_default(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value) if str(value) else "none"
+
+
 def add_common_arguments(parser: Any) -> None:
-    group = parser  # Locust's own parser: only its add_argument knows include_in_web_ui
+    group = parser
     # The web UI opens with the class picker: one user class per strategy, chosen per test.
     parser.set_defaults(class_picker=True)
     group.add_argument(
@@ -85,21 +118,23 @@ def add_common_arguments(parser: Any) -> None:
     group.add_argument(
         "--teardown", action="store_true", default=False, help="delete the table/bucket/queue at the end"
     )
-    group.add_argument("--summary-json", default="", help="write the AWS summary (items, retries, CPU) here as JSON")
-    group.add_argument(
-        "--report-dir",
-        default="reports",
-        help="write a JSON and an HTML report of each test run here ('' for none)",
-    )
     group.add_argument(
         "--abort-after",
         default="30",
         help="stop the run when every call has failed for this many seconds (0: never); exit 5, or 2 for client errors",
     )
-    add_rate_arguments(parser)
-    # Set by the master for its workers: where the local emulators listen; whether this test is paced.
+    # Set by the master for its workers: where the local emulators listen. (Whether a test is
+    # paced, and how, reaches them with their part of the run: aws_locust.shares.)
     group.add_argument("--local-endpoints", default="", include_in_web_ui=False, help=argparse.SUPPRESS)
-    group.add_argument("--rate-mode", default="", include_in_web_ui=False, help=argparse.SUPPRESS)
+
+
+def add_output_arguments(parser: Any) -> None:
+    parser.add_argument("--summary-json", default="", help="write the AWS summary (items, retries, CPU) here as JSON")
+    parser.add_argument(
+        "--report-dir",
+        default="reports",
+        help="write a JSON and an HTML report of each test run here ('' for none)",
+    )
 
 
 def add_rate_arguments(parser: Any) -> None:
@@ -116,7 +151,7 @@ def add_rate_arguments(parser: Any) -> None:
     add("--find-max", action="store_true", default=False, help="search the highest rate meeting the --slo-* objectives")
     add("--find-max-start", default="100", help="--find-max: first rate tried, records/s")
     add("--find-max-growth", default="2", help="--find-max: factor between rates until the first breach")
-    add("--step-time", default="15s", help="--find-max: time at each rate (the first third settles, not judged)")
+    add("--step-time", default="15s", help="--find-max: time at each rate, e.g. 15s or 1m (the first third settles)")
     add("--slo-p99-ms", default="", help="objective: intended-time p99 of each step, ms")
     add("--slo-throttle-ratio", default="", help="objective: share of calls throttled (0..1)")
     add("--slo-error-ratio", default="", help="objective: share of calls failed other than throttled (0..1)")
@@ -236,8 +271,6 @@ class RunSettings:
     provision: bool
     teardown: bool
     abort_after: float  # seconds; 0: never
-    paced: bool  # this test runs in rate mode (set by the master: --rate-mode)
-    arrival: str  # rate mode: uniform or poisson
 
 
 def _at_least(name: str, value: Any, low: int | float, high: int | float | None = None) -> None:
@@ -279,6 +312,4 @@ def read_settings(options: Any, workload: type[Workload]) -> RunSettings:
         provision=bool(options.provision),
         teardown=bool(options.teardown),
         abort_after=abort_after,
-        paced=bool(getattr(options, "rate_mode", "")),
-        arrival=str(getattr(options, "arrival", "uniform") or "uniform").strip().lower(),
     )

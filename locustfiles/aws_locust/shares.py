@@ -11,7 +11,8 @@ none: it has no schedule to spend it on). Parts change while the run goes on:
 - several services with a rate each (`--rate dynamodb=200,sqs=100`): each service's
   rate is divided the same way, in proportion to each worker's users of that service;
 - a worker joins: the rate is divided again (records already split stay where they are:
-  taking some back could only overshoot the limit);
+  taking some back could only overshoot the limit). Its users may start before its first
+  part reaches it: they ask for it (ASK) and wait, so they start paced when the test is;
 - a worker is lost (missing heartbeats, or it quit): its last reported counts are kept,
   its unwritten records go to the workers still there, and the rate is divided again. A
   worker that comes back is told to forgive the starts it missed (`resync`): its share
@@ -19,8 +20,11 @@ none: it has no schedule to spend it on). Parts change while the run goes on:
   waits `LAST_WORKER_GRACE_SECONDS` for one to come back; with none back by then (or
   none left to write a lost worker's records), it ends short of its target (exit 6).
 
-Workers tell the master when their part is acknowledged; the master ends the run when
-every worker still there has done so. Workers also report the starts they forgave
+A part is all a worker learns of the rate: its records limit, its rate (and with several
+services with a rate each, each one's part of it), and whether the test is paced and with
+which arrivals (one message, SHARE). Workers tell the master when
+their part is acknowledged; the master ends the run when every worker still there has
+done so. Workers also report the starts they forgave
 (aws_locust.pace): the summary's `rate.missed`. Each test run has its own number, so
 that a late message of the previous test changes nothing.
 """
@@ -30,24 +34,30 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import gevent
+from gevent.event import Event
 
 from aws_locust import outcome
 from aws_locust.budget import RecordBudget, split
 from aws_locust.locust_fixes import LAST_WORKER_GRACE_SECONDS
 from aws_locust.mix import ALL, users_by_service
-from aws_locust.pace import PACE
+from aws_locust.pace import ProcessPace
 
 if TYPE_CHECKING:
     from locust.env import Environment
 
 logger = logging.getLogger("aws_locust")
 
-SHARE = "aws_share"  # master -> worker: {"run", "limit", "rate": {service or ALL: records/s}, "resync"}
+# master -> worker: {"run", "limit", "rate", "resync", "paced", "arrival"}, and "by_service" ({service as
+# Locust shows it: records/s}) with several services with a rate each (without it: one rate for every user)
+SHARE = "aws_share"
 DONE = "aws_quota_done"  # worker -> master: {"run", "acked"}
+ASK = "aws_share_please"  # worker -> master: its users start and it has no part yet
+PART_WAIT_SECONDS = 10.0  # a user waits this long for its process's part before it starts without one
 MISSED = "aws_missed_starts"  # in a worker's stats report: {"run", "missed"} forgiven since its last report
 LOCAL = "local"
 TICK_SECONDS = 1.0
@@ -55,35 +65,69 @@ LIVE_STATES = ("ready", "spawning", "running")  # Locust's STATE_INIT, _SPAWNING
 
 
 class ProcessShare:
-    """This process's part of the run: its records budget and its rate."""
+    """This process's part of the run: its records budget, its rate, and how the rate is
+    kept (`paced`: calls start on a schedule; `arrival`: uniform or poisson). All of it
+    comes from the master (or the local process's distributor) in one place: `assign`."""
 
-    def __init__(self) -> None:
+    def __init__(self, pace: ProcessPace) -> None:
+        self.pace = pace
         self.run = -1
         self.budget = RecordBudget(None)
-        self.rate: dict[str, float] = {}  # records/s per service, or ALL
+        self.rate = 0.0
+        self.by_service: dict[str, float] = {}  # several services with a rate each: each one's part of `rate`
+        self.paced = False
+        self.arrival = "uniform"
         self.done_reported = False
-        self.missed_reported = 0  # of PACE.missed(): what the master was told already
+        self.missed_reported = 0  # of pace.missed(): what the master was told already
+        self.on_done: Callable[[int, int], None] | None = None  # (run, acked): tells the master (set by attach)
+        self.ask: Callable[[], None] | None = None  # a worker: asks the master for its part (set by attach)
+        self.assigned = Event()  # a part has arrived
+        self._asked = False
 
-    def assign(self, run: int, limit: int | None, rate: dict[str, float], resync: bool = False) -> None:
+    def assign(self, part: dict[str, Any]) -> None:
+        """A part from the master: {"run", "limit", "rate", "by_service", "resync", "paced", "arrival"}."""
+        run, limit, rate = int(part["run"]), part["limit"], float(part["rate"])
         if run != self.run:
             self.run, self.budget, self.done_reported = run, RecordBudget(limit), False
-            PACE.reset_missed()
+            self.pace.reset_missed()
             self.missed_reported = 0
         elif limit != self.budget.limit:
             self.budget.limit = limit
             self.done_reported = self.budget.done and self.done_reported  # a raised limit: not done any more
         self.rate = rate
-        PACE.set_share(rate, resync)
+        self.by_service = {service: float(value) for service, value in (part.get("by_service") or {}).items()}
+        self.paced, self.arrival = bool(part.get("paced")), str(part.get("arrival") or "uniform")
+        self.pace.set_share(rate, bool(part.get("resync")), self.by_service)
+        self.assigned.set()
+
+    def wait_for_part(self, seconds: float = PART_WAIT_SECONDS) -> bool:
+        """Users start: whether they pace their calls, and how many records they may write,
+        come with the process's part. A worker has it before its first users, except one
+        that joins a running test: it asks, and its users wait for it. False: none came."""
+        if self.assigned.is_set():
+            return True
+        if self.ask is not None and not self._asked:
+            self._asked = True
+            self.ask()
+        if self.assigned.wait(seconds):
+            return True
+        logger.warning("no part of the run came from the master in %g s: users start unpaced, without a limit", seconds)
+        return False
+
+    def report_done(self) -> None:
+        """Called by users once this process's part of the records is acknowledged."""
+        if self.done_reported:
+            return
+        self.done_reported = True
+        if self.on_done is not None:
+            self.on_done(self.run, self.budget.acked)
 
     def report_missed(self, client_id: str, data: dict[str, Any]) -> None:
         """A worker's stats report: the starts forgiven since the last one."""
-        missed = PACE.missed()
+        missed = self.pace.missed()
         if missed != self.missed_reported:
             data[MISSED] = {"run": self.run, "missed": missed - self.missed_reported}
             self.missed_reported = missed
-
-
-PROCESS = ProcessShare()
 
 
 @dataclass
@@ -99,16 +143,16 @@ class WorkerPart:
 class Distributor:
     """Master or local process: the parts of every worker, kept in step with who is there."""
 
-    def __init__(self, environment: Environment) -> None:
-        from locust.runners import MasterRunner
-
+    def __init__(self, environment: Environment, process: ProcessShare, master: Any = None) -> None:
         self.environment = environment
-        runner = environment.runner
-        self._master: Any = runner if isinstance(runner, MasterRunner) else None
+        self.process = process  # this process's own part (a local run's only one)
+        self._master: Any = master  # the MasterRunner (None: a local run)
         self.run = 0
         self.max_records: int | None = None
         self.rate = 0.0  # the run's target, every service together
-        # Several services with a rate each: each one's part of `rate` ({} : ALL, one rate for every user),
+        self.paced = False  # this test runs in rate mode: calls start on a schedule
+        self.arrival = "uniform"
+        # Several services with a rate each: each one's part of `rate` ({}: one rate for every user),
         # and the service of each user class (Locust counts a worker's users per class).
         self.weights: dict[str, float] = {}
         self.services: dict[str, str] = {}
@@ -117,7 +161,8 @@ class Distributor:
         self.missed_by_workers = 0  # starts the workers forgave (this run)
         # what each worker reported acknowledged this run (its own count: Reset Stats clears the tally's)
         self.acked_by_worker: Counter[str] = Counter()
-        self._sent: dict[str, tuple[int | None, dict[str, float]]] = {}  # worker -> (limit, rate) it was sent last
+        self.records_from: str | None = None  # a pipeline: only its last step's service acknowledges records
+        self._sent: dict[str, tuple[int | None, dict[str, float]]] = {}  # worker -> (limit, rates) sent last
         self._all_lost_since: float | None = None
         self._ticker: gevent.Greenlet | None = None
 
@@ -135,9 +180,14 @@ class Distributor:
             return [LOCAL]
         return sorted(worker for worker, node in self._nodes().items() if node.state in LIVE_STATES)
 
-    def shares(self) -> dict[str, dict[str, float]]:
-        """Each live worker's part of the rate, per service (or ALL): in proportion to its
-        users (of that service), evenly while none has reported any (the start of a test)."""
+    def shares(self) -> dict[str, float]:
+        """Each live worker's part of the rate: in proportion to its users (evenly while none
+        has reported any, at the very start of a test)."""
+        return {worker: sum(rates.values()) for worker, rates in self.shares_by_service().items()}
+
+    def shares_by_service(self) -> dict[str, dict[str, float]]:
+        """Each live worker's part of the rate, per service (ALL: one rate for every user): in
+        proportion to its users of that service (evenly while none has reported any)."""
         live = [w for w, p in self.parts.items() if not p.lost]
         parts: dict[str, dict[str, float]] = {worker: {} for worker in live}
         if not live:
@@ -162,17 +212,22 @@ class Distributor:
 
     def _send_all(self, force: bool = False) -> None:
         """Tell every worker whose part changed (or every worker, `force`)."""
-        rates = self.shares()
+        rates = self.shares_by_service()
         for worker, part in self.parts.items():
-            rate = rates.get(worker, {})
-            if not force and not part.resync and self._sent.get(worker) == (part.limit, rate):
+            by_service = rates.get(worker, {})
+            if not force and not part.resync and self._sent.get(worker) == (part.limit, by_service):
                 continue
-            self._sent[worker] = (part.limit, rate)
+            self._sent[worker] = (part.limit, by_service)
             resync, part.resync = part.resync, False
+            data: dict[str, Any] = {
+                "run": self.run, "limit": part.limit, "rate": sum(by_service.values()), "resync": resync,
+                "paced": self.paced, "arrival": self.arrival,
+            }  # fmt: skip
+            if self.weights:  # several services with a rate each: each one's part of this worker's rate
+                data["by_service"] = by_service
             if worker == LOCAL:
-                PROCESS.assign(self.run, part.limit, rate, resync)
+                self.process.assign(data)
             else:
-                data = {"run": self.run, "limit": part.limit, "rate": rate, "resync": resync}
                 self._master.send_message(SHARE, data, client_id=worker)
 
     # ------------------------------------------------------------------ a test run
@@ -181,14 +236,18 @@ class Distributor:
         self,
         max_records: int | None,
         rate: float,
+        paced: bool = False,
+        arrival: str = "uniform",
         weights: dict[str, float] | None = None,
         services: dict[str, str] | None = None,
     ) -> None:
-        """A new test: split the records and the rate over the workers there now. `weights`:
-        each service's part of the rate (none: one rate for every user); `services`: the
-        service of each user class (aws_locust.mix.classes_by_service)."""
+        """A new test: split the records and the rate over the workers there now, and send
+        each its part (once: the first target of the test goes out with it). `weights`: each
+        service's part of the rate (none: one rate for every user); `services`: the service
+        of each user class (aws_locust.mix.classes_by_service)."""
         self.run += 1
         self.max_records, self.rate, self.ended = max_records, rate, False
+        self.paced, self.arrival = paced, arrival
         self.weights, self.services = dict(weights or {}), dict(services or {})
         workers = self.alive()
         limits = split(max_records, len(workers)) if max_records else [None] * len(workers)
@@ -200,8 +259,16 @@ class Distributor:
             self._ticker = gevent.spawn(self._tick_forever)
 
     def set_rate(self, rate: float) -> None:
+        """A new target: sent while a test runs (the next test's start sends the one set before it)."""
         self.rate = max(0.0, rate)
-        self._send_all()
+        if not self.ended:
+            self._send_all()
+
+    def on_part_asked(self, worker: str) -> None:
+        """A worker whose users start with no part of this test (it joined, or a part sent
+        before it could take it was lost): send its part again, now if it has one already."""
+        self._sent.pop(worker, None)
+        self.check_workers()
 
     def stop(self) -> None:
         if self._ticker is not None:
@@ -210,7 +277,7 @@ class Distributor:
 
     def acked(self, worker: str) -> int:
         part = self.parts.get(worker)
-        reported = self.acked_by_worker[worker] if worker != LOCAL else PROCESS.budget.acked
+        reported = self.acked_by_worker[worker] if worker != LOCAL else self.process.budget.acked
         return max(reported, part.done_acked if part is not None else 0)
 
     def acked_total(self) -> int:
@@ -228,11 +295,12 @@ class Distributor:
 
     def missed_total(self) -> int:
         """Starts forgiven in this run, by every process (aws_locust.pace)."""
-        return PACE.missed() if self._master is None else self.missed_by_workers
+        return self.process.pace.missed() if self._master is None else self.missed_by_workers
 
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
-        for *_, counts in data.get("aws_tally") or []:
-            self.acked_by_worker[client_id] += counts.get("acked", 0)
+        for service, *_, counts in data.get("aws_tally") or []:
+            if self.records_from is None or service == self.records_from:
+                self.acked_by_worker[client_id] += counts.get("acked", 0)
         missed = data.get(MISSED)
         if missed and int(missed.get("run", -1)) == self.run:
             self.missed_by_workers += int(missed.get("missed", 0))
@@ -336,45 +404,24 @@ class Distributor:
         gevent.spawn(runner.quit if headless else runner.stop)
 
 
-def report_done(environment: Environment) -> None:
-    """Called by users once this process's part of the records is acknowledged."""
-    from locust.runners import WorkerRunner
-
-    if PROCESS.done_reported:
-        return
-    PROCESS.done_reported = True
-    runner = environment.runner
-    if isinstance(runner, WorkerRunner):
-        runner.send_message(DONE, {"run": PROCESS.run, "acked": PROCESS.budget.acked})
-    elif DISTRIBUTOR is not None:
-        DISTRIBUTOR.on_done(LOCAL, PROCESS.run, PROCESS.budget.acked)
-
-
-DISTRIBUTOR: Distributor | None = None  # master or local process
-
-
-def attach(environment: Environment) -> Distributor | None:
+def attach(environment: Environment, process: ProcessShare) -> Distributor | None:
     """Every process: the worker side (parts arrive); master or local: the distributor."""
-    global DISTRIBUTOR
     from locust.runners import MasterRunner, WorkerRunner
 
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
-        runner.register_message(
-            SHARE,
-            lambda msg, **_: PROCESS.assign(
-                int(msg.data["run"]),
-                msg.data["limit"],
-                {service: float(rate) for service, rate in msg.data["rate"].items()},
-                bool(msg.data.get("resync")),
-            ),
-        )
-        environment.events.report_to_master.add_listener(PROCESS.report_missed)
+        worker = runner
+        runner.register_message(SHARE, lambda msg, **_: process.assign(msg.data))
+        environment.events.report_to_master.add_listener(process.report_missed)
+        process.on_done = lambda run, acked: worker.send_message(DONE, {"run": run, "acked": acked})
+        process.ask = lambda: worker.send_message(ASK, {})
         return None
-    distributor = DISTRIBUTOR = Distributor(environment)
+    distributor = Distributor(environment, process, runner if isinstance(runner, MasterRunner) else None)
+    process.on_done = lambda run, acked: distributor.on_done(LOCAL, run, acked)
     if isinstance(runner, MasterRunner):
         runner.register_message(
             DONE, lambda msg, **_: distributor.on_done(msg.node_id, msg.data["run"], msg.data["acked"])
         )
         environment.events.worker_report.add_listener(distributor.on_worker_report)
+        runner.register_message(ASK, lambda msg, **_: distributor.on_part_asked(msg.node_id))
     return distributor

@@ -35,6 +35,7 @@ class AwsTally:
         self._rows: defaultdict[RowKey, Counter[str]] = defaultdict(Counter)
         self._counting: dict[RowKey, dict[str, int]] = {}  # this process's calls since the last fold
         self.acked_by_worker: Counter[str] = Counter()  # master: who carried the load
+        self.records_from: str | None = None  # a pipeline: only its last step's service acknowledges records
         self.cpu_seconds = 0.0  # load-generator CPU (all threads) while tests ran
         self._cpu_mark = time.process_time()
 
@@ -91,7 +92,7 @@ class AwsTally:
     def merge(self, rows: list[list[Any]], worker: str = "") -> None:
         for service, operation, strategy, counts in rows:
             self.rows[RowKey(service, operation, strategy)].update(counts)
-            if worker:
+            if worker and (self.records_from is None or service == self.records_from):
                 self.acked_by_worker[worker] += counts.get("acked", 0)
 
     def total(self, field: str) -> int:

@@ -13,11 +13,9 @@ from locust import User, constant, task
 from locust.env import Environment
 from locust.exception import StopUser
 
-from aws_locust import shares
 from aws_locust.budget import Holder
 from aws_locust.context import RequestContext, RowKey
-from aws_locust.drain import PROCESS_DRAIN
-from aws_locust.pace import PACE
+from aws_locust.process import parts_of
 from aws_locust.runtime import ProcessRuntime, runtime_for
 from writers import young_gc
 from writers.calls import Attempt, Call
@@ -25,7 +23,7 @@ from writers.driver import Driver, Totals
 from writers.errors import ConfigError
 from writers.pacing import Schedule
 from writers.services import Workload
-from writers.strategies import STRATEGIES, strategy_class
+from writers.strategies import STRATEGIES, Strategy, strategy_class
 
 logger = logging.getLogger("aws_locust")
 
@@ -49,14 +47,20 @@ class WriterClient:
         self._rows: dict[tuple[str, str], tuple[RowKey, str]] = {}
         self._bill = runtime.workload.billing.bill  # the service's own rules (writers.pricing)
         self.runtime = runtime
-        self.strategy = strategy_class(strategy)(runtime.endpoint, runtime.strategy_options)
+        self.strategy = self.make_strategy(strategy)
         self.schedule: Schedule | None = None
-        if runtime.paced:
-            self.schedule = PACE.join(runtime.arrival, runtime.settings.batch, runtime.workload.service.name)
+        parts = parts_of(environment)  # once per user: the process's pace and its part of the run
+        self._pace = parts.pace
+        if parts.share.paced:  # the master said so, with this process's part (aws_locust.shares)
+            self.schedule = self._pace.join(parts.share.arrival, runtime.settings.batch, runtime.workload.service.name)
         self.driver = Driver(self.strategy, self._report, runtime.retry_policy, schedule=self.schedule)
         self._track_keys = runtime.workload.tracks_keys
         self.on_acked: Callable[[int], None] | None = None  # counts acknowledgements as they come (--max-records)
         young_gc.hold()  # while users write: calls in flight would otherwise be collected again and again
+
+    def make_strategy(self, strategy: str) -> Strategy:
+        """The strategy this client's calls travel on (a pipeline's client routes each step's)."""
+        return strategy_class(strategy)(self.runtime.endpoint, self.runtime.strategy_options)
 
     def write(self, records: Iterator[dict[str, Any]]) -> Totals:
         return self.driver.run(self.runtime.workload.stream_calls(records))
@@ -108,7 +112,7 @@ class WriterClient:
     def close(self) -> None:
         try:
             if self.schedule is not None:
-                PACE.leave(self.schedule)
+                self._pace.leave(self.schedule)
             self.strategy.close()
         finally:
             young_gc.release()
@@ -125,12 +129,24 @@ class AwsUser(User):
 
     def on_start(self) -> None:
         self.holder = Holder()
+        parts = parts_of(self.environment)  # bound once: write_records reads them every run
+        self.share, self.drain = parts.share, parts.drain
+        self.share.wait_for_part()  # paced or not, and how many records: before the first call
         try:
             self.runtime = runtime_for(self.environment, self.workload)
-            self.client = WriterClient(self.environment, self.runtime, self.strategy)
+            self.client = self.make_client()
         except ConfigError as exc:
             logger.error("%s: %s", type(self).__name__, exc)
             raise StopUser() from None
+
+    def make_client(self) -> WriterClient:
+        """This user's client (a pipeline's user makes one that writes every step)."""
+        return WriterClient(self.environment, self.runtime, self.strategy)
+
+    @classmethod
+    def warm_runtime(cls, environment: Environment) -> None:
+        """Build this process's runtime now, not when the first user starts (see `warm_up`)."""
+        runtime_for(environment, cls.workload)
 
     def on_stop(self) -> None:
         client = getattr(self, "client", None)
@@ -141,7 +157,8 @@ class AwsUser(User):
     def write_records(self) -> None:
         """One driver run for as long as records can be claimed: no pause between claims
         (a paced user's schedule would see one as a stall of the service)."""
-        budget, holder = shares.PROCESS.budget, self.holder
+        share, holder = self.share, self.holder
+        budget = share.budget  # this test run's (a new run assigns a new budget)
         # Acknowledgements counted as they come only where a limit needs them (--max-records).
         self.client.on_acked = partial(budget.ack, holder) if budget.limit is not None else None
         wrote = False
@@ -150,7 +167,7 @@ class AwsUser(User):
             nonlocal wrote
             runner = self.environment.runner
             settings, source = self.runtime.settings, self.runtime.records
-            drain = PROCESS_DRAIN
+            drain = self.drain
             while not drain.active:  # the test stops: no new records, the calls in flight are answered
                 # Users of this process, counting those still to be spawned (a worker's own share).
                 sharers = max(runner.user_count, runner.target_user_count) if runner else 1
@@ -163,14 +180,14 @@ class AwsUser(User):
                         return
                     yield source.next()
 
-        PROCESS_DRAIN.writing += 1
+        self.drain.writing += 1
         try:
             self.client.write(records())
         finally:
-            PROCESS_DRAIN.writing -= 1
+            self.drain.writing -= 1
         budget.settle(holder)
         if budget.done:
-            shares.report_done(self.environment)
+            share.report_done()
         if not wrote or budget.done:
             gevent.sleep(0.2)  # others are finishing the last records, or the run is about to end
 
@@ -198,7 +215,7 @@ def warm_up(environment: Environment, runtimes: bool) -> None:
         strategy_class(cls.strategy)
         if runtimes:
             try:
-                runtime_for(environment, cls.workload)
+                cls.warm_runtime(environment)
             except Exception:  # the user meets it again at its start, and says so
                 logger.debug("warm-up of %s failed", cls.__name__, exc_info=True)
 

@@ -30,16 +30,20 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from locust.env import Environment
 
 from aws_locust import outcome
 from aws_locust.runtime import endpoint_for
 from writers.errors import one_line
 from writers.services import Workload
 from writers.services.base import KeyVersions, VerifyResult
+
+if TYPE_CHECKING:
+    from locust.env import Environment
+
+    from aws_locust.provisioning import Provisioning
 
 logger = logging.getLogger("aws_locust")
 READ_BACK_ATTEMPTS = 4
@@ -131,16 +135,18 @@ class Verifier:
                     break
         return VerifyResult(len(keys), error=error)
 
-    def verify_all(self, environment: Environment, lifecycle: Any, skip_reason: str = "") -> None:
+    def verify_all(self, environment: Environment, provisioning: Provisioning, skip_reason: str = "") -> None:
         """Read back every service's acknowledged records; record the verdicts."""
-        for workload in lifecycle.workloads:
-            self.verify(environment, lifecycle, workload, skip_reason)
+        for workload in provisioning.workloads:
+            self.verify(environment, provisioning, workload, skip_reason)
 
-    def verify(self, environment: Environment, lifecycle: Any, workload: type[Workload], skip_reason: str) -> None:
+    def verify(
+        self, environment: Environment, provisioning: Provisioning, workload: type[Workload], skip_reason: str
+    ) -> None:
         name = workload.service.name
         versions = self.versions.get(name)
         keys = self.keys.get(name, []) + (list(versions.rows) if versions else [])
-        settings = lifecycle.provisioned.get(workload)
+        settings = provisioning.provisioned.get(workload)
         if settings is None:
             return
         instance = workload(settings.workload)

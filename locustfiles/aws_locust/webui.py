@@ -35,9 +35,9 @@ from locust.env import Environment
 from locust.runners import STATE_INIT, STATE_STOPPED
 
 from aws_locust import report
+from aws_locust.control import RateControl
 from aws_locust.live import RATE_WINDOW, LiveStats
 from aws_locust.mix import targets_by_service
-from aws_locust.rate import RateControl
 from aws_locust.report import WEB_DIR, Reports, known_secrets, plotly_js_path, scrub
 from aws_locust.settings import MAX_RATE
 from writers.errors import ConfigError

@@ -14,15 +14,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from writers.calls import Call, ServiceInfo
-from writers.emulators import Emulator
 from writers.errors import ConfigError
 from writers.faults import ServiceFaults
-from writers.pricing import Billing
 from writers.records import BookRecords, faker_pools
 from writers.target import Endpoint
+
+if TYPE_CHECKING:  # only named in annotations: the emulators and prices look services up in the registry
+    from writers.emulators import Emulator
+    from writers.pricing import Billing
 
 
 @dataclass

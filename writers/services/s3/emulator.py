@@ -18,7 +18,6 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from writers import emulators
 from writers.emulators import (
     LOCAL_ACCESS_KEY,
     LOCAL_SECRET_KEY,
@@ -29,6 +28,7 @@ from writers.emulators import (
     Launch,
     accepts,
     connect_host,
+    ports,
 )
 
 
@@ -87,15 +87,15 @@ def _free_port_pairs(count: int, offset: int, host: str = LOOPBACK, avoid: Itera
 
 def _fixed_s3_pair(host: str, port: int) -> tuple[int, int]:
     """(port, its gRPC port) for a fixed S3 port: port + 10000 when free, else a free pick."""
-    emulators.ensure_free(host, port)
+    ports.ensure_free(host, port)
     grpc = port + _WEED_GRPC_OFFSET
     if grpc <= 65535:
         try:
-            return port, emulators.ensure_free(host, grpc)
+            return port, ports.ensure_free(host, grpc)
         except EmulatorError:
             pass
     while True:
-        (grpc,) = emulators.free_ports(1, host)
+        (grpc,) = ports.free_ports(1, host)
         if grpc != port:
             return port, grpc
 

@@ -1,0 +1,288 @@
+"""Pipelines (locustfiles/pipeline.py): each record through an ordered chain of services.
+
+Against the local emulators (the default pipeline, alone and distributed, --verify finding
+every record at every step) and against the fault proxy in front of them, whose behaviour
+is known by construction: a step that fails at random (it alone is written again), a step
+that always fails (its records are given up there, and counted there), a step with a token
+bucket of known capacity (--find-max names it the bottleneck, at about that rate), and
+steps with known added latency (the record latency is their sum).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from conftest import LOCUST, PROJECT_ROOT, LocustRun, SharedEmulators, headless_locust, locust_env
+
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, free_ports
+from writers.errors import ConfigError
+from writers.pipeline import parse_pipeline
+
+LOCUSTFILE = PROJECT_ROOT / "locustfiles" / "pipeline.py"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY}
+ENDPOINT_ENV = {"dynamodb": "AWS_ENDPOINT_URL_DYNAMODB", "s3": "AWS_ENDPOINT_URL_S3", "sqs": "AWS_ENDPOINT_URL_SQS"}
+
+
+def names() -> list[str]:
+    """Fresh resource names for one run: --table, --bucket, --queue."""
+    tag = uuid.uuid4().hex[:8]
+    return ["--table", f"pipe-{tag}", "--bucket", f"pipe-{tag}", "--queue", f"pipe-{tag}"]
+
+
+def run(tmp_path: Path, args: Sequence[str], timeout: float = 120.0, env: Mapping[str, str] | None = None) -> LocustRun:
+    return headless_locust(LOCUSTFILE, args, tmp_path, timeout, env)
+
+
+def summary_of(path: Path, result: LocustRun) -> dict[str, Any]:
+    assert path.exists(), result.output[-3000:]
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def rows_of(data: dict[str, Any], service: str) -> list[dict[str, Any]]:
+    return [row for name, row in data["rows"].items() if name.startswith(service + " ")]
+
+
+def through_proxies(
+    local: SharedEmulators, fault_proxy: Callable[..., Any], flags: Mapping[str, Sequence[str]]
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The environment that sends each step to its emulator, through a fault proxy with
+    `flags[step]` where given (directly otherwise); and the proxies by step."""
+    env = dict(CREDENTIALS)
+    proxies = {}
+    for step, variable in ENDPOINT_ENV.items():
+        upstream = local.get(step).endpoint
+        if step in flags:
+            proxies[step] = fault_proxy(upstream, *flags[step])
+            env[variable] = proxies[step].url
+        else:
+            env[variable] = upstream
+    return env, proxies
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_a_pipeline_is_services_each_once() -> None:
+    assert parse_pipeline("dynamodb,s3,sqs") == ("dynamodb", "s3", "sqs")
+    assert parse_pipeline(" SQS , kinesis ") == ("sqs", "kinesis")
+    for text, said in (("dynamodb,redis", "unknown service 'redis'"), ("s3,sqs,s3", "s3 appears more than once"),
+                       ("", "give services"), ("dynamodb,,sqs", "give services")):  # fmt: skip
+        with pytest.raises(ConfigError, match=said):
+            parse_pipeline(text)
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--pipeline", "dynamodb,redis"], "unknown service 'redis'"),
+        (["--pipeline", "sqs,dynamodb,sqs"], "sqs appears more than once"),
+        (["--batch", "10"], "--batch must be 1"),
+    ],
+)
+def test_bad_pipeline_is_one_line_and_exit_2_before_the_swarm(tmp_path: Path, flags: list[str], said: str) -> None:
+    result = run(tmp_path, ["-u", "1", "-t", "5s", *flags], timeout=60)
+    assert result.returncode == 2, result.output[-2000:]
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and said in errors[0], result.output[-2000:]
+    assert "Traceback" not in result.output
+    assert "local emulators" not in result.output  # nothing started
+
+
+def test_web_ui_start_refuses_a_bad_pipeline_and_takes_a_new_one(tmp_path: Path) -> None:
+    """The web UI's Start: a repeated step is refused with its reason (no test starts); another
+    pipeline than the command line's is written, its services alone."""
+    port = free_ports(1)[0]
+    argv = [str(LOCUST), "-f", str(LOCUSTFILE), "--web-host", "127.0.0.1", "--web-port", str(port),
+            "--report-dir", "", *names()]  # fmt: skip
+    process = subprocess.Popen(argv, cwd=tmp_path, env=locust_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    start = {"user_count": "1", "spawn_rate": "1", "user_classes": "GeventUser", "concurrency": "2"}
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{base}/aws/stats", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.3)
+        refused = requests.post(f"{base}/swarm", data={**start, "pipeline": "s3,sqs,s3"}, timeout=10).json()
+        started = requests.post(f"{base}/swarm", data={**start, "pipeline": "sqs,dynamodb"}, timeout=10).json()
+        time.sleep(4)
+        rows = requests.get(f"{base}/aws/stats", timeout=10).json()["rows"]
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=60)
+    assert not refused["success"] and "s3 appears more than once" in refused["message"], refused
+    assert started["success"], started
+    assert {row["name"].split()[0] for row in rows if row["calls"]} == {"SQS", "DynamoDB"}, rows
+    assert "Traceback" not in output
+    assert "pipeline sqs -> dynamodb:" in output, output[-2000:]
+
+
+# --------------------------------------------------------------------------- the local emulators
+
+RECORDS = 150
+
+
+def check_every_step(data: dict[str, Any], records: int, output: str) -> None:
+    pipeline = data["pipeline"]
+    assert pipeline["steps"] == ["dynamodb", "s3", "sqs"]
+    assert pipeline["acked"] == records, pipeline
+    assert pipeline["given_up_by_step"] == {"dynamodb": 0, "s3": 0, "sqs": 0}
+    for service in ("DynamoDB", "S3", "SQS"):  # each step wrote each record once
+        assert sum(row["acked"] for row in rows_of(data, service)) == records, data["rows"]
+        assert f"verify {service}: {records} acknowledged, 0 lost, 0 corrupt, 0 duplicates" in output, output[-3000:]
+    assert pipeline["missing_by_step"] == {"dynamodb": 0, "s3": 0, "sqs": 0}
+    latency = pipeline["record_latency_ms"]
+    assert set(latency) == {"p50", "p90", "p99", "p99.9", "max"}
+    assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
+    # the last step's acknowledgement ends a record: its record latency is the pipeline's
+    last = data["record_latency_ms"]["SQS SendMessage [gevent]"]
+    assert last["p50"] == latency["p50"] and last["count"] == records
+
+
+def test_default_pipeline_on_the_local_emulators_with_verify(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.json"
+    args = ["-u", "2", "-r", "2", "-t", "60s", "--max-records", str(RECORDS), "--records-per-task", "10",
+            "--concurrency", "4", "--verify", "--summary-json", str(summary), "--report-dir", "", *names(),
+            "GeventUser"]  # fmt: skip
+    result = run(tmp_path, args)
+    assert result.returncode == 0, result.output[-3000:]
+    assert "Traceback" not in result.output
+    check_every_step(summary_of(summary, result), RECORDS, result.output)
+    assert f"pipeline dynamodb -> s3 -> sqs: {RECORDS} records through" in result.output
+
+
+def test_default_pipeline_distributed_master_and_two_workers(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.json"
+    args = ["--processes", "2", "-u", "4", "-r", "4", "-t", "90s", "--max-records", str(RECORDS),
+            "--records-per-task", "10", "--concurrency", "4", "--verify", "--summary-json", str(summary),
+            "--report-dir", "", *names(), "GeventUser", "AiohttpUser"]  # fmt: skip
+    result = run(tmp_path, args, timeout=180)
+    assert result.returncode == 0, result.output[-3000:]
+    assert "Traceback" not in result.output
+    data = summary_of(summary, result)
+    assert len(data["acked_by_worker"]) == 2, data["acked_by_worker"]  # both workers wrote
+    rows = data["rows"]
+    assert any(name.endswith("[aiohttp]") for name in rows) and any(name.endswith("[gevent]") for name in rows)
+    pipeline = data["pipeline"]
+    assert pipeline["acked"] == RECORDS and pipeline["missing_by_step"] == {"dynamodb": 0, "s3": 0, "sqs": 0}
+    # the record latency histogram is the workers' merged: one value per record through
+    counted = sum(v["count"] for k, v in data["record_latency_ms"].items() if k.startswith("SQS "))
+    assert counted == RECORDS
+    for service in ("DynamoDB", "S3", "SQS"):
+        assert f"verify {service}: {RECORDS} acknowledged, 0 lost" in result.output, result.output[-3000:]
+
+
+# --------------------------------------------------------------------------- constructed behaviour
+
+
+def test_a_failing_step_is_retried_alone(
+    tmp_path: Path, local: SharedEmulators, fault_proxy: Callable[..., Any]
+) -> None:
+    """S3 throttles 30 % of its calls and fails 5 % with a 5xx: those are sent again, and
+    DynamoDB (the step before) is written exactly once per record, as its own proxy counts."""
+    faulty = ["--throttle-rate", "0.3", "--error-rate", "0.05", "--seed", "7"]
+    env, proxies = through_proxies(local, fault_proxy, {"dynamodb": ["--partitions", "1"], "s3": faulty})
+    summary = tmp_path / "summary.json"
+    args = ["-u", "2", "-r", "2", "-t", "60s", "--max-records", "100", "--records-per-task", "10",
+            "--concurrency", "4", "--max-attempts", "20", "--exit-code-on-error", "0", "--target", "aws",
+            "--summary-json", str(summary), "--report-dir", "", *names(), "GeventUser"]  # fmt: skip
+    result = run(tmp_path, args, env=env)
+    assert result.returncode == 0, result.output[-3000:]
+    data = summary_of(summary, result)
+    s3_rows = rows_of(data, "S3")
+    assert sum(r["failed_throttled"] for r in s3_rows) > 0  # the step failed ...
+    assert sum(r["calls"] for r in s3_rows) == 100 + sum(r["retried_items"] for r in s3_rows)  # ... and was retried
+    assert data["pipeline"]["acked"] == 100 and data["pipeline"]["given_up_by_step"]["s3"] == 0
+    dynamodb_rows = rows_of(data, "DynamoDB")
+    assert sum(r["calls"] for r in dynamodb_rows) == 100  # the step before: once per record, here ...
+    writes = {k: v for k, v in proxies["dynamodb"].stats()["by_partition"].items() if k.startswith("DynamoDB:")}
+    # ... and at its server, with the one conditional PutItem of the check before the swarm (it stores nothing)
+    assert sum(v["requests"] for v in writes.values()) == 100 + 1, writes
+    assert sum(r["calls"] for r in rows_of(data, "SQS")) == 100
+
+
+def test_a_record_given_up_at_a_step_is_counted_at_that_step(
+    tmp_path: Path, local: SharedEmulators, fault_proxy: Callable[..., Any]
+) -> None:
+    """Once records flow, S3 fails every call: each record DynamoDB acknowledged from then on
+    is given up at S3 (and counted there), and SQS sees only the records S3 took."""
+    env, proxies = through_proxies(local, fault_proxy, {"s3": []})
+    summary = tmp_path / "summary.json"
+    args = ["-u", "1", "-r", "1", "-t", "8s", "--rate", "30", "--concurrency", "4", "--max-attempts", "2",
+            "--exit-code-on-error", "0", "--target", "aws", "--summary-json", str(summary), "--report-dir", "",
+            *names(), "GeventUser"]  # fmt: skip
+    finished: list[LocustRun] = []
+    runner = threading.Thread(target=lambda: finished.append(run(tmp_path, args, env=env)))
+    runner.start()
+    deadline = time.monotonic() + 60
+    while proxies["s3"].stats()["requests"] < 20 and time.monotonic() < deadline:  # writes flow
+        time.sleep(0.1)
+    proxies["s3"].configure(error_rate=1.0)
+    runner.join(120)
+    result = finished[0]
+    assert "Traceback" not in result.output
+    data = summary_of(summary, result)
+    pipeline = data["pipeline"]
+    written = sum(r["acked"] for r in rows_of(data, "DynamoDB"))
+    given_up = pipeline["given_up_by_step"]
+    assert given_up["s3"] > 0 and given_up["dynamodb"] == given_up["sqs"] == 0, pipeline
+    assert given_up["s3"] + pipeline["acked"] == written, (pipeline, written)  # every record accounted for once
+    assert sum(r["calls"] for r in rows_of(data, "SQS")) == pipeline["acked"]
+    assert pipeline["bottleneck"] == "s3"
+    assert result.returncode != 0  # records given up: never a success
+
+
+def test_record_latency_is_the_sum_of_the_steps(
+    tmp_path: Path, local: SharedEmulators, fault_proxy: Callable[..., Any]
+) -> None:
+    """Each step's proxy adds a known delay (5, 10 and 20 ms a call): a record's latency is
+    at least their sum, and the sum of the steps' own service times."""
+    delays = {"dynamodb": 5.0, "s3": 10.0, "sqs": 20.0}
+    env, _ = through_proxies(local, fault_proxy, {s: ["--latency-ms", str(ms / 2)] for s, ms in delays.items()})
+    summary = tmp_path / "summary.json"
+    args = ["-u", "1", "-r", "1", "-t", "8s", "--rate", "20", "--concurrency", "8", "--target", "aws",
+            "--summary-json", str(summary), "--report-dir", "", *names(), "GeventUser"]  # fmt: skip
+    result = run(tmp_path, args, env=env)
+    assert result.returncode == 0, result.output[-3000:]
+    data = summary_of(summary, result)
+    record = data["pipeline"]["record_latency_ms"]
+    steps = sum(data["latency_ms"][f"{row} [gevent]"]["p50"] for row in ("DynamoDB PutItem", "S3 PutObject",
+                                                                           "SQS SendMessage"))  # fmt: skip
+    print(f"record latency {record}, the steps' service-time p50s add up to {steps:.1f} ms")  # shown with -s
+    assert record["p50"] >= sum(delays.values()), (record, steps)
+    assert abs(record["p50"] - steps) <= 3.0 + 0.1 * steps, (record, steps)
+
+
+def test_find_max_names_the_throttled_step_at_its_rate(
+    tmp_path: Path, local: SharedEmulators, fault_proxy: Callable[..., Any]
+) -> None:
+    """S3 behind a token bucket of 40 requests/s (the other steps unlimited): the pipeline
+    sustains about 40 records/s, and S3 is named the bottleneck."""
+    capacity = 40.0
+    env, proxies = through_proxies(local, fault_proxy, {"s3": ["--capacity", str(capacity), "--burst", "10"]})
+    summary = tmp_path / "summary.json"
+    args = ["-u", "2", "-r", "2", "-t", "240s", "--find-max", "--find-max-start", "10", "--step-time", "3s",
+            "--slo-throttle-ratio", "0.01", "--concurrency", "16", "--target", "aws", "--summary-json",
+            str(summary), "--report-dir", "", *names(), "GeventUser"]  # fmt: skip
+    result = run(tmp_path, args, timeout=300, env=env)
+    assert "Traceback" not in result.output
+    data = summary_of(summary, result)
+    assert data["find_max"]["complete"], data["find_max"]
+    rate = data["find_max"]["sustainable_rate"]
+    print(f"sustainable {rate} records/s, bottleneck {data['pipeline']['bottleneck']}")  # shown with -s
+    assert 0.6 * capacity <= rate <= 1.15 * capacity, data["find_max"]
+    assert data["pipeline"]["bottleneck"] == "s3", data["pipeline"]
+    assert proxies["s3"].stats()["throttled"] > 0

@@ -1,0 +1,57 @@
+"""Every service is a package of one shape: a newcomer opens any service and knows where things are.
+
+Each registered service is a package under writers/services/ with the same module for the
+same job (what a service needs beyond them, S3's sizes or SQS's messages, comes on top),
+and its Workload takes each part from the module named for it.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from pathlib import Path
+
+import pytest
+
+from writers.services import SERVICES, workload_class
+
+SERVICES_DIR = Path(__file__).resolve().parent.parent / "writers" / "services"
+COMMON_MODULES = ("service", "options", "calls", "billing", "emulator", "faults", "workload")
+
+
+def test_every_service_is_a_package() -> None:
+    assert set(SERVICES) >= {"dynamodb", "s3", "sqs", "kinesis"}
+    single_modules = sorted(p.stem for p in SERVICES_DIR.glob("*.py") if p.stem not in ("__init__", "base"))
+    assert single_modules == [], f"services as single modules: {single_modules}"
+    for name in SERVICES:
+        assert (SERVICES_DIR / name / "__init__.py").is_file(), name
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_service_package_has_the_common_modules(name: str) -> None:
+    present = {p.stem for p in (SERVICES_DIR / name).glob("*.py")}
+    missing = [module for module in COMMON_MODULES if module not in present]
+    assert missing == [], f"{name} lacks {missing}"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_the_workload_takes_each_part_from_its_module(name: str) -> None:
+    def module(job: str) -> object:
+        return import_module(f"writers.services.{name}.{job}")
+
+    workload = workload_class(name)
+    assert workload.__module__ == f"writers.services.{name}.workload"
+    assert workload.service is module("service").SERVICE  # type: ignore[attr-defined]
+    assert workload.billing is module("billing").BILLING  # type: ignore[attr-defined]
+    assert workload.emulators is module("emulator").EMULATORS  # type: ignore[attr-defined]
+    assert type(workload.faults).__module__ == f"writers.services.{name}.faults"
+    assert workload.options_class.__module__ == f"writers.services.{name}.options"
+    for function in ("add_arguments", "read_options"):  # the service's flags and their checks
+        assert callable(getattr(module("options"), function, None)), f"{name}.options.{function}"
+    assert import_module(f"writers.services.{name}").WORKLOAD is workload
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_the_package_init_is_small(name: str) -> None:
+    """The package's __init__ says what the service is and what it exports; the work is in its modules."""
+    source = (SERVICES_DIR / name / "__init__.py").read_text()
+    assert "def " not in source and "class " not in source, f"{name}/__init__.py defines things"
