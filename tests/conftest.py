@@ -1,8 +1,9 @@
 """Shared fixtures: real local servers for every service, started once per session and
-shared by every test module (`local`, `dynalite_server`, `moto_server`, ...), unique
-table names, the one `drive()` helper that runs calls through a strategy, and a helper
-that runs a locustfile headless in a subprocess.
+shared by every test module (`local`, `dynalite_server`, `moto_server`, ...), a fault
+proxy per test, unique table names, and a headless run of the DynamoDB locustfile.
 
+Fixtures only: what tests import (helpers, servers, process wrappers) lives in
+tests/helpers/, and no test module imports another or this one.
 Tests start and stop their servers themselves; nothing here depends on a server
 started by hand, and every server binds 127.0.0.1. Service and strategy lists come
 from the registries (writers.services, writers.strategies).
@@ -10,95 +11,139 @@ from the registries (writers.services, writers.strategies).
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import signal
-import subprocess
-import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-from writers.calls import Attempt, Call
-from writers.driver import Driver, Totals
-from writers.emulators import (
-    LOCAL_ACCESS_KEY,
-    LOCAL_SECRET_KEY,
-    RunningEmulator,
-    available_emulators,
-    emulator_names,
-    start_emulator,
+from helpers import (
+    DYNAMODB_EMULATORS,
+    FaultProxy,
+    RunLocust,
+    SharedEmulators,
+    dynamodb_run,
+    local_endpoint,
+    unique_table_name,
 )
-from writers.retry import RetryPolicy
-from writers.services import workload_class
-from writers.strategies import STRATEGIES, Strategy, StrategyOptions, strategy_class
-from writers.target import Endpoint, resolve_endpoint
+from helpers.turns import Turn, turn
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-LOCUST = PROJECT_ROOT / ".venv" / "bin" / "locust"
-if not LOCUST.exists():  # a venv somewhere else: the locust next to this interpreter
-    LOCUST = Path(sys.executable).parent / "locust"
-DYNAMODB_LOCUSTFILE = PROJECT_ROOT / "locustfiles" / "dynamodb.py"
-REGION = "us-east-1"
-DYNAMODB_EMULATORS = emulator_names("dynamodb")
-USER_CLASSES = [name.capitalize() + "User" for name in STRATEGIES]  # one per strategy, as the locustfiles make them
-# Retries in tests: the production policy's shape, without its waits.
-FAST_RETRIES = RetryPolicy(max_attempts=8, base_delay=0.001, max_delay=0.005)
+from writers.emulators import RunningEmulator
+from writers.target import Endpoint
 
+# --------------------------------------------------------------------------- running in parallel
 
-# --------------------------------------------------------------------------- servers
-
-
-@contextmanager
-def sigcheck_sink(secret: str, delay_ms: int = 0) -> Iterator[str]:
-    """tests/sigcheck_server.py in a subprocess (every signature re-checked with botocore,
-    `delay_ms` before each answer): its URL while the block runs, stopped after."""
-    process = subprocess.Popen(
-        [sys.executable, str(PROJECT_ROOT / "tests" / "sigcheck_server.py"), secret, str(delay_ms)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    try:
-        yield process.stdout.readline().strip()
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-class SharedEmulators:
-    """Local stand-ins shared by the whole session, each started on first use and stopped at
-    the end. One server per emulator: moto's one server answers every service."""
-
-    def __init__(self) -> None:
-        self._running: dict[str, RunningEmulator] = {}
-
-    def get(self, service: str, name: str | None = None) -> RunningEmulator:
-        """The emulator `name` for `service` (default: the one it prefers that can run here)."""
-        name = name or _preferred(service)
-        emulator = self._running.get(name)
-        if emulator is None or not emulator.alive():
-            emulator = self._running[name] = start_emulator(service, prefer=name)
-        return emulator
-
-    def stop(self) -> None:
-        for emulator in self._running.values():
-            emulator.stop()
-        self._running.clear()
+# Tests that measure wall-clock time against servers of known behaviour (rates, stalls,
+# latencies): under pytest-xdist one at a time, beside ordinary tests (helpers/turns.py).
+# Tests that must have the machine to themselves run `alone`. "*": the whole module. A
+# test elsewhere can say the same with @pytest.mark.timing or @pytest.mark.alone.
+TIMING_TESTS: dict[str, frozenset[str]] = {
+    "test_rate_mode": frozenset(
+        {  # all but the bad flags' runs, which end before any rate is measured
+            "test_a_closed_loop_hides_a_stall_that_the_rate_mode_shows",
+            "test_no_stall_no_invented_delay",
+            "test_rate_steps_follow_the_profile_and_end_the_run",
+            "test_master_and_two_workers_hold_one_global_rate",
+            "test_the_knee_of_a_fifo_server_under_a_p99_objective",
+            "test_the_knee_of_a_token_bucket_under_a_throttle_objective",
+            "test_a_rate_shape_in_a_locustfile_sets_the_rate",
+            "test_the_rate_changes_from_the_web_ui_during_a_test",
+            "test_three_identical_knee_searches_agree_through_a_spike",
+            "test_sigterm_during_the_search_reports_the_best_step_that_passed",
+        }
+    ),
+    "test_delay_sink": frozenset({"*"}),
+    "test_pipeline": frozenset(
+        {"test_find_max_names_the_throttled_step_at_its_rate", "test_record_latency_is_the_sum_of_the_steps"}
+    ),
+}
+ALONE_TESTS: dict[str, frozenset[str]] = {
+    "test_workers_at_scale": frozenset({"*"}),  # a hundred workers on two cores
+    "test_wake": frozenset({"*"}),  # wake-ups within a budget a second
+}
 
 
-def _preferred(service: str) -> str:
-    available = available_emulators(service)
-    if not available:
-        pytest.skip(f"no emulator for {service} can run here")
-    return available[0]
+# Beyond the tests marked `slow` where they are: tests that start processes (Locust,
+# compare.py, emulators, a CLI) or wait out a production timeout, kept out of the fast
+# tier (-m "not slow") here so that their modules stay as they are. "*": the whole module.
+SLOW_TESTS: dict[str, frozenset[str]] = {
+    "test_admin_client": frozenset({"*"}),  # waits out the admin client's real timeouts (~25 s)
+    "test_bad_input": frozenset(
+        {"test_bad_flag_is_rejected_before_the_swarm", "test_nan_from_the_environment_or_a_config_file_is_one_line"}
+    ),
+    "test_bench_sink": frozenset({"test_bench_script_end_to_end", "test_aiohttp_parts_script_measures_each_mode"}),
+    "test_compare": frozenset({"*"}),
+    "test_dropped_requests": frozenset({"*"}),
+    "test_dynamodb_key_spaces_and_partitions": frozenset(
+        {"test_versions_are_ordered_by_when_answers_came_not_when_reported"}
+    ),
+    "test_emulators": frozenset(
+        {
+            "test_start_call_stop",
+            "test_seaweedfs_checks_signatures",
+            "test_fauxqs_is_not_listening_on_all_interfaces",
+            "test_bind_listens_on_that_address_only",
+            "test_port_base_puts_dynamodb_s3_sqs_on_n_n1_n2",
+            "test_fixed_port_in_use_is_a_one_line_error_without_retries",
+            "test_fallback_starts_moto_with_warnings",
+            "test_atexit_stops_a_forgotten_emulator",
+            "test_next_start_sweeps_up_after_a_killed_owner",
+            "test_cli_prints_banner_and_stops_everything_on_sigterm",
+            "test_cli_children_die_with_a_killed_parent",
+            "test_cli_bad_input_is_one_line_and_exit_2",
+            "test_cli_bind_and_port_base",
+        }
+    ),
+    "test_fault_proxy": frozenset({"test_bad_flags_exit_2_with_one_line"}),
+    "test_k8s": frozenset({"*"}),
+    "test_locust_races": frozenset({"*"}),
+    "test_pipeline": frozenset(
+        {  # Locust runs end to end
+            "test_web_ui_start_refuses_a_bad_pipeline_and_takes_a_new_one",
+            "test_default_pipeline_on_the_local_emulators_with_verify",
+            "test_default_pipeline_distributed_master_and_two_workers",
+            "test_a_failing_step_is_retried_alone",
+            "test_a_record_given_up_at_a_step_is_counted_at_that_step",
+            "test_record_latency_is_the_sum_of_the_steps",
+            "test_find_max_names_the_throttled_step_at_its_rate",
+        }
+    ),
+    "test_report": frozenset({"test_a_missing_report_bucket_is_one_line_before_the_swarm"}),
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks `timing`, `alone` and `slow` as the lists above say. (Under xdist --dist loadscope, a
+    module's tests stay on one worker: its module-scoped servers start once.)"""
+    checked: set[str] = set()
+    for item in items:
+        if not isinstance(item, pytest.Function):
+            continue
+        module = item.module.__name__
+        if module not in checked:  # a renamed test must not lose its mark silently
+            checked.add(module)
+            lists = (SLOW_TESTS, TIMING_TESTS, ALONE_TESTS)
+            listed = frozenset().union(*(names.get(module, frozenset()) for names in lists)) - {"*"}
+            missing = sorted(name for name in listed if not callable(getattr(item.module, name, None)))
+            if missing:
+                raise pytest.UsageError(f"tests/conftest.py lists tests that {module} does not have: {missing}")
+        for names, mark in ((TIMING_TESTS, pytest.mark.timing), (ALONE_TESTS, pytest.mark.alone)):
+            if {"*", item.originalname} & names.get(module, frozenset()):
+                item.add_marker(mark)
+        slow = SLOW_TESTS.get(module, frozenset())
+        if "*" in slow or item.originalname in slow:
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+    """Outermost, so the wait for a turn is not counted in the test's --timeout."""
+    kind: Turn = "shared"
+    if item.get_closest_marker("alone") is not None:
+        kind = "alone"
+    elif item.get_closest_marker("timing") is not None:
+        kind = "timing"
+    worker = hasattr(item.config, "workerinput")  # under xdist: its basetemp is popen-gwN in the shared folder
+    with turn(kind, Path(item.config.option.basetemp).parent if worker else None):
+        return (yield)
 
 
 @pytest.fixture(scope="session")
@@ -110,14 +155,12 @@ def local() -> Iterator[SharedEmulators]:
 
 
 @pytest.fixture
-def fault_proxy(tmp_path: Path) -> Iterator[Callable[..., Any]]:
-    """`fault_proxy(upstream, *flags) -> FaultProxy` (test_reliability's), stopped after the test."""
-    from test_reliability import FaultProxy  # it imports this module
-
+def fault_proxy(tmp_path: Path) -> Iterator[Callable[..., FaultProxy]]:
+    """`fault_proxy(upstream, *flags) -> FaultProxy`, stopped after the test."""
     started: list[FaultProxy] = []
 
     def start(upstream: str, *flags: str) -> FaultProxy:
-        proxy = FaultProxy(upstream, *flags, log_dir=tmp_path)
+        proxy = FaultProxy(upstream, *flags, tmp_dir=tmp_path)
         started.append(proxy)
         return proxy
 
@@ -134,17 +177,6 @@ def dynalite_server(local: SharedEmulators) -> RunningEmulator:
 @pytest.fixture(scope="session")
 def moto_server(local: SharedEmulators) -> RunningEmulator:
     return local.get("dynamodb", "moto")
-
-
-def local_endpoint(emulator: RunningEmulator, service: str = "dynamodb") -> Endpoint:
-    """The Endpoint the project itself builds for `--target local` at this emulator."""
-    return resolve_endpoint(
-        "local",
-        workload_class(service).service,
-        REGION,
-        local_url=emulator.endpoint,
-        local_credentials=(LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY),
-    )
 
 
 @pytest.fixture(scope="session", params=DYNAMODB_EMULATORS)
@@ -164,158 +196,13 @@ def moto_endpoint(moto_server: RunningEmulator) -> Endpoint:
     return local_endpoint(moto_server)
 
 
-# --------------------------------------------------------------------------- calls
-
-
-def drive(
-    strategy: str | Strategy,
-    calls: Sequence[Call],
-    endpoint: Endpoint | None = None,
-    *,
-    policy: RetryPolicy = FAST_RETRIES,
-    concurrency: int = 4,
-) -> tuple[Totals, list[Attempt]]:
-    """Run calls through a Driver and a strategy (a name, made at `endpoint`, or one already
-    made), closed after; returns the totals and every reported attempt."""
-    if isinstance(strategy, str):
-        assert endpoint is not None, "a strategy named by its name needs an endpoint"
-        strategy = strategy_class(strategy)(endpoint, StrategyOptions(concurrency))
-    reported: list[Attempt] = []
-    try:
-        totals = Driver(strategy, reported.append, policy).run(calls)
-    finally:
-        strategy.close()
-    return totals, reported
-
-
-# --------------------------------------------------------------------------- names
-
-
-def unique_table_name(hint: str = "t") -> str:
-    """A valid DynamoDB table name no other test uses: letters, digits, '-', '_', '.'."""
-    clean = re.sub(r"[^a-zA-Z0-9_.-]+", "-", hint).strip("-")[:60] or "t"
-    return f"{clean}-{uuid.uuid4().hex[:10]}"
-
-
 @pytest.fixture
 def table_name(request: pytest.FixtureRequest) -> str:
     """A unique table name derived from the test's name."""
     return unique_table_name(request.node.name)
 
 
-# --------------------------------------------------------------------------- locust
-
-
-def locust_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for a Locust subprocess: no stray endpoint overrides, no IMDS lookups."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        {
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "PYTHONUNBUFFERED": "1",
-            # A master logs "All users spawned" only if every worker reports its users within
-            # this many seconds of the ramp (Locust's default: 1), else another line; workers
-            # on a busy machine can take longer, and the tests wait for that line.
-            "LOCUST_WAIT_FOR_WORKERS_REPORT_AFTER_RAMP_UP": "10",
-        }
-    )
-    env.update(extra or {})
-    return env
-
-
-def stats_totals(stats: Sequence[Mapping[str, Any]] | None) -> tuple[int, int]:
-    """(requests, failures) summed over every entry of Locust's --json-file output."""
-    entries = stats or []
-    return sum(e["num_requests"] for e in entries), sum(e["num_failures"] for e in entries)
-
-
-@dataclass
-class LocustRun:
-    """A finished headless Locust run."""
-
-    returncode: int
-    output: str  # stdout and stderr, interleaved as written
-    stats: list[dict[str, Any]]  # the --json-file list (empty when Locust wrote none)
-    elapsed: float  # seconds
-
-    def stat_rows(self) -> dict[str, dict[str, Any]]:
-        """The --json-file entries by request name."""
-        return {row["name"]: row for row in self.stats}
-
-
-def headless_locust(
-    locustfile: Path, args: Sequence[str], parent: Path, timeout: float, env: Mapping[str, str] | None = None
-) -> LocustRun:
-    """Run a locustfile headless from a fresh folder under `parent`; never longer than `timeout`."""
-    cwd = parent / f"cwd-{uuid.uuid4().hex[:6]}"  # proves the locustfile works from any folder
-    cwd.mkdir(parents=True)
-    json_prefix = cwd / "stats"  # Locust appends ".json"
-    argv = [str(LOCUST), "-f", str(locustfile), "--headless", "--json-file", str(json_prefix), *args]
-    started = time.monotonic()
-    process = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env=locust_env(env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # so a hung run can be killed with everything it started
-    )
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                process.communicate(timeout=5)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        pytest.fail(f"locust {' '.join(args)} did not finish within {timeout} s")
-    elapsed = time.monotonic() - started
-    json_file = json_prefix.with_name("stats.json")
-    stats = json.loads(json_file.read_text()) if json_file.exists() else []
-    return LocustRun(process.returncode, output, stats, elapsed)
-
-
-RunLocust = Callable[..., LocustRun]
-
-
 @pytest.fixture
 def run_locust(tmp_path: Path) -> RunLocust:
     """`run_locust(args, timeout, env=None) -> LocustRun` of the DynamoDB locustfile."""
-
-    def run(args: Sequence[str], timeout: float = 90.0, env: Mapping[str, str] | None = None) -> LocustRun:
-        return headless_locust(DYNAMODB_LOCUSTFILE, args, tmp_path, timeout, env)
-
-    return run
-
-
-# --------------------------------------------------------------------------- charts in a browser
-
-# Per plotly chart in the page (id -> ...): the bounding box of its legend and of each axis title.
-CHART_BOXES_JS = """() => Object.fromEntries(Array.from(document.querySelectorAll('.js-plotly-plot')).map(div => {
-  const box = element => { const r = element.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
-  const legend = div.querySelector('g.legend');
-  const titles = Array.from(div.querySelectorAll('.xtitle, .ytitle, .y2title')).filter(t => t.textContent);
-  return [div.id, {legend: legend ? box(legend) : null, titles: titles.map(t => [t.textContent, box(t)])}];
-}))"""
-
-
-def legend_overlaps(page: Any) -> tuple[int, list[str]]:
-    """(charts with a legend, every legend box that meets an axis title's box) in a Playwright page."""
-    charts = page.evaluate(CHART_BOXES_JS)
-    overlaps = []
-    for chart, boxes in charts.items():
-        legend = boxes["legend"]
-        for title, box in boxes["titles"] if legend else []:
-            if box[0] < legend[2] and legend[0] < box[2] and box[1] < legend[3] and legend[1] < box[3]:
-                overlaps.append(f"{chart}: the legend {legend} meets the axis title {title!r} {box}")
-    return sum(1 for boxes in charts.values() if boxes["legend"]), overlaps
+    return dynamodb_run(tmp_path)

@@ -4,21 +4,18 @@ swarm starts and before any emulator is started; never a traceback."""
 from __future__ import annotations
 
 import re
-import sys
 from argparse import Namespace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROJECT_ROOT, RunLocust, stats_totals
-
-from writers.errors import ConfigError
-from writers.services.dynamodb import DynamoDBWorkload
+from helpers import RunLocust, stats_totals
 
 # The glue's pure parts import without Locust (see test_report): no monkey-patching here.
-sys.path.insert(0, str(PROJECT_ROOT / "locustfiles"))
 from aws_locust.checks import add_check_arguments, read_check_settings
 from aws_locust.settings import add_common_arguments, add_rate_arguments, read_rate_settings, read_settings
+from writers.errors import ConfigError
+from writers.services.dynamodb import DynamoDBWorkload
 
 pytestmark = pytest.mark.timeout(60)
 

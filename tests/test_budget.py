@@ -3,13 +3,9 @@ are spread over the users instead of going to the first user to claim."""
 
 from __future__ import annotations
 
-import sys
-
 import pytest
-from conftest import PROJECT_ROOT
 
 # The glue's pure parts import without Locust (see test_report): no monkey-patching here.
-sys.path.insert(0, str(PROJECT_ROOT / "locustfiles"))
 from aws_locust.budget import Holder, RecordBudget, split
 
 pytestmark = pytest.mark.timeout(30)

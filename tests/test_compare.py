@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROJECT_ROOT, locust_env
+from helpers import PROJECT_ROOT, locust_env
 
 import comparison as compare
 from comparison import runs as compare_runs

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import PROJECT_ROOT
+from helpers import PROJECT_ROOT
 
 REQUEST = (
     b"POST / HTTP/1.1\r\nHost: sink\r\nX-Amz-Target: DynamoDB_20120810.PutItem\r\n"

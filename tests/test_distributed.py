@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from netns import namespaces_available, network
+from helpers.netns import namespaces_available, network
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, free_ports, node_modules_dir
 from writers.services import WorkloadOptions

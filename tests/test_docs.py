@@ -16,10 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import LOCUST, PROJECT_ROOT
-
-if str(PROJECT_ROOT / "locustfiles") not in sys.path:
-    sys.path.insert(0, str(PROJECT_ROOT / "locustfiles"))
+from helpers import LOCUST, PROJECT_ROOT
 
 from aws_locust.flag_reference import Group, read_locustfile
 from aws_locust.settings import GROUP_PREFIX

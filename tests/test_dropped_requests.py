@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SharedEmulators, drive
-from test_reliability import FaultProxy
+from helpers import FaultProxy, SharedEmulators, drive
 
 from writers.calls import Attempt
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
@@ -200,7 +199,7 @@ def test_every_request_the_fault_proxy_dropped_is_one_network_failure(
 ) -> None:
     direct, workload = provisioned[service]
     assert direct.url is not None
-    proxy = FaultProxy(direct.url, "--drop-rate", "0.2", "--seed", str(ALL.index(strategy)), log_dir=tmp_path)
+    proxy = FaultProxy(direct.url, "--drop-rate", "0.2", "--seed", str(ALL.index(strategy)), tmp_dir=tmp_path)
     try:
         endpoint = Endpoint(direct.service, "us-east-1", proxy.url, LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY)
         records = workload.records(seed=19, stream=ALL.index(strategy)).take(40)

@@ -19,7 +19,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.serialize import create_serializer
-from conftest import FAST_RETRIES, drive
+from helpers import FAST_RETRIES, drive
 
 from writers.calls import Attempt, Call
 from writers.driver import Driver, Totals

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiobotocore.session import AioSession
-from conftest import sigcheck_sink
+from helpers import sigcheck_sink
 
 from writers.driver import Driver
 from writers.records import BookRecords

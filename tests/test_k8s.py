@@ -31,7 +31,7 @@ import boto3
 import pytest
 import yaml
 from botocore.config import Config as BotoConfig
-from conftest import SharedEmulators
+from helpers import SharedEmulators
 from prometheus_client.parser import text_string_to_metric_families
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
@@ -419,44 +419,62 @@ def test_dockerfile_builds_the_image_the_manifests_use(rendered: dict[str, list[
             assert re.search(rf"^COPY .*\b{re.escape(path.split('/')[0])}/", dockerfile, re.M), path
 
 
+def pinned_names(requirements: str) -> dict[str, str]:
+    """name (normalised) -> the `name==version` lines of a requirements file."""
+    lines = (ROOT / requirements).read_text().splitlines()
+    return {_norm(line.split("==")[0]): line for line in lines if "==" in line and not line.startswith("#")}
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def test_locust_image_packages_cover_every_import_and_are_pinned() -> None:
-    """The Locust image installs the Dockerfile's LOCUST_PACKAGES with requirements.txt as
-    constraints. Every third-party import of writers/ and locustfiles/ must come from
-    those packages or what they depend on, and everything they pull in must be pinned
-    in requirements.txt (otherwise pip would pick an unpinned version)."""
+    """The Locust image installs requirements.txt, the runtime pins: pyproject.toml's
+    dependencies and everything they pull in (extras followed), exactly, so the image gets
+    no development package (pytest aside: locust itself requires it) and nothing unpinned.
+    Every third-party import of writers/ and locustfiles/ comes from those packages;
+    requirements-dev.txt holds the development pins, none of them a runtime one."""
     import ast
     import importlib.metadata as metadata
+    import tomllib
 
     from packaging.requirements import Requirement
 
-    def norm(name: str) -> str:
-        return re.sub(r"[-_.]+", "-", name).lower()
-
+    norm = _norm
     dockerfile = (ROOT / "Dockerfile").read_text()
-    found = re.search(r'^ARG LOCUST_PACKAGES="([^"]+)"', dockerfile, re.M)
-    assert found, "no ARG LOCUST_PACKAGES in the Dockerfile"
-    roots = {norm(n) for n in found.group(1).split()}
+    assert re.search(r"pip install -r requirements\.txt\b", dockerfile), "the Locust image installs the runtime pins"
+    assert re.search(r"pip install --no-deps --no-build-isolation \.", dockerfile), "and the project, no deps"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    roots = {norm(Requirement(line).name) for line in project["dependencies"]}
+    assert {"locust", "boto3", "aiobotocore"} <= roots
     setuptools = re.search(r"^ARG SETUPTOOLS=setuptools==(\S+)$", dockerfile, re.M)
     assert setuptools and metadata.version("setuptools") == setuptools.group(1), "pin the .venv's setuptools"
-    pinned = {
-        norm(line.split("==")[0])
-        for line in (ROOT / "requirements.txt").read_text().splitlines()
-        if "==" in line and not line.startswith("#")
-    }
-    assert roots <= pinned, f"LOCUST_PACKAGES not in requirements.txt: {sorted(roots - pinned)}"
+    pinned = set(pinned_names("requirements.txt"))
+    assert roots <= pinned, f"dependencies not in requirements.txt: {sorted(roots - pinned)}"
     image: set[str] = set()
-    todo = list(roots)
+    todo: list[tuple[str, frozenset[str]]] = [(name, frozenset()) for name in roots]
+    seen: set[tuple[str, frozenset[str]]] = set()
     while todo:
-        name = todo.pop()
-        if name in image:
+        name, extras = todo.pop()
+        if (name, extras) in seen:
             continue
+        seen.add((name, extras))
         image.add(name)
         for requirement in metadata.distribution(name).requires or []:
             req = Requirement(requirement)
-            if req.marker is None or req.marker.evaluate({"extra": ""}):
-                todo.append(norm(req.name))
+            if req.marker is None or any(req.marker.evaluate({"extra": extra}) for extra in ("", *extras)):
+                todo.append((norm(req.name), frozenset(req.extras)))
     unpinned = image - pinned - {"setuptools"}
     assert not unpinned, f"the Locust image would get unpinned packages: {sorted(unpinned)}"
+    assert pinned == image - {"setuptools"}, (
+        f"requirements.txt pins what the image does not need: {sorted(pinned - image)}"
+    )
+    dev = pinned_names("requirements-dev.txt")
+    assert (ROOT / "requirements-dev.txt").read_text().splitlines().count("-r requirements.txt") == 1
+    assert not set(dev) & pinned, f"pinned twice: {sorted(set(dev) & pinned)}"
+    dev_roots = {norm(Requirement(line).name) for line in project["optional-dependencies"]["dev"]}
+    assert dev_roots <= set(dev) | pinned, f"dev extra not pinned: {sorted(dev_roots - set(dev) - pinned)}"
     providers = metadata.packages_distributions()
     own = {"writers", "aws_locust"}
     for source in [*(ROOT / "writers").rglob("*.py"), *(ROOT / "locustfiles").rglob("*.py")]:
@@ -474,8 +492,21 @@ def test_locust_image_packages_cover_every_import_and_are_pinned() -> None:
                 dists = {norm(d) for d in providers.get(top, [])}
                 assert dists & image, (
                     f"{source.relative_to(ROOT)} imports {module} ({sorted(dists) or 'not installed'}), "
-                    "which the Locust image lacks: add it to LOCUST_PACKAGES in the Dockerfile"
+                    "which the Locust image lacks: add it to pyproject.toml's dependencies and requirements.txt"
                 )
+
+
+def test_the_project_installs_its_packages() -> None:
+    """aws_locust is installed with the project (no sys.path edits): it imports from the
+    installed location, and pyproject.toml finds every package, wherever it lives."""
+    import importlib.metadata as metadata
+
+    import aws_locust
+
+    assert Path(aws_locust.__file__).resolve().is_relative_to(ROOT / "locustfiles" / "aws_locust")
+    assert str(ROOT / "locustfiles") not in sys.path  # found through the install, not a path edit
+    files = {str(path) for path in metadata.files("aws-load-writers") or []}
+    assert any("aws_locust" in name or "__editable__" in name for name in files), sorted(files)[:20]
 
 
 # --------------------------------------------------------------------------- running the CLI

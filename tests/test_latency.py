@@ -11,15 +11,12 @@ record, send, merge and rotate with the collector off and counts live histograms
 from __future__ import annotations
 
 import gc
-import sys
 
 import pytest
-from conftest import PROJECT_ROOT
 from hdrh.histogram import HdrHistogram
+from helpers import PROJECT_ROOT
 
 LOCUSTFILES = str(PROJECT_ROOT / "locustfiles")
-if LOCUSTFILES not in sys.path:
-    sys.path.insert(0, LOCUSTFILES)
 from aws_locust.context import RowKey  # noqa: E402
 from aws_locust.latency import HIGHEST_US, LatencyHistograms, release  # noqa: E402
 

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import own_master_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +25,7 @@ def test_two_workers_merge_to_the_percentiles_of_the_union(tmp_path: Path) -> No
     summary = tmp_path / "summary.json"
     result = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "locust"), "-f", files, "--headless", "--processes", "2", "-u", "2", "-r", "2",
-         "-t", "6s", "--summary-json", str(summary), "--report-dir", "", "SyntheticLatencyUser"],
+         "-t", "6s", *own_master_port(), "--summary-json", str(summary), "--report-dir", "", "SyntheticLatencyUser"],
         cwd=tmp_path, capture_output=True, text=True, timeout=90,
         env={**os.environ, "AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "test"},
     )  # fmt: skip

@@ -12,17 +12,14 @@ that send record instead; what they record is what a worker would have been sent
 from __future__ import annotations
 
 import signal
-import sys
 from types import SimpleNamespace
 from typing import Any
 
 import gevent
 import pytest
-from conftest import PROJECT_ROOT
+from helpers import PROJECT_ROOT
 
 LOCUSTFILES = str(PROJECT_ROOT / "locustfiles")
-if LOCUSTFILES not in sys.path:
-    sys.path.insert(0, LOCUSTFILES)
 
 
 from aws_locust import outcome  # noqa: E402

@@ -11,7 +11,7 @@ import subprocess
 import psutil
 import pytest
 from botocore.exceptions import ClientError
-from conftest import (
+from helpers import (
     DYNAMODB_LOCUSTFILE,
     LOCUST,
     REGION,

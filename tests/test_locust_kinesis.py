@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import (
+from helpers import (
     PROJECT_ROOT,
     REGION,
     USER_CLASSES,

@@ -14,14 +14,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import PROJECT_ROOT
+from helpers import PROJECT_ROOT
 
 SCRIPT = """
 import sys
 from locust import stats
 from locust.env import Environment
 import gevent
-sys.path.insert(0, {locustfiles!r})
 from aws_locust.locust_races import install
 if {patched}:
     install()

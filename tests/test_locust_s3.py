@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import USER_CLASSES, LocustRun, SharedEmulators, headless_locust, local_endpoint, stats_totals
+from helpers import USER_CLASSES, LocustRun, SharedEmulators, headless_locust, local_endpoint, stats_totals
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
 from writers.services.s3 import KiB, MiB, S3Options, S3Workload

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import (
+from helpers import (
     LOCUST,
     PROJECT_ROOT,
     REGION,

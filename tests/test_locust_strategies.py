@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import USER_CLASSES, SharedEmulators, sigcheck_sink
+from helpers import USER_CLASSES, SharedEmulators, own_master_port, sigcheck_sink
 
 from writers import young_gc
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
@@ -52,6 +52,7 @@ def test_five_user_classes_in_two_processes(dynalite: RunningEmulator, tmp_path:
         [
             "--processes",
             "2",
+            *own_master_port(),
             "-u",
             "10",
             "-r",

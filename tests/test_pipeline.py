@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import LOCUST, PROJECT_ROOT, LocustRun, SharedEmulators, headless_locust, locust_env
+from helpers import LOCUST, PROJECT_ROOT, LocustRun, SharedEmulators, headless_locust, locust_env, own_master_port
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, free_ports
 from writers.errors import ConfigError
@@ -166,7 +166,7 @@ def test_default_pipeline_on_the_local_emulators_with_verify(tmp_path: Path) -> 
 
 def test_default_pipeline_distributed_master_and_two_workers(tmp_path: Path) -> None:
     summary = tmp_path / "summary.json"
-    args = ["--processes", "2", "-u", "4", "-r", "4", "-t", "90s", "--max-records", str(RECORDS),
+    args = ["--processes", "2", *own_master_port(), "-u", "4", "-r", "4", "-t", "90s", "--max-records", str(RECORDS),
             "--records-per-task", "10", "--concurrency", "4", "--verify", "--summary-json", str(summary),
             "--report-dir", "", *names(), "GeventUser", "AiohttpUser"]  # fmt: skip
     result = run(tmp_path, args, timeout=180)

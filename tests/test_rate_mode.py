@@ -1,5 +1,5 @@
 """Rate mode and the knee finder, end to end: real Locust runs against servers whose
-behaviour is known by construction (tests/stub_servers.py, and the fault proxy's token
+behaviour is known by construction (tests/helpers/stubs.py, and the fault proxy's token
 bucket), each asserting what the construction implies.
 
 - A server that stalls for 1 s every 5 s (20 % of the time): a closed loop hides it
@@ -24,17 +24,18 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import PROJECT_ROOT
-from stub_servers import FifoServer, StallingServer, StubServer
-from test_reliability import (
+from helpers import (
+    PROJECT_ROOT,
     FaultProxy,
     LocustProcess,
     LocustResult,
     assert_no_traceback,
     locustfile,
+    own_master_port,
     run_locust,
     unique,
 )
+from helpers.stubs import FifoServer, StallingServer, StubServer
 
 from writers.emulators import free_ports
 
@@ -69,8 +70,12 @@ def latency(result: LocustResult, kind: str, row: str = "DynamoDB PutItem [geven
 
 def test_a_closed_loop_hides_a_stall_that_the_rate_mode_shows(stalling: StallingServer, tmp_path: Path) -> None:
     common = [*PACED, "--target", stalling.url, "-u", "1", "-r", "1", "-t", "21s", "--concurrency", "4", "GeventUser"]
-    closed = run_locust("dynamodb", common, tmp_path, timeout=60)
-    paced = run_locust("dynamodb", [*common, "--rate", "200"], tmp_path, timeout=60)
+    # both at once, against the same stalls (the server's clock): half the wall time
+    runs = [
+        LocustProcess(locustfile("dynamodb"), args, tmp_path / name)
+        for name, args in (("closed", common), ("paced", [*common, "--rate", "200"]))
+    ]
+    closed, paced = (run.finish(timeout=60) for run in runs)
 
     for result in (closed, paced):
         assert result.returncode == 0, result.tail()
@@ -119,7 +124,8 @@ def test_rate_steps_follow_the_profile_and_end_the_run(stub: StubServer, tmp_pat
 
 
 def test_master_and_two_workers_hold_one_global_rate(stub: StubServer, tmp_path: Path) -> None:
-    args = [*PACED, "--target", stub.url, "--processes", "2", "-u", "4", "-r", "4", "-t", "10s", "--rate", "400",
+    args = [*PACED, "--target", stub.url, "--processes", "2", *own_master_port(),
+            "-u", "4", "-r", "4", "-t", "10s", "--rate", "400",
             "GeventUser"]  # fmt: skip
     result = run_locust("dynamodb", args, tmp_path, timeout=90)
 
@@ -161,7 +167,7 @@ def test_the_knee_of_a_fifo_server_under_a_p99_objective(tmp_path: Path) -> None
 
 
 def test_the_knee_of_a_token_bucket_under_a_throttle_objective(stub: StubServer, tmp_path: Path) -> None:
-    proxy = FaultProxy(stub.url, "--capacity", "300", "--burst", "30", log_dir=tmp_path)
+    proxy = FaultProxy(stub.url, "--capacity", "300", "--burst", "30", tmp_dir=tmp_path)
     try:
         args = [*PACED, "--target", proxy.url, *SEARCH, "--slo-throttle-ratio", "0.01", "--table", unique("tb"),
                 "GeventUser"]  # fmt: skip

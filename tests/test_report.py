@@ -34,7 +34,7 @@ from typing import Any, ClassVar, cast
 import boto3
 import pytest
 from botocore.config import Config
-from conftest import (
+from helpers import (
     DYNAMODB_LOCUSTFILE,
     LOCUST,
     PROJECT_ROOT,
@@ -45,7 +45,7 @@ from conftest import (
     locust_env,
     stats_totals,
 )
-from stub_servers import PatternServer
+from helpers.stubs import PatternServer
 
 from writers import pricing
 from writers.calls import Call, ServiceInfo
@@ -59,8 +59,6 @@ from writers.services.sqs import SendMessage, SendMessageBatch
 # The Locust glue's pure parts, imported without Locust itself (importing locust would
 # monkey-patch this whole test process): test_glue_modules_do_not_import_locust guards that.
 LOCUSTFILES = str(PROJECT_ROOT / "locustfiles")
-if LOCUSTFILES not in sys.path:
-    sys.path.insert(0, LOCUSTFILES)
 from aws_locust import report  # noqa: E402
 from aws_locust.context import RowKey  # noqa: E402
 from aws_locust.keep import S3Location, parse_uri, summary_name_for  # noqa: E402
@@ -75,7 +73,7 @@ ENV_TOKEN = "FwoGZXIvYXdzEXAMPLESESSIONTOKENFORTHEREPORTTEST"
 
 def test_glue_modules_do_not_import_locust() -> None:
     code = (
-        f"import sys; sys.path.insert(0, {LOCUSTFILES!r}); "
+        "import sys; "
         "import aws_locust.live, aws_locust.report, aws_locust.tally, aws_locust.latency, aws_locust.keep, "
         "aws_locust.prometheus, aws_locust.buckets, aws_locust.otel; "
         "print(sorted(m for m in sys.modules if m == 'locust' or m.startswith('locust.')))"

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import SharedEmulators, drive
+from helpers import SharedEmulators, drive
 
 from writers.calls import Attempt, Call
 from writers.driver import Totals

@@ -17,7 +17,7 @@ import botocore.session
 import orjson
 import pytest
 from botocore.serialize import create_serializer
-from conftest import SharedEmulators, drive
+from helpers import SharedEmulators, drive
 
 from writers.calls import Attempt, Call
 from writers.driver import Totals

@@ -1,6 +1,6 @@
 """Every writer strategy, against a signature-checking server and the DynamoDB emulators.
 
-The signature-checking server (tests/sigcheck_server.py) recomputes each request's
+The signature-checking server (tests/helpers/sigcheck_server.py) recomputes each request's
 SigV4 signature with botocore, so a signing bug in our own signer cannot pass; it also
 counts TCP connections (keep-alive on/off) and calls in flight (concurrency).
 """
@@ -17,7 +17,7 @@ from typing import Any
 import gevent
 import psutil
 import pytest
-from conftest import SharedEmulators, sigcheck_sink
+from helpers import SharedEmulators, sigcheck_sink
 
 from writers.calls import Attempt
 from writers.driver import Driver

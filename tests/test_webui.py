@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DYNAMODB_LOCUSTFILE, LOCUST, PROJECT_ROOT, legend_overlaps, locust_env
-from stub_servers import StubServer
+from helpers import DYNAMODB_LOCUSTFILE, LOCUST, PROJECT_ROOT, legend_overlaps, locust_env
+from helpers.stubs import StubServer
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, free_ports
 

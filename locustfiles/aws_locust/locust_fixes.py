@@ -1,7 +1,7 @@
 """Work-arounds for Locust 2.47 behaviour that breaks distributed runs at scale.
 
 Each is installed once per process (`install()`, from the init event) and is tested in
-tests/test_scale.py with the situation that shows it.
+tests/test_workers_at_scale.py with the situation that shows it.
 
 1. A worker handling a spawn message keeps only the options Locust itself does not
    define, asking `default_args_dict()` once per option key: each call builds and parses

@@ -12,249 +12,39 @@ reads back what was acknowledged.
   exit code 3, and counts exactly as many as the proxy dropped.
 
 Every server and proxy binds 127.0.0.1; every Locust run is bounded by -t, --max-records
-and a subprocess timeout. The helpers here are shared with tests/test_faults.py.
+and a subprocess timeout. The helpers come from tests/helpers/.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
-import os
-import queue
-import re
-import signal
-import subprocess
-import sys
 import threading
 import time
-import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LOCUST, PROJECT_ROOT, USER_CLASSES, SharedEmulators, local_endpoint, locust_env
+from helpers import (
+    MAX_RECORDS_REACHED,
+    USER_CLASSES,
+    FaultProxy,
+    LocustProcess,
+    SharedEmulators,
+    assert_no_traceback,
+    local_endpoint,
+    locustfile,
+    run_locust,
+    unique,
+)
 
-from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
+from writers.emulators import RunningEmulator
 from writers.services import SERVICES, workload_class
 from writers.strategies import STRATEGIES
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
-PROXY_SCRIPT = PROJECT_ROOT / "scripts" / "fault_proxy.py"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY}
 SERVICE_NAMES = {name: workload_class(name).service.name for name in SERVICES}
 RESOURCE_FLAGS = {name: f"--{workload_class(name).resource_kind}" for name in SERVICES}
-VERIFY_LINE = re.compile(r"verify (\w+): (\d+) acknowledged, (\d+) lost, (\d+) corrupt, (\d+) duplicates")
-MAX_RECORDS_REACHED = "--max-records reached"
-
-
-# --------------------------------------------------------------------------- the proxy
-
-
-class FaultProxy:
-    """scripts/fault_proxy.py as a subprocess in front of `upstream`; `url` from its first line."""
-
-    def __init__(self, upstream: str, *flags: str, log_dir: Path) -> None:
-        self.log_path = log_dir / f"proxy-{uuid.uuid4().hex[:8]}.log"
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, str(PROXY_SCRIPT), "--upstream", upstream, *flags],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
-            start_new_session=True,
-        )
-        lines: queue.Queue[str] = queue.Queue()
-        stdout = self.process.stdout
-        assert stdout is not None
-        threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
-        try:
-            banner = lines.get(timeout=20).strip()
-        except queue.Empty:
-            self.stop()
-            pytest.fail(f"the fault proxy printed nothing within 20 s: {self.log()}")
-        assert banner.startswith("fault-proxy listening on http://127.0.0.1:"), banner + self.log()
-        self.url = banner.split()[3]
-        self.port = int(self.url.rsplit(":", 1)[1])
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            connection.request(method, f"/__proxy/{path}", body=None if body is None else json.dumps(body))
-            response = connection.getresponse()
-            data = json.loads(response.read())
-            assert response.status == 200, data
-            return data
-        finally:
-            connection.close()
-
-    def stats(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", "stats")
-        return result
-
-    def configure(self, **changes: Any) -> None:
-        self._call("POST", "config", changes)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        self._log.close()
-
-
-# --------------------------------------------------------------------------- Locust runs
-
-
-@dataclass
-class LocustResult:
-    returncode: int
-    output: str  # stdout and stderr, interleaved as written
-    elapsed: float
-    cwd: Path
-    summary: dict[str, Any] = field(default_factory=dict)  # --summary-json, {} when not written
-
-    @property
-    def rows(self) -> dict[str, dict[str, int]]:
-        rows: dict[str, dict[str, int]] = self.summary.get("rows", {})
-        return rows
-
-    def total(self, counter: str) -> int:
-        return sum(row.get(counter, 0) for row in self.rows.values())
-
-    def verify_lines(self) -> dict[str, dict[str, int]]:
-        """service -> acknowledged, lost, corrupt, duplicates, from the `verify ...` log lines."""
-        fields = ("acknowledged", "lost", "corrupt", "duplicates")
-        return {m[0]: dict(zip(fields, map(int, m[1:]), strict=True)) for m in VERIFY_LINE.findall(self.output)}
-
-    def tail(self, chars: int = 4000) -> str:
-        return self.output[-chars:]
-
-
-class LocustProcess:
-    """A headless Locust subprocess whose output is read line by line as it comes.
-
-    `wait_for(text)` blocks until a line containing `text` appears; `on_line` callbacks
-    run in the reader thread (e.g. to change the proxy when the run reaches a point).
-    """
-
-    def __init__(
-        self,
-        locustfile: str | Path,
-        args: Sequence[str],
-        cwd: Path,
-        env: dict[str, str] | None = None,
-        on_line: Callable[[str], None] | None = None,
-        headless: bool = True,
-    ) -> None:
-        self.cwd = cwd
-        self.cwd.mkdir(parents=True, exist_ok=True)
-        self.summary_path = cwd / "summary.json"
-        argv = [str(LOCUST), "-f", str(locustfile)]
-        if headless:
-            argv += ["--headless", "--report-dir", "", "--summary-json", str(self.summary_path)]
-        argv += list(args)
-        self.argv = argv
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self._on_line = on_line
-        self.started = time.monotonic()
-        self.process = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=locust_env({**CREDENTIALS, **(env or {})}),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,  # a hung run is killed with all it started
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if self._on_line is not None:
-                try:
-                    self._on_line(line)
-                except Exception as exc:  # a failing hook must not stop the reading
-                    line += f"[test hook failed: {exc!r}]\n"
-            with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
-
-    def output(self) -> str:
-        with self._changed:
-            return "".join(self.lines)
-
-    def wait_for(self, text: str, timeout: float) -> float:
-        """Seconds since start when a line with `text` appeared; fails the test after `timeout`."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not any(text in line for line in self.lines):
-                left = deadline - time.monotonic()
-                if left <= 0 or (self.process.poll() is not None and not self._reader.is_alive()):
-                    self.kill()
-                    pytest.fail(f"no {text!r} in Locust's output within {timeout} s:\n{''.join(self.lines)[-3000:]}")
-                self._changed.wait(min(left, 0.2))
-        return time.monotonic() - self.started
-
-    def kill(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            if self.process.poll() is not None:
-                return
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                continue
-
-    def finish(self, timeout: float) -> LocustResult:
-        """Wait for the exit; a run still going after `timeout` s is killed and fails the test."""
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            self._reader.join(5)
-            pytest.fail(f"{' '.join(self.argv[3:])} did not finish within {timeout} s:\n{self.output()[-3000:]}")
-        self._reader.join(10)
-        elapsed = time.monotonic() - self.started
-        summary = json.loads(self.summary_path.read_text()) if self.summary_path.exists() else {}
-        return LocustResult(self.process.returncode, self.output(), elapsed, self.cwd, summary)
-
-
-def locustfile(service: str) -> Path:
-    return PROJECT_ROOT / "locustfiles" / f"{service}.py"
-
-
-def run_locust(
-    service: str,
-    args: Sequence[str],
-    cwd: Path,
-    timeout: float = 90,
-    env: dict[str, str] | None = None,
-    on_line: Callable[[str], None] | None = None,
-) -> LocustResult:
-    """One headless run of a service's locustfile from a fresh folder under `cwd`."""
-    folder = cwd / f"run-{uuid.uuid4().hex[:6]}"
-    return LocustProcess(locustfile(service), args, folder, env=env, on_line=on_line).finish(timeout)
 
 
 def calm_when_done(proxy: FaultProxy, **changes: Any) -> Callable[[str], None]:
@@ -267,15 +57,6 @@ def calm_when_done(proxy: FaultProxy, **changes: Any) -> Callable[[str], None]:
             proxy.configure(**quiet)
 
     return hook
-
-
-def unique(hint: str) -> str:
-    return f"rel-{hint}-{uuid.uuid4().hex[:8]}"
-
-
-def assert_no_traceback(result: LocustResult) -> None:
-    for bad in ("Traceback", "Uncaught exception", "dictionary changed size"):
-        assert bad not in result.output, result.tail()
 
 
 # --------------------------------------------------------------------------- servers

@@ -15,9 +15,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROJECT_ROOT, REGION, RunLocust, SharedEmulators, drive, local_endpoint, stats_totals
-from test_fault_proxy import Proxy  # the proxy subprocess helper
+from helpers import (
+    PROJECT_ROOT,
+    REGION,
+    FaultProxy,
+    RunLocust,
+    SharedEmulators,
+    drive,
+    local_endpoint,
+    own_master_port,
+    stats_totals,
+)
 
+# The Locust glue's pure parts, imported without Locust itself (as tests/test_report.py does).
+from aws_locust.context import RowKey
+from aws_locust.hotkeys import HotKeys
+from aws_locust.latency import LatencyHistograms
+from aws_locust.live import LiveStats
+from aws_locust.tally import AwsTally
 from writers.calls import Settlement
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
 from writers.errors import ConfigError, FailureKind
@@ -35,15 +50,6 @@ from writers.services.dynamodb import (
 from writers.services.dynamodb.keys import EXACT_ZIPF_MAX, KeySampler, space_key, top_share, zeta
 from writers.strategies import STRATEGIES
 from writers.target import Endpoint, resolve_endpoint
-
-# The Locust glue's pure parts, imported without Locust itself (as tests/test_report.py does).
-if str(PROJECT_ROOT / "locustfiles") not in sys.path:
-    sys.path.insert(0, str(PROJECT_ROOT / "locustfiles"))
-from aws_locust.context import RowKey
-from aws_locust.hotkeys import HotKeys
-from aws_locust.latency import LatencyHistograms
-from aws_locust.live import LiveStats
-from aws_locust.tally import AwsTally
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -317,8 +323,8 @@ def test_on_demand_table_is_read_as_such() -> None:
 
 
 @pytest.fixture(scope="module")
-def partitioned_proxy(dynalite: RunningEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    proxy = Proxy(
+def partitioned_proxy(dynalite: RunningEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultProxy]:
+    proxy = FaultProxy(
         dynalite.endpoint, "--partitions", "4", "--partition-write-units", "50", "--seed", "1",
         tmp_dir=tmp_path_factory.mktemp("partitions"),
     )  # fmt: skip
@@ -327,7 +333,7 @@ def partitioned_proxy(dynalite: RunningEmulator, tmp_path_factory: pytest.TempPa
     assert "Traceback" not in proxy.stderr()
 
 
-def proxied(proxy: Proxy) -> Endpoint:
+def proxied(proxy: FaultProxy) -> Endpoint:
     return resolve_endpoint(
         "local", DynamoDBWorkload.service, REGION, local_url=proxy.url,
         local_credentials=(LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY),
@@ -335,7 +341,7 @@ def proxied(proxy: Proxy) -> Endpoint:
 
 
 def test_hot_key_throttles_its_partition_alone(
-    partitioned_proxy: Proxy, dynalite_endpoint: Endpoint, table_name: str
+    partitioned_proxy: FaultProxy, dynalite_endpoint: Endpoint, table_name: str
 ) -> None:
     made_table(dynalite_endpoint, table_name)
     partitioned_proxy.stats(reset=True)
@@ -357,7 +363,7 @@ def test_hot_key_throttles_its_partition_alone(
 
 
 def test_table_capacity_stacks_on_partitions(
-    partitioned_proxy: Proxy, dynalite_endpoint: Endpoint, table_name: str
+    partitioned_proxy: FaultProxy, dynalite_endpoint: Endpoint, table_name: str
 ) -> None:
     made_table(dynalite_endpoint, table_name)
     partitioned_proxy.configure(capacity=20)
@@ -492,7 +498,7 @@ def test_no_provision_reads_the_tables_own_mode(
 
 @pytest.mark.slow
 def test_locust_through_partitions_names_the_hot_key(
-    run_locust: RunLocust, partitioned_proxy: Proxy, dynalite_endpoint: Endpoint, table_name: str, tmp_path: Path
+    run_locust: RunLocust, partitioned_proxy: FaultProxy, dynalite_endpoint: Endpoint, table_name: str, tmp_path: Path
 ) -> None:
     made_table(dynalite_endpoint, table_name)
     summary = tmp_path / "summary.json"
@@ -523,7 +529,8 @@ def test_workers_send_versions_and_hot_keys_to_the_master(run_locust: RunLocust,
     summary = tmp_path / "summary.json"
     run = run_locust(
         [
-            "--processes", "2", "-u", "4", "-r", "4", "-t", "40s", "--max-records", "600", "--records-per-task", "30",
+            "--processes", "2", *own_master_port(),
+            "-u", "4", "-r", "4", "-t", "40s", "--max-records", "600", "--records-per-task", "30",
             "--key-space", "40", "--key-distribution", "zipfian", "--batch", "5", "--read-ratio", "0.2", "--verify",
             "--summary-json", str(summary), "--report-dir", "", "GeventUser", "AiohttpUser",
         ],
@@ -546,7 +553,6 @@ def test_workers_send_versions_and_hot_keys_to_the_master(run_locust: RunLocust,
 VERIFY_ORDER_SCRIPT = """
 import sys, time
 import locust  # patches the standard library first, as in a real run
-sys.path.insert(0, {locustfiles!r})
 from aws_locust.verify import Verifier
 
 verifier = Verifier()

@@ -27,24 +27,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROJECT_ROOT, USER_CLASSES, SharedEmulators
-from prometheus_client.parser import text_string_to_metric_families
-from stub_servers import DelayServer
-from test_reliability import (
+from helpers import (
+    PROJECT_ROOT,
+    USER_CLASSES,
     FaultProxy,
     LocustProcess,
     LocustResult,
+    SharedEmulators,
     assert_no_traceback,
     locustfile,
     run_locust,
     unique,
 )
+from helpers.stubs import DelayServer
+from prometheus_client.parser import text_string_to_metric_families
 
-from writers.emulators import RunningEmulator, free_ports
-
-if str(PROJECT_ROOT / "locustfiles") not in sys.path:
-    sys.path.insert(0, str(PROJECT_ROOT / "locustfiles"))
 from aws_locust.buckets import percentile_from_buckets
+from writers.emulators import RunningEmulator, free_ports
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -212,6 +211,7 @@ def test_a_worse_exit_code_wins_over_a_failed_check(dynalite: RunningEmulator, t
     assert result.summary["verdicts"].keys() == {"4", "6"}
 
 
+@pytest.mark.timing  # a server of known latency: one timing test at a time under xdist
 def test_rate_mode_judges_the_intended_time_p99(dynalite: RunningEmulator, tmp_path: Path) -> None:
     result = run_locust(
         "dynamodb",
@@ -384,7 +384,7 @@ def one_value(samples: dict[str, list[tuple[dict[str, str], float]]], name: str,
 def promtool_check(text: str) -> None:
     """`promtool check metrics` (Debian's prometheus, installed by scripts/setup.sh) finds nothing."""
     if shutil.which("promtool") is None:
-        return  # tests/test_exports.py::test_promtool_accepts_the_metrics says it was skipped
+        return  # tests/test_metrics_exports.py::test_promtool_accepts_the_metrics says it was skipped
     done = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0 and not (done.stdout + done.stderr).strip(), done.stdout + done.stderr
 
@@ -400,6 +400,7 @@ def known_latency() -> Iterator[DelayServer]:
 STUB = ["--no-provision", "--table", "stub", "--exit-code-on-error", "0"]
 
 
+@pytest.mark.timing  # a server of known latency: one timing test at a time under xdist
 def test_metrics_values_of_a_paced_run_against_a_server_of_known_latency(
     known_latency: DelayServer, tmp_path: Path
 ) -> None:
@@ -446,6 +447,7 @@ def test_metrics_values_of_a_paced_run_against_a_server_of_known_latency(
     assert samples["aws_load_find_max_step"] == []  # no knee finder in this run
 
 
+@pytest.mark.timing  # a server of known latency: one timing test at a time under xdist
 def test_metrics_follow_the_knee_finder_step_by_step(known_latency: DelayServer, tmp_path: Path) -> None:
     """Scraped every 0.5 s while --find-max searches: each (step, rate) served is the rate that
     step was measured at, as the summary lists them afterwards."""
@@ -570,6 +572,7 @@ def test_otel_console_exporter_with_every_user_class(
         assert histograms[("aws_load.latency.record", strategy, "")] > 0
 
 
+@pytest.mark.timing  # a server of known latency: one timing test at a time under xdist
 def test_otel_buckets_give_the_percentiles_of_a_server_of_known_latency(
     known_latency: DelayServer, tmp_path: Path
 ) -> None:
@@ -621,7 +624,7 @@ def reports(local: SharedEmulators, tmp_path_factory: pytest.TempPathFactory) ->
     emulator = local.get("dynamodb", "dynalite")
     folder = tmp_path_factory.mktemp("reports")
     made = []
-    proxy = FaultProxy(emulator.endpoint, "--latency-ms", "30", log_dir=folder)
+    proxy = FaultProxy(emulator.endpoint, "--latency-ms", "30", tmp_dir=folder)
     try:
         for name, target in (("base", emulator.endpoint), ("slow", proxy.url)):
             out = folder / name
@@ -725,8 +728,6 @@ def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
 def test_given_up_is_judged_by_default_except_while_searching_the_knee() -> None:
     from argparse import Namespace
 
-    if str(PROJECT_ROOT / "locustfiles") not in sys.path:
-        sys.path.insert(0, str(PROJECT_ROOT / "locustfiles"))
     from aws_locust.checks import read_check_settings
 
     assert read_check_settings(Namespace(check_given_up="")).given_up == 0

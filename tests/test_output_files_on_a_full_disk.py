@@ -13,9 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import LOCUST, locust_env
-from stub_servers import StubServer
-from test_reliability import CREDENTIALS, locustfile
+from helpers import CREDENTIALS, LOCUST, locust_env, locustfile
+from helpers.stubs import StubServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 

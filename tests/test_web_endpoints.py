@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 import requests
-from stub_servers import StubServer
-from test_reliability import LocustProcess, assert_no_traceback, locustfile
+from helpers import LocustProcess, assert_no_traceback, locustfile
+from helpers.stubs import StubServer
 
 from writers.emulators import free_ports
 

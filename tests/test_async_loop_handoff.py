@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import gevent
 import pytest
-from conftest import sigcheck_sink
+from helpers import sigcheck_sink
 
 from writers import young_gc
 from writers.calls import Attempt

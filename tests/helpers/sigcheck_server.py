@@ -1,6 +1,6 @@
 """A DynamoDB-shaped test server that checks every request's SigV4 signature with botocore.
 
-Started by tests as a subprocess (`python tests/sigcheck_server.py SECRET_KEY [DELAY_MS]`);
+Started by tests as a subprocess (`python tests/helpers/sigcheck_server.py SECRET_KEY [DELAY_MS]`);
 prints its URL on one line. Answers `{}` (a valid PutItem answer) to correctly signed
 requests, 403 with a DynamoDB-style error otherwise, and counts TCP connections, so
 keep-alive on/off and signing bugs both show. GET /__stats returns the counters.

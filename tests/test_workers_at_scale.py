@@ -26,9 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT, SharedEmulators
-from stub_servers import StubServer
-from test_reliability import FaultProxy, LocustProcess, assert_no_traceback, locustfile, unique
+from helpers import PROJECT_ROOT, FaultProxy, LocustProcess, SharedEmulators, assert_no_traceback, locustfile, unique
+from helpers.stubs import StubServer
 
 from writers.emulators import free_ports
 

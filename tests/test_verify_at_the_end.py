@@ -18,8 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import SharedEmulators
-from test_reliability import FaultProxy, assert_no_traceback, run_locust, unique
+from helpers import FaultProxy, SharedEmulators, assert_no_traceback, run_locust, unique
 
 from writers.services.base import KeyVersions
 

@@ -19,8 +19,7 @@ from typing import Any
 
 import gevent
 import pytest
-from conftest import sigcheck_sink
-from test_reliability import LocustProcess, locustfile
+from helpers import LocustProcess, locustfile, sigcheck_sink
 
 from writers.calls import Attempt, Call
 from writers.driver import Driver

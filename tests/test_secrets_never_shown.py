@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import USER_CLASSES
+from helpers import USER_CLASSES, own_master_port
 
 from writers.emulators import RunningEmulator
 
@@ -39,7 +39,8 @@ def test_secrets_stay_out_of_logs_files_and_process_list(moto: RunningEmulator, 
            "AWS_SESSION_TOKEN": TOKEN}  # fmt: skip
     command = [
         str(ROOT / ".venv" / "bin" / "locust"), "-f", str(ROOT / "locustfiles" / "dynamodb.py"), "--headless",
-        "--processes", "2", "-u", "5", "-r", "5", "-t", "20s", "--max-records", "60", "--records-per-task", "10",
+        "--processes", "2", *own_master_port(),
+        "-u", "5", "-r", "5", "-t", "20s", "--max-records", "60", "--records-per-task", "10",
         "--target", moto.endpoint, "--table", "security", "--loglevel", "DEBUG",
         "--logfile", str(tmp_path / "locust.log"), "--json-file", str(tmp_path / "stats"),
         "--csv", str(tmp_path / "stats"), "--html", str(tmp_path / "report.html"),

@@ -10,7 +10,7 @@
   explicit bounds in seconds, and a percentile read from their buckets brackets the
   HdrHistogram's; an export's CPU does not grow with the number of values recorded.
 
-The end-to-end runs (a server of known latency, Locust exporting) are in tests/test_ci.py.
+The end-to-end runs (a server of known latency, Locust exporting) are in tests/test_pipeline_checks.py.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import itertools
 import random
 import shutil
 import subprocess
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -27,12 +26,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from conftest import PROJECT_ROOT
+from helpers import PROJECT_ROOT
 from prometheus_client.parser import text_string_to_metric_families
 
 LOCUSTFILES = str(PROJECT_ROOT / "locustfiles")
-if LOCUSTFILES not in sys.path:
-    sys.path.insert(0, LOCUSTFILES)
 from aws_locust.buckets import BOUNDS_SECONDS, BucketReader, percentile_from_buckets  # noqa: E402
 from aws_locust.context import RowKey  # noqa: E402
 from aws_locust.knee import Search, Step  # noqa: E402
