@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import LOCUST, PROJECT_ROOT, SharedEmulators, headless_locust, locust_env
-from stub_servers import FifoServer
+from helpers import LOCUST, PROJECT_ROOT, SharedEmulators, headless_locust, locust_env
+from helpers.stubs import FifoServer
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, available_emulators, free_ports
 from writers.errors import ConfigError

@@ -58,6 +58,9 @@ GATHER_SECONDS = 5.0
 CONFIRM_LONGER = 2.0  # a breach is measured again over this many times the step time
 
 
+COUNTED = ("calls", "acked", "throttled", "errors", "late")  # a meter's counts (and its "histogram")
+
+
 class ServiceCounts:
     """One service's calls during the open part of a step."""
 
@@ -130,17 +133,30 @@ class StepMeter:
             listen(self.requests, self.on_request, True)
 
     def finish(self, step: int) -> dict[str, Any]:
-        """The step's figures, to add up on the master (the histogram encoded)."""
+        """The step's figures, to add up on the master (histograms encoded): every service's
+        calls together, and each service's apart (`by_service`)."""
         self.open = False
         if self.requests is not None:
             listen(self.requests, self.on_request, False)
         if step != self.step:
             return {"step": step, "seconds": 0.0}
+        by_service = {service: counts.as_dict() for service, counts in self.services.items()}
+        totals: dict[str, Any] = {key: sum(c[key] for c in by_service.values()) for key in COUNTED}
+        if len(by_service) == 1:
+            totals["histogram"] = next(iter(by_service.values()))["histogram"]
+        else:  # several services (once per step): their histograms added up
+            merged = new_histogram()
+            for counts in self.services.values():
+                if counts.histogram is not None:
+                    merged.add(counts.histogram)
+            totals["histogram"] = merged.encode().decode("ascii") if merged.get_total_count() else ""
+            release([merged])
         return {
             "step": step,
             "seconds": time.perf_counter() - self.started,
             "cpu": time.process_time() - self.cpu,
-            "by_service": {service: counts.as_dict() for service, counts in self.services.items()},
+            **totals,
+            "by_service": by_service,
         }
 
 
@@ -176,13 +192,15 @@ def combine(
 ) -> Step:
     """One step's verdict from every process's meter. `weights`: each service's part of the
     rate (several services with a rate each): each service is judged on its own calls."""
-    step = judge(rate, [(list(m["by_service"].values()), m["seconds"]) for m in meters], settings)
+    step = judge(rate, [([m], m["seconds"]) for m in meters], settings)  # every service's calls together
     step.cpu_seconds = round(sum(m.get("cpu", 0.0) for m in meters), 3)
     if not weights:
         return step
     breaches = []
     for service, part in sorted(weights.items()):
-        parts = [([m["by_service"][service]] if service in m["by_service"] else [], m["seconds"]) for m in meters]
+        parts = [
+            ([m["by_service"][service]] if service in m.get("by_service", {}) else [], m["seconds"]) for m in meters
+        ]
         alone = judge(rate * part, parts, settings)
         name = flag_name_of(service)
         step.by_service[name] = {
@@ -197,19 +215,22 @@ def combine(
 
 
 def judge(rate: float, parts: list[tuple[list[dict[str, Any]], float]], settings: RateSettings) -> Step:
-    """A step's figures and verdict at `rate` from each process's (counts of each service, seconds measured)."""
+    """A step's figures and verdict at `rate` from each process's (counts, seconds measured):
+    its counts are a list (its meter, or the counts of one service of it; none: it had no calls)."""
     step = Step(rate)
     counts = [c for services, _ in parts for c in services]
-    calls = sum(c["calls"] for c in counts)
-    step.acked = sum(c["acked"] for c in counts)
+    calls = sum(c.get("calls", 0) for c in counts)
+    step.acked = sum(c.get("acked", 0) for c in counts)
     # each process's rate over its own measured time: they opened and closed within ms of each other
-    step.achieved = round(sum(sum(c["acked"] for c in services) / seconds for services, seconds in parts if seconds), 1)
-    step.throttle_ratio = round(sum(c["throttled"] for c in counts) / calls, 4) if calls else 0.0
-    step.error_ratio = round(sum(c["errors"] for c in counts) / calls, 4) if calls else 0.0
-    step.late = sum(c["late"] for c in counts)
+    step.achieved = round(
+        sum(sum(c.get("acked", 0) for c in services) / seconds for services, seconds in parts if seconds), 1
+    )
+    step.throttle_ratio = round(sum(c.get("throttled", 0) for c in counts) / calls, 4) if calls else 0.0
+    step.error_ratio = round(sum(c.get("errors", 0) for c in counts) / calls, 4) if calls else 0.0
+    step.late = sum(c.get("late", 0) for c in counts)
     merged = new_histogram()
     for count in counts:
-        if count["histogram"]:
+        if count.get("histogram"):
             decoded = HdrHistogram.decode(count["histogram"].encode("ascii"))
             merged.add(decoded)
             release([decoded])
