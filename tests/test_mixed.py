@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from argparse import Namespace
 from collections.abc import Sequence
@@ -24,16 +23,14 @@ import requests
 from helpers import LOCUST, PROJECT_ROOT, SharedEmulators, headless_locust, locust_env
 from helpers.stubs import FifoServer
 
-from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, available_emulators, free_ports
-from writers.errors import ConfigError
-from writers.services import SERVICES
-
-sys.path.insert(0, str(PROJECT_ROOT / "locustfiles"))
 from aws_locust.checks import read_check_settings
 from aws_locust.mix import parse_per_service
 from aws_locust.pace import ProcessPace
 from aws_locust.settings import read_rate_settings
 from aws_locust.shares import SHARE, Distributor, ProcessShare
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, available_emulators, free_ports
+from writers.errors import ConfigError
+from writers.services import SERVICES
 
 MIXED = PROJECT_ROOT / "locustfiles" / "mixed.py"
 SWARM_STARTED = ("Ramping to", "All users spawned", "Run time limit set")
