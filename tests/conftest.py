@@ -51,6 +51,14 @@ TIMING_TESTS: dict[str, frozenset[str]] = {
         }
     ),
     "test_delay_sink": frozenset({"*"}),
+    "test_mixed": frozenset(
+        {  # each service's rate and objective measured
+            "test_two_services_distributed_each_at_its_own_rate",
+            "test_a_slow_service_misses_its_rate_and_its_check_the_other_keeps_both",
+            "test_find_max_raises_both_rates_in_proportion_and_names_the_service_that_breaks",
+            "test_one_global_rate_is_shared_by_every_user_whatever_its_service",
+        }
+    ),
     "test_pipeline": frozenset(
         {"test_find_max_names_the_throttled_step_at_its_rate", "test_record_latency_is_the_sum_of_the_steps"}
     ),
@@ -95,6 +103,19 @@ SLOW_TESTS: dict[str, frozenset[str]] = {
     "test_fault_proxy": frozenset({"test_bad_flags_exit_2_with_one_line"}),
     "test_k8s": frozenset({"*"}),
     "test_locust_races": frozenset({"*"}),
+    "test_mixed": frozenset(
+        {  # Locust runs (all but the parsing and the SHARE part's unit tests)
+            "test_every_service_and_strategy_has_its_class",
+            "test_a_pipeline_takes_one_rate_only",
+            "test_bad_input_is_one_line_and_exit_2_before_the_swarm",
+            "test_two_services_distributed_each_at_its_own_rate",
+            "test_four_services_in_one_run_every_record_read_back",
+            "test_a_slow_service_misses_its_rate_and_its_check_the_other_keeps_both",
+            "test_find_max_raises_both_rates_in_proportion_and_names_the_service_that_breaks",
+            "test_one_global_rate_is_shared_by_every_user_whatever_its_service",
+            "test_the_aws_tab_shows_each_service_and_keeps_the_parts_when_the_rate_changes",
+        }
+    ),
     "test_pipeline": frozenset(
         {  # Locust runs end to end
             "test_web_ui_start_refuses_a_bad_pipeline_and_takes_a_new_one",

@@ -516,7 +516,7 @@ def test_master_conf_fits_every_locustfile(rendered: dict[str, list[dict[str, An
     """k8s/base/locust.conf parses for every service's locustfile as it is, with the master's
     args: the resource names are LOCUST_TABLE, LOCUST_BUCKET, ... in locust.env (each
     locustfile reads its own), so switching the service is LOCUST_LOCUSTFILE alone."""
-    from writers.services import SERVICES, workload_class
+    from writers.services import SERVICES, workload_class, workloads
 
     docs = rendered["web"]
     deployment = master(docs)
@@ -527,8 +527,9 @@ def test_master_conf_fits_every_locustfile(rendered: dict[str, list[dict[str, An
     locustfiles = sorted((ROOT / "locustfiles").glob("*.py"))
     assert locustfiles
     for locustfile in locustfiles:
-        if locustfile.stem in SERVICES:  # a service's own (pipeline.py and the like use several)
-            kind = workload_class(locustfile.stem).resource_kind
+        # a service's locustfile reads its own resource's name; mixed.py (every service) reads them all
+        services = [workload_class(locustfile.stem)] if locustfile.stem in SERVICES else workloads()
+        for kind in (w.resource_kind for w in services):
             assert pod.env().get(f"LOCUST_{kind.upper()}"), f"no LOCUST_{kind.upper()} in locust.env"
         env = {**pod.env(), "LOCUST_LOCUSTFILE": str(locustfile)}
         done = subprocess.run(

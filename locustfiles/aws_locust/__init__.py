@@ -23,8 +23,9 @@ def process_lifecycle() -> Any:
     return _lifecycle
 
 
-def service_users(service: str, module: str) -> dict[str, Any]:
-    """User classes for `service` ("dynamodb", ...), to place in the locustfile's namespace."""
+def service_users(service: str, module: str, prefix: str = "") -> dict[str, Any]:
+    """User classes for `service` ("dynamodb", ...), to place in the locustfile's namespace
+    (`prefix` before each class name: several services' classes in one locustfile)."""
     from aws_locust.users import user_classes
 
     run = process_lifecycle()
@@ -34,7 +35,18 @@ def service_users(service: str, module: str) -> dict[str, Any]:
     workload.make_shared_data()
     workloads()  # every service module: pricing looks them all up at the first answer
     run.register(workload)
-    classes = user_classes(workload)
+    classes = user_classes(workload, prefix)
     for cls in classes.values():
         cls.__module__ = module
+    return classes
+
+
+def mixed_users(module: str) -> dict[str, Any]:
+    """User classes of every service, named `<Service><Strategy>User` (`DynamoDBGeventUser`,
+    `S3AiohttpUser`, ...), to place in the locustfile's namespace: a run picks any of them."""
+    from writers.services import SERVICES
+
+    classes: dict[str, Any] = {}
+    for service in SERVICES:
+        classes.update(service_users(service, module, prefix=workload_class(service).service.name))
     return classes

@@ -15,18 +15,30 @@ not, goes into --summary-json and the report as `checks`: name, limit, value, pa
 - `--check-given-up`: most records given up (default 0: any record given up fails;
   `off` for none). With --find-max the default is off: the knee finder overloads the
   service on purpose, and records given up past the knee are part of the search.
+
+Several services in one run: `--check-p99-ms`, `--check-error-ratio`,
+`--check-throttle-ratio` and `--check-min-rate` also take one limit per service
+(`--check-p99-ms dynamodb=20,s3=80`), each judged on that service's calls alone.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from aws_locust.mix import parse_per_service
 from writers.errors import ConfigError
 
 OFF = ("off", "none", "no")
 KIND_NAMES = {"service": "service time", "intended": "intended-time"}
+PER_SERVICE = {  # the checks that take one limit per service: field -> (flag, highest limit)
+    "p99_ms": ("--check-p99-ms", 3_600_000.0),
+    "error_ratio": ("--check-error-ratio", 1.0),
+    "throttle_ratio": ("--check-throttle-ratio", 1.0),
+    "min_rate": ("--check-min-rate", 1e9),
+}
 
 
 def add_check_arguments(parser: Any) -> None:
@@ -51,13 +63,27 @@ class CheckSettings:
     min_rate: float | None = None
     max_cost_usd: float | None = None
     given_up: int | None = 0  # None: not checked
+    by_service: dict[str, CheckSettings] = field(default_factory=dict)  # registry name -> its own limits
 
     @property
     def any(self) -> bool:
-        return any(
-            value is not None
-            for value in (self.p99_ms, self.error_ratio, self.throttle_ratio, self.min_rate, self.max_cost_usd)
-        ) or (self.given_up is not None)
+        return (
+            any(
+                value is not None
+                for value in (self.p99_ms, self.error_ratio, self.throttle_ratio, self.min_rate, self.max_cost_usd)
+            )
+            or (self.given_up is not None)
+            or bool(self.by_service)
+        )
+
+    def named(self) -> dict[str, list[str]]:
+        """Flag -> the services it gives a limit for."""
+        found: dict[str, list[str]] = {}
+        for service, limits in self.by_service.items():
+            for name, (flag, _) in PER_SERVICE.items():
+                if getattr(limits, name) is not None:
+                    found.setdefault(flag, []).append(service)
+        return found
 
 
 def _limit(flag: str, text: Any, high: float) -> float | None:
@@ -81,13 +107,34 @@ def read_check_settings(options: Any) -> CheckSettings:
     given_up = _limit("--check-given-up", given_up_text, 1e15)
     if given_up is not None and given_up != int(given_up):
         raise ConfigError(f"--check-given-up must be a whole number of records or 'off' (got {given_up:g})")
+    limits: dict[str, float | None] = {}
+    by_service: dict[str, dict[str, float | None]] = {}
+    for name, (flag, high) in PER_SERVICE.items():
+        text = getattr(options, "check_" + name, "")
+        per_service = parse_per_service(flag, text)
+        if per_service is None:
+            limits[name] = _limit(flag, text, high)
+            continue
+        limits[name] = None
+        for service, value in per_service.items():
+            by_service.setdefault(service, {})[name] = _limit(f"{flag} {service}", value, high)
     return CheckSettings(
-        p99_ms=_limit("--check-p99-ms", getattr(options, "check_p99_ms", ""), 3_600_000),
-        error_ratio=_limit("--check-error-ratio", getattr(options, "check_error_ratio", ""), 1),
-        throttle_ratio=_limit("--check-throttle-ratio", getattr(options, "check_throttle_ratio", ""), 1),
-        min_rate=_limit("--check-min-rate", getattr(options, "check_min_rate", ""), 1e9),
+        p99_ms=limits["p99_ms"],
+        error_ratio=limits["error_ratio"],
+        throttle_ratio=limits["throttle_ratio"],
+        min_rate=limits["min_rate"],
         max_cost_usd=_limit("--check-max-cost-usd", getattr(options, "check_max_cost_usd", ""), 1e9),
         given_up=None if given_up is None else int(given_up),
+        by_service={
+            service: CheckSettings(
+                p99_ms=values.get("p99_ms"),
+                error_ratio=values.get("error_ratio"),
+                throttle_ratio=values.get("throttle_ratio"),
+                min_rate=values.get("min_rate"),
+                given_up=None,
+            )
+            for service, values in by_service.items()
+        },
     )
 
 
@@ -121,6 +168,7 @@ class CheckResult:
     text: str  # "p99 of DynamoDB PutItem [gevent] (service time) 12.3 ms, limit 50 ms (--check-p99-ms)"
     row: str = ""  # p99_ms: the row
     kind: str = ""  # p99_ms: the latency kind judged
+    service: str = ""  # a per-service limit: the service (registry name) whose calls alone were judged
 
     def line(self) -> str:
         return f"check {'passed' if self.passed else 'failed'}: {self.text}"
@@ -129,6 +177,8 @@ class CheckResult:
         data: dict[str, Any] = {"name": self.name, "limit": self.limit, "value": self.value, "passed": self.passed}
         if self.row:
             data["row"], data["kind"] = self.row, self.kind
+        if self.service:
+            data["service"] = self.service
         return data
 
 
@@ -194,4 +244,15 @@ def evaluate(settings: CheckSettings, figures: RunFigures) -> list[CheckResult]:
                 f"{figures.given_up} records given up, limit {settings.given_up} (--check-given-up)",
             )
         )  # fmt: skip
+    return results
+
+
+def evaluate_by_service(settings: CheckSettings, figures_of: Callable[[str], RunFigures]) -> list[CheckResult]:
+    """The per-service limits, each judged on the figures of that service's calls alone
+    (`figures_of`: registry name -> figures); every line names the service."""
+    results: list[CheckResult] = []
+    for service, limits in sorted(settings.by_service.items()):
+        for result in evaluate(limits, figures_of(service)):
+            text = result.text if result.row else f"{service}: {result.text}"
+            results.append(replace(result, text=text.replace("(--check-", f"({service}, --check-"), service=service))
     return results

@@ -52,7 +52,7 @@ class RateControl:
         if settings.steps:
             self._record(settings.steps[0][0], _step_source(1, len(settings.steps)))
             self._profile = gevent.spawn(self._follow_steps, settings.steps)
-        elif settings.rate > 0:
+        elif settings.rate > 0 and not settings.find_max:  # per-service figures with --find-max: proportions
             self._record(settings.rate, "--rate")
 
     def stop(self) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from aws_locust import checks, outcome
+from aws_locust import checks, mix, outcome
 from aws_locust.checks import CheckResult, CheckSettings, RowP99, RunFigures
 from aws_locust.files import write_atomically
 from aws_locust.hotkeys import HotKeys
@@ -68,26 +68,33 @@ def target_missed(max_records: int, acked: int) -> str | None:
 
 
 def run_figures(
-    tally: AwsTally, latency: LatencyHistograms, paced: bool, duration: float, hourly_usd: float
+    tally: AwsTally, latency: LatencyHistograms, paced: bool, duration: float, hourly_usd: float, service: str = ""
 ) -> RunFigures:
     """The whole run's figures, as the --check-* flags judge them: p99 of the intended time
-    where the run was paced and has it, of the service time otherwise."""
+    where the run was paced and has it, of the service time otherwise. `service` (a registry
+    name, "dynamodb"): that service's calls alone (the hourly charges stay the run's)."""
+    shown = mix.shown_name(service) if service else ""
+    rows = {key: row for key, row in tally.rows.items() if not shown or key.service == shown}
     p99: list[RowP99] = []
-    for key in sorted(tally.rows):
+    for key in sorted(rows):
         intended = latency.percentiles(key, "intended") if paced else {}
         kind, pct = ("intended", intended) if intended else ("service", latency.percentiles(key, "service"))
         if "p99" in pct:
             p99.append(RowP99(key.name, kind, pct["p99"]))
-    failed = sum(v for row in tally.rows.values() for k, v in row.items() if k.startswith("failed_"))
-    throttled = tally.total("failed_throttled")
+
+    def total(name: str) -> int:
+        return sum(row[name] for row in rows.values())
+
+    failed = sum(v for row in rows.values() for k, v in row.items() if k.startswith("failed_"))
+    throttled = total("failed_throttled")
     return RunFigures(
-        calls=tally.total("calls"),
+        calls=total("calls"),
         failed=failed - throttled,
         throttled=throttled,
-        acked=tally.total("acked"),
-        given_up=tally.total("given_up_items"),
+        acked=total("acked"),
+        given_up=total("given_up_items"),
         duration_seconds=duration,
-        cost_usd=tally.total("cost_pusd") / PICO_PER_USD + hourly_usd,
+        cost_usd=total("cost_pusd") / PICO_PER_USD + hourly_usd,
         p99=p99,
     )
 
@@ -169,15 +176,17 @@ class RunEnd:
     def duration(self) -> float:
         return self.reports.live.duration() if self.reports.live is not None else 0.0
 
-    def figures(self) -> RunFigures:
+    def figures(self, service: str = "") -> RunFigures:
+        """The run's figures (`service`, a registry name: that service's calls alone)."""
         control = self.parts.control
         duration = self.duration()
         hourly = sum(charge["cost_usd"] for charge in hourly_rows(self.provisioning.hourly_charges(), duration))
-        return run_figures(self.tally, self.latency, control is not None and control.paced, duration, hourly)
+        return run_figures(self.tally, self.latency, control is not None and control.paced, duration, hourly, service)
 
     def run_checks(self, environment: Environment) -> None:
         """--check-*: one line per check; a breach is the verdict CHECK_FAILED (exit 4)."""
         self.check_results = checks.evaluate(self.targets.checks, self.figures())
+        self.check_results += checks.evaluate_by_service(self.targets.checks, self.figures)
         for result in self.check_results:
             if result.passed:
                 logger.info("%s", result.line())
@@ -195,10 +204,17 @@ class RunEnd:
             late = self.tally.total("late")
             data["rate"] = rate_summary(rate, control.target, control.changes, data["acked"], self.duration(), late,
                                         missed)  # fmt: skip
+            data["rate"]["by_service"] = mix.rate_by_service(
+                self.tally.rows, control.target if not rate.find_max else None, mix.rate_weights(rate.by_service),
+                self.duration(),
+            )  # fmt: skip
         if knee is not None and knee.search is not None:
             cost = self.tally.total("cost_pusd") / 1e12
             per_record = cost / data["acked"] if data["acked"] else None
             data["find_max"] = knee.search.result(per_record)
+        by_service = mix.counts_by_service(self.tally.rows)
+        if len(by_service) > 1:  # several services in the run: each one's counts
+            data["by_service"] = by_service
         hot = self.hot.top()
         if hot:
             data["hot_keys"] = hot
@@ -224,6 +240,8 @@ class RunEnd:
                 rate["target"] if rate["target"] is not None else "(searched)", rate["achieved"], rate["late"],
                 rate["missed"],
             )  # fmt: skip
+            if len(rate["by_service"]) > 1:
+                logger.info("rate by service: %s", mix.format_rate_by_service(rate["by_service"]))
         path = getattr(environment.parsed_options, "summary_json", "")
         if path:
             try:

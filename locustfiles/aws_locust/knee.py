@@ -17,6 +17,11 @@ the intended-time latency of the answers that came in, and its own CPU) until th
 ends; the master gathers the meters (custom messages from the workers) and judges. After
 a bad step the rate drops to 0 until every process has caught up with its backlog (calls
 that were due and not started yet), so the next step is not judged on the last one's.
+
+Several services with a rate each (`--rate dynamodb=200,sqs=100 --find-max`): every step
+raises each service's rate in proportion (the run's rate times the service's part), each
+service is judged on its own calls against its own rate, and the search names the first
+service to break its objective (`find_max.first_breach`).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from hdrh.histogram import HdrHistogram
 
 from aws_locust.context import is_ours, listen
 from aws_locust.latency import new_histogram, release, three_digits, value_at_percentile
+from aws_locust.mix import flag_name_of
 from aws_locust.pace import ProcessPace
 from aws_locust.settings import RateSettings
 
@@ -52,13 +58,39 @@ GATHER_SECONDS = 5.0
 CONFIRM_LONGER = 2.0  # a breach is measured again over this many times the step time
 
 
+COUNTED = ("calls", "acked", "throttled", "errors", "late")  # a meter's counts (and its "histogram")
+
+
+class ServiceCounts:
+    """One service's calls during the open part of a step."""
+
+    __slots__ = ("acked", "calls", "errors", "histogram", "late", "throttled")
+
+    def __init__(self) -> None:
+        self.calls = self.acked = self.throttled = self.errors = self.late = 0
+        self.histogram: HdrHistogram | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        histogram = self.histogram
+        encoded = histogram.encode().decode("ascii") if histogram is not None and histogram.get_total_count() else ""
+        return {
+            "calls": self.calls,
+            "acked": self.acked,
+            "throttled": self.throttled,
+            "errors": self.errors,
+            "late": self.late,
+            "histogram": encoded,
+        }
+
+
 class StepMeter:
-    """Every process: what the calls answered during the open part of a step did."""
+    """Every process: what the calls answered during the open part of a step did, per service."""
 
     def __init__(self) -> None:
         self.step = -1
         self.open = False
         self.requests: Any = None  # the request event's hook, set by attach: listened to while a step is open
+        self.services: dict[str, ServiceCounts] = {}
         # A pipeline: only its last step's acknowledgements are records through (that service's name).
         self.acked_from: str | None = None
         self._reset()
@@ -67,56 +99,64 @@ class StepMeter:
         self.requests = environment.events.request
 
     def _reset(self) -> None:
-        self.calls = self.acked = self.throttled = self.errors = self.late = 0
-        self.histogram: HdrHistogram | None = None
+        release([c.histogram for c in self.services.values() if c.histogram is not None])
+        self.services = {}
         self.started = time.perf_counter()
         self.cpu = time.process_time()
 
     def on_request(self, context: Any = None, exception: Any = None, **_: Any) -> None:
         if not self.open or not is_ours(context):
             return
-        self.calls += 1
-        if self.acked_from is None or context["row"].service == self.acked_from:
-            self.acked += context["acked"]
-        self.late += bool(context.get("late"))
+        service = context["row"].service
+        counts = self.services.get(service)
+        if counts is None:
+            counts = self.services[service] = ServiceCounts()
+        counts.calls += 1
+        if self.acked_from is None or service == self.acked_from:
+            counts.acked += context["acked"]
+        counts.late += bool(context.get("late"))
         if exception is not None:
             if context["failure_kind"] == "throttled":
-                self.throttled += 1
+                counts.throttled += 1
             else:
-                self.errors += 1
+                counts.errors += 1
         intended = context.get("intended_ms")
         if intended is not None:
-            if self.histogram is None:
-                self.histogram = new_histogram()
-            self.histogram.record_value(max(1, min(3_600_000_000, round(intended * 1000))))
+            if counts.histogram is None:
+                counts.histogram = new_histogram()
+            counts.histogram.record_value(max(1, min(3_600_000_000, round(intended * 1000))))
 
     def start(self, step: int) -> None:
-        if self.histogram is not None:
-            release([self.histogram])
         self._reset()
         self.step, self.open = step, True
         if self.requests is not None:
             listen(self.requests, self.on_request, True)
 
     def finish(self, step: int) -> dict[str, Any]:
-        """The step's figures, to add up on the master (the histogram encoded)."""
+        """The step's figures, to add up on the master (histograms encoded): every service's
+        calls together, and each service's apart (`by_service`)."""
         self.open = False
         if self.requests is not None:
             listen(self.requests, self.on_request, False)
         if step != self.step:
             return {"step": step, "seconds": 0.0}
-        histogram = self.histogram
-        encoded = histogram.encode().decode("ascii") if histogram is not None and histogram.get_total_count() else ""
+        by_service = {service: counts.as_dict() for service, counts in self.services.items()}
+        totals: dict[str, Any] = {key: sum(c[key] for c in by_service.values()) for key in COUNTED}
+        if len(by_service) == 1:
+            totals["histogram"] = next(iter(by_service.values()))["histogram"]
+        else:  # several services (once per step): their histograms added up
+            merged = new_histogram()
+            for counts in self.services.values():
+                if counts.histogram is not None:
+                    merged.add(counts.histogram)
+            totals["histogram"] = merged.encode().decode("ascii") if merged.get_total_count() else ""
+            release([merged])
         return {
             "step": step,
             "seconds": time.perf_counter() - self.started,
             "cpu": time.process_time() - self.cpu,
-            "calls": self.calls,
-            "acked": self.acked,
-            "throttled": self.throttled,
-            "errors": self.errors,
-            "late": self.late,
-            "histogram": encoded,
+            **totals,
+            "by_service": by_service,
         }
 
 
@@ -133,6 +173,9 @@ class Step:
     acked: int = 0
     seconds: float = 0.0  # the judged part of the step (after the settling third)
     confirms: bool = False  # this step measured again a rate that breached
+    # several services with a rate each: each one's figures and verdict (registry names), and who breached
+    by_service: dict[str, dict[str, Any]] = field(default_factory=dict)
+    breached_by: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -144,21 +187,51 @@ class Step:
         return data
 
 
-def combine(rate: float, meters: list[dict[str, Any]], settings: RateSettings) -> Step:
-    """One step's verdict from every process's meter."""
-    step = Step(rate)
-    calls = sum(m.get("calls", 0) for m in meters)
-    step.acked = sum(m.get("acked", 0) for m in meters)
-    # each process's rate over its own measured time: they opened and closed within ms of each other
-    step.achieved = round(sum(m["acked"] / m["seconds"] for m in meters if m.get("seconds")), 1)
-    step.throttle_ratio = round(sum(m.get("throttled", 0) for m in meters) / calls, 4) if calls else 0.0
-    step.error_ratio = round(sum(m.get("errors", 0) for m in meters) / calls, 4) if calls else 0.0
-    step.late = sum(m.get("late", 0) for m in meters)
+def combine(
+    rate: float, meters: list[dict[str, Any]], settings: RateSettings, weights: dict[str, float] | None = None
+) -> Step:
+    """One step's verdict from every process's meter. `weights`: each service's part of the
+    rate (several services with a rate each): each service is judged on its own calls."""
+    step = judge(rate, [([m], m["seconds"]) for m in meters], settings)  # every service's calls together
     step.cpu_seconds = round(sum(m.get("cpu", 0.0) for m in meters), 3)
+    if not weights:
+        return step
+    breaches = []
+    for service, part in sorted(weights.items()):
+        parts = [
+            ([m["by_service"][service]] if service in m.get("by_service", {}) else [], m["seconds"]) for m in meters
+        ]
+        alone = judge(rate * part, parts, settings)
+        name = flag_name_of(service)
+        step.by_service[name] = {
+            "rate": round(rate * part, 1), "achieved": alone.achieved, "p99_intended_ms": alone.p99_intended_ms,
+            "throttle_ratio": alone.throttle_ratio, "error_ratio": alone.error_ratio, "verdict": alone.verdict,
+        }  # fmt: skip
+        if not alone.ok:
+            step.breached_by.append(name)
+            breaches.append(f"{name}: {alone.verdict.removeprefix('breach: ')}")
+    step.verdict = "breach: " + "; ".join(breaches) if breaches else "ok"
+    return step
+
+
+def judge(rate: float, parts: list[tuple[list[dict[str, Any]], float]], settings: RateSettings) -> Step:
+    """A step's figures and verdict at `rate` from each process's (counts, seconds measured):
+    its counts are a list (its meter, or the counts of one service of it; none: it had no calls)."""
+    step = Step(rate)
+    counts = [c for services, _ in parts for c in services]
+    calls = sum(c.get("calls", 0) for c in counts)
+    step.acked = sum(c.get("acked", 0) for c in counts)
+    # each process's rate over its own measured time: they opened and closed within ms of each other
+    step.achieved = round(
+        sum(sum(c.get("acked", 0) for c in services) / seconds for services, seconds in parts if seconds), 1
+    )
+    step.throttle_ratio = round(sum(c.get("throttled", 0) for c in counts) / calls, 4) if calls else 0.0
+    step.error_ratio = round(sum(c.get("errors", 0) for c in counts) / calls, 4) if calls else 0.0
+    step.late = sum(c.get("late", 0) for c in counts)
     merged = new_histogram()
-    for meter in meters:
-        if meter.get("histogram"):
-            decoded = HdrHistogram.decode(meter["histogram"].encode("ascii"))
+    for count in counts:
+        if count.get("histogram"):
+            decoded = HdrHistogram.decode(count["histogram"].encode("ascii"))
             merged.add(decoded)
             release([decoded])
     if merged.get_total_count():
@@ -194,6 +267,11 @@ class Search:
     steps: list[Step] = field(default_factory=list)
     sustainable: float | None = None
     done: bool = False
+    weights: dict[str, float] = field(default_factory=dict)  # several services: each one's part of the rate
+
+    def first_breach(self) -> list[str]:
+        """The services that broke their objective first (several services with a rate each)."""
+        return next((step.breached_by for step in self.steps if step.breached_by), [])
 
     def best_passed(self) -> Step | None:
         return max((s for s in self.steps if s.ok), key=lambda s: s.rate, default=None)
@@ -217,6 +295,7 @@ class Search:
             "cost_per_hour_usd": round(cost_per_record_usd * rate * 3600, 4) if cost_per_record_usd else None,
             "steps": [step.as_json() for step in self.steps],
             "complete": self.done,
+            **({"first_breach": self.first_breach()} if self.weights else {}),
         }
 
 
@@ -243,9 +322,9 @@ class KneeFinder:
         self._replies: dict[int, list[dict[str, Any]]] = {}
         self._step_number = 0
 
-    def start(self, settings: RateSettings) -> None:
+    def start(self, settings: RateSettings, weights: dict[str, float] | None = None) -> None:
         self.stop()
-        self.search = Search(settings)
+        self.search = Search(settings, weights=dict(weights or {}))
         self._greenlet = gevent.spawn(self._run, self.search)
 
     def stop(self) -> None:
@@ -289,10 +368,12 @@ class KneeFinder:
         search.sustainable = good or 0.0
         search.done = True
         logger.info("sustainable rate: %g records/s", round(search.sustainable, 1))
+        if search.first_breach():
+            logger.info("first to break its objective: %s", ", ".join(search.first_breach()))
         self.end_run("--find-max done")
 
     def _step(self, search: Search, rate: float, seconds: float, confirms: bool = False) -> Step:
-        step = self._measure(rate, seconds, search.settings)
+        step = self._measure(rate, seconds, search.settings, search.weights)
         step.confirms = confirms
         search.steps.append(step)
         logger.info(
@@ -303,7 +384,7 @@ class KneeFinder:
         )  # fmt: skip
         return step
 
-    def _measure(self, rate: float, seconds: float, settings: RateSettings) -> Step:
+    def _measure(self, rate: float, seconds: float, settings: RateSettings, weights: dict[str, float]) -> Step:
         self.control.set_target(rate, "--find-max")
         settle = settings.step_seconds / 3
         gevent.sleep(settle)
@@ -315,7 +396,7 @@ class KneeFinder:
         gevent.sleep(seconds - settle)
         meters = [self.meter.finish(number)] if not workers else []
         meters += self._gather(number, {"step": number, "action": "close"}, workers)
-        step = combine(rate, [m for m in meters if m.get("seconds")], settings)
+        step = combine(rate, [m for m in meters if m.get("seconds")], settings, weights)
         step.seconds = round(seconds - settle, 1)
         return step
 

@@ -29,6 +29,7 @@ from aws_locust import (
     live,
     locust_fixes,
     locust_races,
+    mix,
     otel,
     outcome,
     prometheus,
@@ -116,8 +117,8 @@ class Lifecycle:
         add_output_arguments(outputs)
         prometheus.add_argument(outputs)
         keep.add_argument(outputs)
-        for workload in self.workloads:
-            workload.add_arguments(parser.add_argument_group(service_group(workload.service.name)))
+        for workload in self.workloads:  # several services (mixed.py): a flag they share is added once
+            workload.add_arguments(mix.FirstFlagWins(parser.add_argument_group(service_group(workload.service.name))))
 
     # ------------------------------------------------------------------ start-up
 
@@ -207,9 +208,13 @@ class Lifecycle:
         """Check flags, start emulators, provision and check the resources: all before any user starts."""
         options = environment.parsed_options
         assert options is not None
-        settings = self.provisioning.read(options)
-        self.targets.rate = read_rate_settings(options)
+        used = mix.in_run(environment, self.workloads)  # the services of the user classes this run runs
+        settings = self.provisioning.read(options, used)
+        rate = self.targets.rate = read_rate_settings(options)
         self.targets.checks = checks.read_check_settings(options)
+        mix.check_named_in_run("--rate", rate.by_service, used, every=bool(rate.by_service))
+        for flag, named in self.targets.checks.named().items():
+            mix.check_named_in_run(flag, named, used)
         check_outputs(options)
         self.keeper.prepare(options)  # --report-s3-uri: the bucket, before the swarm
         if self.metrics is not None:
@@ -247,9 +252,11 @@ class Lifecycle:
         paced = rate.paced or shaped
         self.targets.max_records = int(options.max_records or 0)
         control.start(rate, paced, shaped)  # the first target: sent with the parts, just below
-        distributor.start(self.targets.max_records or None, control.target, paced, rate.arrival)
+        weights = mix.rate_weights(rate.by_service)  # several services with a rate each: each one's part
+        classes = mix.classes_by_service(environment.user_classes)
+        distributor.start(self.targets.max_records or None, control.target, paced, rate.arrival, weights, classes)
         if rate.find_max:
-            parts.knee.start(rate)
+            parts.knee.start(rate, weights)
         self.watchdog.start(read_settings(options, self.workloads[0]).abort_after if self.workloads else 0)
         if paced:
             logger.info("rate mode: calls start on a schedule (%s arrivals)", rate.arrival)

@@ -5,6 +5,10 @@ divides its part evenly among the users it runs, and again whenever one starts o
 stops. A user's schedule (writers.pacing.Schedule) paces its new calls: records/s over
 the batch size, so `--rate 1000 --batch 25` starts 40 calls a second.
 
+Several services in one run with a rate each (`--rate dynamodb=200,sqs=100`): the share
+comes with each service's part of it, divided among that service's users; one global rate
+is divided among every user whatever its service.
+
 A process that could not run for a while (SIGSTOP, a stalled VM) was marked missing by
 the master after a few seconds, and its share given to the others: when it runs again,
 it forgives every start it missed instead of sending them all at once, and counts them
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 
 import gevent
 
@@ -28,14 +33,15 @@ WATCH_SECONDS = 0.25
 class ProcessPace:
     def __init__(self) -> None:
         self.share = 0.0  # records/s for this process
-        self._users: dict[Schedule, int] = {}  # schedule -> records per call (batch)
+        self.by_service: dict[str, float] = {}  # several services with a rate each: records/s of each
+        self._users: dict[Schedule, tuple[str, int]] = {}  # schedule -> (its service, records per call)
         self._missed_by_gone = 0  # starts forgiven by users that have left
         self._watcher: gevent.Greenlet | None = None
 
-    def join(self, arrival: str, batch: int) -> Schedule:
-        """A schedule for a new user, at its part of this process's share."""
+    def join(self, arrival: str, batch: int, service: str = "") -> Schedule:
+        """A schedule for a new user of `service`, at its part of this process's share."""
         schedule = Schedule(0.0, arrival, random.Random())
-        self._users[schedule] = max(1, batch)
+        self._users[schedule] = (service, max(1, batch))
         self._divide()
         if self._watcher is None:
             self._watcher = gevent.spawn(self._watch)
@@ -49,9 +55,14 @@ class ProcessPace:
             self._watcher.kill(block=False)
             self._watcher = None
 
-    def set_share(self, records_per_second: float, resync: bool = False) -> None:
-        """A new share; `resync`: this process was missing and its share moved meanwhile."""
+    def set_share(
+        self, records_per_second: float, resync: bool = False, by_service: dict[str, float] | None = None
+    ) -> None:
+        """A new share; `resync`: this process was missing and its share moved meanwhile;
+        `by_service`: each service's part of it (service as Locust shows it; none: one share
+        for every user)."""
         self.share = max(0.0, records_per_second)
+        self.by_service = {service: max(0.0, rate) for service, rate in (by_service or {}).items()}
         self._divide(keep_backlog=0.0 if resync else None)
 
     def resync(self) -> None:
@@ -83,8 +94,12 @@ class ProcessPace:
 
     def _divide(self, keep_backlog: float | None = None) -> None:
         users = len(self._users)
-        for schedule, batch in self._users.items():
-            rate = self.share / users / batch if users else 0.0
+        per_service = Counter(service for service, _ in self._users.values()) if self.by_service else None
+        for schedule, (service, batch) in self._users.items():
+            if per_service is None:
+                rate = self.share / users / batch
+            else:
+                rate = self.by_service.get(service, 0.0) / per_service[service] / batch
             if keep_backlog is None:
                 schedule.set_rate(rate)
             else:

@@ -10,10 +10,9 @@ What is here, and nowhere else:
 - `--summary-json`'s `pipeline` section, the bottleneck step, and the run's achieved rate
   counted in records through the pipeline (not the acknowledgements of every step).
 
-Several services in one process (every service's flags in one parser, only the pipeline's
-services started, provisioned and read back) is done here in `add_service_arguments` and
-`use_services`: the generic part mixed runs (locustfiles/mixed.py) need too, to be
-reconciled with theirs.
+Several services in one process: every service's flags in one parser (`add_service_arguments`,
+with aws_locust.mix.FirstFlagWins, as mixed runs use it), only the pipeline's services
+started, provisioned and read back (`use_services`).
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from aws_locust import process_lifecycle
 from aws_locust.context import RowKey
 from aws_locust.latency import add_sparse, new_histogram, record_all, release, sparse, summarize
+from aws_locust.mix import FirstFlagWins, parse_per_service
 from aws_locust.process import parts_of
 from aws_locust.runtime import ProcessRuntime, runtime_for
 from aws_locust.settings import GROUP_PREFIX, WithEnvVars, service_group
@@ -63,28 +63,12 @@ def read_pipeline(options: Any) -> tuple[str, ...]:
     steps = parse_pipeline(str(getattr(options, "pipeline", "") or DEFAULT_PIPELINE))
     if int(getattr(options, "batch", 1) or 1) != 1:
         raise ConfigError("--pipeline writes one record per call at each step: --batch must be 1")
+    if parse_per_service("--rate", getattr(options, "rate", "")) is not None:
+        raise ConfigError("--rate of a pipeline is its records/s through every step: one figure, not one per service")
     return steps
 
 
 # ---------------------------------------------------------------- several services in one process
-
-
-class FirstFlagWins:
-    """A parser that keeps the first definition of a flag two services both add (--read-ratio):
-    their meanings agree, and argparse would refuse the second."""
-
-    def __init__(self, parser: Any) -> None:
-        self._parser = parser
-
-    def add_argument(self, *flags: str, **options: Any) -> Any:
-        known = self._parser._option_string_actions if hasattr(self._parser, "_option_string_actions") else {}
-        for flag in flags:
-            if flag in known:
-                return known[flag]  # the first definition stands
-        return self._parser.add_argument(*flags, **options)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._parser, name)
 
 
 def add_service_arguments(parser: Any) -> None:
@@ -338,6 +322,13 @@ class PipelineUser(AwsUser):
     def make_client(self) -> WriterClient:
         runtimes = [runtime_for(self.environment, workload_class(step)) for step in self.steps]
         return PipelineClient(self.environment, runtimes, self.strategy, self.tally)
+
+    @classmethod
+    def workloads_written(cls, options: Any) -> list[type[Workload]]:
+        """Every step's service (aws_locust.mix: the run's services are those its users write to)."""
+        if options is None:
+            return [cls.workload]
+        return [workload_class(step) for step in read_pipeline(options)]
 
     @classmethod
     def warm_runtime(cls, environment: Environment) -> None:

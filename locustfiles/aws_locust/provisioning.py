@@ -39,16 +39,16 @@ class Provisioning:
         if workload not in self.workloads:
             self.workloads.append(workload)
 
-    def read(self, options: Any) -> dict[type[Workload], RunSettings]:
-        """Every workload's flags (ConfigError: the first bad one)."""
-        return {workload: read_settings(options, workload) for workload in self.workloads}
+    def read(self, options: Any, used: list[type[Workload]] | None = None) -> dict[type[Workload], RunSettings]:
+        """Every workload's flags, or those of the workloads `used` (ConfigError: the first bad one)."""
+        return {workload: read_settings(options, workload) for workload in (self.workloads if used is None else used)}
 
     def prepare(self, environment: Environment, settings: dict[type[Workload], RunSettings]) -> None:
-        """Start the local emulators, provision and check the resources."""
+        """Start the local emulators, provision and check the resources (of the workloads in `settings`)."""
         options = environment.parsed_options
         assert options is not None
         if any(s.target == "local" for s in settings.values()):
-            missing = [w.service.boto3_name for w in self.workloads if w.service.boto3_name not in self.emulators]
+            missing = [w.service.boto3_name for w in settings if w.service.boto3_name not in self.emulators]
             for name in missing:
                 self.emulators[name] = start_emulator(name)
             options.local_endpoints = format_local_endpoints({k: e.endpoint for k, e in self.emulators.items()})

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from aws_locust.mix import parse_per_service
 from writers.errors import ConfigError
 from writers.services import Workload, WorkloadOptions
 from writers.target import default_region, parse_target
@@ -139,7 +140,12 @@ def add_output_arguments(parser: Any) -> None:
 def add_rate_arguments(parser: Any) -> None:
     """The open model (--rate and friends) and the knee finder (--find-max)."""
     add = parser.add_argument
-    add("--rate", default="0", help="target records/s for the whole run, all workers together (0: closed loop)")
+    add(
+        "--rate",
+        default="0",
+        help="target records/s for the whole run, all workers together (0: closed loop); "
+        "per service: dynamodb=200,sqs=100",
+    )
     add("--arrival", default="uniform", help="rate mode: 'uniform' (evenly spaced) or 'poisson' arrivals")
     add("--rate-steps", default="", help="rate profile, e.g. 500:30s,1000:30s,2000:60s (the run ends after the last)")
     add("--find-max", action="store_true", default=False, help="search the highest rate meeting the --slo-* objectives")
@@ -189,7 +195,8 @@ def parse_rate_steps(text: str) -> tuple[tuple[float, float], ...]:
 class RateSettings:
     """How the run is paced: a closed loop (nothing set), a rate, a profile, or a search."""
 
-    rate: float = 0.0  # records/s, all workers together
+    rate: float = 0.0  # records/s, all workers together (every service)
+    by_service: dict[str, float] = field(default_factory=dict)  # --rate dynamodb=200,sqs=100 (registry names)
     arrival: str = "uniform"
     steps: tuple[tuple[float, float], ...] = ()  # --rate-steps: (records/s, seconds)
     find_max: bool = False
@@ -214,8 +221,14 @@ def read_rate_settings(options: Any) -> RateSettings:
     arrival = str(getattr(options, "arrival", "uniform") or "uniform").strip().lower()
     if arrival not in ARRIVALS:
         raise ConfigError(f"--arrival must be 'uniform' or 'poisson', not {arrival!r}")
+    rate_text = getattr(options, "rate", "0") or "0"
+    per_service = parse_per_service("--rate", rate_text)
+    by_service = {
+        name: _number(f"--rate {name}", text, 0, MAX_RATE, above_low=True) for name, text in (per_service or {}).items()
+    }
     settings = RateSettings(
-        rate=_number("--rate", getattr(options, "rate", "0") or "0", 0, MAX_RATE),
+        rate=sum(by_service.values()) if by_service else _number("--rate", rate_text, 0, MAX_RATE),
+        by_service=by_service,
         arrival=arrival,
         steps=parse_rate_steps(options.rate_steps) if str(getattr(options, "rate_steps", "") or "").strip() else (),
         find_max=bool(getattr(options, "find_max", False)),
@@ -226,7 +239,10 @@ def read_rate_settings(options: Any) -> RateSettings:
         slo_throttle_ratio=_optional("--slo-throttle-ratio", options.slo_throttle_ratio, 0, 1),
         slo_error_ratio=_optional("--slo-error-ratio", options.slo_error_ratio, 0, 1),
     )
-    sources = [name for name, on in (("--rate", settings.rate > 0), ("--rate-steps", bool(settings.steps)),
+    # Per-service figures with --rate-steps or --find-max give each service's part of their rate.
+    proportions = bool(by_service) and (bool(settings.steps) or settings.find_max)
+    sources = [name for name, on in (("--rate", settings.rate > 0 and not proportions),
+                                     ("--rate-steps", bool(settings.steps)),
                                      ("--find-max", settings.find_max)) if on]  # fmt: skip
     if len(sources) > 1:
         raise ConfigError(f"{' and '.join(sources)} both set the rate: choose one")

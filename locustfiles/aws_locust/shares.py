@@ -8,6 +8,8 @@ none: it has no schedule to spend it on). Parts change while the run goes on:
   every worker gets its new part of it;
 - users move (a joiner gets users, a worker quits and its users go elsewhere): the
   shares follow the users each worker reports (checked every `TICK_SECONDS`);
+- several services with a rate each (`--rate dynamodb=200,sqs=100`): each service's
+  rate is divided the same way, in proportion to each worker's users of that service;
 - a worker joins: the rate is divided again (records already split stay where they are:
   taking some back could only overshoot the limit). Its users may start before its first
   part reaches it: they ask for it (ASK) and wait, so they start paced when the test is;
@@ -18,8 +20,9 @@ none: it has no schedule to spend it on). Parts change while the run goes on:
   waits `LAST_WORKER_GRACE_SECONDS` for one to come back; with none back by then (or
   none left to write a lost worker's records), it ends short of its target (exit 6).
 
-A part is all a worker learns of the rate: its records limit, its rate, and whether the
-test is paced and with which arrivals (one message, SHARE). Workers tell the master when
+A part is all a worker learns of the rate: its records limit, its rate (and with several
+services with a rate each, each one's part of it), and whether the test is paced and with
+which arrivals (one message, SHARE). Workers tell the master when
 their part is acknowledged; the master ends the run when every worker still there has
 done so. Workers also report the starts they forgave
 (aws_locust.pace): the summary's `rate.missed`. Each test run has its own number, so
@@ -41,6 +44,7 @@ from gevent.event import Event
 from aws_locust import outcome
 from aws_locust.budget import RecordBudget, split
 from aws_locust.locust_fixes import LAST_WORKER_GRACE_SECONDS
+from aws_locust.mix import ALL, users_by_service
 from aws_locust.pace import ProcessPace
 
 if TYPE_CHECKING:
@@ -48,7 +52,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("aws_locust")
 
-SHARE = "aws_share"  # master -> worker: {"run", "limit", "rate", "resync", "paced", "arrival"}
+# master -> worker: {"run", "limit", "rate", "resync", "paced", "arrival"}, and "by_service" ({service as
+# Locust shows it: records/s}) with several services with a rate each (without it: one rate for every user)
+SHARE = "aws_share"
 DONE = "aws_quota_done"  # worker -> master: {"run", "acked"}
 ASK = "aws_share_please"  # worker -> master: its users start and it has no part yet
 PART_WAIT_SECONDS = 10.0  # a user waits this long for its process's part before it starts without one
@@ -68,6 +74,7 @@ class ProcessShare:
         self.run = -1
         self.budget = RecordBudget(None)
         self.rate = 0.0
+        self.by_service: dict[str, float] = {}  # several services with a rate each: each one's part of `rate`
         self.paced = False
         self.arrival = "uniform"
         self.done_reported = False
@@ -78,7 +85,7 @@ class ProcessShare:
         self._asked = False
 
     def assign(self, part: dict[str, Any]) -> None:
-        """A part from the master: {"run", "limit", "rate", "resync", "paced", "arrival"}."""
+        """A part from the master: {"run", "limit", "rate", "by_service", "resync", "paced", "arrival"}."""
         run, limit, rate = int(part["run"]), part["limit"], float(part["rate"])
         if run != self.run:
             self.run, self.budget, self.done_reported = run, RecordBudget(limit), False
@@ -88,8 +95,9 @@ class ProcessShare:
             self.budget.limit = limit
             self.done_reported = self.budget.done and self.done_reported  # a raised limit: not done any more
         self.rate = rate
+        self.by_service = {service: float(value) for service, value in (part.get("by_service") or {}).items()}
         self.paced, self.arrival = bool(part.get("paced")), str(part.get("arrival") or "uniform")
-        self.pace.set_share(rate, bool(part.get("resync")))
+        self.pace.set_share(rate, bool(part.get("resync")), self.by_service)
         self.assigned.set()
 
     def wait_for_part(self, seconds: float = PART_WAIT_SECONDS) -> bool:
@@ -141,16 +149,20 @@ class Distributor:
         self._master: Any = master  # the MasterRunner (None: a local run)
         self.run = 0
         self.max_records: int | None = None
-        self.rate = 0.0
+        self.rate = 0.0  # the run's target, every service together
         self.paced = False  # this test runs in rate mode: calls start on a schedule
         self.arrival = "uniform"
+        # Several services with a rate each: each one's part of `rate` ({}: one rate for every user),
+        # and the service of each user class (Locust counts a worker's users per class).
+        self.weights: dict[str, float] = {}
+        self.services: dict[str, str] = {}
         self.parts: dict[str, WorkerPart] = {}
         self.ended = True  # no test runs (none yet, or it ended): nothing changes any more
         self.missed_by_workers = 0  # starts the workers forgave (this run)
         # what each worker reported acknowledged this run (its own count: Reset Stats clears the tally's)
         self.acked_by_worker: Counter[str] = Counter()
         self.records_from: str | None = None  # a pipeline: only its last step's service acknowledges records
-        self._sent: dict[str, tuple[int | None, float]] = {}  # worker -> (limit, rate) it was sent last
+        self._sent: dict[str, tuple[int | None, dict[str, float]]] = {}  # worker -> (limit, rates) sent last
         self._all_lost_since: float | None = None
         self._ticker: gevent.Greenlet | None = None
 
@@ -171,30 +183,48 @@ class Distributor:
     def shares(self) -> dict[str, float]:
         """Each live worker's part of the rate: in proportion to its users (evenly while none
         has reported any, at the very start of a test)."""
+        return {worker: sum(rates.values()) for worker, rates in self.shares_by_service().items()}
+
+    def shares_by_service(self) -> dict[str, dict[str, float]]:
+        """Each live worker's part of the rate, per service (ALL: one rate for every user): in
+        proportion to its users of that service (evenly while none has reported any)."""
         live = [w for w, p in self.parts.items() if not p.lost]
-        if self._master is None:
-            users = dict.fromkeys(live, 1)
-        else:
-            nodes = self._nodes()
-            users = {worker: nodes[worker].user_count if worker in nodes else 0 for worker in live}
-        total = sum(users.values())
-        if not total:
-            return {worker: self.rate / len(live) for worker in live} if live else {}
-        return {worker: self.rate * count / total for worker, count in users.items()}
+        parts: dict[str, dict[str, float]] = {worker: {} for worker in live}
+        if not live:
+            return parts
+        nodes = self._nodes() if self._master is not None else {}
+        for service, weight in (self.weights or {ALL: 1.0}).items():
+            rate = self.rate * weight
+            if self._master is None:
+                users = dict.fromkeys(live, 1)
+            elif service == ALL:
+                users = {worker: nodes[worker].user_count if worker in nodes else 0 for worker in live}
+            else:
+                users = {
+                    worker: users_by_service(nodes[worker].user_classes_count, self.services)[service]
+                    if worker in nodes else 0
+                    for worker in live
+                }  # fmt: skip
+            total = sum(users.values())
+            for worker, count in users.items():
+                parts[worker][service] = rate * count / total if total else rate / len(live)
+        return parts
 
     def _send_all(self, force: bool = False) -> None:
         """Tell every worker whose part changed (or every worker, `force`)."""
-        rates = self.shares()
+        rates = self.shares_by_service()
         for worker, part in self.parts.items():
-            rate = rates.get(worker, 0.0)
-            if not force and not part.resync and self._sent.get(worker) == (part.limit, rate):
+            by_service = rates.get(worker, {})
+            if not force and not part.resync and self._sent.get(worker) == (part.limit, by_service):
                 continue
-            self._sent[worker] = (part.limit, rate)
+            self._sent[worker] = (part.limit, by_service)
             resync, part.resync = part.resync, False
-            data = {
-                "run": self.run, "limit": part.limit, "rate": rate, "resync": resync, "paced": self.paced,
-                "arrival": self.arrival,
+            data: dict[str, Any] = {
+                "run": self.run, "limit": part.limit, "rate": sum(by_service.values()), "resync": resync,
+                "paced": self.paced, "arrival": self.arrival,
             }  # fmt: skip
+            if self.weights:  # several services with a rate each: each one's part of this worker's rate
+                data["by_service"] = by_service
             if worker == LOCAL:
                 self.process.assign(data)
             else:
@@ -202,12 +232,23 @@ class Distributor:
 
     # ------------------------------------------------------------------ a test run
 
-    def start(self, max_records: int | None, rate: float, paced: bool = False, arrival: str = "uniform") -> None:
+    def start(
+        self,
+        max_records: int | None,
+        rate: float,
+        paced: bool = False,
+        arrival: str = "uniform",
+        weights: dict[str, float] | None = None,
+        services: dict[str, str] | None = None,
+    ) -> None:
         """A new test: split the records and the rate over the workers there now, and send
-        each its part (once: the first target of the test goes out with it)."""
+        each its part (once: the first target of the test goes out with it). `weights`: each
+        service's part of the rate (none: one rate for every user); `services`: the service
+        of each user class (aws_locust.mix.classes_by_service)."""
         self.run += 1
         self.max_records, self.rate, self.ended = max_records, rate, False
         self.paced, self.arrival = paced, arrival
+        self.weights, self.services = dict(weights or {}), dict(services or {})
         workers = self.alive()
         limits = split(max_records, len(workers)) if max_records else [None] * len(workers)
         self.parts = {worker: WorkerPart(limit) for worker, limit in zip(workers, limits, strict=True)}

@@ -52,7 +52,7 @@ class WriterClient:
         parts = parts_of(environment)  # once per user: the process's pace and its part of the run
         self._pace = parts.pace
         if parts.share.paced:  # the master said so, with this process's part (aws_locust.shares)
-            self.schedule = self._pace.join(parts.share.arrival, runtime.settings.batch)
+            self.schedule = self._pace.join(parts.share.arrival, runtime.settings.batch, runtime.workload.service.name)
         self.driver = Driver(self.strategy, self._report, runtime.retry_policy, schedule=self.schedule)
         self._track_keys = runtime.workload.tracks_keys
         self.on_acked: Callable[[int], None] | None = None  # counts acknowledgements as they come (--max-records)
@@ -192,11 +192,12 @@ class AwsUser(User):
             gevent.sleep(0.2)  # others are finishing the last records, or the run is about to end
 
 
-def user_classes(workload: type[Workload]) -> dict[str, type[AwsUser]]:
-    """`SequentialUser`, `ThreadedUser`, ... for one service: one per registered strategy."""
+def user_classes(workload: type[Workload], prefix: str = "") -> dict[str, type[AwsUser]]:
+    """`SequentialUser`, `ThreadedUser`, ... for one service: one per registered strategy
+    (with `prefix` "DynamoDB": `DynamoDBSequentialUser`, ...)."""
     classes: dict[str, type[AwsUser]] = {}
     for strategy in STRATEGIES:
-        name = strategy.capitalize() + "User"
+        name = prefix + strategy.capitalize() + "User"
         doc = f"{workload.service.name} writes through the '{strategy}' strategy."
         attrs = {"workload": workload, "strategy": strategy, "__doc__": doc, "__module__": workload.__module__}
         classes[name] = type(name, (AwsUser,), attrs)

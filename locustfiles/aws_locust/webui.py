@@ -37,6 +37,7 @@ from locust.runners import STATE_INIT, STATE_STOPPED
 from aws_locust import report
 from aws_locust.control import RateControl
 from aws_locust.live import RATE_WINDOW, LiveStats
+from aws_locust.mix import targets_by_service
 from aws_locust.report import WEB_DIR, Reports, known_secrets, plotly_js_path, scrub
 from aws_locust.settings import MAX_RATE
 from writers.errors import ConfigError
@@ -160,6 +161,9 @@ def attach(
         table["worker_count"] = getattr(runner, "worker_count", 0)
         if control is not None:
             table["rate"] = {"target": control.target, "source": control.source, "paced": control.paced}
+            by_service = targets_by_service(control.target, control.settings.by_service)
+            if by_service:  # several services with a rate each: each one's part of the target
+                table["rate"]["by_service"] = by_service
         return table
 
     @blueprint.route("/stats")

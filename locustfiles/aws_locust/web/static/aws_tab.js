@@ -111,7 +111,9 @@
       .then(function (table) {
         var rate = table.rate || {};
         form.style.display = rate.paced ? "block" : "none";
-        document.getElementById("aws-rate-now").textContent = rate.paced ? rate.target + " records/s (" + rate.source + ")" : "";
+        var parts = Object.keys(rate.by_service || {}).map(function (name) { return name + " " + rate.by_service[name]; });
+        document.getElementById("aws-rate-now").textContent = rate.paced ?
+          rate.target + " records/s (" + rate.source + (parts.length ? "; " + parts.join(", ") : "") + ")" : "";
         showCapacity(table.capacity || []);
         showHotKeys(table.hot_keys || []);
       })
