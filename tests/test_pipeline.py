@@ -139,6 +139,8 @@ def check_every_step(data: dict[str, Any], records: int, output: str) -> None:
     pipeline = data["pipeline"]
     assert pipeline["steps"] == ["dynamodb", "s3", "sqs"]
     assert pipeline["acked"] == records, pipeline
+    assert data["acked"] == records, data["acked"]  # each record once, not once per step
+    assert f"acknowledged records: {records}," in output, output[-3000:]
     assert pipeline["given_up_by_step"] == {"dynamodb": 0, "s3": 0, "sqs": 0}
     for service in ("DynamoDB", "S3", "SQS"):  # each step wrote each record once
         assert sum(row["acked"] for row in rows_of(data, service)) == records, data["rows"]

@@ -91,7 +91,7 @@ def run_figures(
         calls=total("calls"),
         failed=failed - throttled,
         throttled=throttled,
-        acked=total("acked"),
+        acked=total("acked") if shown else tally.records(),
         given_up=total("given_up_items"),
         duration_seconds=duration,
         cost_usd=total("cost_pusd") / PICO_PER_USD + hourly_usd,

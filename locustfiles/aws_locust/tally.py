@@ -98,6 +98,13 @@ class AwsTally:
     def total(self, field: str) -> int:
         return sum(row[field] for row in self.rows.values())
 
+    def records(self) -> int:
+        """Records acknowledged: every row's, or in a pipeline its last step's alone (each
+        step acknowledges the same record once more)."""
+        if self.records_from is None:
+            return self.total("acked")
+        return sum(row["acked"] for key, row in self.rows.items() if key.service == self.records_from)
+
     def as_dict(self, latency: dict[str, dict[str, dict[str, float]]] | None = None) -> dict[str, Any]:
         """--summary-json: counts per row, then the merged percentiles of each latency kind
         (`latency_ms`: service time; `intended_latency_ms`, `record_latency_ms`, `start_lag_ms`)."""
@@ -106,7 +113,7 @@ class AwsTally:
             "latency_ms": {},
             **(latency or {}),
             "calls": self.total("calls"),
-            "acked": self.total("acked"),
+            "acked": self.records(),
             "given_up": self.total("given_up_items"),
             "retried": self.total("retried_items"),
             "found": self.total("found"),
@@ -150,12 +157,12 @@ class AwsTally:
             row = self.rows[key]
             if row["found"] or row["not_found"]:
                 lines.append(f"{key.name:<40} reads: {row['found']} found, {row['not_found']} not found")
-        lines.append(f"acknowledged records: {self.total('acked')}, given up: {self.total('given_up_items')}")
+        lines.append(f"acknowledged records: {self.records()}, given up: {self.total('given_up_items')}")
         if self.cpu_seconds > 0:
             cpu = self.cpu_seconds
             lines.append(
                 f"load-generator CPU: {cpu:.2f} s; {self.total('calls') / cpu:,.0f} calls and "
-                f"{self.total('acked') / cpu:,.0f} records per CPU-second"
+                f"{self.records() / cpu:,.0f} records per CPU-second"
             )
         return "\n".join(lines)
 
