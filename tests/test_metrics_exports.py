@@ -10,7 +10,7 @@
   explicit bounds in seconds, and a percentile read from their buckets brackets the
   HdrHistogram's; an export's CPU does not grow with the number of values recorded.
 
-The end-to-end runs (a server of known latency, Locust exporting) are in tests/test_pipeline_checks.py.
+The end-to-end runs (a server of known latency, Locust exporting) are in tests/test_ci_checks_and_metrics.py.
 """
 
 from __future__ import annotations

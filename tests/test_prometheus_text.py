@@ -1,7 +1,7 @@
 """Prometheus' text format as aws_locust/prometheus.py writes it, on constructed values:
 numbers, escaped labels, families and label-less gauges, read back with
 prometheus-client's own parser. (The scrape of a whole run's figures is in
-tests/test_metrics_exports.py; a live scrape in tests/test_pipeline_checks.py.)"""
+tests/test_metrics_exports.py; a live scrape in tests/test_ci_checks_and_metrics.py.)"""
 
 from __future__ import annotations
 
