@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import requests
 from helpers import LocustProcess, assert_no_traceback, locustfile
-from helpers.stubs import StubServer
+from helpers.stubs import DelayServer
 
 from writers.emulators import free_ports
 
@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 # One call in flight: the user sends ~2,000 a second at most, so 10,000/s builds a backlog by construction.
 START = {"user_count": "1", "spawn_rate": "1", "user_classes": "GeventUser", "rate": "100", "timeout": "10",
-         "concurrency": "1"}  # fmt: skip
+         "concurrency": "6"}  # fmt: skip
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -55,7 +55,10 @@ def total_calls(table: dict[str, Any]) -> int:
 
 
 def test_web_endpoints_refuse_bad_input_and_reset_consistently(tmp_path: Path) -> None:
-    stub = StubServer()
+    # Each write answered 1 ms after it arrives (or later: the stub's loop wakes in whole ms): six calls
+    # in flight make at most 6,000 calls a second whatever the machine, so 10,000/s for 3 s always
+    # leaves more owed than 1 s of it; and still ~2,000 a second, so 1 s of 10,000 is sent in seconds.
+    stub = DelayServer(0.001)
     port = free_ports(1)[0]
     args = ["--no-provision", "--table", "stub", "--target", stub.url, "--web-host", "127.0.0.1", "--web-port",
             str(port), "--report-dir", "", "--exit-code-on-error", "0", "--summary-json", "summary.json"]  # fmt: skip
@@ -85,12 +88,13 @@ def test_web_endpoints_refuse_bad_input_and_reset_consistently(tmp_path: Path) -
         tab = requests.get(f"{base}/aws/stats", timeout=10).json()
         report = requests.get(f"{base}/aws/report.json", timeout=10).json()
 
-        # The most one user may be asked for, for 3 s (with one call in flight it sends a few thousand a second:
-        # thousands are owed), then 0: at most the last second's 10,000 are still sent, the rest forgiven, counted.
+        # The most one user may be asked for, for 3 s (six calls in flight send at most 6,000 a second:
+        # 12,000 and more are owed), then 0: at most the last second's 10,000 are still sent (a few
+        # seconds), the rest forgiven, counted.
         flooded = requests.post(f"{base}/aws/rate", data={"rate": "10000"}, timeout=10)
         time.sleep(3)
         requests.post(f"{base}/aws/rate", data={"rate": "0"}, timeout=10)
-        time.sleep(8)
+        time.sleep(12)
         quiet_from = stub.answered
         time.sleep(2)
         after_zero = stub.answered - quiet_from
