@@ -7,12 +7,16 @@ and its Workload takes each part from the module named for it.
 
 from __future__ import annotations
 
+import argparse
+import inspect
 from importlib import import_module
 from pathlib import Path
 
 import pytest
 
+from writers.emulators import MOTO
 from writers.services import SERVICES, workload_class
+from writers.services.base import WorkloadOptions
 
 SERVICES_DIR = Path(__file__).resolve().parent.parent / "writers" / "services"
 COMMON_MODULES = ("service", "options", "calls", "billing", "emulator", "faults", "workload")
@@ -45,9 +49,45 @@ def test_the_workload_takes_each_part_from_its_module(name: str) -> None:
     assert workload.emulators is module("emulator").EMULATORS  # type: ignore[attr-defined]
     assert type(workload.faults).__module__ == f"writers.services.{name}.faults"
     assert workload.options_class.__module__ == f"writers.services.{name}.options"
+    assert workload.options_module is module("options")
     for function in ("add_arguments", "read_options"):  # the service's flags and their checks
         assert callable(getattr(module("options"), function, None)), f"{name}.options.{function}"
     assert import_module(f"writers.services.{name}").WORKLOAD is workload
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_the_workload_declares_its_options_and_base_does_the_rest(name: str) -> None:
+    """A service declares its options class and module; reading the flags (the resource's first,
+    then the module's, with the same arguments everywhere) and taking plain options is base's."""
+    workload = workload_class(name)
+    assert "add_arguments" not in vars(workload) and "read_options" not in vars(workload), name
+    if "__init__" in vars(workload):  # a service may keep state of its own, but converts no options
+        assert "isinstance" not in inspect.getsource(workload.__init__), name
+    reader = inspect.signature(workload.options_module.read_options)
+    assert list(reader.parameters) == ["options", "name", "batch", "payload_bytes"], name
+    assert workload.__annotations__.get("options") in (workload.options_class, workload.options_class.__name__)
+
+    plain = workload(WorkloadOptions(workload.default_resource))  # what glue makes without the service's flags
+    assert type(plain.options) is workload.options_class
+    assert plain.options == workload.options_class(workload.default_resource)
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_the_resource_flag_comes_first_then_the_module_s(name: str) -> None:
+    workload = workload_class(name)
+    flags = workload.report_flags()
+    assert flags[0] == workload.resource_kind
+    recorder = argparse.ArgumentParser()
+    workload.options_module.add_arguments(recorder)
+    own = [action.dest for action in recorder._actions if action.dest != "help"]
+    assert list(flags[1:]) == own and own, name
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_the_emulators_end_with_moto(name: str) -> None:
+    emulators = workload_class(name).emulators
+    assert len(emulators) >= 2 and emulators[-1].name == "moto", [e.name for e in emulators]
+    assert emulators[-1].launch is MOTO.launch and emulators[-1].unavailable is MOTO.unavailable
 
 
 @pytest.mark.parametrize("name", SERVICES)

@@ -59,8 +59,15 @@ from writers.emulators.common import (
     SCRIPTS_DIR,
     EmulatorError,
 )
-from writers.emulators.discovery import node_launch, node_modules_dir, npm_package, npm_unavailable, package_bin
-from writers.emulators.launch import MOTO, Emulator, Launch
+from writers.emulators.discovery import (
+    node_launch,
+    node_modules_dir,
+    npm_emulator,
+    npm_package,
+    npm_unavailable,
+    package_bin,
+)
+from writers.emulators.launch import MOTO, Emulator, Launch, with_moto
 from writers.emulators.ports import (
     accepts,
     api_port,
@@ -108,6 +115,7 @@ __all__ = [
     "max_port_base",
     "node_launch",
     "node_modules_dir",
+    "npm_emulator",
     "npm_package",
     "npm_unavailable",
     "package_bin",
@@ -117,4 +125,5 @@ __all__ = [
     "start_emulators",
     "which",
     "why_unavailable",
+    "with_moto",
 ]

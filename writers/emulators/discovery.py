@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from writers.emulators.common import BIND_ENV, BIND_PRELOAD, EMULATORS_DIR_ENV, PROJECT_ROOT, EmulatorError
-from writers.emulators.launch import Launch
+from writers.emulators.launch import Emulator, Launch
 from writers.emulators.ports import api_port, which
 
 
@@ -60,6 +60,11 @@ def npm_package(package: str) -> tuple[Path | None, str | None]:
 def npm_unavailable(package: str) -> Callable[[], str | None]:
     """Why the npm emulator ``package`` cannot run here (None if it can), asked when needed."""
     return lambda: npm_package(package)[1]
+
+
+def npm_emulator(package: str, launch: Callable[[Path, str, int | None], Launch]) -> Emulator:
+    """An npm emulator: named after its package, and unavailable while the package (or node) is."""
+    return Emulator(package, launch, npm_unavailable(package))
 
 
 def node_launch(

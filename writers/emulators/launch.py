@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from writers.emulators.common import EmulatorError
@@ -53,3 +53,9 @@ def _moto_launch(workdir: Path, bind: str, port: int | None) -> Launch:
 
 #: moto server: every service's fallback (one server answers them all).
 MOTO = Emulator("moto", _moto_launch, _moto_unavailable)
+
+
+def with_moto(preferred: Emulator, moto_warning: str = "") -> tuple[Emulator, Emulator]:
+    """A service's emulators: its own stand-in first, moto as the fallback; `moto_warning`,
+    what moto cannot give for this service, said whenever it is started."""
+    return preferred, replace(MOTO, warning=moto_warning) if moto_warning else MOTO

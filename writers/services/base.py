@@ -2,9 +2,10 @@
 
 A service's Workload class carries all it knows: its resource and flags, the calls
 records become, provisioning and teardown, the read-back for --verify, and as class
-attributes its billing rules and prices (`billing`) and the local emulators that
-stand in for it (`emulators`, `local_port_offset`), and how it answers the fault
-proxy's throttles and errors (`faults`).
+attributes its options (`options_class`, and `options_module`, whose flags and checks
+come after the resource's own), its billing rules and prices (`billing`) and the local
+emulators that stand in for it (`emulators`, `local_port_offset`), and how it answers
+the fault proxy's throttles and errors (`faults`).
 """
 
 from __future__ import annotations
@@ -124,6 +125,17 @@ class WorkloadOptions:
     payload_bytes: int = 0
 
 
+class OptionsModule(Protocol):
+    """A service's `options` module: its own flags (besides the resource's) and their checks."""
+
+    def add_arguments(self, parser: Any) -> None: ...
+
+    def read_options(self, options: Any, name: str, batch: int, payload_bytes: int) -> WorkloadOptions:
+        """The checked options from the parsed flags (`name`, the resource's, is checked
+        already); ConfigError with one clear line on the first bad one."""
+        ...
+
+
 class Workload(ABC):
     """Turns records into calls for one service, and owns the resource they go to."""
 
@@ -139,14 +151,20 @@ class Workload(ABC):
     local_port_offset: ClassVar[int]  # its emulator's port under --port-base N: N + this (unique per service)
     faults: ClassVar[ServiceFaults]  # its requests and answers, for the fault-injecting proxy
 
-    options_class: ClassVar[type[WorkloadOptions]] = WorkloadOptions
+    options_class: ClassVar[type[WorkloadOptions]]  # what `options_module.read_options` makes
+    # The service's options module: its flags and their checks. Not a ClassVar: mypy takes a
+    # module assigned in a class body for an instance variable.
+    options_module: OptionsModule
+
+    options: WorkloadOptions  # a service narrows it to its options_class
 
     @classmethod
     def add_arguments(cls, parser: Any) -> None:
-        """The service's own flags (Locust's parser: they show in the web UI too)."""
+        """The service's flags, the resource's first (Locust's parser: they show in the web UI too)."""
         parser.add_argument(
             f"--{cls.resource_kind}", default=cls.default_resource, help=f"{cls.service.name} {cls.resource_kind} name"
         )
+        cls.options_module.add_arguments(parser)
 
     @classmethod
     def report_flags(cls) -> tuple[str, ...]:
@@ -160,7 +178,7 @@ class Workload(ABC):
         """Check the service's own flags; ConfigError with one clear line if one is bad."""
         name = str(getattr(options, cls.resource_kind))
         cls.check_resource_name(name)
-        return cls.options_class(name, batch, payload_bytes)
+        return cls.options_module.read_options(options, name, batch, payload_bytes)
 
     @classmethod
     def check_resource_name(cls, name: str) -> None:
@@ -177,6 +195,8 @@ class Workload(ABC):
         faker_pools()
 
     def __init__(self, options: WorkloadOptions) -> None:
+        if not isinstance(options, self.options_class):  # plain options: the service's defaults for the rest
+            options = self.options_class(options.resource, options.batch, options.payload_bytes)
         self.options = options
         self.versions: dict[str, frozenset[str]] = {}  # --verify: a key's acceptable versions, where keys repeat
         self.newer_may_exist = False  # --verify: writes went unanswered, so a key may hold a newer version

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from writers.emulators import MOTO, Emulator, Launch, node_launch, npm_unavailable, package_bin
+from writers.emulators import Launch, node_launch, npm_emulator, package_bin, with_moto
 
 
 def _dynalite_launch(workdir: Path, bind: str, port: int | None) -> Launch:
@@ -20,4 +20,4 @@ def _dynalite_launch(workdir: Path, bind: str, port: int | None) -> Launch:
 
 
 # dynalite enforces 25-item batches and reports real consumed capacity.
-EMULATORS = (Emulator("dynalite", _dynalite_launch, npm_unavailable("dynalite")), MOTO)
+EMULATORS = with_moto(npm_emulator("dynalite", _dynalite_launch))

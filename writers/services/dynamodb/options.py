@@ -78,6 +78,7 @@ class DynamoDBOptions(WorkloadOptions):
 
 
 def add_arguments(parser: Any) -> None:
+    """The service's own flags (besides --table)."""
     add = parser.add_argument
     add("--key-space", type=int, default=0, help="draw keys from this many distinct keys (0: every key new)")
     add("--key-distribution", default="uniform", help="with --key-space: 'uniform', 'zipfian' or 'hotspot'")
@@ -100,18 +101,20 @@ def add_arguments(parser: Any) -> None:
     add("--read-capacity", type=int, default=None, help=f"provisioned: read units/s (default {DEFAULT_CAPACITY})")
 
 
-def read_options(options: Any, resource: str, batch: int, payload_bytes: int) -> DynamoDBOptions:
-    def number(name: str, kind: type, default: Any) -> Any:
-        value = getattr(options, name, default)
+def read_options(options: Any, name: str, batch: int, payload_bytes: int) -> DynamoDBOptions:
+    """Check the service's own flags (the name is checked already); ConfigError with one clear line."""
+
+    def number(dest: str, kind: type, default: Any) -> Any:
+        value = getattr(options, dest, default)
         if value is None or str(value).strip() in ("", "None"):  # the web UI's form sends unset values so
             return default
         try:
             return kind(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"--{name.replace('_', '-')} must be a number, not {value!r}") from None
+            raise ConfigError(f"--{dest.replace('_', '-')} must be a number, not {value!r}") from None
 
     return DynamoDBOptions(
-        resource=resource,
+        resource=name,
         batch=batch,
         payload_bytes=payload_bytes,
         key_space=number("key_space", int, 0),

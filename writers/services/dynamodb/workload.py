@@ -15,19 +15,13 @@ from writers.calls import Call
 from writers.errors import AwsCallError, ConfigError, FailureKind
 from writers.records import record_crc
 from writers.services.base import VerifyResult, Workload, WorkloadOptions
+from writers.services.dynamodb import options as dynamodb_options
 from writers.services.dynamodb.billing import BILLING
 from writers.services.dynamodb.calls import KEY, MAX_ITEM_BYTES, batch_get, batch_write, get_item, put_item
 from writers.services.dynamodb.emulator import EMULATORS
 from writers.services.dynamodb.faults import DynamoDBFaults
 from writers.services.dynamodb.keys import KeySampler, SpaceRecords
-from writers.services.dynamodb.options import (
-    DEFAULT_HOT_KEY_SHARE,
-    MAX_BATCH_GET,
-    MAX_BATCH_WRITE,
-    DynamoDBOptions,
-    add_arguments,
-    read_options,
-)
+from writers.services.dynamodb.options import DEFAULT_HOT_KEY_SHARE, MAX_BATCH_GET, MAX_BATCH_WRITE, DynamoDBOptions
 from writers.services.dynamodb.service import SERVICE
 from writers.target import Endpoint
 
@@ -57,28 +51,17 @@ class DynamoDBWorkload(Workload):
     local_port_offset = 0
     faults = DynamoDBFaults()
     options_class = DynamoDBOptions
-
-    @classmethod
-    def add_arguments(cls, parser: Any) -> None:
-        super().add_arguments(parser)
-        add_arguments(parser)
-
-    @classmethod
-    def read_options(cls, options: Any, batch: int, payload_bytes: int) -> WorkloadOptions:
-        name = str(getattr(options, cls.resource_kind))
-        cls.check_resource_name(name)
-        return read_options(options, name, batch, payload_bytes)
+    options_module = dynamodb_options
+    options: DynamoDBOptions
 
     def __init__(self, options: WorkloadOptions) -> None:
-        if not isinstance(options, DynamoDBOptions):
-            options = DynamoDBOptions(options.resource, options.batch, options.payload_bytes)
         super().__init__(options)
-        self.dynamo = options
+        self.dynamo = self.options
         self._read_credit = 0.0
         self._written: deque[str] = deque(maxlen=REMEMBERED_KEYS)  # unique keys: reads ask for these
         self._rng = random.Random()
         self._space: SpaceRecords | None = None
-        self._plain = not (options.key_space or options.read_ratio or options.provisioned)
+        self._plain = not (self.dynamo.key_space or self.dynamo.read_ratio or self.dynamo.provisioned)
 
     @property
     def tracks_keys(self) -> bool:

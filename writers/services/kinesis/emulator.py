@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
-from writers.emulators import MOTO, Emulator, Launch, node_launch, npm_unavailable, package_bin
+from writers.emulators import Launch, node_launch, npm_emulator, package_bin, with_moto
 
 
 def _kinesalite_launch(workdir: Path, bind: str, port: int | None) -> Launch:
@@ -25,7 +24,4 @@ MOTO_WARNING = (
     "moto's Kinesis is not safe for concurrent writes to a shard (two puts can take one sequence "
     "number: an acknowledged record is lost); use it for correctness one call at a time, not for load"
 )
-EMULATORS = (
-    Emulator("kinesalite", _kinesalite_launch, npm_unavailable("kinesalite")),
-    replace(MOTO, warning=MOTO_WARNING),
-)
+EMULATORS = with_moto(npm_emulator("kinesalite", _kinesalite_launch), MOTO_WARNING)

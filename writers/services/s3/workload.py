@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from writers.calls import Call
 from writers.errors import AwsCallError, ConfigError, FailureKind
 from writers.services.base import Workload, WorkloadOptions
+from writers.services.s3 import options as s3_options
 from writers.services.s3.addressing import BucketAddress, S3Target, address_for
 from writers.services.s3.billing import BILLING
 from writers.services.s3.calls import CreateMultipartUpload, GetObject, MultipartUpload, PutObject
@@ -24,7 +25,7 @@ from writers.services.s3.content import ContentBlock
 from writers.services.s3.emulator import EMULATORS
 from writers.services.s3.faults import S3Faults
 from writers.services.s3.keys import ObjectRecords
-from writers.services.s3.options import BUCKET_PATTERN, S3Options, add_arguments, check_bucket_name, read_options
+from writers.services.s3.options import BUCKET_PATTERN, S3Options, check_bucket_name
 from writers.services.s3.service import SERVICE
 from writers.services.s3.sizes import MAX_OBJECT_SIZE
 from writers.target import Endpoint
@@ -46,27 +47,18 @@ class S3Workload(Workload):
     local_port_offset = 1
     faults = S3Faults()
     options_class = S3Options
-
-    @classmethod
-    def add_arguments(cls, parser: Any) -> None:
-        super().add_arguments(parser)
-        add_arguments(parser)
-
-    @classmethod
-    def read_options(cls, options: Any, batch: int, payload_bytes: int) -> WorkloadOptions:
-        return read_options(options, batch, payload_bytes)
+    options_module = s3_options
+    options: S3Options
 
     @classmethod
     def check_resource_name(cls, name: str) -> None:
         check_bucket_name(name)
 
     def __init__(self, options: WorkloadOptions) -> None:
-        if not isinstance(options, S3Options):
-            options = S3Options(options.resource, options.batch, options.payload_bytes)
         super().__init__(options)
-        self.s3 = options
+        self.s3 = self.options
         self.target = S3Target(
-            BucketAddress(options.resource), options.content_md5, options.payload_signing == "signed"
+            BucketAddress(self.s3.resource), self.s3.content_md5, self.s3.payload_signing == "signed"
         )
         self.acked_keys: deque[str] = deque(maxlen=REMEMBERED_KEYS)
         self._block: ContentBlock | None = None

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
-from writers.emulators import MOTO, SCRIPTS_DIR, Emulator, Launch, node_launch, npm_unavailable
+from writers.emulators import SCRIPTS_DIR, Launch, node_launch, npm_emulator, with_moto
 
 
 def _fauxqs_launch(workdir: Path, bind: str, port: int | None) -> Launch:
@@ -25,7 +24,4 @@ MOTO_WARNING = (
     "moto's SQS slows down as queues grow (about 35 sends/s at 1,000 messages); "
     "use it for correctness, not for throughput numbers"
 )
-EMULATORS = (
-    Emulator("fauxqs", _fauxqs_launch, npm_unavailable("fauxqs")),
-    replace(MOTO, warning=MOTO_WARNING),
-)
+EMULATORS = with_moto(npm_emulator("fauxqs", _fauxqs_launch), MOTO_WARNING)

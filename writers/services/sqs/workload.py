@@ -11,18 +11,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from writers.calls import Call
 from writers.errors import ConfigError
 from writers.services.base import RecordSource, VerifyResult, Workload, WorkloadOptions
+from writers.services.sqs import options as sqs_options
 from writers.services.sqs.billing import BILLING
 from writers.services.sqs.calls import receive_message, send_message, send_message_batch
 from writers.services.sqs.emulator import EMULATORS
 from writers.services.sqs.faults import SQSFaults
 from writers.services.sqs.messages import MessageRecords, Placeholders, message_id_of
-from writers.services.sqs.options import (
-    MAX_BATCH,
-    MAX_MESSAGE_BYTES,
-    SQSOptions,
-    add_arguments,
-    read_options,
-)
+from writers.services.sqs.options import MAX_BATCH, MAX_MESSAGE_BYTES, SQSOptions
 from writers.services.sqs.service import MISSING_QUEUE_CODES, SERVICE
 from writers.target import Endpoint
 
@@ -45,22 +40,10 @@ class SQSWorkload(Workload):
     faults = SQSFaults()
 
     options_class = SQSOptions
+    options_module = sqs_options
     options: SQSOptions
 
-    @classmethod
-    def add_arguments(cls, parser: Any) -> None:
-        super().add_arguments(parser)
-        add_arguments(parser)
-
-    @classmethod
-    def read_options(cls, options: Any, batch: int, payload_bytes: int) -> SQSOptions:
-        name = str(getattr(options, cls.resource_kind))
-        cls.check_resource_name(name)
-        return read_options(options, name, batch, payload_bytes)
-
     def __init__(self, options: WorkloadOptions) -> None:
-        if not isinstance(options, SQSOptions):
-            options = SQSOptions(options.resource, options.batch, options.payload_bytes)
         super().__init__(options)
         self.queue_url: str | None = None
         self._drained: list[str] = []  # message_ids received by drain(), across its attempts
