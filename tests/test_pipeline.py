@@ -26,11 +26,18 @@ from typing import Any
 import pytest
 import requests
 from helpers import LOCUST, PROJECT_ROOT, LocustRun, SharedEmulators, headless_locust, locust_env, own_master_port
+from helpers.stubs import DelayServer
 from prometheus_client.parser import text_string_to_metric_families
 
+from writers.calls import Attempt
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, free_ports
 from writers.errors import ConfigError
-from writers.pipeline import parse_pipeline
+from writers.pipeline import StepRouter, parse_pipeline
+from writers.services import WorkloadOptions
+from writers.services.dynamodb import DynamoDBWorkload
+from writers.services.s3 import S3Options, S3Workload
+from writers.strategies import StrategyOptions, strategy_class
+from writers.target import Endpoint
 
 LOCUSTFILE = PROJECT_ROOT / "locustfiles" / "pipeline.py"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY}
@@ -133,6 +140,49 @@ def test_web_ui_start_refuses_a_bad_pipeline_and_takes_a_new_one(tmp_path: Path)
     assert {row["name"].split()[0] for row in rows if row["calls"]} == {"SQS", "DynamoDB"}, rows
     assert "Traceback" not in output
     assert "pipeline sqs -> dynamodb:" in output, output[-2000:]
+
+
+# --------------------------------------------------------------------------- waiting for several steps
+
+
+@pytest.mark.parametrize("strategy", ["gevent", "aiohttp", "threaded"])
+def test_a_user_waits_once_for_the_answers_of_every_step(strategy: str) -> None:
+    """Two steps' calls in flight (DynamoDB and S3 stubs that answer after 100 ms): the user's
+    collect waits for either answer in one wait (the steps' strategies share one multiplexer
+    or inbox), where the router used to wait on one step at a time, 0.5 ms each (~100 waits
+    on each strategy here)."""
+    servers = [DelayServer(0.1), DelayServer(0.1)]
+    options = StrategyOptions(concurrency=2, timeout=10)
+    workloads = [DynamoDBWorkload(WorkloadOptions("books")), S3Workload(S3Options("books"))]
+    strategies = {
+        w.service.name: strategy_class(strategy)(Endpoint(w.service, "us-east-1", server.url, "AKIDTEST", "secret"),
+                                                 options)
+        for w, server in zip(workloads, servers, strict=True)
+    }  # fmt: skip
+    collects: list[float | None] = []
+    for instance in strategies.values():
+        own = instance.collect
+
+        def counted(timeout: float | None, own: Callable[[float | None], list[Attempt]] = own) -> list[Attempt]:
+            collects.append(timeout)
+            return own(timeout)
+
+        instance.collect = counted  # type: ignore[method-assign]
+    router = StepRouter(strategies)
+    try:
+        for workload in workloads:
+            (call,) = workload.write_calls(workload.records(1, 0).take(1))
+            router.start(call)
+        answered: list[Attempt] = []
+        while len(answered) < 2:
+            answered += router.collect(5.0)
+    finally:
+        router.close()
+        for server in servers:
+            server.close()
+    assert sorted(a.call.service.name for a in answered) == ["DynamoDB", "S3"]
+    assert all(server.requests == 1 for server in servers)
+    assert 1 <= len(collects) <= 4, collects
 
 
 # --------------------------------------------------------------------------- the local emulators
