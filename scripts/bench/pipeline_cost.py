@@ -12,6 +12,10 @@ come from scripts/bench/cpu_probe.py's window (start-up left out). A pipeline se
 per step for each record, so its calls are its steps' in equal parts: its CPU per call is
 compared with the mean of the steps' own CPU per call in the same round (the paired ratio).
 
+`--mixed` adds, in the same rounds, locustfiles/mixed.py with one user class per step's
+service (`DynamoDBGeventUser SQSGeventUser`): the same services' calls interleaved in one
+process, each user writing to one service, no pipeline.
+
 `--baseline DIR` adds, in the same rounds, the pipeline run with the `writers` package found
 in DIR first on PYTHONPATH (another commit's: `git archive COMMIT writers | tar -x -C DIR`):
 a change to the library measured before and after, paired.
@@ -44,10 +48,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--users", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=8, help="calls in flight per user")
     parser.add_argument("--baseline", default="", help="a folder holding another version of `writers`")
+    parser.add_argument("--mixed", action="store_true", help="also mixed.py with one user class per service")
     args = parser.parse_args(argv)
     if min(args.rounds, args.seconds, args.users, args.concurrency) <= 0:
         parser.error("counts and durations must be positive")
     return args
+
+
+def mixed_class(service: str, strategy: str) -> str:
+    """mixed.py's user class of a service and strategy: DynamoDBGeventUser."""
+    from writers.services import workload_class
+
+    return f"{workload_class(service).service.name}{strategy.capitalize()}User"
+
+
+def swap_classes(made: tuple[list[str], dict[str, str]], classes: list[str]) -> tuple[list[str], dict[str, str]]:
+    argv, env = made
+    return [*argv[:-1], *classes], env
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,8 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, tuple[str, list[str]]] = {"pipeline": ("pipeline", ["--pipeline", args.pipeline])}
     if args.baseline:
         runs["baseline"] = ("pipeline", ["--pipeline", args.pipeline])
+    if args.mixed:
+        runs["mixed"] = ("mixed", [])
     runs.update({step: (step, []) for step in steps})
     rates: dict[str, list[float]] = {name: [] for name in runs}
+    command = bench.locust_command
     with Sink(cpu=1) as sink, tempfile.TemporaryDirectory(prefix="pipeline-cost-") as folder:
         tmp = Path(folder)
         names = list(runs)
@@ -74,11 +94,15 @@ def main(argv: list[str] | None = None) -> int:
                 path = os.environ.pop("PYTHONPATH", None)
                 if name == "baseline":
                     os.environ["PYTHONPATH"] = str(Path(args.baseline).resolve())
+                if name == "mixed":  # one user class per service instead of the locustfile's strategy class
+                    classes = [mixed_class(step, args.strategy) for step in steps]
+                    bench.locust_command = lambda *a, classes=classes: swap_classes(command(*a), classes)
                 try:
                     result: dict[str, Any] = bench.run_config(
                         bench.Config("cpu", locustfile, 1, args.strategy), bench_args, sink, tmp
                     )
                 finally:
+                    bench.locust_command = command
                     os.environ.pop("PYTHONPATH", None)
                     if path is not None:
                         os.environ["PYTHONPATH"] = path
@@ -101,9 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         median = statistics.median(rates[name])
         label = f"pipeline.py --pipeline {args.pipeline}" if name in ("pipeline", "baseline") else f"{name}.py"
         label = f"{label} (`writers` from {args.baseline})" if name == "baseline" else label
+        label = f"mixed.py {' '.join(mixed_class(step, args.strategy) for step in steps)}" if name == "mixed" else label
         print(f"| {label} | {median:,.0f} | {1e6 / median:.1f} us |")
     print()
-    for name in [n for n in ("pipeline", "baseline") if n in runs]:
+    for name in [n for n in ("pipeline", "baseline", "mixed") if n in runs]:
         found = ratios(name)
         shown = ", ".join(f"{r:.2f}" for r in found)
         print(f"{name} CPU per call / the steps' own (mean), per round: {shown}; median {statistics.median(found):.2f}")
