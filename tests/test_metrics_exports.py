@@ -137,7 +137,7 @@ def run_with_known_figures() -> tuple[RunMetrics, LiveStats]:  # the metrics, an
     live.started = 1_700_000_000.5
     live.snapshots = deque([(time.monotonic() - 10.0, {})])  # 10 s ago, nothing acknowledged yet
     live.timeline.append({"t": 10.0, "rows": {GEVENT.name: {"p99_lag": 3.5}}})
-    control = SimpleNamespace(paced=True, target=500.0)
+    control = SimpleNamespace(paced=True, target=500.0, settings=RateSettings(rate=500.0))
     search = Search(RateSettings())
     search.steps.append(Step(rate=200.0, verdict="ok"))
     runner = SimpleNamespace(user_count=12, worker_count=3)
@@ -189,6 +189,26 @@ def test_metrics_before_any_test_have_no_run_values() -> None:
     for name in ("aws_load_run_start_time_seconds", "aws_load_target_records_per_second", "aws_load_find_max_step",
                  "aws_load_achieved_records_per_second"):  # fmt: skip
         assert samples[name] == [], name  # declared, no sample
+
+
+def test_mixed_runs_serve_each_services_target_and_achieved_rate() -> None:
+    """--rate dynamodb=200,sqs=100 at a target of 600 now (a rate set in the UI keeps the
+    proportions): DynamoDB's part is 400, SQS's 200; achieved per service over the last 10 s."""
+    metrics, _ = run_with_known_figures()
+    sqs = RowKey("SQS", "SendMessage", "gevent")
+    metrics.tally.rows[sqs].update(calls=300, acked=300)
+    control = SimpleNamespace(paced=True, target=600.0, settings=RateSettings(by_service={"dynamodb": 200, "sqs": 100}))
+    metrics.parts.control = control  # type: ignore[assignment]
+    samples = parse(metrics.render())
+    target = "aws_load_service_target_records_per_second"
+    assert value(samples, target, service="DynamoDB") == 400 and value(samples, target, service="SQS") == 200
+    assert len(samples[target]) == 2
+    achieved = "aws_load_service_achieved_records_per_second"
+    assert value(samples, achieved, service="DynamoDB") == pytest.approx(1010 / 10, rel=0.02)  # both strategies
+    assert value(samples, achieved, service="SQS") == pytest.approx(300 / 10, rel=0.02)
+    assert value(samples, "aws_load_achieved_records_per_second") == pytest.approx(1310 / 10, rel=0.02)
+    control.settings = RateSettings(rate=600.0)  # one global rate: no per-service target
+    assert parse(metrics.render())[target] == []
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool missing (Debian's prometheus; scripts/setup.sh)")

@@ -22,6 +22,7 @@ import pytest
 import requests
 from helpers import LOCUST, PROJECT_ROOT, SharedEmulators, headless_locust, locust_env
 from helpers.stubs import FifoServer
+from prometheus_client.parser import text_string_to_metric_families
 
 from aws_locust.checks import read_check_settings
 from aws_locust.mix import parse_per_service
@@ -341,16 +342,27 @@ def test_one_global_rate_is_shared_by_every_user_whatever_its_service(tmp_path: 
         assert figures["target"] is None and 40 * (10 - 1.5) / 10 <= figures["achieved"] <= 42, by_service
 
 
+def service_gauges(port: int) -> dict[str, dict[str, float]]:
+    """/metrics' per-service gauges: {"target": {service: records/s}, "achieved": {...}}."""
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    found: dict[str, dict[str, float]] = {"target": {}, "achieved": {}}
+    for family in text_string_to_metric_families(text):
+        for kind in found:
+            if family.name == f"aws_load_service_{kind}_records_per_second":
+                found[kind] = {sample.labels["service"]: sample.value for sample in family.samples}
+    return found
+
+
 def test_the_aws_tab_shows_each_service_and_keeps_the_parts_when_the_rate_changes(tmp_path: Path) -> None:
     """The web UI with two classes named on the command line: the class picker's test with a
-    per-service rate; the AWS tab's rate shows each service's part, and a new rate from the
-    tab keeps the proportions."""
+    per-service rate; the AWS tab's rate and /metrics show each service's part, and a new rate
+    from the tab keeps the proportions."""
     needs("dynamodb", "sqs")
-    port = free_ports(1)[0]
+    port, metrics_port = free_ports(2)
     base = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         [str(LOCUST), "-f", str(MIXED), "--web-host", "127.0.0.1", "--web-port", str(port), "--report-dir", "",
-         "DynamoDBGeventUser", "SQSGeventUser"],
+         "--metrics-port", str(metrics_port), "--metrics-host", "127.0.0.1", "DynamoDBGeventUser", "SQSGeventUser"],
         cwd=tmp_path, env=locust_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
@@ -367,8 +379,10 @@ def test_the_aws_tab_shows_each_service_and_keeps_the_parts_when_the_rate_change
         started = requests.post(f"{base}/swarm", data=form, timeout=30).json()
         time.sleep(4)
         first = requests.get(f"{base}/aws/stats", timeout=10).json()
+        first_metrics = service_gauges(metrics_port)
         changed = requests.post(f"{base}/aws/rate", data={"rate": "90"}, timeout=10)
         second = requests.get(f"{base}/aws/stats", timeout=10).json()
+        second_metrics = service_gauges(metrics_port)
         requests.get(f"{base}/stop", timeout=10)
     finally:
         process.terminate()
@@ -379,5 +393,10 @@ def test_the_aws_tab_shows_each_service_and_keeps_the_parts_when_the_rate_change
     assert {row["service"] for row in first["rows"]} == {"DynamoDB", "SQS"}, first["rows"]
     assert changed.status_code == 200, changed.text
     assert second["rate"]["by_service"] == {"dynamodb": 60, "sqs": 30}, second["rate"]
+    # /metrics: each service's target, and what it achieved over the last seconds (up to it)
+    assert first_metrics["target"] == {"DynamoDB": 40, "SQS": 20}, first_metrics
+    assert second_metrics["target"] == {"DynamoDB": 60, "SQS": 30}, second_metrics
+    for service, target in (("DynamoDB", 40), ("SQS", 20)):
+        assert 0 < first_metrics["achieved"][service] <= target * 1.1, first_metrics
     assert "weed" not in output and "kinesalite" not in output  # only the services of the classes named
     assert "Traceback" not in output, output[-3000:]

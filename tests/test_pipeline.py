@@ -10,7 +10,11 @@ steps with known added latency (the record latency is their sum).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -22,10 +26,18 @@ from typing import Any
 import pytest
 import requests
 from helpers import LOCUST, PROJECT_ROOT, LocustRun, SharedEmulators, headless_locust, locust_env, own_master_port
+from helpers.stubs import DelayServer
+from prometheus_client.parser import text_string_to_metric_families
 
+from writers.calls import Attempt
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, free_ports
 from writers.errors import ConfigError
-from writers.pipeline import parse_pipeline
+from writers.pipeline import StepRouter, parse_pipeline
+from writers.services import WorkloadOptions
+from writers.services.dynamodb import DynamoDBWorkload
+from writers.services.s3 import S3Options, S3Workload
+from writers.strategies import StrategyOptions, strategy_class
+from writers.target import Endpoint
 
 LOCUSTFILE = PROJECT_ROOT / "locustfiles" / "pipeline.py"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY}
@@ -128,6 +140,49 @@ def test_web_ui_start_refuses_a_bad_pipeline_and_takes_a_new_one(tmp_path: Path)
     assert {row["name"].split()[0] for row in rows if row["calls"]} == {"SQS", "DynamoDB"}, rows
     assert "Traceback" not in output
     assert "pipeline sqs -> dynamodb:" in output, output[-2000:]
+
+
+# --------------------------------------------------------------------------- waiting for several steps
+
+
+@pytest.mark.parametrize("strategy", ["gevent", "aiohttp", "threaded"])
+def test_a_user_waits_once_for_the_answers_of_every_step(strategy: str) -> None:
+    """Two steps' calls in flight (DynamoDB and S3 stubs that answer after 100 ms): the user's
+    collect waits for either answer in one wait (the steps' strategies share one multiplexer
+    or inbox), where the router used to wait on one step at a time, 0.5 ms each (~100 waits
+    on each strategy here)."""
+    servers = [DelayServer(0.1), DelayServer(0.1)]
+    options = StrategyOptions(concurrency=2, timeout=10)
+    workloads = [DynamoDBWorkload(WorkloadOptions("books")), S3Workload(S3Options("books"))]
+    strategies = {
+        w.service.name: strategy_class(strategy)(Endpoint(w.service, "us-east-1", server.url, "AKIDTEST", "secret"),
+                                                 options)
+        for w, server in zip(workloads, servers, strict=True)
+    }  # fmt: skip
+    collects: list[float | None] = []
+    for instance in strategies.values():
+        own = instance.collect
+
+        def counted(timeout: float | None, own: Callable[[float | None], list[Attempt]] = own) -> list[Attempt]:
+            collects.append(timeout)
+            return own(timeout)
+
+        instance.collect = counted  # type: ignore[method-assign]
+    router = StepRouter(strategies)
+    try:
+        for workload in workloads:
+            (call,) = workload.write_calls(workload.records(1, 0).take(1))
+            router.start(call)
+        answered: list[Attempt] = []
+        while len(answered) < 2:
+            answered += router.collect(5.0)
+    finally:
+        router.close()
+        for server in servers:
+            server.close()
+    assert sorted(a.call.service.name for a in answered) == ["DynamoDB", "S3"]
+    assert all(server.requests == 1 for server in servers)
+    assert 1 <= len(collects) <= 4, collects
 
 
 # --------------------------------------------------------------------------- the local emulators
@@ -288,3 +343,154 @@ def test_find_max_names_the_throttled_step_at_its_rate(
     assert 0.6 * capacity <= rate <= 1.15 * capacity, data["find_max"]
     assert data["pipeline"]["bottleneck"] == "s3", data["pipeline"]
     assert proxies["s3"].stats()["throttled"] > 0
+
+
+# --------------------------------------------------------------------------- the pipeline row everywhere
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+STEP_DELAYS_MS = {"dynamodb": 5.0, "s3": 10.0, "sqs": 20.0}  # added by each step's proxy (half each way)
+
+
+def js_number(value: float) -> str:
+    """A JSON number as JavaScript prints it (41.0 -> "41")."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def metric_samples(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
+    return samples
+
+
+def one(samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str) -> float:
+    found = [v for have, v in samples.get(name, []) if all(have.get(k) == w for k, w in labels.items())]
+    assert len(found) == 1, (name, labels, samples.get(name))
+    return found[0]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_the_pipeline_row_in_the_aws_tab_the_metrics_and_the_report(
+    tmp_path: Path, local: SharedEmulators, fault_proxy: Callable[..., Any]
+) -> None:
+    """A distributed web-UI run (a master, two workers), each step behind a proxy that adds a
+    known delay (5, 10, 20 ms a call), S3 failing 30 % of its calls once records flow
+    (--max-attempts 1: those records are given up at S3). Once the test has stopped, the
+    figures are frozen: the AWS tab's row (/aws/stats and the tab in Chromium), the /metrics
+    scrape and the report (its HTML opened in Chromium) show the same pipeline row, the row
+    the workers' counts add up to (records through = SQS's acknowledgements, given up at S3 =
+    S3's given-up records), and no record came through faster than the steps' delays."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    env, proxies = through_proxies(
+        local, fault_proxy, {step: ["--latency-ms", str(ms / 2)] for step, ms in STEP_DELAYS_MS.items()}
+    )
+    web_port, metrics_port = free_ports(2)
+    reports = tmp_path / "reports"
+    argv = [str(LOCUST), "-f", str(LOCUSTFILE), "--autostart", "--processes", "2", *own_master_port(), "-u", "2",
+            "-r", "2", "-t", "10s", "--rate", "40", "--concurrency", "4", "--max-attempts", "1", "--target", "aws",
+            "--web-host", "127.0.0.1", "--web-port", str(web_port), "--metrics-port", str(metrics_port),
+            "--metrics-host", "127.0.0.1", "--report-dir", str(reports), *names(), "GeventUser"]  # fmt: skip
+    log = tmp_path / "locust.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, cwd=tmp_path, env=locust_env(env), stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    base = f"http://127.0.0.1:{web_port}"
+
+    def until(condition: Callable[[], Any], seconds: float, what: str) -> Any:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                found = condition()
+            except (requests.RequestException, ValueError, KeyError):
+                found = None
+            if found:
+                return found
+            time.sleep(0.3)
+        pytest.fail(f"timed out waiting for {what}\n{log.read_text(errors='replace')[-3000:]}")
+
+    try:
+        until(lambda: proxies["s3"].stats()["requests"] >= 10, 90, "records at S3")
+        proxies["s3"].configure(error_rate=0.3)
+        until(lambda: requests.get(f"{base}/aws/stats", timeout=5).json()["state"] == "stopped", 60, "the stop")
+        html_path = until(lambda: next(reports.glob("aws-report-*.html"), None), 30, "the report")
+        time.sleep(1)  # written atomically, and the JSON beside it
+        table = requests.get(f"{base}/aws/stats", timeout=10).json()
+        samples = metric_samples(metrics_port)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page.goto(base + "/")
+                page.get_by_role("tab", name="AWS").click()
+                tab = page.locator("#aws-pipeline")
+                tab.get_by_text("records through").wait_for(timeout=20_000)
+                tab_text = tab.inner_text().strip()
+                page.goto(html_path.as_uri())
+                cells = page.locator("#pipeline tr").nth(1).locator("td").all_inner_texts()
+                heads = page.locator("#pipeline tr").nth(0).locator("th").all_inner_texts()
+                steps = page.locator("#pipeline-steps tr").all()[1:]
+                step_cells = [step.locator("td").all_inner_texts() for step in steps]
+            finally:
+                browser.close()
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # its workers, if any is left
+    output = log.read_text(errors="replace")
+    assert "Traceback" not in output, output[-3000:]
+
+    # /aws/stats: the row the workers' counts add up to
+    row = table["pipeline"]
+    by_name = {r["name"]: r for r in table["rows"]}
+    sqs = sum(r["acked"] for name, r in by_name.items() if name.startswith("SQS "))
+    s3_given_up = sum(r["given_up_items"] for name, r in by_name.items() if name.startswith("S3 "))
+    written = sum(r["acked"] for name, r in by_name.items() if name.startswith("DynamoDB "))
+    assert row["steps"] == ["dynamodb", "s3", "sqs"] and len(table["workers"]) == 2, table["workers"]
+    assert row["acked"] == sqs > 100, row
+    assert row["given_up_by_step"] == {"dynamodb": 0, "s3": s3_given_up, "sqs": 0} and s3_given_up > 0, row
+    assert row["acked"] + s3_given_up == written, (row, written)  # every record accounted for once
+    assert row["bottleneck"] == "s3", row
+    latency = row["record_latency_ms"]
+    assert sum(STEP_DELAYS_MS.values()) <= latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"]
+
+    # /metrics: the same figures, the record latency as buckets of the values recorded
+    pipeline = {"pipeline": "dynamodb,s3,sqs"}
+    assert one(samples, "aws_load_pipeline_records_acked_total", **pipeline) == row["acked"]
+    for step, count in row["given_up_by_step"].items():
+        assert one(samples, "aws_load_pipeline_records_given_up_total", step=step, **pipeline) == count
+    name = "aws_load_pipeline_record_latency_seconds"
+    assert one(samples, f"{name}_count", **pipeline) == row["acked"]  # one latency per record through
+    buckets = sorted((float(labels["le"]), v) for labels, v in samples[f"{name}_bucket"] if labels["le"] != "+Inf")
+    assert all(count == 0 for bound, count in buckets if bound < sum(STEP_DELAYS_MS.values()) / 1000)
+    above = [bound for bound, count in buckets if count >= row["acked"] / 2]  # the bucket holding the median
+    below = [bound for bound, count in buckets if count < row["acked"] / 2]
+    assert below and above and max(below) <= latency["p50"] / 1000 <= min(above) * 1.01, (buckets, latency)
+    mean_seconds = one(samples, f"{name}_sum", **pipeline) / row["acked"]
+    assert latency["p50"] / 1000 / 2 < mean_seconds <= latency["max"] / 1000
+
+    # the AWS tab in Chromium: the row as /aws/stats has it
+    figures = ", ".join(f"{k} {js_number(latency[k])}" for k in ("p50", "p90", "p99", "p99.9", "max"))
+    given_up = ", ".join(f"{step} {n}" for step, n in row["given_up_by_step"].items())
+    assert tab_text == (
+        f"pipeline dynamodb \u2192 s3 \u2192 sqs: {row['acked']} records through ({js_number(row['records_per_s'])}/s "
+        f"over the run); record latency ms {figures}; given up by step: {given_up}; bottleneck: s3"
+    ), tab_text
+
+    # the report (its HTML in Chromium): the same row, and the steps in order
+    shown = dict(zip(heads, cells, strict=True))
+    assert shown["steps"] == "dynamodb \u2192 s3 \u2192 sqs" and shown["records through"] == str(row["acked"])
+    assert [shown[f"given up at {step}"] for step in row["steps"]] == [str(n) for n in row["given_up_by_step"].values()]
+    for key in ("p50", "p90", "p99", "p99.9", "max"):
+        assert float(shown[f"{key} ms"]) == latency[key], (key, shown)
+    assert shown["bottleneck"] == "s3"
+    assert [cells[1] for cells in step_cells] == ["dynamodb", "s3", "sqs"]
+    assert [int(cells[5]) for cells in step_cells] == list(row["given_up_by_step"].values())

@@ -18,7 +18,9 @@ becoming an instance of a subclass of its own class (`chain_class`) whose `settl
 next step. The driver, strategies and services are unchanged.
 
 A user sends each step on its own strategy, bound to that step's endpoint: `StepRouter`
-holds one strategy instance per step and hands each call to its service's.
+holds one strategy instance per step and hands each call to its service's. Strategies that
+can collect each other's answers (`Strategy.share_collect`: gevent's, one multiplexer for
+every step) are waited on once; the others in turn, a short slice each.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ from writers.services.base import RecordSource
 from writers.strategies.base import Strategy
 
 DEFAULT_PIPELINE = "dynamodb,s3,sqs"
-# While calls of several steps are in flight, a user waits for answers on one step's strategy
-# at a time, this long, then looks at the others: an answer may wait up to this long.
+# While calls of several steps are in flight on strategies that cannot collect each other's
+# answers (Strategy.share_collect: ours all can, or have one call in flight), a user waits on
+# one step's strategy at a time, this long, then looks at the others.
 POLL_SLICE = 0.0005  # seconds
 
 
@@ -130,7 +133,16 @@ class StepRouter(Strategy):
         super().__init__(first.endpoint, first.options)
         self._by_service = strategies
         self._limit = first.concurrency
-        self._in_flight = dict.fromkeys(strategies, 0)
+        # Each service's collector: the first strategy that collects its answers too, or its own.
+        collectors: list[Strategy] = []
+        self._collector: dict[str, Strategy] = {}
+        for name, strategy in strategies.items():
+            collector = next((c for c in collectors if c.share_collect(strategy)), None)
+            if collector is None:
+                collectors.append(strategy)
+                collector = strategy
+            self._collector[name] = collector
+        self._in_flight = dict.fromkeys(collectors, 0)
         self._turn = 0
 
     @property
@@ -143,10 +155,10 @@ class StepRouter(Strategy):
     def start(self, call: Call) -> None:
         name = call.service.name
         self._by_service[name].start(call)
-        self._in_flight[name] += 1
+        self._in_flight[self._collector[name]] += 1
 
     def collect(self, timeout: float | None) -> list[Attempt]:
-        busy = [self._by_service[name] for name, n in self._in_flight.items() if n]
+        busy = [collector for collector, n in self._in_flight.items() if n]
         if not busy:
             return []
         if len(busy) == 1:
@@ -154,7 +166,7 @@ class StepRouter(Strategy):
         else:
             attempts = self._collect_any(busy, timeout)
         for attempt in attempts:
-            self._in_flight[attempt.call.service.name] -= 1
+            self._in_flight[self._collector[attempt.call.service.name]] -= 1
         return attempts
 
     def _collect_any(self, busy: list[Strategy], timeout: float | None) -> list[Attempt]:

@@ -91,6 +91,9 @@ class Lifecycle:
         # pipeline's, and checks of its own flags (the web UI's Start runs them too).
         self.summary_sections = self.ending.summary_sections
         self.flag_checks: list[Callable[[Any], None]] = []
+        # ... and what it adds to the AWS tab's /aws/stats and to /metrics (master or local process).
+        self.live_sections: list[Callable[[dict[str, Any]], None]] = []
+        self.metric_sections: list[Callable[[prometheus.Exposition], None]] = []
         self.watchdog: Watchdog | None = None
         self.metrics: prometheus.MetricsServer | None = None  # --metrics-port (master or local process)
         events.init_command_line_parser.add_listener(self.on_parser)
@@ -169,10 +172,10 @@ class Lifecycle:
                 self.tally,
                 self.latency,
                 self.provisioning.hourly_charges,
-                prometheus.RunParts(lambda: environment.runner, live_stats, control, knee_finder),
+                prometheus.RunParts(lambda: environment.runner, live_stats, control, knee_finder, self.metric_sections),
             ),
         )
-        webui.attach(environment, live_stats, self.reports, control, self.check_flags)
+        webui.attach(environment, live_stats, self.reports, control, self.check_flags, self.live_sections)
         if environment.parsed_options is None:
             return
         try:

@@ -8,7 +8,9 @@ What is here, and nowhere else:
   step, and the end-to-end record latency as an HdrHistogram that workers send to the master
   in their stats reports and the master adds up, as aws_locust.latency does for the rows;
 - `--summary-json`'s `pipeline` section, the bottleneck step, and the run's achieved rate
-  counted in records through the pipeline (not the acknowledgements of every step).
+  counted in records through the pipeline (not the acknowledgements of every step); the same
+  row in the report (it is the summary's), in the AWS tab (`/aws/stats`' `pipeline`) and in
+  /metrics (`aws_load_pipeline_*`), all read on the master from the merged tally.
 
 Several services in one process: every service's flags in one parser (`add_service_arguments`,
 with aws_locust.mix.FirstFlagWins, as mixed runs use it), only the pipeline's services
@@ -30,10 +32,12 @@ from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 from aws_locust import process_lifecycle
+from aws_locust.buckets import BucketReader
 from aws_locust.context import RowKey
 from aws_locust.latency import add_sparse, new_histogram, record_all, release, sparse, summarize
 from aws_locust.mix import FirstFlagWins, parse_per_service
 from aws_locust.process import parts_of
+from aws_locust.prometheus import Exposition, label_text
 from aws_locust.runtime import ProcessRuntime, runtime_for
 from aws_locust.settings import GROUP_PREFIX, WithEnvVars, service_group
 from aws_locust.users import AwsUser, WriterClient
@@ -234,18 +238,61 @@ def bottleneck(figures: dict[str, dict[str, Any]]) -> str | None:
     return max(ran, key=lambda name: ran[name]["p99_ms"] or 0.0)
 
 
+def pipeline_row(run: Any, tally: PipelineTally, paced: bool) -> dict[str, Any]:
+    """The pipeline's figures so far (the summary's section, the AWS tab's row)."""
+    figures = step_figures(run, tally.steps, paced)
+    return {
+        "steps": list(tally.steps),
+        "acked": tally.acked,
+        "given_up_by_step": tally.given_up_by_step(),
+        "record_latency_ms": tally.record_latency(),
+        "bottleneck": bottleneck(figures),
+        "by_step": figures,
+    }
+
+
+def live_section(run: Any, tally: PipelineTally) -> Callable[[dict[str, Any]], None]:
+    """/aws/stats' `pipeline` (the AWS tab): the row so far, and records through per second over the run."""
+
+    def add_section(table: dict[str, Any]) -> None:
+        if not tally.steps:
+            return
+        row = pipeline_row(run, tally, paced=run.targets.rate.paced)
+        duration = run.reports.live.duration() if run.reports.live is not None else 0.0
+        row["records_per_s"] = round(tally.acked / duration, 1) if duration > 0 else 0.0
+        table["pipeline"] = row
+
+    return add_section
+
+
+def metric_section(tally: PipelineTally) -> Callable[[Exposition], None]:
+    """/metrics: records through, records given up by step, the record latency (buckets in seconds)."""
+    reader = BucketReader()
+
+    def add_families(out: Exposition) -> None:
+        if not tally.steps:
+            return
+        labels = label_text(("pipeline",), (",".join(tally.steps),))
+        name = "aws_load_pipeline_records_acked_total"
+        out.family(name, "counter", "pipeline: records acknowledged by its last step (through every step)")
+        out.sample(name, labels, tally.acked)
+        name = "aws_load_pipeline_records_given_up_total"
+        out.family(name, "counter", "pipeline: records given up, by the step they were given up at")
+        for step, count in tally.given_up_by_step().items():
+            out.sample(name, f"{labels},{label_text(('step',), (step,))}", count)
+        name = "aws_load_pipeline_record_latency_seconds"
+        text = "pipeline: a record's first intended start at the first step to its last step's acknowledgement"
+        out.family(name, "histogram", text)
+        tally.fold()
+        out.histogram(name, labels, tally.histogram, reader)
+
+    return add_families
+
+
 def summary_section(run: Any, tally: PipelineTally) -> Callable[[dict[str, Any]], None]:
     def add_section(data: dict[str, Any]) -> None:
         services = [workload_class(step).service.name for step in tally.steps]
-        figures = step_figures(run, tally.steps, paced="rate" in data)
-        section: dict[str, Any] = {
-            "steps": list(tally.steps),
-            "acked": tally.acked,
-            "given_up_by_step": tally.given_up_by_step(),
-            "record_latency_ms": tally.record_latency(),
-            "bottleneck": bottleneck(figures),
-            "by_step": figures,
-        }
+        section = pipeline_row(run, tally, paced="rate" in data)
         verified = run.verifier.results
         if verified:
             section["missing_by_step"] = {
@@ -357,6 +404,8 @@ def pipeline_users(module: str) -> dict[str, type[AwsUser]]:
         apply_steps(run, steps)
         if not isinstance(environment.runner, WorkerRunner):
             run.summary_sections.append(summary_section(run, tally))
+            run.live_sections.append(live_section(run, tally))
+            run.metric_sections.append(metric_section(tally))
 
     def apply_steps(run: Any, steps: tuple[str, ...]) -> None:
         use_services(run, steps)

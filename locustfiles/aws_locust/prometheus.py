@@ -30,16 +30,22 @@ writer cost ~7 us a line, and a run of five strategies serves ~1,000 lines).
 | `aws_load_workers` | gauge | (workers connected; 1 for a single local process) |
 | `aws_load_target_records_per_second` | gauge | (rate mode: the target rate now) |
 | `aws_load_achieved_records_per_second` | gauge | (records acknowledged per second over the last ~10 s) |
+| `aws_load_service_target_records_per_second` | gauge | service (rate mode, a rate per service: its part now) |
+| `aws_load_service_achieved_records_per_second` | gauge | service (records acknowledged per second, last ~10 s) |
 | `aws_load_find_max_step` | gauge | (--find-max: the step being measured, from 1) |
 | `aws_load_find_max_records_per_second` | gauge | (--find-max: that step's target rate) |
 | `aws_load_run_start_time_seconds` | gauge | (Unix time the test started; absent before the first) |
 | `aws_load_scrape_render_seconds` | gauge | (wall time the previous scrape took on the loop to read and write it all) |
+
+A locustfile may add families of its own (`RunParts.sections`): a pipeline's
+(`aws_load_pipeline_*`, aws_locust.pipeline).
 
 Counters start again at 0 when a new test starts in the web UI (Prometheus sees a reset).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -50,12 +56,14 @@ from typing import TYPE_CHECKING, Any
 from aws_locust.buckets import BOUNDS_SECONDS, BucketReader
 from aws_locust.context import RowKey
 from aws_locust.latency import LatencyHistograms, new_histogram
+from aws_locust.mix import shown_name, targets_by_service
 from aws_locust.tally import AwsTally
 from writers.errors import ConfigError
 from writers.pricing import PICO_PER_USD, HourlyCharge, hourly_rows, price_for
 
 if TYPE_CHECKING:
     from gevent.pywsgi import WSGIServer
+    from hdrh.histogram import HdrHistogram
     from locust.env import Environment
 
     from aws_locust.control import RateControl
@@ -100,6 +108,7 @@ class RunParts:
     live: LiveStats | None = None
     control: RateControl | None = None
     knee: KneeFinder | None = None
+    sections: list[Callable[[Exposition], None]] = dataclasses.field(default_factory=list)  # a locustfile's
 
 
 def number(value: float) -> str:
@@ -136,6 +145,18 @@ class Exposition:
         self.family(name, "gauge", text)
         if value is not None:
             self.sample(name, "", value)
+
+    def histogram(self, name: str, labels: str, histogram: HdrHistogram, reader: BucketReader) -> None:
+        """One histogram's samples (buckets in seconds, count, sum); none while it holds no value."""
+        total = histogram.get_total_count()
+        if not total:
+            return
+        below, sum_seconds = reader.read(histogram)
+        for le, count in zip(BUCKET_LABELS, below, strict=True):
+            self.sample(f"{name}_bucket", f'{labels},le="{le}"', count)
+        self.sample(f"{name}_bucket", f'{labels},le="+Inf"', total)
+        self.sample(f"{name}_count", labels, total)
+        self.sample(f"{name}_sum", labels, sum_seconds)
 
     def encode(self) -> bytes:
         return "".join(self.lines).encode()
@@ -194,6 +215,8 @@ class RunMetrics:
         for worker, acked in sorted(self.tally.acked_by_worker.items()):
             out.sample("aws_load_worker_records_acked_total", label_text(("worker",), (worker,)), acked)
         self._run(out)
+        for section in self.parts.sections:
+            section(out)
         return out.encode()
 
     def _latency(self, out: Exposition) -> None:
@@ -201,16 +224,24 @@ class RunMetrics:
         out.family(name, "histogram", "latency of each kind, merged over workers")
         self.latency.fold()
         for (kind, key), histogram in sorted(self.latency.merged.items()):
-            total = histogram.get_total_count()
-            if kind not in LATENCY_KINDS or not total:
-                continue
-            labels = f'{self.row_labels(key)},kind="{kind}"'
-            below, sum_seconds = self.buckets.read(histogram)
-            for le, count in zip(BUCKET_LABELS, below, strict=True):
-                out.sample(f"{name}_bucket", f'{labels},le="{le}"', count)
-            out.sample(f"{name}_bucket", f'{labels},le="+Inf"', total)
-            out.sample(f"{name}_count", labels, total)
-            out.sample(f"{name}_sum", labels, sum_seconds)
+            if kind in LATENCY_KINDS:
+                out.histogram(name, f'{self.row_labels(key)},kind="{kind}"', histogram, self.buckets)
+
+    def _by_service(self, out: Exposition, rates: dict[RowKey, dict[str, float]] | None) -> None:
+        """Several services in the run (mixed.py): each one's target (--rate SERVICE=N) and achieved rate."""
+        control = self.parts.control
+        name = "aws_load_service_target_records_per_second"
+        out.family(name, "gauge", "rate mode with a rate per service: that service's part of the target, records/s")
+        if control is not None and control.paced:
+            for service, rate in sorted(targets_by_service(control.target, control.settings.by_service).items()):
+                out.sample(name, label_text(("service",), (shown_name(service),)), rate)
+        name = "aws_load_service_achieved_records_per_second"
+        out.family(name, "gauge", "records acknowledged per second, last ~10 s, by service")
+        achieved: dict[str, float] = {}
+        for key, row in (rates or {}).items():
+            achieved[key.service] = achieved.get(key.service, 0.0) + row["acked_per_s"]
+        for service, per_s in sorted(achieved.items()):
+            out.sample(name, label_text(("service",), (service,)), per_s)
 
     def _run(self, out: Exposition) -> None:
         """Gauges of the run itself: who runs, at what rate, and where the knee finder is."""
@@ -225,8 +256,10 @@ class RunMetrics:
             control.target if control is not None and paced else None,
         )  # fmt: skip
         started = live is not None and live.started is not None
-        achieved = sum(rate["acked_per_s"] for rate in live.rates()["rows"].values()) if live and started else None
+        rates = live.rates()["rows"] if live is not None and started else None
+        achieved = sum(rate["acked_per_s"] for rate in rates.values()) if rates is not None else None
         out.gauge("aws_load_achieved_records_per_second", "records acknowledged per second, last ~10 s", achieved)
+        self._by_service(out, rates)
         out.family("aws_load_start_lag_p99_seconds", "gauge", "rate mode: p99 start lag over the last sample interval")
         last = live.timeline[-1]["rows"] if live is not None and started and live.timeline else {}
         for key in sorted(self.tally.rows):

@@ -6,7 +6,8 @@ none. Locust's React UI renders extra tabs from ``template_args["extended_tabs"]
 ``/stats/requests`` JSON it polls every two seconds; this module adds that list with an
 ``after_request`` hook. Its own pages live under ``<web base path>/aws/``:
 
-- ``aws/stats``: the table as JSON (live rates over the last ~10 s, cost so far, workers)
+- ``aws/stats``: the table as JSON (live rates over the last ~10 s, cost so far, workers, and
+  what a locustfile adds: a pipeline's row)
 - ``aws/stats.csv``: the same table as CSV
 - ``aws/charts``: the tab's live charts in a window of their own (plotly.js from the plotly wheel)
 - ``aws/timeline?since=T``: the charts' data
@@ -138,6 +139,7 @@ def attach(
     reports: Reports,
     control: RateControl | None,
     check_flags: Callable[[Any], None] | None = None,
+    sections: list[Callable[[dict[str, Any]], None]] | None = None,
 ) -> bool:
     """Add the AWS tab and pages to this process's web UI, if it has one."""
     web_ui = environment.web_ui
@@ -164,6 +166,8 @@ def attach(
             by_service = targets_by_service(control.target, control.settings.by_service)
             if by_service:  # several services with a rate each: each one's part of the target
                 table["rate"]["by_service"] = by_service
+        for section in sections or ():  # a locustfile's own (a pipeline's row)
+            section(table)
         return table
 
     @blueprint.route("/stats")

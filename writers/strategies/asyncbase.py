@@ -40,7 +40,6 @@ class AsyncStrategy(Strategy):
         self._queue: deque[Call] = deque()
         self._idle: list[asyncio.Future[None]] = []  # one per worker waiting for a call
         self._workers: set[asyncio.Task[None]] = set()
-        self._in_flight = 0
         self._closed = False
 
     @property
@@ -52,7 +51,7 @@ class AsyncStrategy(Strategy):
         """Make one call on the loop; never raises for AWS or network errors."""
 
     def start(self, call: Call) -> None:
-        self._in_flight += 1
+        self._inbox.expected += 1
         self._process_loop.submit(self._enqueue, call)
 
     def _enqueue(self, call: Call) -> None:
@@ -77,11 +76,21 @@ class AsyncStrategy(Strategy):
             await waiter
 
     def collect(self, timeout: float | None) -> list[Attempt]:
-        if not self._in_flight:
+        if not self._inbox.expected:
             return []
         attempts: list[Attempt] = self._inbox.take(timeout)
-        self._in_flight -= len(attempts)
         return attempts
+
+    def share_collect(self, other: Strategy) -> bool:
+        """`other` (another asyncio strategy, on the same process loop) posts its answers to this
+        one's inbox: one wait for both."""
+        if not isinstance(other, AsyncStrategy) or other._process_loop is not self._process_loop:
+            return False
+        if self._inbox.expected or other._inbox.expected or other._workers:
+            return False
+        other._inbox.close()
+        other._inbox = self._inbox
+        return True
 
     def close(self) -> None:
         """Cancel this user's calls; the loop stops when no strategy uses it any more."""

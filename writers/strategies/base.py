@@ -44,5 +44,12 @@ class Strategy(ABC):
     @abstractmethod
     def collect(self, timeout: float | None) -> list[Attempt]: ...
 
+    def share_collect(self, other: Strategy) -> bool:
+        """From now on, hand `other`'s answers out of this strategy's `collect` too, if this
+        strategy can (True): one wait for the answers of both. A user with a strategy per
+        service (a pipeline's) then waits once, instead of on each strategy in turn. Called
+        before either has started a call."""
+        return False
+
     def close(self) -> None:  # noqa: B027 - most strategies hold nothing to release
         """Cancel what is in flight and release what this strategy holds."""

@@ -57,6 +57,18 @@ class GeventStrategy(Strategy):
                 attempts.append(read_answer(call, started, finished, response.status, response.headers, response.body))
         return attempts
 
+    def share_collect(self, other: Strategy) -> bool:
+        """`other` (another gevent strategy, another service's endpoint) starts its exchanges
+        on this strategy's multiplexer: one greenlet's sockets, one wait, whichever answers.
+        An answer is read the same whichever strategy collects it (the call knows its service)."""
+        if not isinstance(other, GeventStrategy) or len(self._mux) or len(other._mux):
+            return False
+        if other._mux.timeout != self._mux.timeout:
+            return False
+        other._mux.close()
+        other._mux = self._mux
+        return True
+
     def close(self) -> None:
         self._mux.close()  # each exchange in flight closes its socket
         for http in self._clients.values():

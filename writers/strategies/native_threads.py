@@ -53,6 +53,9 @@ class Inbox:
         self._watcher = gevent.get_hub().loop.async_()
         self._watcher.start(self._event.set)
         self._open = True
+        # Items to come and not taken yet: its owners count what they start here, so that
+        # strategies sharing one inbox (Strategy.share_collect) know what is in flight.
+        self.expected = 0
 
     def post_threadsafe(self, item: Any) -> None:
         if self._open:  # closed: nobody will take it (a send to a closed watcher is harmless anyway)
@@ -75,9 +78,12 @@ class Inbox:
         items = []
         while ready:
             items.append(ready.popleft())
+        self.expected -= len(items)
         return items
 
     def close(self) -> None:
+        if not self._open:
+            return  # closed already, by another strategy sharing it
         self._open = False
         self._watcher.stop()
         self._watcher.close()

@@ -188,12 +188,11 @@ class ThreadedStrategy(Strategy):
         self._session = process_session(endpoint)
         self._threads = process_pool()
         self._inbox = Inbox()
-        self._in_flight = 0
         self._closed = False
 
     def start(self, call: Call) -> None:
         self._threads.submit(self._run, call)
-        self._in_flight += 1
+        self._inbox.expected += 1
 
     def _run(self, call: Call) -> None:
         """On a native thread."""
@@ -207,14 +206,21 @@ class ThreadedStrategy(Strategy):
         self._inbox.post_threadsafe(result)
 
     def collect(self, timeout: float | None) -> list[Attempt]:
-        if not self._in_flight:
+        if not self._inbox.expected:
             return []
         results = self._inbox.take(timeout)
-        self._in_flight -= len(results)
         for result in results:
             if isinstance(result, BaseException):
                 raise result  # in the user's greenlet, as a failed task
         return results
+
+    def share_collect(self, other: Strategy) -> bool:
+        """`other` (another threaded strategy) posts its answers to this one's inbox: one wait for both."""
+        if not isinstance(other, ThreadedStrategy) or self._inbox.expected or other._inbox.expected:
+            return False
+        other._inbox.close()
+        other._inbox = self._inbox
+        return True
 
     def close(self) -> None:
         # Native threads cannot be interrupted mid-call; their answers are dropped, and

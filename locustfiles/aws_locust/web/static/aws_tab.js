@@ -1,5 +1,5 @@
 // Locust's "AWS" tab, around the table the React UI draws: links (charts page, report so far),
-// the target rate (POST ./aws/rate, rate mode only), provisioned capacity and the hottest keys,
+// the target rate (POST ./aws/rate, rate mode only), a pipeline's row, provisioned capacity and the hottest keys,
 // with the run's live charts beside them and below (aws_charts.js; plotly.js is loaded the first
 // time the tab is shown). The table is made compact so that the tab fits a 1,400 px window.
 (function () {
@@ -58,7 +58,7 @@
       '<form id="aws-rate-form" style="display:none">target rate <span id="aws-rate-now"></span> ' +
       '&rarr; <input id="aws-rate" name="rate" type="number" min="0" step="any" style="width:8em"> records/s ' +
       '<button type="submit">set</button> <span id="aws-rate-status" style="color:#888"></span></form>' +
-      '<div id="aws-capacity"></div><div id="aws-hot-keys"></div>';
+      '<div id="aws-pipeline"></div><div id="aws-capacity"></div><div id="aws-hot-keys"></div>';
     Array.prototype.forEach.call(controls.querySelectorAll("a"), function (a) { a.style.color = color; });
     element.appendChild(controls);
     controls.querySelector("#aws-rate-form").addEventListener("submit", setRate);
@@ -114,6 +114,7 @@
         var parts = Object.keys(rate.by_service || {}).map(function (name) { return name + " " + rate.by_service[name]; });
         document.getElementById("aws-rate-now").textContent = rate.paced ?
           rate.target + " records/s (" + rate.source + (parts.length ? "; " + parts.join(", ") : "") + ")" : "";
+        showPipeline(table.pipeline);
         showCapacity(table.capacity || []);
         showHotKeys(table.hot_keys || []);
       })
@@ -124,6 +125,21 @@
     var element = document.createElement(tag);
     element.textContent = content;
     return element;
+  }
+
+  function showPipeline(row) {  // a pipeline's row (locustfiles/pipeline.py), all workers together
+    var box = document.getElementById("aws-pipeline");
+    if (!box) return;
+    box.textContent = "";
+    if (!row) return;
+    var latency = row.record_latency_ms || {};
+    var figures = ["p50", "p90", "p99", "p99.9", "max"].map(function (key) {
+      return key + " " + (latency[key] === undefined ? "-" : latency[key]);
+    });
+    var givenUp = row.steps.map(function (step) { return step + " " + row.given_up_by_step[step]; });
+    box.appendChild(text("div", "pipeline " + row.steps.join(" \u2192 ") + ": " + row.acked + " records through (" +
+      row.records_per_s + "/s over the run); record latency ms " + figures.join(", ") +
+      "; given up by step: " + givenUp.join(", ") + "; bottleneck: " + (row.bottleneck || "-")));
   }
 
   function showCapacity(lines) {
