@@ -150,7 +150,7 @@ SEARCH = ["--find-max", "--find-max-start", "50", "--step-time", "3s", "-u", "2"
 
 
 @pytest.fixture(scope="module")
-def knee_searches(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LocustResult]]:
+def knee_searches(tmp_path_factory: pytest.TempPathFactory) -> dict[str, LocustResult]:
     """The module's five knee searches, run at once: each takes ~65 s of 3 s steps, bisections
     and confirmations alone, and side by side they take the longest one's time (each search
     against a server of its own, in a process of its own; the shared machine adds its own
@@ -172,11 +172,12 @@ def knee_searches(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     }
     try:
         runs = {name: LocustProcess(locustfile("dynamodb"), args, folder / name) for name, args in searches.items()}
-        yield {name: run.finish(timeout=180) for name, run in runs.items()}
-    finally:
+        results = {name: run.finish(timeout=180) for name, run in runs.items()}
+    finally:  # not kept until the module ends: its other tests measure time too
         proxy.stop()
         for server in (fifo, *spiked, stub):
             server.close()
+    return results
 
 
 def test_the_knee_of_a_fifo_server_under_a_p99_objective(knee_searches: dict[str, LocustResult]) -> None:
