@@ -62,9 +62,17 @@ TIMING_TESTS: dict[str, frozenset[str]] = {
     "test_pipeline": frozenset(
         {"test_find_max_names_the_throttled_step_at_its_rate", "test_record_latency_is_the_sum_of_the_steps"}
     ),
+    "test_workers_at_scale": frozenset(
+        {  # a master and two or three workers at a measured rate: a few processes, as in test_rate_mode
+            "test_the_rate_stays_true_across_a_pause_a_kill_and_a_join",
+            "test_a_moment_with_every_worker_missing_is_not_the_end",
+        }
+    ),
 }
 ALONE_TESTS: dict[str, frozenset[str]] = {
-    "test_workers_at_scale": frozenset({"*"}),  # a hundred workers on two cores
+    "test_workers_at_scale": frozenset(
+        {"test_a_hundred_workers_start_and_run_with_none_missing"}  # a hundred workers on two cores
+    ),
     "test_wake": frozenset({"*"}),  # wake-ups within a budget a second
 }
 
@@ -129,6 +137,28 @@ SLOW_TESTS: dict[str, frozenset[str]] = {
     ),
     "test_report": frozenset({"test_a_missing_report_bucket_is_one_line_before_the_swarm"}),
 }
+
+
+# Under xdist --dist loadscope a module is one unit of work, taken by whichever worker is free; the
+# modules listed above, and test_ci_checks_and_metrics (its timing tests are marked in place), are one unit
+# between them, so one worker runs their timing and alone tests in turn while the other keeps to ordinary
+# tests, never waiting for a timing turn the first holds (only for an alone test). In a full run with that
+# module outside the unit, its worker idled 72 s waiting for the churn tests' timing turns.
+TURN_MODULES = frozenset({*TIMING_TESTS, *ALONE_TESTS, "test_ci_checks_and_metrics"})
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """loadscope, with the TURN_MODULES one scope (the others: a module each, as before)."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TurnModulesTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = str(super()._split_scope(nodeid))
+            return "turn modules" if Path(nodeid.split("::")[0]).stem in TURN_MODULES else scope
+
+    return TurnModulesTogether(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -327,11 +327,13 @@ def test_find_max_names_the_throttled_step_at_its_rate(
     tmp_path: Path, local: SharedEmulators, fault_proxy: Callable[..., Any]
 ) -> None:
     """S3 behind a token bucket of 40 requests/s (the other steps unlimited): the pipeline
-    sustains about 40 records/s, and S3 is named the bottleneck."""
+    sustains about 40 records/s, and S3 is named the bottleneck. The search starts at 30 and
+    grows by 1.25 (from 10 by doubling it took ~75 s here, from 30 ~41 s)."""
     capacity = 40.0
     env, proxies = through_proxies(local, fault_proxy, {"s3": ["--capacity", str(capacity), "--burst", "10"]})
     summary = tmp_path / "summary.json"
-    args = ["-u", "2", "-r", "2", "-t", "240s", "--find-max", "--find-max-start", "10", "--step-time", "3s",
+    args = ["-u", "2", "-r", "2", "-t", "240s", "--find-max", "--find-max-start", "30", "--find-max-growth", "1.25",
+            "--step-time", "3s",
             "--slo-throttle-ratio", "0.01", "--concurrency", "16", "--target", "aws", "--summary-json",
             str(summary), "--report-dir", "", *names(), "GeventUser"]  # fmt: skip
     result = run(tmp_path, args, timeout=300, env=env)

@@ -7,7 +7,8 @@ bucket), each asserting what the construction implies.
   because 1 % of calls are meant to start in the last 5 % of a stall. Without stalls, no
   delay is invented.
 - A FIFO server of 300 calls/s and a token bucket of 300 units/s: the knee finder lands
-  within 15 % of 300 and ends the run by itself.
+  within 15 % of 300 and ends the run by itself. The module's five searches (those two and
+  three through a spike) run at once, in one module fixture: the suite waits for one.
 - Master and two workers hold one global rate between them.
 
 Every server binds 127.0.0.1; every run is bounded by -t (or its own end) and a timeout.
@@ -35,7 +36,7 @@ from helpers import (
     run_locust,
     unique,
 )
-from helpers.stubs import FifoServer, StallingServer, StubServer
+from helpers.stubs import FifoServer, StallingServer, StubProcess, StubServer
 
 from writers.emulators import free_ports
 
@@ -148,14 +149,39 @@ def find_max(result: LocustResult) -> dict[str, Any]:
 SEARCH = ["--find-max", "--find-max-start", "50", "--step-time", "3s", "-u", "2", "-r", "2", "--concurrency", "64"]
 
 
-def test_the_knee_of_a_fifo_server_under_a_p99_objective(tmp_path: Path) -> None:
-    server = FifoServer(capacity=300)
+@pytest.fixture(scope="module")
+def knee_searches(tmp_path_factory: pytest.TempPathFactory) -> dict[str, LocustResult]:
+    """The module's five knee searches, run at once: each takes ~65 s of 3 s steps, bisections
+    and confirmations alone, and side by side they take the longest one's time (each search
+    against a server of its own, in a process of its own; the shared machine adds its own
+    noise, which a confirmed breach absorbs). "fifo": a FIFO server of 300/s under a p99
+    objective; "token_bucket": a token bucket of 300/s under a throttle objective;
+    "spike0".."spike2": three identical FIFO servers of 300/s that stall 0.4 s once
+    (test_three_identical_knee_searches_agree_through_a_spike)."""
+    folder = tmp_path_factory.mktemp("knees")
+    fifo = StubProcess("FifoServer", capacity=300)
+    spiked = [StubProcess("FifoServer", capacity=300, spike_after=850, spike=0.4) for _ in range(3)]
+    stub = StubProcess("StubServer")
+    proxy = FaultProxy(stub.url, "--capacity", "300", "--burst", "30", tmp_dir=folder)
+    p99 = [*SEARCH, "--slo-p99-ms", "100", "GeventUser"]
+    throttles = [*SEARCH, "--slo-throttle-ratio", "0.01", "--table", unique("tb"), "GeventUser"]
+    searches = {
+        "fifo": [*PACED, "--target", fifo.url, *p99],
+        "token_bucket": [*PACED, "--target", proxy.url, *throttles],
+        **{f"spike{i}": [*PACED, "--target", server.url, *p99] for i, server in enumerate(spiked)},
+    }
     try:
-        args = [*PACED, "--target", server.url, *SEARCH, "--slo-p99-ms", "100", "GeventUser"]
-        result = run_locust("dynamodb", args, tmp_path, timeout=200)
-    finally:
-        server.close()
+        runs = {name: LocustProcess(locustfile("dynamodb"), args, folder / name) for name, args in searches.items()}
+        results = {name: run.finish(timeout=180) for name, run in runs.items()}
+    finally:  # not kept until the module ends: its other tests measure time too
+        proxy.stop()
+        for server in (fifo, *spiked, stub):
+            server.close()
+    return results
 
+
+def test_the_knee_of_a_fifo_server_under_a_p99_objective(knee_searches: dict[str, LocustResult]) -> None:
+    result = knee_searches["fifo"]
     assert result.returncode == 0, result.tail()
     assert_no_traceback(result)
     search = find_max(result)
@@ -166,15 +192,8 @@ def test_the_knee_of_a_fifo_server_under_a_p99_objective(tmp_path: Path) -> None
     assert search["cpu_per_1000_records"] > 0
 
 
-def test_the_knee_of_a_token_bucket_under_a_throttle_objective(stub: StubServer, tmp_path: Path) -> None:
-    proxy = FaultProxy(stub.url, "--capacity", "300", "--burst", "30", tmp_dir=tmp_path)
-    try:
-        args = [*PACED, "--target", proxy.url, *SEARCH, "--slo-throttle-ratio", "0.01", "--table", unique("tb"),
-                "GeventUser"]  # fmt: skip
-        result = run_locust("dynamodb", args, tmp_path, timeout=200)
-    finally:
-        proxy.stop()
-
+def test_the_knee_of_a_token_bucket_under_a_throttle_objective(knee_searches: dict[str, LocustResult]) -> None:
+    result = knee_searches["token_bucket"]
     assert result.returncode == 0, result.tail()
     search = find_max(result)
     assert search["complete"] and 255 <= search["sustainable_rate"] <= 345, json.dumps(search, indent=1)
@@ -245,23 +264,13 @@ def test_the_rate_changes_from_the_web_ui_during_a_test(stub: StubServer, tmp_pa
 
 
 @pytest.mark.timeout(200)
-def test_three_identical_knee_searches_agree_through_a_spike(tmp_path: Path) -> None:
+def test_three_identical_knee_searches_agree_through_a_spike(knee_searches: dict[str, LocustResult]) -> None:
     """A FIFO server of 300/s that, once, stalls 0.4 s (at its 850th request: in the judged
     part of the 200/s step). That step's p99 breaches; a search that believed it ended at
     ~190, far below the knee. Measured again over twice the time, the breach is not
     confirmed and the search goes on: three identical searches (at once: the shared
     machine adds its own noise) each land near 300 and agree within 15 %."""
-    servers = [FifoServer(capacity=300, spike_after=850, spike=0.4) for _ in range(3)]
-    try:
-        args = [*SEARCH, "--slo-p99-ms", "100", "GeventUser"]
-        runs = [
-            LocustProcess(locustfile("dynamodb"), [*PACED, "--target", server.url, *args], tmp_path / f"run{i}")
-            for i, server in enumerate(servers)
-        ]
-        results = [run.finish(timeout=180) for run in runs]
-    finally:
-        for server in servers:
-            server.close()
+    results = [knee_searches[f"spike{i}"] for i in range(3)]
 
     found = []
     for result in results:
