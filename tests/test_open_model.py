@@ -21,7 +21,7 @@ import pytest
 
 from writers.calls import Attempt, Call
 from writers.driver import Driver
-from writers.pacing import GROUP_ABOVE, NEVER, Schedule, group_starts
+from writers.pacing import NEVER, Schedule
 from writers.records import BookRecords
 from writers.services import WorkloadOptions
 from writers.services.dynamodb import DynamoDBWorkload
@@ -83,18 +83,11 @@ def calls(n: int) -> list[Call]:
 
 
 def run(
-    rate: float,
-    n: int,
-    service: Callable[[float], float],
-    concurrency: int,
-    servers: int = 1,
-    arrival: str = "uniform",
-    group_within: float = 0.0,
+    rate: float, n: int, service: Callable[[float], float], concurrency: int, servers: int = 1, arrival: str = "uniform"
 ) -> tuple[Driver, list[Attempt], SimulatedServer]:
     clock = Clock()
     server = SimulatedServer(clock, concurrency, service, servers)
     schedule = Schedule(rate, arrival, random.Random(5), clock=clock)
-    schedule.group_within = group_within
     attempts: list[Attempt] = []
     driver = Driver(server, attempts.append, schedule=schedule, clock=clock, sleep=clock.sleep)
     driver.run(calls(n))
@@ -150,44 +143,6 @@ def test_a_stall_shows_in_the_intended_latency_as_the_construction_implies() -> 
     assert percentile(intended, 50) == pytest.approx(1.0, abs=0.01)
     stalled = sum(1 for value in intended if value > 2)
     assert stalled / len(intended) == pytest.approx(0.2, abs=0.01)
-
-
-def test_grouped_starts_go_with_a_due_one_never_late_and_the_rate_holds_every_millisecond() -> None:
-    """4,000 calls/s with starts due within 1 ms grouped, against a 2 ms service: the answers
-    come 2 ms after each group and wake the sender between groups, but a start goes only when
-    one is due, with those due within the next millisecond; each goes at or before its slot
-    and counts its latency from when it went, and every millisecond holds its 4 starts."""
-    rate, n = 4000, 4000
-    slots = Schedule(rate, "uniform", random.Random(5), clock=Clock())  # the same schedule, to read its slots
-    expected = [slots.take() for _ in range(n)]
-    driver, attempts, server = run(rate, n, lambda t: 0.002, concurrency=64, servers=64, group_within=0.001)
-    assert driver.totals.acked == n and driver.totals.late == 0
-    starts = [actual for _, actual in server.sent]
-    assert all(intended == actual for intended, actual in server.sent)  # meant to start when it went
-    assert all(start <= slot + 1e-12 for start, slot in zip(starts, expected, strict=True))  # never late
-    assert all(slot - start < 0.001 + 1e-12 for start, slot in zip(starts, expected, strict=True))  # < 1 ms early
-    groups = sorted(set(starts))
-    assert n / 5 <= len(groups) <= n / 4 + 1  # at most one wake-up a millisecond for the starts
-    assert all(b - a >= 0.001 - 1e-9 for a, b in itertools.pairwise(groups))
-    first = expected[0]
-    for tens in range(99):  # every 10 ms holds its 40 starts, give or take a group's edge
-        window = [start for start in starts if first + tens / 100 <= start < first + (tens + 1) / 100]
-        assert 35 <= len(window) <= 45
-    assert {round(a.intended_ms, 6) for a in attempts} == {2.0}  # service time only: no start lag
-
-
-def test_without_grouping_no_start_goes_before_its_slot() -> None:
-    rate, n = 4000, 2000
-    slots = Schedule(rate, "uniform", random.Random(5), clock=Clock())
-    expected = [slots.take() for _ in range(n)]
-    _, _, server = run(rate, n, lambda t: 0.002, concurrency=64, servers=64)
-    assert [actual for _, actual in server.sent] == expected
-
-
-def test_a_process_groups_starts_above_a_thousand_a_second_only() -> None:
-    assert group_starts(GROUP_ABOVE) == 0.0
-    assert group_starts(0.0) == 0.0
-    assert group_starts(GROUP_ABOVE + 1) == 1.0 / GROUP_ABOVE
 
 
 def test_poisson_arrivals_have_the_mean_rate_and_exponential_gaps() -> None:

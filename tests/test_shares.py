@@ -135,25 +135,3 @@ def test_records_left_by_a_lost_worker_with_nobody_to_take_them_are_written_when
     shares.on_done("a", run=1, acked=10)
     assert shares.ended
     shares.stop()
-
-
-def test_a_process_above_a_thousand_starts_a_second_groups_them_whatever_its_users() -> None:
-    """Three users at 400 calls/s each: the process wakes for 1,200 starts a second, so each
-    user's starts due within 1 ms go together; at 900 a second in all, each goes on its own.
-    Records per call count: --batch 25 at 30,000 records/s is 1,200 calls/s."""
-    pace = ProcessPace()
-    schedules = [pace.join("uniform", 1) for _ in range(3)]
-    try:
-        pace.set_share(1200.0)
-        assert [s.group_within for s in schedules] == [0.001] * 3
-        pace.set_share(900.0)
-        assert [s.group_within for s in schedules] == [0.0] * 3
-        batched = pace.join("uniform", 25)  # a fourth user, of 25 records a call: 7,500/s -> 75 calls/s
-        pace.set_share(30_000.0)  # 7,500 records/s each: 3 x 7,500 + 7,500 / 25 = 22,800 calls/s
-        assert batched.group_within == 0.001
-        pace.set_share(4 * 200.0)  # 200 records/s each: 3 x 200 + 8 = 608 calls/s
-        assert {s.group_within for s in [*schedules, batched]} == {0.0}
-    finally:
-        for schedule in schedules:
-            pace.leave(schedule)
-        pace.leave(batched)

@@ -105,10 +105,7 @@ class Driver:
                     in_flight += 1
             else:
                 schedule.apply(now)
-                # A start is due: those due within `group_within` go with it (ahead of their slot,
-                # so meant to start now), one wake-up for them all (see pacing.group_starts).
-                ahead = now + schedule.group_within if schedule.next_time <= now else now
-                while in_flight < limit and fresh_left and (schedule.next_time <= now or schedule.next_time < ahead):
+                while in_flight < limit and fresh_left and schedule.next_time <= now:
                     if upcoming is not None:
                         call, upcoming = upcoming, None
                     else:
@@ -116,10 +113,7 @@ class Driver:
                         if call is None:
                             fresh_left = False
                             break
-                    intended = schedule.take()
-                    if intended > now:
-                        intended = now
-                    call.intended = call.first_intended = intended
+                    call.intended = call.first_intended = intended = schedule.take()
                     if intended <= late_horizon:
                         call.late = True
                         totals.late += 1

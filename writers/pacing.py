@@ -30,30 +30,13 @@ from collections.abc import Callable
 ARRIVALS = ("uniform", "poisson")
 NEVER = math.inf
 KEEP_BACKLOG_SECONDS = 1.0  # at a rate change: owed starts older than this are forgiven
-GROUP_ABOVE = 1000.0  # starts a second in one process: above this, starts due within 1/GROUP_ABOVE s go together
-
-
-def group_starts(calls_per_second: float) -> float:
-    """How far ahead of its slot a start may go with one that is due, for a process that
-    starts `calls_per_second` calls: 0 (every start on its own, to ~0.1 ms) up to GROUP_ABOVE
-    a second, 1/GROUP_ABOVE s above it.
-
-    Each start on time costs a wake-up of the process, and a wake-up of an idle virtual CPU
-    ~30-50 us of CPU here: at thousands of starts a second, wake-ups, not calls, would take
-    the CPU (the rate mode cost 0.60-0.73 of the closed loop's requests per CPU-second at the
-    same rate). Grouped, a process wakes at most GROUP_ABOVE times a second for its starts,
-    and its calls go out together, as a closed loop's do. A grouped start goes early, never
-    late: its latency counts from when it went, and the rate over any millisecond is kept.
-    """
-    return 1.0 / GROUP_ABOVE if calls_per_second > GROUP_ABOVE else 0.0
 
 
 class Schedule:
     """Intended start times (on `clock`) of one sender's calls at `calls_per_second`."""
 
     __slots__ = (
-        "_arrival", "_clock", "_look_now", "_pending", "_rng", "_switch", "_wake", "group_within", "missed",
-        "next_time", "rate",
+        "_arrival", "_clock", "_look_now", "_pending", "_rng", "_switch", "_wake", "missed", "next_time", "rate",
     )  # fmt: skip
 
     def __init__(
@@ -71,7 +54,6 @@ class Schedule:
         self.rate = 0.0  # calls per second now
         self.next_time = NEVER  # intended start of the next call
         self.missed = 0  # owed starts forgiven (never sent)
-        self.group_within = 0.0  # seconds: starts due this soon go out with the one due now (see group_starts)
         self._pending: tuple[float, float] | None = None  # (rate, backlog kept) asked for, not yet applied
         self._switch: tuple[float, float] | None = None  # (when, rate): the old rate's backlog ends then
         self._wake: Callable[[], None] | None = None

@@ -24,7 +24,7 @@ from collections import Counter
 
 import gevent
 
-from writers.pacing import Schedule, group_starts
+from writers.pacing import Schedule
 
 STALL_SECONDS = 3.0  # silent this long, Locust's master marks a worker missing (3 heartbeats of 1 s)
 WATCH_SECONDS = 0.25
@@ -95,15 +95,11 @@ class ProcessPace:
     def _divide(self, keep_backlog: float | None = None) -> None:
         users = len(self._users)
         per_service = Counter(service for service, _ in self._users.values()) if self.by_service else None
-        rates = {}
         for schedule, (service, batch) in self._users.items():
             if per_service is None:
-                rates[schedule] = self.share / users / batch
+                rate = self.share / users / batch
             else:
-                rates[schedule] = self.by_service.get(service, 0.0) / per_service[service] / batch
-        group_within = group_starts(sum(rates.values()))  # the process's starts a second: its wake-ups
-        for schedule, rate in rates.items():
-            schedule.group_within = group_within
+                rate = self.by_service.get(service, 0.0) / per_service[service] / batch
             if keep_backlog is None:
                 schedule.set_rate(rate)
             else:
