@@ -81,19 +81,15 @@ _TIMERFD = _libc_timerfd()
 class Entry:
     """One deadline; `cancel` leaves it in the heap, skipped when it comes up."""
 
-    __slots__ = ("callback", "cancelled", "deadline", "timer")
+    __slots__ = ("callback", "cancelled", "deadline")
 
-    def __init__(self, deadline: float, callback: Callable[[], object], timer: PreciseTimer) -> None:
+    def __init__(self, deadline: float, callback: Callable[[], object]) -> None:
         self.deadline = deadline
         self.callback = callback
         self.cancelled = False
-        self.timer = timer
 
     def cancel(self) -> None:
         self.cancelled = True
-        timer = self.timer
-        if self.deadline == timer._armed:
-            timer._stale = True  # the timerfd is set for it: moved at the next call_at, not woken for
 
 
 class PreciseTimer:
@@ -120,7 +116,6 @@ class PreciseTimer:
         self._heap: list[tuple[float, int, Entry]] = []
         self._order = itertools.count()
         self._armed = math.inf  # the earliest deadline the timerfd is set for
-        self._stale = False  # that deadline was cancelled: the timerfd would wake for nothing
         self._fires_at = math.inf  # when it fires: `lead` earlier, or when the wake-up budget allows
         self.lead = 50e-6  # seconds early the timer is armed: the median lateness of its wake-ups
         self._next_wake = 0.0  # the wake-up budget: no wake-up before this
@@ -133,18 +128,9 @@ class PreciseTimer:
     def call_at(self, deadline: float, callback: Callable[[], object]) -> Entry:
         """Run `callback()` in the hub at `deadline` (perf_counter seconds), within ~0.1 ms
         (within 1/MAX_WAKES s when more deadlines than that come a second)."""
-        entry = Entry(deadline, callback, self)
-        heap = self._heap
-        heapq.heappush(heap, (deadline, next(self._order), entry))
-        if self._stale:
-            # The deadline armed was cancelled (a waiter woken by something else, who now waits
-            # again): re-arm for the earliest live one rather than wake for nothing. A
-            # timerfd_settime costs ~2 us; a wake-up of an idle virtual CPU ~30 us.
-            self._stale = False
-            while heap[0][2].cancelled:
-                heapq.heappop(heap)
-            self._arm(heap[0][0])
-        elif deadline < self._armed - ARM_SLACK:  # within the slack: the armed wake-up serves it (and spins)
+        entry = Entry(deadline, callback)
+        heapq.heappush(self._heap, (deadline, next(self._order), entry))
+        if deadline < self._armed - ARM_SLACK:  # within the slack: the armed wake-up serves it (and spins)
             self._arm(deadline)
         return entry
 
@@ -173,7 +159,6 @@ class PreciseTimer:
         self.lead = min(MAX_LEAD, max(0.0, self.lead + (LEAD_STEP if late > self.lead else -LEAD_STEP)))
         self._next_wake = max(self._next_wake, now - WAKE_BURST / MAX_WAKES) + 1 / MAX_WAKES
         self._armed = self._fires_at = math.inf
-        self._stale = False
         heap = self._heap
         while heap:
             deadline, _, entry = heap[0]
