@@ -138,8 +138,9 @@ def locust_command(cfg: Config, args: argparse.Namespace, url: str, tmp: Path) -
         "--target", url, "--region", REGION, "--no-provision", "--concurrency", str(concurrency),
         "--batch", str(cfg.batch),
         "--records-per-task", str(per_task), "--report-dir", "", "--summary-json", str(tmp / "summary.json"),
-        *getattr(args, "extra_args", []), cfg.runner.capitalize() + "User",
+        *getattr(args, "extra_args", []), *(getattr(args, "user_classes", None) or [cfg.runner.capitalize() + "User"]),
     ]  # fmt: skip
+    env.update(getattr(args, "extra_env", {}))
     return command, env
 
 

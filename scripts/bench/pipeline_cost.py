@@ -62,11 +62,6 @@ def mixed_class(service: str, strategy: str) -> str:
     return f"{workload_class(service).service.name}{strategy.capitalize()}User"
 
 
-def swap_classes(made: tuple[list[str], dict[str, str]], classes: list[str]) -> tuple[list[str], dict[str, str]]:
-    argv, env = made
-    return [*argv[:-1], *classes], env
-
-
 def main(argv: list[str] | None = None) -> int:
     import bench_strategies as bench
 
@@ -79,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         runs["mixed"] = ("mixed", [])
     runs.update({step: (step, []) for step in steps})
     rates: dict[str, list[float]] = {name: [] for name in runs}
-    command = bench.locust_command
+    mixed_classes = [mixed_class(step, args.strategy) for step in steps]
+    os.environ.pop("PYTHONPATH", None)  # every run's `writers` is this checkout's, but the baseline's
     with Sink(cpu=1) as sink, tempfile.TemporaryDirectory(prefix="pipeline-cost-") as folder:
         tmp = Path(folder)
         names = list(runs)
@@ -90,22 +86,13 @@ def main(argv: list[str] | None = None) -> int:
                 bench_args = argparse.Namespace(
                     warmup=args.warmup, seconds=args.seconds, users=args.users, concurrency=args.concurrency,
                     p99_seconds=1.0, p99_rate=1.0, extra_args=extra,
+                    # mixed.py: one user class per service instead of the locustfile's strategy class
+                    user_classes=mixed_classes if name == "mixed" else None,
+                    extra_env={"PYTHONPATH": str(Path(args.baseline).resolve())} if name == "baseline" else {},
                 )  # fmt: skip
-                path = os.environ.pop("PYTHONPATH", None)
-                if name == "baseline":
-                    os.environ["PYTHONPATH"] = str(Path(args.baseline).resolve())
-                if name == "mixed":  # one user class per service instead of the locustfile's strategy class
-                    classes = [mixed_class(step, args.strategy) for step in steps]
-                    bench.locust_command = lambda *a, classes=classes: swap_classes(command(*a), classes)
-                try:
-                    result: dict[str, Any] = bench.run_config(
-                        bench.Config("cpu", locustfile, 1, args.strategy), bench_args, sink, tmp
-                    )
-                finally:
-                    bench.locust_command = command
-                    os.environ.pop("PYTHONPATH", None)
-                    if path is not None:
-                        os.environ["PYTHONPATH"] = path
+                result: dict[str, Any] = bench.run_config(
+                    bench.Config("cpu", locustfile, 1, args.strategy), bench_args, sink, tmp
+                )
                 if result.get("error") or not result.get("cpu") or result.get("failures"):
                     print(f"round {round_index + 1} {name}: {result.get('error') or result}", file=sys.stderr)
                     return 1
@@ -125,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         median = statistics.median(rates[name])
         label = f"pipeline.py --pipeline {args.pipeline}" if name in ("pipeline", "baseline") else f"{name}.py"
         label = f"{label} (`writers` from {args.baseline})" if name == "baseline" else label
-        label = f"mixed.py {' '.join(mixed_class(step, args.strategy) for step in steps)}" if name == "mixed" else label
+        label = f"mixed.py {' '.join(mixed_classes)}" if name == "mixed" else label
         print(f"| {label} | {median:,.0f} | {1e6 / median:.1f} us |")
     print()
     for name in [n for n in ("pipeline", "baseline", "mixed") if n in runs]:
