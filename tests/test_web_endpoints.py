@@ -28,7 +28,8 @@ from writers.emulators import free_ports
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
-# One call in flight: the user sends ~2,000 a second at most, so 10,000/s builds a backlog by construction.
+# Six calls in flight against a stub answering after 1 ms: at most 6,000 a second, so 10,000/s builds a
+# backlog by construction.
 START = {"user_count": "1", "spawn_rate": "1", "user_classes": "GeventUser", "rate": "100", "timeout": "10",
          "concurrency": "6"}  # fmt: skip
 
