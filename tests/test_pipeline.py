@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -25,7 +24,17 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import LOCUST, PROJECT_ROOT, LocustRun, SharedEmulators, headless_locust, locust_env, own_master_port
+from helpers import (
+    HEADLESS,
+    LOCUST,
+    PROJECT_ROOT,
+    LocustRun,
+    SharedEmulators,
+    headless_locust,
+    locust_env,
+    own_master_port,
+    require_chromium,
+)
 from helpers.stubs import DelayServer
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -349,7 +358,6 @@ def test_find_max_names_the_throttled_step_at_its_rate(
 
 # --------------------------------------------------------------------------- the pipeline row everywhere
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 STEP_DELAYS_MS = {"dynamodb": 5.0, "s3": 10.0, "sqs": 20.0}  # added by each step's proxy (half each way)
 
 
@@ -385,8 +393,7 @@ def test_the_pipeline_row_in_the_aws_tab_the_metrics_and_the_report(
     scrape and the report (its HTML opened in Chromium) show the same pipeline row, the row
     the workers' counts add up to (records through = SQS's acknowledgements, given up at S3 =
     S3's given-up records), and no record came through faster than the steps' delays."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+    chromium = require_chromium()
     from playwright.sync_api import sync_playwright
 
     env, proxies = through_proxies(
@@ -425,7 +432,7 @@ def test_the_pipeline_row_in_the_aws_tab_the_metrics_and_the_report(
         table = requests.get(f"{base}/aws/stats", timeout=10).json()
         samples = metric_samples(metrics_port)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
+            browser = playwright.chromium.launch(executable_path=chromium, args=HEADLESS)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 900})
                 page.goto(base + "/")

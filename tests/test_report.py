@@ -15,8 +15,6 @@ import argparse
 import http.server
 import json
 import math
-import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -36,6 +34,7 @@ import pytest
 from botocore.config import Config
 from helpers import (
     DYNAMODB_LOCUSTFILE,
+    HEADLESS,
     LOCUST,
     PROJECT_ROOT,
     RunLocust,
@@ -43,6 +42,7 @@ from helpers import (
     headless_locust,
     legend_overlaps,
     locust_env,
+    require_chromium,
     stats_totals,
 )
 from helpers.stubs import PatternServer
@@ -581,7 +581,6 @@ def test_distributed_run_reports_rows_from_both_workers(tmp_path: Path) -> None:
 # schedule of 200 records/s with 2 users: ~40 throttles/s, ~20 errors/s, ~140 records/s acked.
 PATTERN = ["ok", "throttle", "ok", "error", "ok", "ok", "throttle", "ok", "ok", "ok"]
 KNOWN_RATE, KNOWN_USERS, ROW_NAME = 200, 2, "DynamoDB PutItem [gevent]"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @dataclass
@@ -656,15 +655,14 @@ def test_the_report_draws_its_charts_offline_in_a_browser(known_run: KnownRun) -
     """Opened from disk with the browser offline: nothing requested but the file itself, every
     chart holds the series of the JSON report's timeline, value for value, and no legend
     covers an axis title."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+    chromium = require_chromium()
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.skip("playwright (Python) is not installed")
     timeline = known_run.data["timeline"]
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
+        browser = playwright.chromium.launch(executable_path=chromium, args=HEADLESS)
         try:
             context = browser.new_context(offline=True, viewport={"width": 1400, "height": 900})
             page = context.new_page()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -26,7 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import DYNAMODB_LOCUSTFILE, LOCUST, PROJECT_ROOT, legend_overlaps, locust_env
+from helpers import (
+    DYNAMODB_LOCUSTFILE,
+    HEADLESS,
+    LOCUST,
+    PROJECT_ROOT,
+    legend_overlaps,
+    locust_env,
+    require_chromium,
+)
 from helpers.stubs import StubServer
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, free_ports
@@ -34,9 +41,8 @@ from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, free_ports
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "webui"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    *HEADLESS, "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 ENV_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYWEBUITESTKEY"  # a fake, AWS-shaped secret in the environment
@@ -172,15 +178,14 @@ def test_ui_json_carries_rows_from_both_workers(web_run: WebRun) -> None:
 
 
 def test_aws_tab_and_live_charts_in_a_browser(web_run: WebRun) -> None:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+    chromium = require_chromium()
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.skip("playwright (Python) is not installed")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 800})
             page.goto(web_run.url + "/")
@@ -223,13 +228,12 @@ def test_aws_tab_and_live_charts_in_a_browser(web_run: WebRun) -> None:
 
 
 def browser_page(playwright: Any, width: int) -> Any:
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    browser = playwright.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS)
     return browser, browser.new_page(viewport={"width": width, "height": 900})
 
 
 def need_browser() -> None:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+    require_chromium()
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:

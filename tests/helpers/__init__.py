@@ -1,5 +1,5 @@
 """What tests share: servers, processes and names. A test module imports from here, never
-from another test module or from conftest.py (tests/test_test_suite.py checks it).
+from another test module or from conftest.py (tests/test_independent_tests.py checks it).
 
 - project: paths, the Locust command, the region, user classes, local credentials;
 - emulators: the session's shared emulators, `local_endpoint`, unique names, the sigcheck sink;
@@ -9,10 +9,10 @@ from another test module or from conftest.py (tests/test_test_suite.py checks it
 - stubs: servers whose behaviour is known by construction (stalls, FIFO, delays, patterns);
 - sigcheck_server: a server that re-checks every signature (run as a subprocess);
 - netns: network namespaces as hosts;
-- browser: chart geometry checks in a Playwright page.
+- browser: Chromium's path (or a skip) and chart geometry checks in a Playwright page.
 """
 
-from .browser import CHART_BOXES_JS, legend_overlaps
+from .browser import CHART_BOXES_JS, HEADLESS, legend_overlaps, require_chromium
 from .calls import FAST_RETRIES, drive
 from .emulators import (
     DYNAMODB_EMULATORS,
@@ -57,6 +57,7 @@ __all__ = [
     "DYNAMODB_EMULATORS",
     "DYNAMODB_LOCUSTFILE",
     "FAST_RETRIES",
+    "HEADLESS",
     "LOCUST",
     "LOCUSTFILES",
     "MAX_RECORDS_REACHED",
@@ -81,6 +82,7 @@ __all__ = [
     "locustfile",
     "own_master_port",
     "preferred_emulator",
+    "require_chromium",
     "run_locust",
     "sigcheck_sink",
     "stats_totals",

@@ -1,8 +1,24 @@
-"""Charts in a browser page: whether any plotly legend covers an axis title."""
+"""Chromium for the tests that open a page (its path, or a skip), and charts in a browser page:
+whether any plotly legend covers an axis title."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Any
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+HEADLESS = ["--headless", "--no-sandbox"]  # Chromium's arguments in a test (root, no display)
+
+
+def require_chromium() -> str:
+    """Chromium's path; the test is skipped where it is not installed."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return CHROMIUM
+
 
 # Per plotly chart in the page (id -> ...): the bounding box of its legend and of each axis title.
 CHART_BOXES_JS = """() => Object.fromEntries(Array.from(document.querySelectorAll('.js-plotly-plot')).map(div => {
