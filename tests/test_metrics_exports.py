@@ -116,6 +116,22 @@ def test_percentile_read_from_buckets() -> None:
     assert percentile_from_buckets(bounds, [0, 98, 0, 2], 99.9) == float("inf")
 
 
+def test_percentile_read_from_buckets_takes_the_hdrhistograms_rank() -> None:
+    """751 values, 743 of 9 ms and 8 of 15 ms: p99 is the 743.49th value, which HdrHistogram
+    rounds to the 743rd (9 ms). The buckets must name the bucket holding that value, not the
+    744th's (a CI run failed on the difference: HDR p99 24.7 ms, buckets (25, 30] ms)."""
+    histogram = new_histogram()
+    histogram.record_value(9_000, 743)
+    histogram.record_value(15_000, 8)
+    below, _ = BucketReader().read(histogram)
+    counts = [below[0], *(b - a for a, b in itertools.pairwise(below)), histogram.get_total_count() - below[-1]]
+    for percentile in (50.0, 99.0, 99.9):
+        upper = percentile_from_buckets(list(BOUNDS_SECONDS), counts, percentile)
+        lower = max([b for b in BOUNDS_SECONDS if b < upper], default=0.0)
+        hdr_seconds = histogram.get_value_at_percentile(percentile) / 1_000_000
+        assert lower * 0.999 < hdr_seconds <= upper * 1.001, (percentile, lower, hdr_seconds, upper)  # HDR: 3 digits
+
+
 # --------------------------------------------------------------------------- /metrics
 
 

@@ -78,11 +78,13 @@ class BucketReader:
 def percentile_from_buckets(bounds: list[float], counts: list[int], percentile: float) -> float:
     """The upper bound of the bucket holding `percentile` (0-100), from per-bucket (not
     cumulative) counts with one more count than bounds (the last: above every bound):
-    how a percentile is read from exported buckets. inf when it is above the last bound."""
+    how a percentile is read from exported buckets. inf when it is above the last bound.
+    The rank is HdrHistogram's (`get_target_count_at_percentile`: the nearest, at least the
+    first), so the bucket named holds the value the summary reports for the same calls."""
     total = sum(counts)
     if not total:
         return float("nan")
-    wanted = percentile / 100 * total
+    wanted = max(1, int(min(percentile, 100.0) * total / 100 + 0.5))
     seen = 0
     for bound, count in zip([*bounds, float("inf")], counts, strict=True):
         seen += count
