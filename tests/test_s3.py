@@ -409,7 +409,7 @@ def test_multipart_upload(
     assert sorted(a.response_length for a in attempts if a.call.operation == "UploadPart") == [MiB, 5 * MiB, 5 * MiB]
     key = calls[0].key  # type: ignore[attr-defined]
     assert workload.stored_objects(endpoint) == {key: 11 * MiB}
-    assert pending_uploads(endpoint, workload.s3.resource) == []
+    assert pending_uploads(endpoint, workload.options.resource) == []
     assert read_back(endpoint, strategy, workload, [key])[key].response["Body"] == content_of(calls[0])  # type: ignore[index]
 
 
@@ -452,7 +452,7 @@ def test_other_origin_and_host_name_endpoints(
     workload = new_workload(endpoint_at(seaweedfs.endpoint))
     if strategy in RAW:
         endpoint = endpoint_at(seaweedfs.endpoint)
-        workload.target = replace(workload.target, bucket=BucketAddress(workload.s3.resource, by_name.url))
+        workload.target = replace(workload.target, bucket=BucketAddress(workload.options.resource, by_name.url))
     else:
         endpoint = by_name
     calls = workload.write_calls(workload.records(15, 0).take(4))
@@ -489,7 +489,7 @@ def test_boto3_clients_send_no_expect_continue_with_an_empty_body(
     """botocore's Expect: 100-continue stays on bodies with bytes, off empty ones (SeaweedFS answers
     those at once, which would confuse a kept-alive connection), and no process-wide switch is set."""
     endpoint = endpoint_at(seaweedfs.endpoint)
-    bucket = new_workload(endpoint).s3.resource  # emptied after the test
+    bucket = new_workload(endpoint).options.resource  # emptied after the test
     assert "BOTO_EXPERIMENTAL__NO_EMPTY_CONTINUE" not in os.environ
     for client in (make_client(endpoint, StrategyOptions(), 2), endpoint.admin_client()):
         sent: list[str | None] = []
@@ -569,7 +569,7 @@ def test_part_given_up_aborts_the_upload(server: RunningEmulator, strategy: str,
     assert attempts[-1].call.operation == "AbortMultipartUpload" and attempts[-1].error is None
     assert totals.acked == 0 and totals.given_up_items == 1 and totals.retried_items == 0
     assert workload.stored_objects(endpoint) == {}
-    assert pending_uploads(endpoint, workload.s3.resource) == []
+    assert pending_uploads(endpoint, workload.options.resource) == []
     assert not workload.acked_keys
 
 
@@ -582,10 +582,10 @@ def test_provision_creates_once_and_teardown_deletes_everything(server: RunningE
     assert workload.provision(endpoint, timeout=20) is True
     assert workload.provision(endpoint, timeout=20) is False  # exists: used as is
     client = endpoint.admin_client()
-    client.put_object(Bucket=workload.s3.resource, Key="p00/x", Body=b"x")
-    client.create_multipart_upload(Bucket=workload.s3.resource, Key="p00/unfinished")
+    client.put_object(Bucket=workload.options.resource, Key="p00/x", Body=b"x")
+    client.create_multipart_upload(Bucket=workload.options.resource, Key="p00/unfinished")
     workload.teardown(endpoint)
     with pytest.raises(ClientError) as raised:
-        client.head_bucket(Bucket=workload.s3.resource)
+        client.head_bucket(Bucket=workload.options.resource)
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
     workload.teardown(endpoint)  # already gone: nothing to do

@@ -56,20 +56,19 @@ class DynamoDBWorkload(Workload):
 
     def __init__(self, options: WorkloadOptions) -> None:
         super().__init__(options)
-        self.dynamo = self.options
         self._read_credit = 0.0
         self._written: deque[str] = deque(maxlen=REMEMBERED_KEYS)  # unique keys: reads ask for these
         self._rng = random.Random()
         self._space: SpaceRecords | None = None
-        self._plain = not (self.dynamo.key_space or self.dynamo.read_ratio or self.dynamo.provisioned)
+        self._plain = not (self.options.key_space or self.options.read_ratio or self.options.provisioned)
 
     @property
     def tracks_keys(self) -> bool:
         """Keys are written again (--key-space): the hottest ones are worth naming."""
-        return self.dynamo.key_space > 0
+        return self.options.key_space > 0
 
     def records(self, seed: int | None, stream: int) -> Any:
-        o = self.dynamo
+        o = self.options
         if not o.key_space:
             return super().records(seed, stream)
         share = DEFAULT_HOT_KEY_SHARE if o.hot_key_share is None else o.hot_key_share
@@ -80,7 +79,7 @@ class DynamoDBWorkload(Workload):
     def write_calls(self, records: Sequence[dict[str, Any]]) -> list[Call]:
         """Records become writes; with --read-ratio, that share of the calls read instead: the
         records' own keys (--key-space: the same distribution), or keys this process wrote."""
-        o = self.dynamo
+        o = self.options
         if self._plain:  # the common case, kept as cheap as before: new keys, writes alone, on-demand
             table, size = o.resource, o.batch
             if size <= 1:
@@ -108,8 +107,8 @@ class DynamoDBWorkload(Workload):
         return calls
 
     def _writes(self, table: str, chunk: Sequence[dict[str, Any]], size: int) -> list[Call]:
-        versioned = self.dynamo.key_space > 0
-        if self.dynamo.read_ratio and not versioned:
+        versioned = self.options.key_space > 0
+        if self.options.read_ratio and not versioned:
             self._written.extend(r[KEY] for r in chunk)
         if size == 1:
             return [put_item(table, r, versioned) for r in chunk]
@@ -127,7 +126,7 @@ class DynamoDBWorkload(Workload):
         return calls
 
     def _read_next(self) -> bool:
-        ratio = self.dynamo.read_ratio
+        ratio = self.options.read_ratio
         if not ratio:
             return False
         self._read_credit += ratio
@@ -138,7 +137,7 @@ class DynamoDBWorkload(Workload):
 
     def _read_keys(self, chunk: Sequence[dict[str, Any]]) -> list[str]:
         """Distinct keys to read (a batch may not ask for a key twice)."""
-        if self.dynamo.key_space:
+        if self.options.key_space:
             return list(dict.fromkeys(r[KEY] for r in chunk))
         if not self._written:
             return []
@@ -149,12 +148,12 @@ class DynamoDBWorkload(Workload):
         table = self.options.resource
         created = False
         capacity: dict[str, Any] = {"BillingMode": "PAY_PER_REQUEST"}
-        if self.dynamo.provisioned:
+        if self.options.provisioned:
             capacity = {
                 "BillingMode": "PROVISIONED",
                 "ProvisionedThroughput": {
-                    "ReadCapacityUnits": self.dynamo.read_units,
-                    "WriteCapacityUnits": self.dynamo.write_units,
+                    "ReadCapacityUnits": self.options.read_units,
+                    "WriteCapacityUnits": self.options.write_units,
                 },
             }
         try:
@@ -219,16 +218,16 @@ class DynamoDBWorkload(Workload):
         return dict(getattr(self, "_found_capacity", {}))
 
     def describe_capacity(self) -> str:
-        o = self.dynamo
+        o = self.options
         if not o.provisioned:
             return "on-demand"
         return f"provisioned: {o.write_units} write and {o.read_units} read capacity units/s"
 
     def capacity(self) -> dict[str, float]:
         """Provisioned units per second by the unit the calls are billed in (the AWS tab compares)."""
-        if not self.dynamo.provisioned:
+        if not self.options.provisioned:
             return {}
-        return {"WRU": float(self.dynamo.write_units), "RRU": float(self.dynamo.read_units)}
+        return {"WRU": float(self.options.write_units), "RRU": float(self.options.read_units)}
 
     def teardown(self, endpoint: Endpoint) -> None:
         client = endpoint.admin_client()

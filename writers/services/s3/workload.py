@@ -56,9 +56,8 @@ class S3Workload(Workload):
 
     def __init__(self, options: WorkloadOptions) -> None:
         super().__init__(options)
-        self.s3 = self.options
         self.target = S3Target(
-            BucketAddress(self.s3.resource), self.s3.content_md5, self.s3.payload_signing == "signed"
+            BucketAddress(self.options.resource), self.options.content_md5, self.options.payload_signing == "signed"
         )
         self.acked_keys: deque[str] = deque(maxlen=REMEMBERED_KEYS)
         self._block: ContentBlock | None = None
@@ -66,7 +65,7 @@ class S3Workload(Workload):
         self._rng = random.Random()
 
     def prepare(self, endpoint: Endpoint) -> None:
-        self.target = replace(self.target, bucket=address_for(endpoint, self.s3.resource))
+        self.target = replace(self.target, bucket=address_for(endpoint, self.options.resource))
 
     @classmethod
     def make_shared_data(cls) -> None:
@@ -75,11 +74,11 @@ class S3Workload(Workload):
     @property
     def block(self) -> ContentBlock:
         if self._block is None:  # made on first use: after Locust forks, once per process
-            self._block = ContentBlock.for_options(self.s3)
+            self._block = ContentBlock.for_options(self.options)
         return self._block
 
     def records(self, seed: int | None, stream: int) -> ObjectRecords:
-        return ObjectRecords(self.s3, seed, stream)
+        return ObjectRecords(self.options, seed, stream)
 
     def write_calls(self, records: Sequence[dict[str, Any]]) -> list[Call]:
         """One upload per record; with --read-ratio, that share of them become GETs instead."""
@@ -92,7 +91,7 @@ class S3Workload(Workload):
         return calls
 
     def _read_next(self) -> bool:
-        ratio = self.s3.read_ratio
+        ratio = self.options.read_ratio
         if not ratio or not self.acked_keys:
             return False
         self._read_credit += ratio
@@ -103,9 +102,9 @@ class S3Workload(Workload):
 
     def upload(self, key: str, size: int, variant: int = 0) -> Call:
         """PutObject, or CreateMultipartUpload (whose parts and completion follow) for large objects."""
-        if not self.s3.is_multipart(size):
+        if not self.options.is_multipart(size):
             return PutObject(self.target, key, self.block.body(variant, size), self.acked_keys.append)
-        part = self.s3.part_size
+        part = self.options.part_size
         bodies = [self.block.body(variant + i, min(part, size - start)) for i, start in enumerate(range(0, size, part))]
         return CreateMultipartUpload(MultipartUpload(self.target, key, bodies, self.acked_keys.append))
 
@@ -114,7 +113,7 @@ class S3Workload(Workload):
 
     def provision(self, endpoint: Endpoint, timeout: float = 60.0) -> bool:
         client = endpoint.admin_client()
-        bucket = self.s3.resource
+        bucket = self.options.resource
         if self._bucket_status(client, bucket) == 200:
             return False
         params: dict[str, Any] = {"Bucket": bucket}
@@ -141,7 +140,7 @@ class S3Workload(Workload):
         object is put (only if absent) and deleted at once. A probe that is throttled, fails
         on the server's side or times out says nothing either way: the run will tell."""
         self.prepare(endpoint)
-        client, bucket = endpoint.admin_client(), self.s3.resource
+        client, bucket = endpoint.admin_client(), self.options.resource
         where = endpoint.url or f"AWS {endpoint.region}"
         try:
             if self._bucket_status(client, bucket) == 404:
@@ -198,7 +197,7 @@ class S3Workload(Workload):
         """Abort unfinished uploads, delete every object, then the bucket."""
         try:
             self.empty(endpoint)
-            endpoint.admin_client().delete_bucket(Bucket=self.s3.resource)
+            endpoint.admin_client().delete_bucket(Bucket=self.options.resource)
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "NoSuchBucket":
                 raise
@@ -206,7 +205,7 @@ class S3Workload(Workload):
     def empty(self, endpoint: Endpoint) -> None:
         """Abort unfinished multipart uploads and delete every object; the bucket stays."""
         client = endpoint.admin_client()
-        bucket = self.s3.resource
+        bucket = self.options.resource
         for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
             for upload in page.get("Uploads", []):
                 client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
@@ -217,7 +216,7 @@ class S3Workload(Workload):
 
     def stored_objects(self, endpoint: Endpoint) -> dict[str, int]:
         """Every object in the bucket now: key -> size."""
-        pages = endpoint.admin_client().get_paginator("list_objects_v2").paginate(Bucket=self.s3.resource)
+        pages = endpoint.admin_client().get_paginator("list_objects_v2").paginate(Bucket=self.options.resource)
         return {o["Key"]: int(o["Size"]) for page in pages for o in page.get("Contents", [])}
 
     def stored_keys(self, endpoint: Endpoint) -> set[str]:
