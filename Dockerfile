@@ -22,7 +22,6 @@ COPY requirements.txt requirements-dev.txt pyproject.toml ./
 COPY writers/ writers/
 COPY locustfiles/aws_locust/ locustfiles/aws_locust/
 COPY fault_proxy/ fault_proxy/
-COPY comparison/ comparison/
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install -r requirements.txt "${SETUPTOOLS}" \
  && /opt/venv/bin/pip install --no-deps --no-build-isolation . \
