@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "locustfiles"))
 
 from aws_locust.flag_reference import read_locustfile, render  # noqa: E402
 

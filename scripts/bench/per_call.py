@@ -228,13 +228,10 @@ def cpu_us_per_call(loop: Callable[[int], object], calls: int, repeats: int) -> 
 
 
 def stage_worker(args: argparse.Namespace, sink_url: str, out: str) -> None:
+    import importlib.util
     import json
 
     import locust  # noqa: F401  - patches the process exactly as a Locust run does
-
-    sys.path.insert(0, str(ROOT / "locustfiles"))
-    import importlib.util
-
     from locust import events
     from locust.argument_parser import parse_options
     from locust.env import Environment
