@@ -108,6 +108,11 @@ def test_a_pipeline_is_services_each_once() -> None:
         (["--pipeline", "dynamodb,redis"], "unknown service 'redis'"),
         (["--pipeline", "sqs,dynamodb,sqs"], "sqs appears more than once"),
         (["--batch", "10"], "--batch must be 1"),
+        (["--pipeline", ""], "give services"),  # not the default pipeline in its place
+        (["--pipeline", "dynamodb,sqs", "--sqs-mode", "consume"], "sqs cannot run with --sqs-mode consume"),
+        (["--pipeline", "dynamodb,sqs", "--sqs-mode", "both"], "sqs cannot run with --sqs-mode both"),
+        (["--pipeline", "dynamodb,s3", "--read-ratio", "0.5"], "dynamodb cannot run with --read-ratio 0.5"),
+        (["--pipeline", "s3,sqs", "--read-ratio", "0.25"], "s3 cannot run with --read-ratio 0.25"),
     ],
 )
 def test_bad_pipeline_is_one_line_and_exit_2_before_the_swarm(tmp_path: Path, flags: list[str], said: str) -> None:

@@ -64,11 +64,17 @@ def add_arguments(parser: Any, **_: Any) -> None:
 
 def read_pipeline(options: Any) -> tuple[str, ...]:
     """The pipeline's steps from the flags; ConfigError (one line) if they make no pipeline."""
-    steps = parse_pipeline(str(getattr(options, "pipeline", "") or DEFAULT_PIPELINE))
+    given = getattr(options, "pipeline", None)
+    steps = parse_pipeline(DEFAULT_PIPELINE if given is None else str(given))
     if int(getattr(options, "batch", 1) or 1) != 1:
         raise ConfigError("--pipeline writes one record per call at each step: --batch must be 1")
     if parse_per_service("--rate", getattr(options, "rate", "")) is not None:
         raise ConfigError("--rate of a pipeline is its records/s through every step: one figure, not one per service")
+    payload_bytes = int(getattr(options, "payload_bytes", 0) or 0)
+    for step in steps:
+        reading = workload_class(step).read_options(options, 1, payload_bytes).reading_flag()
+        if reading:
+            raise ConfigError(f"--pipeline: each step writes the record it passes on: {step} cannot run with {reading}")
     return steps
 
 

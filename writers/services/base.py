@@ -124,6 +124,11 @@ class WorkloadOptions:
     batch: int = 1  # items per call; 1 = the single-item API
     payload_bytes: int = 0
 
+    def reading_flag(self) -> str:
+        """The flag, as given, that makes some calls read instead of write ('' when every
+        call writes): a pipeline's step must write each record it passes on."""
+        return ""
+
 
 class OptionsModule(Protocol):
     """A service's `options` module: its own flags (besides the resource's) and their checks."""

@@ -30,6 +30,9 @@ class DynamoDBOptions(WorkloadOptions):
     write_capacity: int | None = None  # provisioned: units per second (None: DEFAULT_CAPACITY)
     read_capacity: int | None = None
 
+    def reading_flag(self) -> str:
+        return f"--read-ratio {self.read_ratio:g}" if self.read_ratio else ""
+
     def __post_init__(self) -> None:
         """The first broken rule raises ConfigError (one line)."""
         if not 0 <= self.key_space <= MAX_KEY_SPACE:

@@ -45,6 +45,9 @@ class S3Options(WorkloadOptions):
     content_md5: bool = False
     payload_signing: str = "unsigned"  # raw strategies: UNSIGNED-PAYLOAD or the body's SHA-256
 
+    def reading_flag(self) -> str:
+        return f"--read-ratio {self.read_ratio:g}" if self.read_ratio else ""
+
     def __post_init__(self) -> None:
         """S3's rules and this tool's limits; the first broken one raises ConfigError (one line)."""
         if self.batch != 1:

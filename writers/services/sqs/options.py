@@ -26,6 +26,9 @@ class SQSOptions(WorkloadOptions):
     def fifo(self) -> bool:
         return self.resource.endswith(FIFO_SUFFIX)
 
+    def reading_flag(self) -> str:
+        return f"--sqs-mode {self.mode}" if self.mode != "produce" else ""
+
 
 def int_between(name: str, value: Any, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
