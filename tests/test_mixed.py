@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 from helpers import LOCUST, PROJECT_ROOT, SharedEmulators, headless_locust, locust_env
-from helpers.stubs import FifoServer
+from helpers.stubs import DelayServer, FifoServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from aws_locust.checks import read_check_settings
@@ -403,3 +403,56 @@ def test_the_aws_tab_shows_each_service_and_keeps_the_parts_when_the_rate_change
         assert 0 < first_metrics["achieved"][service] <= target * 1.1, first_metrics
     assert "weed" not in output and "kinesalite" not in output  # only the services of the classes named
     assert "Traceback" not in output, output[-3000:]
+
+
+def test_a_service_slow_to_finish_does_not_lower_the_others_achieved_rate(
+    local: SharedEmulators, tmp_path: Path
+) -> None:
+    """DynamoDB answers every call after 3 s (a stub), so its last calls are answered ~3 s
+    after the test stops; SQS (fauxqs) is done at once. Each service's achieved rate is over
+    its own time: SQS's 40 records/s are not divided by the time DynamoDB took to finish (a
+    user saw DynamoDB's 50 of 50 reported as 33.8, and its --check-min-rate fail: exit 4)."""
+    needs("sqs")
+    sqs = local.get("sqs")
+    slow = DelayServer(3.0)
+    env = {
+        "AWS_ENDPOINT_URL_DYNAMODB": slow.url,
+        "AWS_ENDPOINT_URL_SQS": sqs.endpoint,
+        "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
+    }
+    args = ["--target", "aws", "--table", "stub", "--queue", "mixed-drain", "-u", "2", "-r", "2", "-t", "8s",
+            "--rate", "dynamodb=2,sqs=40", "--check-min-rate", "sqs=36", "--check-given-up", "off",
+            "DynamoDBGeventUser", "SQSGeventUser"]  # fmt: skip
+    try:
+        run, data = run_mixed(args, tmp_path, timeout=120, env=env)
+    finally:
+        slow.close()
+    assert run.returncode == 0, run.output[-4000:]
+    assert 36 <= achieved(data, "sqs") <= 41, data["rate"]  # over its own ~8 s, not ~11
+    # DynamoDB's own time runs to its last answer, ~3 s after the stop
+    dynamodb_seconds = data["by_service"]["dynamodb"]["acked"] / achieved(data, "dynamodb")
+    assert dynamodb_seconds >= 8 + 2, (dynamodb_seconds, data["rate"], data["by_service"])
+
+
+def test_a_run_calls_only_the_services_of_its_user_classes(tmp_path: Path) -> None:
+    """With --target aws and DynamoDB's class alone, S3, SQS and Kinesis are never called (a
+    run's start once prepared every service: real AWS calls for services the run left out,
+    seconds of the run's time spent on them). Their endpoints point at a stub that counts."""
+    dynamodb, others = DelayServer(0.0), DelayServer(0.0)
+    env = {
+        "AWS_ENDPOINT_URL_DYNAMODB": dynamodb.url,
+        **{f"AWS_ENDPOINT_URL_{name}": others.url for name in ("S3", "SQS", "KINESIS")},
+        "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
+    }
+    args = ["--target", "aws", "--table", "stub", "-u", "1", "-r", "1", "-t", "3s", "--rate", "20",
+            "DynamoDBGeventUser"]  # fmt: skip
+    try:
+        run, data = run_mixed(args, tmp_path, timeout=90, env=env)
+    finally:
+        dynamodb.close()
+        others.close()
+    assert run.returncode == 0, run.output[-4000:]
+    assert data["acked"] > 0 and dynamodb.requests > data["acked"], (data["acked"], dynamodb.requests)
+    assert others.requests == 0

@@ -12,12 +12,18 @@ master asks its workers to drain and waits for their last counts before it goes 
 Users still waiting when the drain gives up (a stalled service) are counted: their
 writes' outcome is unknown, and `--verify` says so (aws_locust.verify) instead of
 calling a newer version lost.
+
+Each service's users may finish at different times (one service retrying throttled calls,
+another answered at once): the drain notes, per service, how long after it began the
+service's last user finished (`Drainer.service_ends`). A service's achieved rate is over
+its own time, not the time another service took to finish.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -41,13 +47,32 @@ class Drain:
         self.pace = pace
         self.active = False
         self.writing = 0  # users inside a driver run (calls in flight, or about to be)
+        self.by_service: Counter[str] = Counter()  # the same, per service they write (as Locust shows it)
+        self.began = 0.0  # monotonic: when the drain began
+        self.finished: dict[str, float] = {}  # service -> seconds after `began` its last user finished
 
     def reset(self) -> None:
         self.active = False
+        self.finished = {}
+
+    def enter(self, services: tuple[str, ...]) -> None:
+        """A user starts a driver run, writing to these services."""
+        self.writing += 1
+        for service in services:
+            self.by_service[service] += 1
+
+    def leave(self, services: tuple[str, ...]) -> None:
+        self.writing -= 1
+        for service in services:
+            self.by_service[service] -= 1
+            if self.active and not self.by_service[service]:  # the first time only: a user runs its
+                self.finished.setdefault(service, time.monotonic() - self.began)  # task again, writing nothing
 
     def wait(self, seconds: float) -> int:
         """Take no new records; wait until no user writes (or `seconds`). Users still writing."""
         self.active = True
+        self.began = time.monotonic()
+        self.finished = {service: 0.0 for service, users in self.by_service.items() if not users}
         self.pace.look_now()  # a paced user waiting for its next start (or at rate 0, for a new rate) sees it now
         deadline = time.monotonic() + seconds
         while self.writing and time.monotonic() < deadline:
@@ -75,6 +100,8 @@ class Drainer:
         self.on_unanswered = on_unanswered
         self.run = 0
         self._replies: list[dict[str, Any]] = []
+        self.began: float | None = None  # monotonic: when this test's drain began (here, or sent to the workers)
+        self.finished: dict[str, float] = {}  # service -> seconds after `began` its last user finished
         runner = environment.runner
         self.master = runner if isinstance(runner, MasterRunner) else None
         environment.events.test_start.add_listener(self.on_test_start)
@@ -87,6 +114,14 @@ class Drainer:
     def on_test_start(self, **_: Any) -> None:
         self.run += 1
         self.drain.reset()
+        self.began, self.finished = None, {}
+
+    def service_ends(self) -> dict[str, float]:
+        """Service (as Locust shows it) -> when (monotonic) its last user finished after the
+        drain; a service missing ended with the test (it has no figure of its own)."""
+        if self.began is None:
+            return {}
+        return {service: self.began + seconds for service, seconds in self.finished.items()}
 
     def on_test_stopping(self, **_: Any) -> None:
         seconds = drain_seconds(self.environment.parsed_options)
@@ -100,6 +135,7 @@ class Drainer:
             return 0  # drained already (the master asked before its stop message)
         started = time.monotonic()
         left = self.drain.wait(seconds)
+        self.began, self.finished = self.drain.began, dict(self.drain.finished)
         if left:
             logger.warning(
                 "%d user(s) still waited for answers %.0f s after the test stopped: their writes' outcome is unknown",
@@ -113,7 +149,7 @@ class Drainer:
         runner = self.environment.runner
         left = self._drain_here(drain_seconds(self.environment.parsed_options))
         runner._send_stats()  # what the drained calls acknowledged, before the master goes on
-        runner.send_message(DRAINED, {"run": msg.data.get("run"), "unanswered": left})
+        runner.send_message(DRAINED, {"run": msg.data.get("run"), "unanswered": left, "finished": self.finished})
 
     def on_drained_message(self, msg: Any, **_: Any) -> None:
         if msg.data.get("run") == self.run:  # not a late answer to an earlier test's drain
@@ -126,11 +162,17 @@ class Drainer:
         if not workers:
             return
         self._replies = []
+        self.began = time.monotonic()
         for worker in workers:
             master.send_message(DRAIN, {"run": self.run}, client_id=worker.id)
         deadline = time.monotonic() + seconds + MASTER_MARGIN_SECONDS
         while len(self._replies) < len(workers) and time.monotonic() < deadline:
             gevent.sleep(POLL_SECONDS)
+        # each service's last user on any worker (a worker's own clock counts from its DRAIN)
+        self.finished = {}
+        for reply in self._replies:
+            for service, after in (reply.get("finished") or {}).items():
+                self.finished[service] = max(self.finished.get(service, 0.0), float(after))
         if len(self._replies) < len(workers):
             logger.warning(
                 "%d of %d workers did not confirm their drain", len(workers) - len(self._replies), len(workers)

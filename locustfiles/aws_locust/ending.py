@@ -173,13 +173,18 @@ class RunEnd:
             environment.process_exit_code = code
         self.stop_services()
 
-    def duration(self) -> float:
-        return self.reports.live.duration() if self.reports.live is not None else 0.0
+    def duration(self, service: str = "") -> float:
+        """The test's seconds; a service's (as Locust shows it) end when its last user finished
+        after the test stopped, not when another service's did (aws_locust.drain)."""
+        live, drainer = self.reports.live, self.parts.drainer
+        if live is None:
+            return 0.0
+        return live.duration(drainer.service_ends().get(service) if service and drainer is not None else None)
 
     def figures(self, service: str = "") -> RunFigures:
         """The run's figures (`service`, a registry name: that service's calls alone)."""
         control = self.parts.control
-        duration = self.duration()
+        duration = self.duration(mix.shown_name(service) if service else "")
         hourly = sum(charge["cost_usd"] for charge in hourly_rows(self.provisioning.hourly_charges(), duration))
         return run_figures(self.tally, self.latency, control is not None and control.paced, duration, hourly, service)
 
@@ -206,7 +211,7 @@ class RunEnd:
                                         missed)  # fmt: skip
             data["rate"]["by_service"] = mix.rate_by_service(
                 self.tally.rows, control.target if not rate.find_max else None, mix.rate_weights(rate.by_service),
-                self.duration(),
+                self.duration,
             )  # fmt: skip
         if knee is not None and knee.search is not None:
             cost = self.tally.total("cost_pusd") / 1e12

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
+import gevent
 from locust import events
 from locust.env import Environment
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from aws_locust import (
     checks,
@@ -49,6 +51,7 @@ from aws_locust.settings import (
     GROUP_COMMON_NOTE,
     GROUP_OUTPUTS,
     GROUP_RATE,
+    RateSettings,
     WithEnvVars,
     add_common_arguments,
     add_output_arguments,
@@ -132,7 +135,7 @@ class Lifecycle:
         attach(environment, self.tally)
         latency.attach(environment, self.latency)
         self.verifier.attach(environment)
-        drain.Drainer(environment, parts.drain, self.verifier.add_unanswered)  # calls in flight answered
+        parts.drainer = drain.Drainer(environment, parts.drain, self.verifier.add_unanswered)  # calls answered
         hotkeys.attach(environment, self.hot)
         parts.meter.attach(environment)  # it listens to the calls while a step of --find-max is open
         otel.attach(environment)  # --otel: our figures as OpenTelemetry metrics, from every process that sends
@@ -199,25 +202,31 @@ class Lifecycle:
 
         return broadcast
 
-    def check_flags(self, options: Any) -> None:
-        """Every check of our flags that needs no service (ConfigError: the first bad one)."""
+    def check_flags(self, options: Any, user_classes: list[Any]) -> None:
+        """Every check of our flags before a test with these user classes starts (the web
+        UI's Start): ConfigError, the first bad one."""
         self.provisioning.read(options)
-        read_rate_settings(options)
-        checks.read_check_settings(options)
+        used = mix.in_run(user_classes, options, self.workloads)
+        self.check_named_in_run(read_rate_settings(options), checks.read_check_settings(options), used)
         for check in self.flag_checks:
             check(options)
+
+    @staticmethod
+    def check_named_in_run(rate: RateSettings, check_settings: checks.CheckSettings, used: list[Any]) -> None:
+        """A per-service figure (--rate, --check-*) for each service of the run, and only for those."""
+        mix.check_named_in_run("--rate", rate.by_service, used, every=bool(rate.by_service))
+        for flag, named in check_settings.named().items():
+            mix.check_named_in_run(flag, named, used)
 
     def prepare(self, environment: Environment) -> None:
         """Check flags, start emulators, provision and check the resources: all before any user starts."""
         options = environment.parsed_options
         assert options is not None
-        used = mix.in_run(environment, self.workloads)  # the services of the user classes this run runs
+        used = mix.in_run(environment.user_classes, options, self.workloads)  # the services of this run's users
         settings = self.provisioning.read(options, used)
         rate = self.targets.rate = read_rate_settings(options)
         self.targets.checks = checks.read_check_settings(options)
-        mix.check_named_in_run("--rate", rate.by_service, used, every=bool(rate.by_service))
-        for flag, named in self.targets.checks.named().items():
-            mix.check_named_in_run(flag, named, used)
+        self.check_named_in_run(rate, self.targets.checks, used)
         check_outputs(options)
         self.keeper.prepare(options)  # --report-s3-uri: the bucket, before the swarm
         if self.metrics is not None:
@@ -242,7 +251,8 @@ class Lifecycle:
         except (ConfigError, EmulatorError) as exc:
             logger.error("cannot start the test: %s", exc)
             assert runner is not None
-            runner.stop()  # type: ignore[no-untyped-call]
+            self.parts.share.withdraw()  # no user of this process writes on the last test's part
+            gevent.spawn(stop_once_started, runner)
             return
         if not isinstance(runner, MasterRunner):
             warm_up(environment, runtimes=True)  # before the test's clock and the users' schedules start
@@ -257,6 +267,8 @@ class Lifecycle:
         control.start(rate, paced, shaped)  # the first target: sent with the parts, just below
         weights = mix.rate_weights(rate.by_service)  # several services with a rate each: each one's part
         classes = mix.classes_by_service(environment.user_classes)
+        if self.reports.live is not None:
+            self.reports.live.clock_from_now()
         distributor.start(self.targets.max_records or None, control.target, paced, rate.arrival, weights, classes)
         if rate.find_max:
             parts.knee.start(rate, weights)
@@ -283,7 +295,8 @@ class Lifecycle:
         options = environment.parsed_options
         requests = environment.events.request
         listen(requests, self.verifier.on_request, bool(getattr(options, "verify", False)))
-        listen(requests, self.hot.on_request, any(tracks_keys(environment, w) for w in self.workloads))
+        used = mix.in_run(environment.user_classes, options, self.workloads)  # not a service the run leaves out:
+        listen(requests, self.hot.on_request, any(tracks_keys(environment, w) for w in used))  # its runtime calls it
 
     def on_test_stop(self, environment: Environment, **_: Any) -> None:
         for part in (self.parts.control, self.parts.knee, self.watchdog):
@@ -301,3 +314,18 @@ class Lifecycle:
         if self.metrics is not None:
             self.metrics.stop()
         self.provisioning.stop_emulators()
+
+
+START_SECONDS = 60.0  # the most a test that cannot start is waited for before it is stopped anyway
+
+
+def stop_once_started(runner: Any) -> None:
+    """Stop a test whose start failed. Locust goes on to spawn its users after test_start,
+    whatever the listeners found, and `runner.stop()` inside the listener does nothing when
+    the last test had stopped; so the stop comes from here, once the start has gone out
+    (a local runner: as its spawning begins; a master: once its spawn messages are sent)."""
+    deadline = time.monotonic() + START_SECONDS
+    started = (STATE_RUNNING,) if isinstance(runner, MasterRunner) else (STATE_SPAWNING, STATE_RUNNING)
+    while runner.state not in started and time.monotonic() < deadline:
+        gevent.sleep(0.01)
+    runner.stop()

@@ -91,6 +91,16 @@ class LiveStats:
             self.stop_sampling()
             self.start_sampling()
 
+    def clock_from_now(self) -> None:
+        """The test's time starts now, after what its start did before any user could write
+        (checks, emulators, provisioning, warm-up: seconds against a slow service), so that
+        records/s are over the time the users had."""
+        now = time.monotonic()
+        self.started, self._started_mono = time.time(), now
+        self.snapshots = deque([(now, {})])
+        self.timeline.clear()
+        self._cached = None
+
     def stop_test(self, final_reports_pending: bool) -> None:
         """The test stopped; a master keeps sampling one more interval for the workers' last reports."""
         if self.started is None or self._stopped_mono is not None:
@@ -132,8 +142,11 @@ class LiveStats:
 
     # ------------------------------------------------------------------ figures
 
-    def duration(self) -> float:
+    def duration(self, ends_at: float | None = None) -> float:
+        """Seconds from the test's start to its stop (or now), or to `ends_at` (monotonic) if earlier."""
         end = self._stopped_mono if self._stopped_mono is not None else time.monotonic()
+        if ends_at is not None:
+            end = min(end, ends_at)
         return max(0.0, end - self._started_mono) if self.started is not None else 0.0
 
     def _cumulative(self) -> dict[RowKey, Counter[str]]:

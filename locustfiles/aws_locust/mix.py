@@ -14,7 +14,7 @@ Nothing here runs per call: it is read at start-up, at the start of a test and a
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from writers.errors import ConfigError
@@ -74,11 +74,10 @@ def workloads_of(user_classes: Iterable[Any], options: Any = None) -> list[type[
     return list(found)
 
 
-def in_run(environment: Any, registered: list[type[Workload]]) -> list[type[Workload]]:
-    """The registered services this run uses: those of the user classes it runs (the
-    command line's or the web UI's picks); all registered when it runs none of ours."""
-    classes = getattr(environment, "user_classes", None) or ()
-    used = set(workloads_of(classes, getattr(environment, "parsed_options", None)))
+def in_run(user_classes: Iterable[Any] | None, options: Any, registered: list[type[Workload]]) -> list[type[Workload]]:
+    """The registered services a run of these user classes uses (the command line's or the
+    web UI's picks); all registered when it runs none of ours."""
+    used = set(workloads_of(user_classes or (), options))
     return [w for w in registered if w in used] or list(registered)
 
 
@@ -131,16 +130,21 @@ def rate_weights(by_service: Mapping[str, float]) -> dict[str, float]:
 
 
 def rate_by_service(
-    rows: Mapping[Any, Mapping[str, int]], target: float | None, weights: Mapping[str, float], duration: float
+    rows: Mapping[Any, Mapping[str, int]],
+    target: float | None,
+    weights: Mapping[str, float],
+    duration_of: Callable[[str], float],
 ) -> dict[str, dict[str, Any]]:
     """--summary-json `rate.by_service`: per service (registry name) its target (its part of
-    `target`; None without per-service rates), achieved acknowledged records/s, late starts."""
+    `target`; None without per-service rates), achieved acknowledged records/s over its own
+    time (`duration_of` the service as Locust shows it), late starts."""
     shown = {shown_name(name): name for name in SERVICES}
     found: dict[str, dict[str, Any]] = {}
     totals = rows_by_service(rows)
     for service in sorted(set(totals) | set(weights)):
         counts = totals.get(service, Counter())
         part = weights.get(service)
+        duration = duration_of(service)
         found[shown.get(service, service)] = {
             "target": round(target * part, 1) if target is not None and part is not None else None,
             "achieved": round(counts["acked"] / duration, 1) if duration > 0 else 0.0,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aws_locust.drain import Drain
+from aws_locust.drain import Drain, Drainer
 from aws_locust.knee import StepMeter
 from aws_locust.pace import ProcessPace
 from aws_locust.shares import ProcessShare
@@ -34,6 +34,7 @@ class ProcessParts:
     meter: StepMeter = field(default_factory=StepMeter)
     share: ProcessShare = field(init=False)
     drain: Drain = field(init=False)
+    drainer: Drainer | None = None  # this process's end of a test (each service's last user, after it)
     # master or local process only (None on a worker)
     distributor: Distributor | None = None
     control: RateControl | None = None

@@ -15,6 +15,7 @@ from locust.exception import StopUser
 
 from aws_locust.budget import Holder
 from aws_locust.context import RequestContext, RowKey
+from aws_locust.mix import workloads_of
 from aws_locust.process import parts_of
 from aws_locust.runtime import ProcessRuntime, runtime_for
 from writers import young_gc
@@ -131,6 +132,8 @@ class AwsUser(User):
         self.holder = Holder()
         parts = parts_of(self.environment)  # bound once: write_records reads them every run
         self.share, self.drain = parts.share, parts.drain
+        # the services this user writes (as Locust shows them): the drain notes when each one's last user ends
+        self.services = tuple(w.service.name for w in workloads_of([type(self)], self.environment.parsed_options))
         self.share.wait_for_part()  # paced or not, and how many records: before the first call
         try:
             self.runtime = runtime_for(self.environment, self.workload)
@@ -180,11 +183,11 @@ class AwsUser(User):
                         return
                     yield source.next()
 
-        self.drain.writing += 1
+        self.drain.enter(self.services)
         try:
             self.client.write(records())
         finally:
-            self.drain.writing -= 1
+            self.drain.leave(self.services)
         budget.settle(holder)
         if budget.done:
             share.report_done()

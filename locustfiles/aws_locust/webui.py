@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 from flask import Blueprint, Flask, Response, abort, g, jsonify, request, send_file, send_from_directory
 from locust.env import Environment
-from locust.runners import STATE_INIT, STATE_STOPPED
+from locust.runners import STATE_INIT, STATE_RUNNING, STATE_STOPPED
 
 from aws_locust import report
 from aws_locust.control import RateControl
@@ -133,12 +133,27 @@ def rate_ceiling(environment: Environment) -> float:
     return min(MAX_RATE, float(users * batch * MAX_CALLS_PER_USER))
 
 
+def classes_for_start(environment: Environment, form: Any) -> list[Any]:
+    """The user classes a /swarm form will run, as Locust picks them: the class picker's
+    choice (all of them when none is ticked and no test runs), else the run's own."""
+    web_ui = environment.web_ui
+    available = environment.available_user_classes or {}
+    if web_ui is not None and web_ui.userclass_picker_is_active and available:
+        names = form.getlist("user_classes")
+        if names:
+            return [cls for name, cls in available.items() if name in names]
+        runner = environment.runner
+        if runner is None or runner.state != STATE_RUNNING:
+            return list(available.values())
+    return list(environment.user_classes or [])
+
+
 def attach(
     environment: Environment,
     live: LiveStats | None,
     reports: Reports,
     control: RateControl | None,
-    check_flags: Callable[[Any], None] | None = None,
+    check_flags: Callable[[Any, list[Any]], None] | None = None,
     sections: list[Callable[[dict[str, Any]], None]] | None = None,
 ) -> bool:
     """Add the AWS tab and pages to this process's web UI, if it has one."""
@@ -285,7 +300,8 @@ def attach(
         if request.path != swarm_path or request.method != "POST" or check_flags is None:
             return None
         try:
-            check_flags(form_options(environment.parsed_options, request.form))
+            options = form_options(environment.parsed_options, request.form)
+            check_flags(options, classes_for_start(environment, request.form))
         except ConfigError as exc:
             return jsonify({"success": False, "message": str(exc), "host": environment.host})
         return None
