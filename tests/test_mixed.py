@@ -29,9 +29,9 @@ from aws_locust.mix import parse_per_service
 from aws_locust.pace import ProcessPace
 from aws_locust.settings import read_rate_settings
 from aws_locust.shares import SHARE, Distributor, ProcessShare
-from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, available_emulators, free_ports
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, free_ports
 from writers.errors import ConfigError
-from writers.services import SERVICES
+from writers.services import SERVICES, available_emulators
 
 MIXED = PROJECT_ROOT / "locustfiles" / "mixed.py"
 SWARM_STARTED = ("Ramping to", "All users spawned", "Run time limit set")
