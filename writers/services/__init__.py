@@ -50,9 +50,9 @@ def workloads() -> list[type[Workload]]:
     return [workload_class(name) for name in SERVICES]
 
 
-def service_named(display_name: str) -> type[Workload] | None:
-    """The service Locust shows as `display_name` ("DynamoDB"), or None."""
-    return next((w for w in workloads() if w.service.name == display_name), None)
+def service_named(shown: str) -> type[Workload] | None:
+    """The service Locust shows as `shown` ("DynamoDB"), or None."""
+    return next((w for w in workloads() if w.service.name == shown), None)
 
 
 def display_name(service: str) -> str:
