@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
 
-from writers import emulators
 from writers.errors import ConfigError
-from writers.services import SERVICES, workload_class
+from writers.services import SERVICES, emulator_names, workload_class
 from writers.strategies import STRATEGIES
 from writers.target import parse_target
 
@@ -217,7 +216,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         raise BadInput(f"--region {region!r} is not an AWS region name like us-east-1")
     if args.prefer is not None:
         args.prefer = args.prefer.strip().lower()
-        if not any(args.prefer in emulators.emulator_names(s) for s in services):
+        if not any(args.prefer in emulator_names(s) for s in services):
             raise BadInput(f"--prefer {args.prefer!r} serves none of: {', '.join(services)}")
 
     for service in services:

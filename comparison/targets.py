@@ -16,6 +16,7 @@ from typing import IO
 
 from comparison.options import ROOT, Options
 from writers import emulators
+from writers.services import emulator_names, start_emulator
 
 FAULT_PROXY = ROOT / "scripts" / "fault_proxy.py"
 
@@ -38,8 +39,8 @@ class Targets:
         options = self.options
         try:
             if options.target == "local":
-                prefer = options.prefer if options.prefer in emulators.emulator_names(service) else None
-                emulator = emulators.start_emulator(service, prefer=prefer)
+                prefer = options.prefer if options.prefer in emulator_names(service) else None
+                emulator = start_emulator(service, prefer=prefer)
                 self.emulators.append(emulator)
                 url, where = emulator.endpoint, f"local {emulator.name} at {emulator.endpoint}"
             elif options.target == "aws":

@@ -28,6 +28,7 @@ try:
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from writers import emulators
+from writers import services as registry
 from writers.services import workload_class
 
 DEFAULT_REGION = "us-east-1"
@@ -52,13 +53,13 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    known = emulators.service_names()
-    names = tuple(emulators.all_emulators())
-    offsets = emulators.port_offsets()
-    shown = ", ".join(f"{emulators.display_name(s)} on N+{offsets[s]}" for s in sorted(known, key=offsets.__getitem__))
+    known = registry.SERVICES
+    names = tuple(registry.all_emulators())
+    offsets = registry.port_offsets()
+    shown = ", ".join(f"{registry.display_name(s)} on N+{offsets[s]}" for s in sorted(known, key=offsets.__getitem__))
     parser = _OneLineParser(
         prog="emulators.py",
-        description=f"Start local {' / '.join(map(emulators.display_name, known))} emulators on 127.0.0.1 "
+        description=f"Start local {' / '.join(map(registry.display_name, known))} emulators on 127.0.0.1 "
         "(or --bind) until Ctrl-C.",
     )
     parser.add_argument("services", nargs="*", metavar="service", help=f"any of {', '.join(known)} (default: all)")
@@ -77,7 +78,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--port-base",
         metavar="N",
-        help=f"fixed ports: {shown} (1..{emulators.max_port_base()}; default: free ports)",
+        help=f"fixed ports: {shown} (1..{registry.max_port_base()}; default: free ports)",
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each server (default 30)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each start and stop")
@@ -96,7 +97,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         args.prefer = args.prefer.lower()
         if args.prefer not in names:
             parser.error(f"unknown emulator {args.prefer!r}; choose from {', '.join(names)}")
-        if not any(args.prefer in emulators.emulator_names(s) for s in services):
+        if not any(args.prefer in registry.emulator_names(s) for s in services):
             parser.error(f"{args.prefer} serves none of: {', '.join(services)}")
     if args.timeout <= 0:
         parser.error("--timeout must be positive")
@@ -107,7 +108,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                 base: object = int(args.port_base.strip())
             except ValueError:
                 base = args.port_base
-            args.port_base = emulators.check_port_base(base, "--port-base")
+            args.port_base = registry.check_port_base(base, "--port-base")
     except emulators.EmulatorError as error:
         parser.error(str(error))
     return args
@@ -137,12 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     code = 0
     try:
         for service in args.services:
-            prefer = args.prefer if args.prefer in emulators.emulator_names(service) else None
-            port = None if args.port_base is None else args.port_base + emulators.port_offsets()[service]
+            prefer = args.prefer if args.prefer in registry.emulator_names(service) else None
+            port = None if args.port_base is None else args.port_base + registry.port_offsets()[service]
             running.append(
-                emulators.start_emulator(service, prefer=prefer, timeout=args.timeout, bind=args.bind, port=port)
+                registry.start_emulator(service, prefer=prefer, timeout=args.timeout, bind=args.bind, port=port)
             )
-        print(emulators.banner(running))
+        print(registry.banner(running))
         if args.bind != emulators.LOOPBACK:
             print(f"# every server listens on {args.bind}")
         print()

@@ -30,17 +30,10 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from writers import emulators
-from writers.emulators import (
-    LOCAL_ACCESS_KEY,
-    LOCAL_SECRET_KEY,
-    EmulatorError,
-    RunningEmulator,
-    available_emulators,
-    banner,
-    start_emulator,
-)
+from writers import services as registry
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, EmulatorError, RunningEmulator
 from writers.emulators import ports as emulator_ports
-from writers.services import workload_class
+from writers.services import available_emulators, banner, start_emulator, workload_class
 from writers.services.s3 import emulator as s3_emulator
 
 pytestmark = pytest.mark.timeout(60)
@@ -49,8 +42,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CLI = PROJECT_ROOT / "scripts" / "emulators.py"
 REGION = "us-east-1"
 
-MAX_PORT_BASE = 65535 - max(emulators.port_offsets().values())
-COMBINATIONS = [(service, name) for service in emulators.service_names() for name in emulators.emulator_names(service)]
+MAX_PORT_BASE = 65535 - max(registry.port_offsets().values())
+COMBINATIONS = [(service, name) for service in registry.SERVICES for name in registry.emulator_names(service)]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -171,7 +164,7 @@ def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _skip_unless_available(service: str, name: str) -> None:
-    reason = emulators.why_unavailable(name)
+    reason = registry.why_unavailable(name)
     if reason is not None:
         pytest.skip(f"{name} cannot run here: {reason}")
 
@@ -404,7 +397,7 @@ def _free_base(count: int = 3) -> int:
 def test_port_base_puts_dynamodb_s3_sqs_on_n_n1_n2() -> None:
     base = _free_base()
     # Asked for out of order: each service's port comes from the service, not its position.
-    running = emulators.start_emulators(["sqs", "dynamodb", "s3"], port_base=base)
+    running = registry.start_emulators(["sqs", "dynamodb", "s3"], port_base=base)
     try:
         ports = {e.service: e.port for e in running}
         assert ports == {"dynamodb": base, "s3": base + 1, "sqs": base + 2}
@@ -470,11 +463,11 @@ def test_bad_bind_and_port_are_rejected_before_anything_starts(
     assert not list(private_tmp.iterdir()), "no temp dir was even created"
 
 
-@pytest.mark.parametrize("port_base", [0, -1, emulators.max_port_base() + 1, 65535, 4566.0, "4566", False])
+@pytest.mark.parametrize("port_base", [0, -1, registry.max_port_base() + 1, 65535, 4566.0, "4566", False])
 def test_bad_port_base_is_rejected(port_base: Any) -> None:
-    highest = 65535 - max(emulators.port_offsets().values())
+    highest = 65535 - max(registry.port_offsets().values())
     with pytest.raises(EmulatorError, match=rf"port_base must be an integer from 1 to {highest}, got "):
-        emulators.start_emulators(["dynamodb"], port_base=port_base)
+        registry.start_emulators(["dynamodb"], port_base=port_base)
 
 
 def test_address_helpers() -> None:
@@ -483,9 +476,9 @@ def test_address_helpers() -> None:
     assert emulators.connect_host("0.0.0.0") == "127.0.0.1"
     assert emulators.connect_host("127.0.0.2") == "127.0.0.2"
     assert emulators.connect_host("10.1.2.3") == "10.1.2.3"
-    highest = emulators.max_port_base()
-    assert emulators.check_port_base(1) == 1 and emulators.check_port_base(highest) == highest
-    offsets = emulators.port_offsets()
+    highest = registry.max_port_base()
+    assert registry.check_port_base(1) == 1 and registry.check_port_base(highest) == highest
+    offsets = registry.port_offsets()
     assert {s: offsets[s] for s in ("dynamodb", "s3", "sqs")} == {
         "dynamodb": 0,
         "s3": 1,
@@ -509,11 +502,11 @@ def test_wildcard_bind_reaches_every_launcher(tmp_path: Path, monkeypatch: pytes
     """--bind 0.0.0.0 (the k8s pod) goes to every server's own option; nothing is bound here."""
     _no_probe_binds(monkeypatch)
     launches = {}
-    for name in emulators.all_emulators():
-        if emulators.why_unavailable(name) is None:
+    for name in registry.all_emulators():
+        if registry.why_unavailable(name) is None:
             workdir = tmp_path / name
             workdir.mkdir()
-            launches[name] = emulators.find_emulator(name).launch(
+            launches[name] = registry.find_emulator(name).launch(
                 workdir, "0.0.0.0", 4567 if name == "seaweedfs" else 4566
             )
     if "dynalite" in launches:
@@ -546,16 +539,16 @@ def test_default_bind_is_loopback_everywhere(tmp_path: Path, monkeypatch: pytest
     """Never 0.0.0.0 unless asked: the default reaches every launcher as 127.0.0.1."""
     import inspect
 
-    for function in (start_emulator, emulators.start_emulators):
+    for function in (start_emulator, registry.start_emulators):
         assert inspect.signature(function).parameters["bind"].default == "127.0.0.1"
     monkeypatch.setenv(emulators.BIND_ENV, "0.0.0.0")  # ignored: the launcher sets it
     _no_probe_binds(monkeypatch)
     checked: list[str] = []
-    for name in emulators.all_emulators():
-        if emulators.why_unavailable(name) is None:
+    for name in registry.all_emulators():
+        if registry.why_unavailable(name) is None:
             workdir = tmp_path / name
             workdir.mkdir()
-            launch = emulators.find_emulator(name).launch(workdir, emulators.LOOPBACK, None)
+            launch = registry.find_emulator(name).launch(workdir, emulators.LOOPBACK, None)
             assert not any("0.0.0.0" in arg for arg in launch.argv), launch.argv
             assert launch.env.get(emulators.BIND_ENV, "127.0.0.1") == "127.0.0.1"
             checked.append(name)
@@ -574,7 +567,7 @@ require('http').createServer((req, res) => res.end('ok')).listen(port, '127.0.0.
 
 @pytest.mark.timeout(20)
 def test_wildcard_bind_gives_a_connectable_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    if emulators.why_unavailable("dynalite") == "node is not on PATH":
+    if registry.why_unavailable("dynalite") == "node is not on PATH":
         pytest.skip("node is not on PATH")
     port = emulators.free_ports(1)[0]
     fake = _fake_dynalite(tmp_path, WILDCARD_FAKE_SERVER)
@@ -617,7 +610,7 @@ console.log(JSON.stringify(globalThis.calls));
 
 
 def _preload_run(tmp_path: Path, bind: str | None, program: str, *, record: bool) -> subprocess.CompletedProcess[str]:
-    if emulators.why_unavailable("fauxqs") == "node is not on PATH":
+    if registry.why_unavailable("fauxqs") == "node is not on PATH":
         pytest.skip("node is not on PATH")
     recorder = tmp_path / "record_listen.cjs"
     recorder.write_text(RECORDING_LISTEN)
@@ -682,14 +675,14 @@ def test_unknown_service_and_emulator_are_one_line_errors() -> None:
     with pytest.raises(EmulatorError, match="unknown service"):
         available_emulators("timestream")
     with pytest.raises(EmulatorError, match="unknown emulator"):
-        emulators.why_unavailable("localstack")
+        registry.why_unavailable("localstack")
     for error in (bad_service, bad_name):
         assert "\n" not in str(error.value)
 
 
 def test_preference_order() -> None:
-    for service in emulators.service_names():
-        names = emulators.emulator_names(service)
+    for service in registry.SERVICES:
+        names = registry.emulator_names(service)
         available = available_emulators(service)
         assert available == [n for n in names if n in available], "kept in preference order"
         assert names[-1] == "moto"
@@ -706,7 +699,7 @@ def no_npm_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
 def test_missing_npm_packages_fall_back_to_moto(no_npm_packages: Path) -> None:
     assert "dynalite" not in available_emulators("dynamodb")
     assert "fauxqs" not in available_emulators("sqs")
-    reason = emulators.why_unavailable("dynalite")
+    reason = registry.why_unavailable("dynalite")
     assert reason is not None and "not found" in reason
     with pytest.raises(EmulatorError, match="dynalite cannot run for dynamodb: npm package dynalite not found"):
         start_emulator("dynamodb", prefer="dynalite")
@@ -715,10 +708,10 @@ def test_missing_npm_packages_fall_back_to_moto(no_npm_packages: Path) -> None:
 def test_missing_node_and_weed_fall_back_to_moto(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no node here
     monkeypatch.setattr(s3_emulator, "find_weed", lambda: None)
-    assert emulators.why_unavailable("dynalite") == "node is not on PATH"
-    assert emulators.why_unavailable("fauxqs") == "node is not on PATH"
-    assert emulators.why_unavailable("seaweedfs") is not None
-    if emulators.why_unavailable("moto") is None:
+    assert registry.why_unavailable("dynalite") == "node is not on PATH"
+    assert registry.why_unavailable("fauxqs") == "node is not on PATH"
+    assert registry.why_unavailable("seaweedfs") is not None
+    if registry.why_unavailable("moto") is None:
         assert available_emulators("dynamodb") == ["moto"]
         assert available_emulators("s3") == ["moto"]
         assert available_emulators("sqs") == ["moto"]
@@ -753,7 +746,7 @@ def _fake_dynalite(root: Path, script: str) -> Path:
 def test_server_that_dies_early_gives_its_last_log_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, private_tmp: Path
 ) -> None:
-    if emulators.why_unavailable("dynalite") == "node is not on PATH":
+    if registry.why_unavailable("dynalite") == "node is not on PATH":
         pytest.skip("node is not on PATH")
     fake = _fake_dynalite(
         tmp_path, "console.log('starting');\nconsole.error('boom: disk on fire');\nprocess.exit(3);\n"
@@ -770,7 +763,7 @@ def test_server_that_dies_early_gives_its_last_log_line(
 
 @pytest.mark.timeout(20)
 def test_server_that_never_answers_times_out_and_is_killed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    if emulators.why_unavailable("dynalite") == "node is not on PATH":
+    if registry.why_unavailable("dynalite") == "node is not on PATH":
         pytest.skip("node is not on PATH")
     fake = _fake_dynalite(
         tmp_path / "nm",
@@ -807,7 +800,7 @@ http.createServer((req, res) => res.end('ok')).listen(port, '127.0.0.1');
 def test_stop_kills_the_whole_group_and_a_server_ignoring_sigterm(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    if emulators.why_unavailable("dynalite") == "node is not on PATH":
+    if registry.why_unavailable("dynalite") == "node is not on PATH":
         pytest.skip("node is not on PATH")
     fake = _fake_dynalite(tmp_path, STUBBORN_SERVER)
     monkeypatch.setenv(emulators.EMULATORS_DIR_ENV, str(fake))
@@ -828,7 +821,7 @@ def test_stop_kills_the_whole_group_and_a_server_ignoring_sigterm(
 def test_atexit_stops_a_forgotten_emulator(tmp_path: Path) -> None:
     _skip_unless_available("dynamodb", "dynalite")
     program = (
-        "from writers.emulators import start_emulator\n"
+        "from writers.services import start_emulator\n"
         "e = start_emulator('dynamodb', prefer='dynalite')\n"
         "print(e.process.pid, e.port, flush=True)\n"  # exits without stop()
     )
@@ -911,7 +904,7 @@ def _start_cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
 @pytest.mark.timeout(45)
 def test_cli_prints_banner_and_stops_everything_on_sigterm(tmp_path: Path) -> None:
     process = _start_cli(cwd=tmp_path)  # every service, from an unrelated directory
-    services = [workload_class(name).service for name in emulators.service_names()]
+    services = [workload_class(name).service for name in registry.SERVICES]
     try:
         lines = _read_until(process, "# Ctrl-C", 35)
         banner_lines = [line for line in lines if " -> " in line]

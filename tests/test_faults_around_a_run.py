@@ -36,8 +36,8 @@ from helpers import (
     unique,
 )
 
-from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, free_ports, start_emulator
-from writers.services import SERVICES, WorkloadOptions
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, free_ports
+from writers.services import SERVICES, WorkloadOptions, start_emulator
 from writers.services.dynamodb import SERVICE as DYNAMODB
 from writers.services.dynamodb import DynamoDBWorkload
 from writers.services.s3 import SERVICE as S3

@@ -1,13 +1,13 @@
 """No import cycle in the project's packages, not even through an import inside a function.
 
-The graph is read from the source with `ast` (nothing is imported): an edge for every
-`import` and `from ... import` anywhere in a module (module level, functions, methods),
-to the module it names, and to each package on the way that the importer is not itself
-inside (importing `writers.emulators.launch` runs `writers/emulators/__init__.py` first).
-Left out: imports under `if TYPE_CHECKING:` (they never run; the type checker resolves
-its own cycles) and the registry's `import_module` of a service by name (the one dynamic
-import, and the registry's job: it runs once the registry is whole, so a service may use
-what imports the registry, as writers.emulators and writers.pricing do).
+The graph is read from the source with `ast`: an edge for every `import` and
+`from ... import` anywhere in a module (module level, functions, methods, and under
+`if TYPE_CHECKING:` too: a module a type names is one this module depends on), to the
+module it names, and to each package on the way that the importer is not itself inside
+(importing `writers.emulators.launch` runs `writers/emulators/__init__.py` first). The
+registries' dynamic imports are edges as well: `writers.services` imports every service
+it lists (`import_module`), `writers.strategies` every strategy module it names; those
+two lists are the only things imported here.
 """
 
 from __future__ import annotations
@@ -35,11 +35,15 @@ def modules() -> dict[str, Path]:
     return found
 
 
-def _type_checking_only(node: ast.AST) -> bool:
-    return isinstance(node, ast.If) and (
-        (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING")
-        or (isinstance(node.test, ast.Attribute) and node.test.attr == "TYPE_CHECKING")
-    )
+def dynamic_imports() -> dict[str, set[str]]:
+    """What the registries import by name: every listed service, every named strategy module."""
+    from writers.services import SERVICES
+    from writers.strategies import STRATEGIES
+
+    return {
+        "writers.services": {f"writers.services.{name}" for name in SERVICES},
+        "writers.strategies": {target.split(":")[0] for target in STRATEGIES.values()},
+    }
 
 
 def _imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
@@ -47,9 +51,6 @@ def _imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
     stack: list[ast.AST] = [tree]
     while stack:
         node = stack.pop()
-        if _type_checking_only(node):
-            stack.extend(getattr(node, "orelse", []))
-            continue
         if isinstance(node, ast.Import | ast.ImportFrom):
             found.append(node)
         stack.extend(ast.iter_child_nodes(node))
@@ -68,10 +69,13 @@ def _with_parents(target: str, importer: str, known: dict[str, Path]) -> set[str
 
 def import_graph() -> dict[str, set[str]]:
     known = modules()
+    dynamic = dynamic_imports()
     graph: dict[str, set[str]] = {}
     for name, path in known.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         edges: set[str] = set()
+        for target in dynamic.get(name, ()):
+            edges |= _with_parents(target, name, known)
         for node in _imports(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
@@ -131,14 +135,22 @@ def test_the_finder_sees_a_cycle_through_an_import_inside_a_function() -> None:
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 
-def test_the_graph_holds_imports_inside_functions_and_skips_type_checking_ones(tmp_path: Path) -> None:
+def test_the_graph_holds_imports_inside_functions_and_type_checking_ones(tmp_path: Path) -> None:
     source = (
         "from typing import TYPE_CHECKING\n"
         "if TYPE_CHECKING:\n    from writers.services import Workload\n"
         "def f():\n    from writers.pricing import Price\n"
     )
     names = {node.module for node in _imports(ast.parse(source)) if isinstance(node, ast.ImportFrom)}
-    assert names == {"typing", "writers.pricing"}
+    assert names == {"typing", "writers.services", "writers.pricing"}
+
+
+def test_the_graph_holds_the_registries_dynamic_imports() -> None:
+    graph = import_graph()
+    for service in ("dynamodb", "s3", "sqs", "kinesis"):
+        assert f"writers.services.{service}" in graph["writers.services"]
+    assert "writers.strategies.threaded" in graph["writers.strategies"]
+    assert "writers.emulators" in graph["writers.services.base"]  # an `if TYPE_CHECKING:` import is an edge
 
 
 def test_the_graph_covers_every_package() -> None:

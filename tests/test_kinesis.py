@@ -23,12 +23,13 @@ from botocore.serialize import create_serializer
 from helpers import SharedEmulators, drive, local_endpoint
 
 from writers import pricing
+from writers import services as registry
 from writers.calls import Attempt, Call
 from writers.driver import Totals
-from writers.emulators import RunningEmulator, emulator_names
+from writers.emulators import RunningEmulator
 from writers.errors import AwsCallError, ConfigError, FailureKind
 from writers.records import BookRecords
-from writers.services import workload_class
+from writers.services import emulator_names, workload_class
 from writers.services.kinesis import (
     MAX_BATCH,
     MAX_CALL_BYTES,
@@ -226,18 +227,18 @@ def test_on_demand_bills_each_record_by_started_kilobyte_provisioned_by_25_kb_pa
 
     stored = {"ShardId": "shardId-000000000000", "SequenceNumber": "1"}
     for size, kilobytes, payload_units in [(100, 1, 1), (1024, 1, 1), (1025, 2, 1), (25_600, 25, 1), (25_601, 26, 2)]:
-        assert pricing.bill(sized(size, False), stored).units == kilobytes
-        assert pricing.bill(sized(size, True), stored).units == payload_units
-    per_kb = pricing.price_for("Kinesis", "PutRecord")
+        assert registry.bill(sized(size, False), stored).units == kilobytes
+        assert registry.bill(sized(size, True), stored).units == payload_units
+    per_kb = registry.price_for("Kinesis", "PutRecord")
     assert per_kb is not None and per_kb.usd_per_million * 2**20 / 1_000_000 == pytest.approx(0.08)  # $0.08 per GB
-    per_unit = pricing.price_for("Kinesis", "PutRecord (provisioned)")
+    per_unit = registry.price_for("Kinesis", "PutRecord (provisioned)")
     assert per_unit is not None and per_unit.usd_per_million == 0.014
     # failed records store nothing: only the stored ones are billed; a failed call costs nothing
     call = put_records("s", BookRecords(seed=5).take(3))
     half = {"FailedRecordCount": 1, "Records": [stored, {"ErrorCode": "InternalFailure"}, stored]}
-    assert pricing.bill(call, half).units == 2
+    assert registry.bill(call, half).units == 2
     throttled = AwsCallError.from_response(400, "ProvisionedThroughputExceededException")
-    assert pricing.bill(call, None, throttled) == pricing.NOTHING
+    assert registry.bill(call, None, throttled) == pricing.NOTHING
 
 
 def test_streams_bill_their_hours_by_mode() -> None:
@@ -247,7 +248,7 @@ def test_streams_bill_their_hours_by_mode() -> None:
     assert (on_demand.what, on_demand.quantity, on_demand.price.usd_per_million) == ("stream-hour", 1, 40_000)
     assert (provisioned.what, provisioned.quantity, provisioned.price.usd_per_million) == ("shard-hour", 4, 15_000)
     assert provisioned.cost_usd(3600) == pytest.approx(4 * 0.015)
-    rows = {(r["service"], r["operation"]): r for r in pricing.price_table()["prices"]}
+    rows = {(r["service"], r["operation"]): r for r in registry.price_table()["prices"]}
     assert {
         ("Kinesis", "PutRecords"),
         ("Kinesis", "PutRecords (provisioned)"),

@@ -115,7 +115,7 @@ def test_the_rate_summary_hides_a_searched_target_and_divides_by_the_duration() 
 def _run_end(stopped: list[str]) -> RunEnd:
     hot = HotKeys()
     return RunEnd(RunTargets(), AwsTally(), LatencyHistograms(), hot, Verifier(), ReportKeeper(),
-                  Provisioning(hot.resources), lambda: stopped.append("services"))  # fmt: skip
+                  Provisioning(hot.resources), lambda: stopped.append("services"), outcome.Verdicts())  # fmt: skip
 
 
 def test_the_end_runs_once_and_a_worker_ends_only_its_own_process() -> None:
@@ -131,20 +131,32 @@ def test_the_end_runs_once_and_a_worker_ends_only_its_own_process() -> None:
 
 
 def test_a_local_end_records_a_short_run_and_stops_the_services_last() -> None:
-    outcome.reset()
     stopped: list[str] = []
     ending = _run_end(stopped)
     ending.targets.max_records = 100
     ending.parts.distributor = SimpleNamespace(stop=lambda: stopped.append("distributor"), acked_total=lambda: 60)  # type: ignore[assignment]
     environment = SimpleNamespace(runner=None, parsed_options=SimpleNamespace(summary_json=""), process_exit_code=None)
-    try:
-        ending.on_quitting(environment, lambda env: stopped.append("test"), worker=False)  # type: ignore[arg-type]
-        assert stopped == ["test", "distributor", "services"]
-        assert outcome.verdicts() == {outcome.SHORT: "error: --max-records 100 not reached: 60 acknowledged"}
-        assert environment.process_exit_code == outcome.exit_code() == outcome.SHORT
-        assert ending.summary()["verdicts"] == {str(outcome.SHORT): outcome.verdicts()[outcome.SHORT]}
-    finally:
-        outcome.reset()
+    ending.on_quitting(environment, lambda env: stopped.append("test"), worker=False)  # type: ignore[arg-type]
+    assert stopped == ["test", "distributor", "services"]
+    verdicts = ending.verdicts
+    assert verdicts.lines() == {outcome.SHORT: "error: --max-records 100 not reached: 60 acknowledged"}
+    assert environment.process_exit_code == verdicts.exit_code() == outcome.SHORT
+    assert ending.summary()["verdicts"] == {str(outcome.SHORT): verdicts.lines()[outcome.SHORT]}
+    assert _run_end([]).verdicts.lines() == {}  # another lifecycle's verdicts are its own
+
+
+def test_the_worst_verdict_decides_the_exit_code_and_each_code_keeps_its_first_line() -> None:
+    verdicts = outcome.Verdicts()
+    assert verdicts.exit_code() is None  # no verdict: Locust decides
+    for code in reversed(outcome.WORST_FIRST):  # the mildest first
+        verdicts.record(code, f"first {code}")
+        assert verdicts.exit_code() == code  # each one worse than the last
+    verdicts.record(outcome.LOST, "second")
+    assert verdicts.lines()[outcome.LOST] == "first 3" and verdicts.has(outcome.NOT_KEPT)
+    # lost data, a run that could not work, one that stopped early, what is unknown, the checks, a report
+    assert outcome.WORST_FIRST == (3, 2, 5, 6, 7, 8, 4, 9)
+    verdicts.clear()  # a new test in the web UI
+    assert verdicts.exit_code() is None and verdicts.lines() == {}
 
 
 # ---------------------------------------------------------------------- SIGTERM
@@ -262,7 +274,7 @@ class Master:
 
 def _rate_parts(master: Master) -> tuple[Distributor, RateControl]:
     environment = SimpleNamespace(runner=master.runner, parsed_options=SimpleNamespace(headless=True))
-    distributor = Distributor(environment, ProcessShare(ProcessPace()), master.runner)  # type: ignore[arg-type]
+    distributor = Distributor(environment, ProcessShare(ProcessPace()), outcome.Verdicts(), master.runner)  # type: ignore[arg-type]
     return distributor, RateControl(environment, distributor)  # type: ignore[arg-type]
 
 

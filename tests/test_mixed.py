@@ -26,12 +26,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from aws_locust.checks import read_check_settings
 from aws_locust.mix import parse_per_service
+from aws_locust.outcome import Verdicts
 from aws_locust.pace import ProcessPace
 from aws_locust.settings import read_rate_settings
 from aws_locust.shares import SHARE, Distributor, ProcessShare
-from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, available_emulators, free_ports
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, free_ports
 from writers.errors import ConfigError
-from writers.services import SERVICES
+from writers.services import SERVICES, available_emulators
 
 MIXED = PROJECT_ROOT / "locustfiles" / "mixed.py"
 SWARM_STARTED = ("Ramping to", "All users spawned", "Run time limit set")
@@ -110,7 +111,7 @@ def test_each_worker_is_sent_each_services_part_in_its_one_share_message() -> No
 
     master = SimpleNamespace(clients=SimpleNamespace(_worker_nodes=nodes), send_message=send)
     environment = SimpleNamespace(runner=master, parsed_options=SimpleNamespace(headless=True))
-    distributor = Distributor(environment, ProcessShare(ProcessPace()), master)  # type: ignore[arg-type]
+    distributor = Distributor(environment, ProcessShare(ProcessPace()), Verdicts(), master)  # type: ignore[arg-type]
     classes = {"DynamoDBGeventUser": "DynamoDB", "SQSGeventUser": "SQS"}
     distributor.start(None, 400.0, True, "uniform", {"DynamoDB": 0.75, "SQS": 0.25}, classes)
     parts = {worker: data for kind, data, worker in sent if kind == SHARE}

@@ -48,6 +48,7 @@ from helpers import (
 from helpers.stubs import PatternServer
 
 from writers import pricing
+from writers import services as registry
 from writers.calls import Call, ServiceInfo
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, free_ports
 from writers.errors import AwsCallError, ConfigError, FailureKind
@@ -87,9 +88,9 @@ def test_glue_modules_do_not_import_locust() -> None:
 
 
 def test_price_table_holds_region_and_date_and_known_prices() -> None:
-    table = pricing.price_table()
-    assert table["region"] == "us-east-1" and table["as_of"] == pricing.prices_as_of()
-    assert pricing.price_for("DynamoDB", "PutItem") == pricing.price_for("DynamoDB", "BatchWriteItem")
+    table = registry.price_table()
+    assert table["region"] == "us-east-1" and table["as_of"] == registry.prices_as_of()
+    assert registry.price_for("DynamoDB", "PutItem") == registry.price_for("DynamoDB", "BatchWriteItem")
     prices = {(p["service"], p["operation"]): p["usd_per_million"] for p in table["prices"]}
     assert prices[("DynamoDB", "PutItem")] == 0.625
     assert prices[("DynamoDB", "GetItem")] == 0.125
@@ -97,17 +98,17 @@ def test_price_table_holds_region_and_date_and_known_prices() -> None:
     assert prices[("S3", "AbortMultipartUpload")] == 0.0
     assert prices[("SQS", "SendMessageBatch")] == 0.40
     assert sqs.BILLING.price_for("SendMessage", fifo=True).usd_per_million == 0.50  # type: ignore[union-attr]
-    assert pricing.price_for("DynamoDB", "Scan") is None
+    assert registry.price_for("DynamoDB", "Scan") is None
 
 
 def test_cost_arithmetic() -> None:
-    wru = pricing.price_for("DynamoDB", "PutItem")
+    wru = registry.price_for("DynamoDB", "PutItem")
     assert pricing.cost_usd(1_000_000, wru) == pytest.approx(0.625)
-    assert pricing.cost_usd(2_000_000, pricing.price_for("S3", "PutObject")) == pytest.approx(10.0)
+    assert pricing.cost_usd(2_000_000, registry.price_for("S3", "PutObject")) == pytest.approx(10.0)
     assert pricing.cost_usd(5, None) == 0.0
     assert wru is not None and wru.pico_usd_per_unit == 625_000  # 0.625e-6 USD in 1e-12 USD
     # A million one-WRU bills add up to exactly $0.625 (integers of pico-dollars: no float drift).
-    bill = pricing.bill(put_item("books", {"isbn": "1"}), {})
+    bill = registry.bill(put_item("books", {"isbn": "1"}), {})
     assert bill.units == 1.0 and not bill.reported
     assert bill.pico_usd * 1_000_000 == 625_000 * 10**6 == int(0.625 * pricing.PICO_PER_USD)
 
@@ -138,46 +139,46 @@ def test_dynamodb_bill_prefers_the_consumed_capacity_the_service_reports() -> No
     records = BookRecords(seed=3, payload_bytes=2500).take(3)
     call = put_item("books", records[0])
     assert call.params["ReturnConsumedCapacity"] == "TOTAL"  # asked of the service
-    estimated = pricing.bill(call, {})
+    estimated = registry.bill(call, {})
     assert estimated.units == 3.0 and not estimated.reported  # ~2.5 KB: 3 WRU
-    reported = pricing.bill(call, {"ConsumedCapacity": {"TableName": "books", "CapacityUnits": 7.0}})
+    reported = registry.bill(call, {"ConsumedCapacity": {"TableName": "books", "CapacityUnits": 7.0}})
     assert reported.units == 7.0 and reported.reported and reported.pico_usd == 7 * 625_000
 
     batch = batch_write("books", records)
     assert batch.params["ReturnConsumedCapacity"] == "TOTAL"
     listed = {"ConsumedCapacity": [{"TableName": "books", "CapacityUnits": 6}, {"TableName": "b", "CapacityUnits": 3}]}
-    assert pricing.bill(batch, listed).units == 9.0
+    assert registry.bill(batch, listed).units == 9.0
     # Without a figure from the service: unprocessed items are not billed.
     requests = batch.params["RequestItems"]["books"]
-    partial = pricing.bill(batch, {"UnprocessedItems": {"books": requests[2:]}})
+    partial = registry.bill(batch, {"UnprocessedItems": {"books": requests[2:]}})
     assert partial.units == 6.0 and not partial.reported
     leftover = BatchWriteItem({"RequestItems": {"books": requests[2:]}}, 1, attempt=2)
-    assert pricing.bill(leftover, {}).units == 3.0
+    assert registry.bill(leftover, {}).units == 3.0
 
 
 def test_failed_calls_are_billed_as_aws_bills_them() -> None:
     throttled = AwsCallError(FailureKind.THROTTLED, "ProvisionedThroughputExceededException", status=400)
-    assert pricing.bill(put_item("books", {"isbn": "1"}), None, throttled) == pricing.NOTHING
+    assert registry.bill(put_item("books", {"isbn": "1"}), None, throttled) == pricing.NOTHING
     network = AwsCallError(FailureKind.NETWORK, "ConnectionRefused")
     send = SendMessage({"QueueUrl": "http://q/1/q", "MessageBody": "hi"})
-    assert pricing.bill(send, None, network) == pricing.NOTHING  # never reached SQS
+    assert registry.bill(send, None, network) == pricing.NOTHING  # never reached SQS
     server = AwsCallError(FailureKind.SERVER, "InternalError", status=500)
-    assert pricing.bill(send, None, server).units == 1.0  # reached SQS: a request
+    assert registry.bill(send, None, server).units == 1.0  # reached SQS: a request
 
 
 @pytest.mark.parametrize(("body_bytes", "requests"), [(0, 1), (1, 1), (65536, 1), (65537, 2), (262144, 4)])
 def test_sqs_bills_each_started_64_kib_chunk(body_bytes: int, requests: int) -> None:
     call = SendMessage({"QueueUrl": "http://q/1/q", "MessageBody": "m" * body_bytes})
-    bill = pricing.bill(call, {"MessageId": "1"})
+    bill = registry.bill(call, {"MessageId": "1"})
     assert bill.units == requests and bill.pico_usd == requests * 400_000
 
 
 def test_sqs_batch_payloads_add_up_and_fifo_costs_more() -> None:
     entries = [{"Id": str(i), "MessageBody": "m" * 20_000} for i in range(10)]  # 200,000 bytes
     standard = SendMessageBatch({"QueueUrl": "http://q/1/q", "Entries": entries}, 10)
-    assert pricing.bill(standard, {"Successful": []}).units == math.ceil(200_000 / 65536) == 4
+    assert registry.bill(standard, {"Successful": []}).units == math.ceil(200_000 / 65536) == 4
     fifo = SendMessageBatch({"QueueUrl": "http://q/1/q.fifo", "Entries": entries}, 10)
-    assert pricing.bill(fifo, {"Successful": []}).pico_usd == 4 * 500_000
+    assert registry.bill(fifo, {"Successful": []}).pico_usd == 4 * 500_000
 
 
 S3 = ServiceInfo(name="S3", boto3_name="s3", signing_name="s3", endpoint_env="S3", s3_signing=True)
@@ -189,14 +190,14 @@ def _s3_call(operation: str) -> Call:
 
 
 def test_s3_request_classes() -> None:
-    assert pricing.bill(_s3_call("PutObject"), {}).pico_usd == 5_000_000  # $0.005 per 1,000
-    assert pricing.bill(_s3_call("UploadPart"), {}).pico_usd == 5_000_000
-    assert pricing.bill(_s3_call("GetObject"), {}).pico_usd == 400_000  # $0.0004 per 1,000
-    assert pricing.bill(_s3_call("AbortMultipartUpload"), {}).pico_usd == 0
+    assert registry.bill(_s3_call("PutObject"), {}).pico_usd == 5_000_000  # $0.005 per 1,000
+    assert registry.bill(_s3_call("UploadPart"), {}).pico_usd == 5_000_000
+    assert registry.bill(_s3_call("GetObject"), {}).pico_usd == 400_000  # $0.0004 per 1,000
+    assert registry.bill(_s3_call("AbortMultipartUpload"), {}).pico_usd == 0
     network = AwsCallError(FailureKind.NETWORK, "ConnectionReset")
-    assert pricing.bill(_s3_call("PutObject"), None, network) == pricing.NOTHING
+    assert registry.bill(_s3_call("PutObject"), None, network) == pricing.NOTHING
     client = AwsCallError(FailureKind.CLIENT, "AccessDenied", status=403)
-    assert pricing.bill(_s3_call("PutObject"), None, client).units == 1.0
+    assert registry.bill(_s3_call("PutObject"), None, client).units == 1.0
 
 
 @pytest.mark.parametrize(("status", "code"), [(503, "SlowDown"), (503, "ServiceUnavailable"), (500, "InternalError")])
@@ -204,13 +205,13 @@ def test_s3_does_not_bill_server_errors(status: int, code: str) -> None:
     """Billing for Amazon S3 error responses: 5xx answers, 503 Slow Down included, are not billed."""
     error = AwsCallError.from_response(status, code)
     for operation in ("PutObject", "UploadPart", "GetObject"):
-        assert pricing.bill(_s3_call(operation), None, error) == pricing.NOTHING
-    assert pricing.bill(_s3_call("PutObject"), {"ETag": '"x"'}).units == 1.0  # the retry that succeeds is
+        assert registry.bill(_s3_call(operation), None, error) == pricing.NOTHING
+    assert registry.bill(_s3_call("PutObject"), {"ETag": '"x"'}).units == 1.0  # the retry that succeeds is
 
 
 def test_get_item_estimate() -> None:
     call = get_item("books", "978")
-    assert pricing.bill(call, {"Item": _item_of_bytes(5000)}).units == 1.0  # 2 x 4 KB, eventually consistent
+    assert registry.bill(call, {"Item": _item_of_bytes(5000)}).units == 1.0  # 2 x 4 KB, eventually consistent
 
 
 def test_hourly_charges_add_to_the_cost_for_as_long_as_the_run_lasted() -> None:
@@ -357,7 +358,7 @@ def _synthetic_report() -> dict[str, Any]:
         "run": {"started": "s", "stopped": "e", "duration_seconds": 1.0, "role": "local", "workers": 0,
                 "locustfile": "dynamodb.py", "user_classes": ["GeventUser"]},
         "rows": [row], "total": total_row([row]), "failures": {"throttled": 0}, "retried_items": 0,
-        "given_up_items": 0, "cost": {"total_usd": 0.0, "prices": pricing.price_table()}, "workers": {},
+        "given_up_items": 0, "cost": {"total_usd": 0.0, "prices": registry.price_table()}, "workers": {},
         "locust": {"requests": 100, "failures": 0, "errors": []}, "aws_summary": {"acked": 100, "cpu_seconds": 0.1},
         "summary_text": "AWS calls", "command_line": "locust -f x.py", "settings": {}, "versions": {"python": "3"},
         "generated": "now", "timeline": [{"t": 2.0, "rows": {"DynamoDB PutItem [gevent]": {"items_per_s": 50.0,
@@ -438,12 +439,12 @@ def test_the_cost_rows_name_only_the_services_the_run_used() -> None:
     tally.rows[RowKey("DynamoDB", "PutItem", "gevent")].update(_row(3, 3))
     prices = live.table(live=False)["prices"]
     assert {row["service"] for row in prices["prices"]} == {"DynamoDB"} == set(prices["sources"])
-    assert len(pricing.price_table()["sources"]) == len(SERVICES) > 1  # all of them, unless asked
+    assert len(registry.price_table()["sources"]) == len(SERVICES) > 1  # all of them, unless asked
     shard_hour = pricing.Price("shard-hour", 0.015 * 1_000_000, "$0.015 per shard-hour")
     live.hourly = lambda: [pricing.HourlyCharge("Kinesis", "shard-hour", 1, shard_hour)]  # billed, not called
     assert set(live.table(live=False)["prices"]["sources"]) == {"DynamoDB", "Kinesis"}
 
-    synthetic = {**_synthetic_report(), "cost": {"total_usd": 0.0, "prices": pricing.price_table(["DynamoDB"])}}
+    synthetic = {**_synthetic_report(), "cost": {"total_usd": 0.0, "prices": registry.price_table(["DynamoDB"])}}
     page = Page(report.render_html(synthetic))
     (header, *rows) = page.tables["prices"]
     assert header[0] == "service" and rows and {row[0] for row in rows} == {"DynamoDB"}

@@ -25,11 +25,11 @@ from helpers import SharedEmulators, drive
 
 from writers.calls import Attempt, Call
 from writers.driver import Totals
-from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, emulator_names
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
 from writers.errors import AwsCallError, ConfigError, FailureKind
 from writers.protocols.rest_xml import encode_segment, error_from, uri_path
 from writers.records import ISBN_SPACE, isbn13
-from writers.services import workload_class
+from writers.services import emulator_names, workload_class
 from writers.services.s3 import (
     OFFSET_STEP,
     SERVICE,

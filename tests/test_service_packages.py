@@ -56,6 +56,21 @@ def test_the_workload_takes_each_part_from_its_module(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", SERVICES)
+def test_every_package_shows_the_same_face(name: str) -> None:
+    """The package re-exports each common part under the same name and its docstring names every common module."""
+    package = import_module(f"writers.services.{name}")
+    workload = workload_class(name)
+    assert package.SERVICE is workload.service
+    assert package.BILLING is workload.billing
+    assert package.EMULATORS is workload.emulators
+    faults = type(workload.faults)
+    assert getattr(package, faults.__name__, None) is faults, f"{name} does not re-export {faults.__name__}"
+    assert callable(getattr(package, "error_answer", None)), f"{name} does not re-export error_answer"
+    unnamed = [module for module in COMMON_MODULES if f"`{module}`" not in (package.__doc__ or "")]
+    assert unnamed == [], f"the docstring of writers.services.{name} leaves out {unnamed}"
+
+
+@pytest.mark.parametrize("name", SERVICES)
 def test_the_workload_declares_its_options_and_base_does_the_rest(name: str) -> None:
     """A service declares its options class and module; reading the flags (the resource's first,
     then the module's, with the same arguments everywhere) and taking plain options is base's."""

@@ -10,7 +10,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import gevent
-import pytest
 
 from aws_locust import outcome
 from aws_locust.pace import ProcessPace
@@ -46,12 +45,8 @@ class Master:
 def distributor(**nodes: Node) -> tuple[Distributor, Master]:
     master = Master(dict(nodes))
     environment = SimpleNamespace(runner=master, parsed_options=SimpleNamespace(headless=True))
-    return Distributor(environment, ProcessShare(ProcessPace()), master=master), master  # type: ignore[arg-type]
-
-
-@pytest.fixture(autouse=True)
-def clean_outcome() -> None:
-    outcome.reset()
+    distributor = Distributor(environment, ProcessShare(ProcessPace()), outcome.Verdicts(), master=master)  # type: ignore[arg-type]
+    return distributor, master
 
 
 def test_max_records_and_the_rate_are_split_over_the_workers_there() -> None:
@@ -119,7 +114,7 @@ def test_the_run_ends_when_every_worker_still_there_is_done_and_not_before() -> 
     assert shares.ended and shares.acked_total() == 20
     gevent.sleep(0)  # the quit runs in its own greenlet
     assert master.quits == 1
-    assert outcome.exit_code() is None  # the target was met: no verdict against the run
+    assert shares.verdicts.exit_code() is None  # the target was met: no verdict against the run
     shares.stop()
 
 

@@ -21,9 +21,9 @@ from helpers import SharedEmulators, drive
 
 from writers.calls import Attempt, Call
 from writers.driver import Totals
-from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, emulator_names
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
 from writers.errors import ConfigError, FailureKind
-from writers.services import workload_class
+from writers.services import emulator_names, workload_class
 from writers.services.sqs import (
     MAX_MESSAGE_BYTES,
     SERVICE,

@@ -21,10 +21,10 @@ from helpers import SharedEmulators, sigcheck_sink
 
 from writers.calls import Attempt
 from writers.driver import Driver
-from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, available_emulators
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
 from writers.errors import FailureKind
 from writers.records import BookRecords
-from writers.services import WorkloadOptions
+from writers.services import WorkloadOptions, available_emulators
 from writers.services.dynamodb import SERVICE, DynamoDBWorkload
 from writers.strategies import STRATEGIES, StrategyOptions, aioloop, strategy_class
 from writers.strategies.threaded import process_pool

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections import Counter
 from types import SimpleNamespace
 
-import pytest
-
 from aws_locust import outcome
 from aws_locust.context import RowKey
 from aws_locust.watchdog import Watchdog
@@ -32,14 +30,9 @@ class Rows:
 def watchdog(abort_after: float) -> tuple[Watchdog, Rows, list[str]]:
     rows, ended = Rows(), list[str]()
     environment = SimpleNamespace(runner=None)
-    dog = Watchdog(environment, rows, ended.append)  # type: ignore[arg-type]
+    dog = Watchdog(environment, rows, ended.append, outcome.Verdicts())  # type: ignore[arg-type]
     dog.abort_after = abort_after  # as start() sets it, without its greenlet
     return dog, rows, ended
-
-
-@pytest.fixture(autouse=True)
-def clean_outcome() -> None:
-    outcome.reset()
 
 
 def test_failures_for_less_than_abort_after_do_not_end_the_run() -> None:
@@ -52,7 +45,7 @@ def test_failures_for_less_than_abort_after_do_not_end_the_run() -> None:
     assert not dog.check(115.0)
     rows.add(server=50)
     assert not dog.check(124.9)
-    assert ended == [] and outcome.exit_code() is None
+    assert ended == [] and dog.verdicts.exit_code() is None
 
 
 def test_every_call_failing_for_abort_after_ends_the_run_with_exit_5() -> None:
@@ -62,8 +55,8 @@ def test_every_call_failing_for_abort_after_ends_the_run_with_exit_5() -> None:
     rows.add(server=3, network=2)
     assert dog.check(110.0)
     assert ended == ["--abort-after"]
-    assert outcome.exit_code() == outcome.ABORTED
-    assert "every call failed for 10 s (network 2, server 3; no error recorded): stopping" in outcome.verdicts()[5]
+    assert dog.verdicts.exit_code() == outcome.ABORTED
+    assert "every call failed for 10 s (network 2, server 3; no error recorded): stopping" in dog.verdicts.lines()[5]
 
 
 def test_client_errors_alone_end_the_run_with_exit_2() -> None:
@@ -72,8 +65,8 @@ def test_client_errors_alone_end_the_run_with_exit_2() -> None:
     rows.add(client=7)
     assert dog.check(2.5)
     assert ended == ["--abort-after"]
-    assert outcome.exit_code() == outcome.PERMANENT
-    assert "client error for 2.5 s" in outcome.verdicts()[2] and "retrying cannot help" in outcome.verdicts()[2]
+    assert dog.verdicts.exit_code() == outcome.PERMANENT
+    assert "client error for 2.5 s" in dog.verdicts.lines()[2] and "retrying cannot help" in dog.verdicts.lines()[2]
 
 
 def test_no_calls_at_all_is_not_a_failure() -> None:

@@ -7,21 +7,20 @@ KMS are not counted: the estimate is what the *requests* of the run cost. Prices
 check them before relying on a figure.
 
 This module holds what the services share (a price, a bill, the default rule: one
-request per call that reached the service) and the look-ups the glue uses: the bill
-of one call, the price of an operation, the whole price table. It names no service.
+request per call that reached the service) and the shape of the price table. It names
+no service and does not look services up: the registry does (writers.services: the
+bill of one call, the price of an operation, the whole price table).
 
 Costs are kept as integers of pico-dollars (1e-12 USD) so that sums stay exact.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from writers.errors import AwsCallError, FailureKind
-from writers.services import workloads
 
 if TYPE_CHECKING:
     from writers.calls import Call
@@ -109,50 +108,20 @@ class Billing:
         ]
 
 
-# --------------------------------------------------------------------------- look-ups (the glue)
+# --------------------------------------------------------------------------- the price table
 
 
-@functools.cache
-def _billings() -> dict[str, Billing]:
-    """Every registered service's billing, by the name Locust shows."""
-    return {workload.service.name: workload.billing for workload in workloads()}
-
-
-def billing_for(service: str) -> Billing | None:
-    return _billings().get(service)
-
-
-def bill(call: Call, response: Mapping[str, Any] | None, error: AwsCallError | None = None) -> Bill:
-    """What one attempt of `call` is billed, by its service's rules (once per call, on the load generator)."""
-    billing = _billings().get(call.service.name)
-    return NOTHING if billing is None else billing.bill(call, response, error)
-
-
-def price_for(service: str, operation: str) -> Price | None:
-    """The price of one unit of this operation, or None if its service's table does not know it."""
-    billing = _billings().get(service)
-    return None if billing is None else billing.price_for(operation)
-
-
-def prices_as_of() -> str:
-    """The oldest date any service's prices were checked: the table holds at least since then."""
-    return min(billing.as_of for billing in _billings().values())
-
-
-def price_table(services: Iterable[str] | None = None) -> dict[str, Any]:
-    """The table as data, with the region and date it holds for (reports and the web UI show it);
-    `services`: only their prices (a run's report lists the services it used)."""
-    wanted = None if services is None else set(services)
-    billings = sorted(
-        (b for b in _billings().values() if wanted is None or b.service in wanted), key=lambda b: b.service
-    )
+def table(billings: Iterable[Billing], as_of: str) -> dict[str, Any]:
+    """The price table of `billings` as data, with the region and the date it holds since
+    (reports and the web UI show it; writers.services.price_table gives the services' own)."""
+    chosen = sorted(billings, key=lambda b: b.service)
     return {
         "region": PRICES_REGION,
-        "as_of": prices_as_of(),
+        "as_of": as_of,
         "pricing": "on-demand / standard list prices; free tiers, storage and data transfer not included",
-        "sources": {b.service: b.source for b in billings},
-        "checked": {b.service: b.as_of for b in billings},
-        "prices": [row for b in billings for row in b.price_rows()],
+        "sources": {b.service: b.source for b in chosen},
+        "checked": {b.service: b.as_of for b in chosen},
+        "prices": [row for b in chosen for row in b.price_rows()],
     }
 
 

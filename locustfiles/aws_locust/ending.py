@@ -23,6 +23,7 @@ from aws_locust.files import write_atomically
 from aws_locust.hotkeys import HotKeys
 from aws_locust.keep import ReportKeeper
 from aws_locust.latency import LatencyHistograms
+from aws_locust.outcome import Verdicts
 from aws_locust.process import ProcessParts
 from aws_locust.provisioning import Provisioning
 from aws_locust.report import Reports
@@ -128,6 +129,7 @@ class RunEnd:
         keeper: ReportKeeper,
         provisioning: Provisioning,
         stop_services: Callable[[], None],
+        verdicts: Verdicts,
     ) -> None:
         self.targets = targets
         self.tally = tally
@@ -137,7 +139,9 @@ class RunEnd:
         self.keeper = keeper
         self.provisioning = provisioning
         self.stop_services = stop_services  # the metrics server and the emulators: last
-        self.reports = Reports(tally, latency, self.summary)  # --report-dir: the same summary as --summary-json
+        self.verdicts = verdicts  # the run's (the lifecycle holds them): the exit code
+        # --report-dir: the same summary as --summary-json
+        self.reports = Reports(tally, latency, verdicts, self.summary)
         self.parts = ProcessParts()  # the lifecycle's, from its init event on
         self.check_results: list[CheckResult] | None = None  # evaluated at the end
         self.summary_sections: list[Callable[[dict[str, Any]], None]] = []  # each adds to the summary
@@ -161,14 +165,16 @@ class RunEnd:
             distributor.stop()
             missed = target_missed(self.targets.max_records, distributor.acked_total())
             if missed:
-                outcome.record(outcome.SHORT, missed)
+                self.verdicts.record(outcome.SHORT, missed)
         if getattr(environment.parsed_options, "verify", False):
-            self.verifier.verify_all(environment, self.provisioning, verify_skip_reason(outcome.verdicts()))
+            skip_reason = verify_skip_reason(self.verdicts.lines())
+            self.verifier.verify_all(environment, self.provisioning, self.verdicts, skip_reason)
         self.provisioning.teardown(environment)
         self.run_checks(environment)
         self.write_summary(environment)
-        self.keeper.upload(self.reports.written, orjson.dumps(self.summary(), option=orjson.OPT_INDENT_2))
-        code = outcome.exit_code()
+        summary = orjson.dumps(self.summary(), option=orjson.OPT_INDENT_2)
+        self.keeper.upload(self.reports.written, summary, self.verdicts)
+        code = self.verdicts.exit_code()
         if code is not None:
             environment.process_exit_code = code
         self.stop_services()
@@ -196,7 +202,7 @@ class RunEnd:
             if result.passed:
                 logger.info("%s", result.line())
             else:
-                outcome.record(outcome.CHECK_FAILED, result.line())
+                self.verdicts.record(outcome.CHECK_FAILED, result.line())
 
     def summary(self) -> dict[str, Any]:
         """--summary-json: the tally, every latency kind, the rate, the knee finder's search."""
@@ -229,7 +235,7 @@ class RunEnd:
             data["checks"] = [result.as_dict() for result in self.check_results]
         for section in self.summary_sections:
             section(data)
-        data["verdicts"] = {str(code): line for code, line in sorted(outcome.verdicts().items())}
+        data["verdicts"] = {str(code): line for code, line in sorted(self.verdicts.lines().items())}
         return data
 
     def write_summary(self, environment: Environment) -> None:
@@ -252,7 +258,8 @@ class RunEnd:
             try:
                 write_atomically(path, orjson.dumps(data, option=orjson.OPT_INDENT_2))
             except OSError as exc:  # checked before the swarm; the disk may still fill up
-                outcome.record(outcome.NOT_KEPT, f"could not write --summary-json {path}: {one_line(exc)}")
+                line = f"could not write --summary-json {path}: {one_line(exc)}"
+                self.verdicts.record(outcome.NOT_KEPT, line)
         self.reports.write(environment)
         if self.reports.live is not None:
             self.reports.live.stop_sampling()

@@ -29,6 +29,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from aws_locust import outcome
+from aws_locust.outcome import Verdicts
 from aws_locust.report import REPORT_PREFIX
 from writers.errors import ConfigError, one_line
 from writers.services.s3.service import SERVICE as S3
@@ -104,8 +105,9 @@ class ReportKeeper:
             self.temporary_dir = Path(tempfile.mkdtemp(prefix="aws-load-reports-"))
             options.report_dir = str(self.temporary_dir)
 
-    def upload(self, reports: list[Path], summary: bytes) -> bool:
-        """The reports written and the summary; one ERROR line (exit 9) if any fails. True when all went."""
+    def upload(self, reports: list[Path], summary: bytes, verdicts: Verdicts) -> bool:
+        """The reports written and the summary; one ERROR line (exit 9, recorded in `verdicts`) if any
+        fails. True when all went."""
         if self.location is None:
             return True
         location = self.location
@@ -118,7 +120,7 @@ class ReportKeeper:
             current = summary_name
             self._put(location, summary_name, summary)
         except (BotoCoreError, ClientError, OSError) as exc:
-            outcome.record(outcome.NOT_KEPT, f"error: {FLAG} {location}: could not upload {current}: {one_line(exc)}")
+            verdicts.record(outcome.NOT_KEPT, f"error: {FLAG} {location}: could not upload {current}: {one_line(exc)}")
             return False
         finally:
             if self.temporary_dir is not None:

@@ -76,6 +76,7 @@ logger = logging.getLogger("aws_locust")
 class Lifecycle:
     def __init__(self) -> None:
         self.tally = AwsTally()
+        self.verdicts = outcome.Verdicts()  # the run's, for its exit code (master or local process)
         self.latency = LatencyHistograms()
         self.verifier = Verifier()
         self.hot = hotkeys.HotKeys()
@@ -85,7 +86,7 @@ class Lifecycle:
         self.provisioning = Provisioning(self.hot.resources)
         self.ending = RunEnd(
             self.targets, self.tally, self.latency, self.hot, self.verifier, self.keeper, self.provisioning,
-            self.stop_services,
+            self.stop_services, self.verdicts,
         )  # fmt: skip
         self.ending.parts = self.parts
         self.reports = self.ending.reports
@@ -144,7 +145,7 @@ class Lifecycle:
         locust_races.install()
         locust_fixes.install(environment)
         runner = environment.runner
-        distributor = parts.distributor = shares.attach(environment, parts.share)
+        distributor = parts.distributor = shares.attach(environment, parts.share, self.verdicts)
         if not isinstance(runner, MasterRunner):
             warm_up(environment, runtimes=False)  # imports, before any test's clock starts
         if isinstance(runner, WorkerRunner):
@@ -159,7 +160,7 @@ class Lifecycle:
         knee_finder = parts.knee = knee.KneeFinder(
             environment, control, self._broadcast(environment), distributor.end_run, parts.meter, parts.pace
         )
-        self.watchdog = Watchdog(environment, self.tally, distributor.end_run)
+        self.watchdog = Watchdog(environment, self.tally, distributor.end_run, self.verdicts)
         if isinstance(runner, MasterRunner):
             runner.register_message(knee.STEP_RESULT, lambda msg, **_: knee_finder.on_reply(msg.data))
         live_stats = live.attach(environment, self.tally, self.latency)
@@ -241,7 +242,7 @@ class Lifecycle:
             warm_up(environment, runtimes=True)  # before the users start their schedules
             self.listen_for_features(environment)
             return
-        outcome.reset()
+        self.verdicts.clear()
         self.ending.check_results = None
         self.reports.test_started(environment)  # before the counts of a previous test are cleared
         self.verifier.clear()

@@ -27,7 +27,8 @@ from hdrh.histogram import HdrHistogram
 from aws_locust.context import RowKey
 from aws_locust.latency import KINDS, LatencyHistograms, release, three_digits, value_at_percentile
 from aws_locust.tally import AwsTally
-from writers.pricing import PICO_PER_USD, HourlyCharge, billing_for, hourly_rows, price_for, price_table
+from writers.pricing import PICO_PER_USD, HourlyCharge, hourly_rows
+from writers.services import billing_for, price_for, price_table
 
 if TYPE_CHECKING:  # no locust import at module level: tests use this module without Locust's monkey-patching
     from locust.env import Environment

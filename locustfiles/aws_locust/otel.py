@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 from aws_locust.buckets import BOUNDS_SECONDS
 from aws_locust.context import is_ours
-from writers.pricing import PICO_PER_USD, price_for
+from writers.pricing import PICO_PER_USD
+from writers.services import price_for
 from writers.target import default_region
 
 if TYPE_CHECKING:

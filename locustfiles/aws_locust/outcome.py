@@ -1,8 +1,10 @@
 """How a run ended, as an exit code that never says success when the target was missed.
 
-Parts of the glue record verdicts as they find them (one line each, logged as an error);
-at the end the master (or the single local process) exits with the worst one. Without
-any verdict, Locust decides: 0, or `--exit-code-on-error` (1) if requests failed.
+Parts of the glue record verdicts as they find them (one line each, logged as an error)
+in the run's `Verdicts`: the process's Lifecycle holds one and hands it to each part that
+records (the end of the run, --verify, the watchdog, the distributor, the report and its
+upload). At the end the master (or the single local process) exits with the worst one.
+Without any verdict, Locust decides: 0, or `--exit-code-on-error` (1) if requests failed.
 
 | code | verdict |
 |---|---|
@@ -36,28 +38,30 @@ NOT_VERIFIABLE = 8
 NOT_KEPT = 9
 WORST_FIRST = (LOST, PERMANENT, ABORTED, SHORT, VERIFY_FAILED, NOT_VERIFIABLE, CHECK_FAILED, NOT_KEPT)
 
-_verdicts: dict[int, str] = {}  # code -> the first line that gave it
 
+class Verdicts:
+    """The verdicts of one run, each code with the first line that gave it. One per process
+    (its Lifecycle holds it); recorded rarely, never per call."""
 
-def record(code: int, line: str) -> None:
-    """A verdict of this run, logged as an error line."""
-    _verdicts.setdefault(code, line)
-    logger.error("%s", line)
+    def __init__(self) -> None:
+        self._lines: dict[int, str] = {}  # code -> the first line that gave it
 
+    def record(self, code: int, line: str) -> None:
+        """A verdict of this run, logged as an error line."""
+        self._lines.setdefault(code, line)
+        logger.error("%s", line)
 
-def has(code: int) -> bool:
-    return code in _verdicts
+    def has(self, code: int) -> bool:
+        return code in self._lines
 
+    def exit_code(self) -> int | None:
+        """The worst verdict's code, or None when nothing went wrong (Locust decides then)."""
+        return next((code for code in WORST_FIRST if code in self._lines), None)
 
-def exit_code() -> int | None:
-    """The worst verdict's code, or None when nothing went wrong (Locust decides then)."""
-    return next((code for code in WORST_FIRST if code in _verdicts), None)
+    def lines(self) -> dict[int, str]:
+        """Code -> the first line that gave it (a copy)."""
+        return dict(self._lines)
 
-
-def verdicts() -> dict[int, str]:
-    return dict(_verdicts)
-
-
-def reset() -> None:
-    """A new test run in the web UI starts with a clean slate."""
-    _verdicts.clear()
+    def clear(self) -> None:
+        """A new test run in the web UI starts with a clean slate."""
+        self._lines.clear()

@@ -41,12 +41,11 @@ from aws_locust.prometheus import Exposition, label_text
 from aws_locust.runtime import ProcessRuntime, runtime_for
 from aws_locust.settings import GROUP_PREFIX, WithEnvVars, service_group
 from aws_locust.users import AwsUser, WriterClient
-from writers import pricing
 from writers.calls import Attempt
 from writers.driver import Totals
 from writers.errors import ConfigError
 from writers.pipeline import DEFAULT_PIPELINE, Link, Pipeline, StepRouter, link_of, parse_pipeline
-from writers.services import Workload, workload_class, workloads
+from writers.services import Workload, bill, workload_class, workloads
 from writers.strategies import STRATEGIES, Strategy, strategy_class
 
 logger = logging.getLogger("aws_locust")
@@ -327,7 +326,7 @@ class PipelineClient(WriterClient):
         self._tally = tally
         self._through: Callable[[int], None] | None = None
         super().__init__(environment, runtimes[0], strategy)
-        self._bill = pricing.bill
+        self._bill = bill  # by each call's service (writers.services)
         self.pipeline = Pipeline([r.workload for r in runtimes], [r.records for r in runtimes])
 
     @property  # type: ignore[override]
@@ -460,7 +459,7 @@ def pipeline_users(module: str) -> dict[str, type[AwsUser]]:
 
     events.init.add_listener(after_lifecycle_init)
     events.quit.add_listener(on_quit)
-    workloads()  # every service module: pricing looks them all up at the first answer
+    workloads()  # every service module: the bill looks them all up at the first answer
     classes: dict[str, type[AwsUser]] = {}
     for strategy in STRATEGIES:
         name = strategy.capitalize() + "User"

@@ -59,7 +59,8 @@ from aws_locust.latency import LatencyHistograms, new_histogram
 from aws_locust.mix import shown_name, targets_by_service
 from aws_locust.tally import AwsTally
 from writers.errors import ConfigError
-from writers.pricing import PICO_PER_USD, HourlyCharge, hourly_rows, price_for
+from writers.pricing import PICO_PER_USD, HourlyCharge, hourly_rows
+from writers.services import price_for
 
 if TYPE_CHECKING:
     from gevent.pywsgi import WSGIServer

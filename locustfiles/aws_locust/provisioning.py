@@ -15,11 +15,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from aws_locust.runtime import endpoint_for, format_local_endpoints, sent_to
 from aws_locust.settings import RunSettings, read_settings
-from writers.emulators import RunningEmulator, banner, start_emulator
+from writers.emulators import RunningEmulator
 from writers.errors import ConfigError, one_line
 from writers.pricing import HourlyCharge
 from writers.redact import redact_logs
-from writers.services import Workload
+from writers.services import Workload, banner, start_emulator
 
 if TYPE_CHECKING:
     from locust.env import Environment

@@ -35,6 +35,7 @@ import orjson
 from aws_locust import outcome
 from aws_locust.files import write_atomically
 from aws_locust.latency import LatencyHistograms
+from aws_locust.outcome import Verdicts
 from aws_locust.tally import AwsTally
 from writers.emulators import LOCAL_SECRET_KEY
 from writers.errors import one_line
@@ -414,10 +415,15 @@ class Reports:
     """
 
     def __init__(
-        self, tally: AwsTally, latency: LatencyHistograms, summary: Callable[[], dict[str, Any]] | None = None
+        self,
+        tally: AwsTally,
+        latency: LatencyHistograms,
+        verdicts: Verdicts,
+        summary: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.tally = tally
         self.latency = latency
+        self.verdicts = verdicts  # the run's (the lifecycle holds them): a report not written says so
         self.summary = summary  # --summary-json's content (rate, knee finder, verdicts), if the run has one
         self.live: LiveStats | None = None
         self.pending = False  # a test ran whose report is not written yet
@@ -464,7 +470,7 @@ class Reports:
         try:
             paths = write_report(self.build(environment, live_rates=False), directory)
         except Exception as exc:  # a report must never break the run's end, but the exit code says so
-            outcome.record(outcome.NOT_KEPT, f"could not write the report to {directory}: {one_line(exc)}")
+            self.verdicts.record(outcome.NOT_KEPT, f"could not write the report to {directory}: {one_line(exc)}")
             return None
         self.written.extend(paths)
         logger.info("report: %s (and %s)", paths[1], paths[0].name)

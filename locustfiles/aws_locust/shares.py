@@ -45,6 +45,7 @@ from aws_locust import outcome
 from aws_locust.budget import RecordBudget, split
 from aws_locust.locust_fixes import LAST_WORKER_GRACE_SECONDS
 from aws_locust.mix import ALL, users_by_service
+from aws_locust.outcome import Verdicts
 from aws_locust.pace import ProcessPace
 
 if TYPE_CHECKING:
@@ -148,9 +149,10 @@ class WorkerPart:
 class Distributor:
     """Master or local process: the parts of every worker, kept in step with who is there."""
 
-    def __init__(self, environment: Environment, process: ProcessShare, master: Any = None) -> None:
+    def __init__(self, environment: Environment, process: ProcessShare, verdicts: Verdicts, master: Any = None) -> None:
         self.environment = environment
         self.process = process  # this process's own part (a local run's only one)
+        self.verdicts = verdicts  # the run's (the lifecycle holds them): a run that cannot go on says so
         self._master: Any = master  # the MasterRunner (None: a local run)
         self.run = 0
         self.max_records: int | None = None
@@ -315,7 +317,7 @@ class Distributor:
         is a loss to record, and the run to end. Any other stop ends this test's bookkeeping."""
         if self._master is not None and not self.ended and not self.alive():
             self.check_workers()
-            outcome.record(outcome.SHORT, "every worker was lost: the run cannot go on")
+            self.verdicts.record(outcome.SHORT, "every worker was lost: the run cannot go on")
             self.end_run("no worker is left")  # Locust only stopped the test: a headless run ends now, not at -t
             return
         self.ended = True
@@ -351,7 +353,7 @@ class Distributor:
         elif time.monotonic() - self._all_lost_since >= LAST_WORKER_GRACE_SECONDS:
             unwritten = sum(p.orphaned for p in self.parts.values())
             left = f", {unwritten} of their records unwritten" if unwritten else ""
-            outcome.record(outcome.SHORT, f"every worker was lost{left}: the run cannot go on")
+            self.verdicts.record(outcome.SHORT, f"every worker was lost{left}: the run cannot go on")
             self.end_run("every worker was lost")
 
     def _lost(self, worker: str, part: WorkerPart) -> None:
@@ -411,7 +413,7 @@ class Distributor:
         gevent.spawn(runner.quit if headless else runner.stop)
 
 
-def attach(environment: Environment, process: ProcessShare) -> Distributor | None:
+def attach(environment: Environment, process: ProcessShare, verdicts: Verdicts) -> Distributor | None:
     """Every process: the worker side (parts arrive); master or local: the distributor."""
     from locust.runners import MasterRunner, WorkerRunner
 
@@ -423,7 +425,7 @@ def attach(environment: Environment, process: ProcessShare) -> Distributor | Non
         process.on_done = lambda run, acked: worker.send_message(DONE, {"run": run, "acked": acked})
         process.ask = lambda: worker.send_message(ASK, {})
         return None
-    distributor = Distributor(environment, process, runner if isinstance(runner, MasterRunner) else None)
+    distributor = Distributor(environment, process, verdicts, runner if isinstance(runner, MasterRunner) else None)
     process.on_done = lambda run, acked: distributor.on_done(LOCAL, run, acked)
     if isinstance(runner, MasterRunner):
         runner.register_message(

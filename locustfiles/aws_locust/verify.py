@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from aws_locust import outcome
+from aws_locust.outcome import Verdicts
 from aws_locust.runtime import endpoint_for
 from writers.errors import one_line
 from writers.services import Workload
@@ -135,13 +136,20 @@ class Verifier:
                     break
         return VerifyResult(len(keys), error=error)
 
-    def verify_all(self, environment: Environment, provisioning: Provisioning, skip_reason: str = "") -> None:
-        """Read back every service's acknowledged records; record the verdicts."""
+    def verify_all(
+        self, environment: Environment, provisioning: Provisioning, verdicts: Verdicts, skip_reason: str = ""
+    ) -> None:
+        """Read back every service's acknowledged records; record the verdicts in `verdicts`."""
         for workload in provisioning.workloads:
-            self.verify(environment, provisioning, workload, skip_reason)
+            self.verify(environment, provisioning, workload, verdicts, skip_reason)
 
     def verify(
-        self, environment: Environment, provisioning: Provisioning, workload: type[Workload], skip_reason: str
+        self,
+        environment: Environment,
+        provisioning: Provisioning,
+        workload: type[Workload],
+        verdicts: Verdicts,
+        skip_reason: str,
     ) -> None:
         name = workload.service.name
         versions = self.versions.get(name)
@@ -152,7 +160,7 @@ class Verifier:
         instance = workload(settings.workload)
         reason = skip_reason or instance.unverifiable()
         if reason:
-            outcome.record(
+            verdicts.record(
                 outcome.NOT_VERIFIABLE, f"verify {name}: {len(keys)} acknowledged records cannot be checked: {reason}"
             )
             return
@@ -173,10 +181,10 @@ class Verifier:
                 name, result.uncertain,
             )  # fmt: skip
         if result.error:
-            outcome.record(
+            verdicts.record(
                 outcome.VERIFY_FAILED, f"verify {name}: could not read back {len(keys)} records: {result.error}"
             )
         elif result.lost or result.corrupt:
-            outcome.record(outcome.LOST, f"{line} (e.g. {', '.join(result.examples)})")
+            verdicts.record(outcome.LOST, f"{line} (e.g. {', '.join(result.examples)})")
         else:
             logger.info(line)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import gevent
 
 from aws_locust import outcome
+from aws_locust.outcome import Verdicts
 
 if TYPE_CHECKING:
     from locust.env import Environment
@@ -30,10 +31,13 @@ KINDS = ("throttled", "client", "server", "network")
 
 
 class Watchdog:
-    def __init__(self, environment: Environment, tally: AwsTally, end_run: Callable[[str], None]) -> None:
+    def __init__(
+        self, environment: Environment, tally: AwsTally, end_run: Callable[[str], None], verdicts: Verdicts
+    ) -> None:
         self.environment = environment
         self.tally = tally
         self.end_run = end_run
+        self.verdicts = verdicts  # the run's (the lifecycle holds them)
         self.abort_after = 0.0
         self._greenlet: gevent.Greenlet | None = None
         self._last_ok = 0.0
@@ -82,13 +86,15 @@ class Watchdog:
         seconds = f"{self.abort_after:g} s"
         cause = self._most_frequent_error()
         if set(failed) == {"client"}:
-            outcome.record(
+            self.verdicts.record(
                 outcome.PERMANENT,
                 f"error: every call failed with a client error for {seconds} ({cause}); retrying cannot help: stopping",
             )
         else:
             kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(failed.items()))
-            outcome.record(outcome.ABORTED, f"error: every call failed for {seconds} ({kinds}; {cause}): stopping")
+            self.verdicts.record(
+                outcome.ABORTED, f"error: every call failed for {seconds} ({kinds}; {cause}): stopping"
+            )
         self.end_run("--abort-after")
         return True
 

@@ -107,7 +107,8 @@ def proxy_capacity(sink: Sink, seconds: float, tmp: Path) -> list[dict[str, floa
 
 
 def dynalite_capacity(records: int, tmp: Path) -> dict[str, float]:
-    from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, start_emulator
+    from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
+    from writers.services import start_emulator
 
     emulator = start_emulator("dynamodb", prefer="dynalite")
     try:

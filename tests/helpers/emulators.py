@@ -13,15 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from writers.emulators import (
-    LOCAL_ACCESS_KEY,
-    LOCAL_SECRET_KEY,
-    RunningEmulator,
-    available_emulators,
-    emulator_names,
-    start_emulator,
-)
-from writers.services import workload_class
+from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
+from writers.services import available_emulators, emulator_names, start_emulator, workload_class
 from writers.target import Endpoint, resolve_endpoint
 
 from .project import REGION

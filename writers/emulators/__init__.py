@@ -27,27 +27,18 @@ internal ports stay free-port picks.
 
 One module per job: `common` (credentials, addresses, the error), `launch` (what a
 service names: an Emulator and its Launch; moto), `discovery` (npm packages and node),
-`ports` (listen addresses and free ports), `catalog` (the emulators of the registered
-services), `running` (a running server and stopping it), `starting` (starting one).
+`ports` (listen addresses and free ports), `running` (a running server and stopping
+it), `starting` (starting the best of the emulators given).
+
+Services are not looked up here (a service imports this package for its Emulator and
+Launch): the registry, writers.services, knows which emulators each service has and
+starts them by service name (`start_emulator`, `start_emulators`, `banner`, ...).
 
 No Locust import here: usable from any Python program.
 """
 
 from __future__ import annotations
 
-from writers.emulators.catalog import (
-    all_emulators,
-    available_emulators,
-    check_port_base,
-    display_name,
-    emulator_names,
-    emulators_for,
-    find_emulator,
-    max_port_base,
-    port_offsets,
-    service_names,
-    why_unavailable,
-)
 from writers.emulators.common import (
     BIND_ENV,
     BIND_PRELOAD,
@@ -79,7 +70,7 @@ from writers.emulators.ports import (
     which,
 )
 from writers.emulators.running import RunningEmulator
-from writers.emulators.starting import _start_time, _sweep_stale_workdirs, banner, start_emulator, start_emulators
+from writers.emulators.starting import _start_time, _sweep_stale_workdirs, start_one_of
 
 __all__ = [
     "BIND_ENV",
@@ -98,32 +89,19 @@ __all__ = [
     "_start_time",  # the tests check the stale-workdir sweep through these two
     "_sweep_stale_workdirs",
     "accepts",
-    "all_emulators",
     "api_port",
-    "available_emulators",
-    "banner",
     "check_bind",
     "check_port",
-    "check_port_base",
     "connect_host",
-    "display_name",
-    "emulator_names",
-    "emulators_for",
     "ensure_free",
-    "find_emulator",
     "free_ports",
-    "max_port_base",
     "node_launch",
     "node_modules_dir",
     "npm_emulator",
     "npm_package",
     "npm_unavailable",
     "package_bin",
-    "port_offsets",
-    "service_names",
-    "start_emulator",
-    "start_emulators",
+    "start_one_of",
     "which",
-    "why_unavailable",
     "with_moto",
 ]

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from writers.emulators.catalog import display_name
 from writers.emulators.common import LOOPBACK, log
 
 _STOP_GRACE_SECONDS = 10.0
@@ -26,6 +25,7 @@ class RunningEmulator:
     service: str
     name: str
     endpoint: str
+    shown: str = field(default="", repr=False)  # the service as Locust shows it ("DynamoDB"), for the log
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     ports: tuple[int, ...] = field(default=(), repr=False)
     log_path: Path | None = field(default=None, repr=False)
@@ -66,7 +66,7 @@ class RunningEmulator:
                 shutil.rmtree(self.workdir, ignore_errors=True)
             RUNNING.discard(self)
         if self.process is not None:
-            log.info("stopped %s (%s) at %s", self.name, display_name(self.service), self.endpoint)
+            log.info("stopped %s (%s) at %s", self.name, self.shown or self.service, self.endpoint)
 
 
 RUNNING: set[RunningEmulator] = set()

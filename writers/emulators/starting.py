@@ -1,4 +1,7 @@
-"""Starting an emulator: the server process, its work dir, waiting until it answers, retries."""
+"""Starting an emulator: the server process, its work dir, waiting until it answers, retries.
+
+The emulators to choose from are given (the registry, writers.services, looks them up
+by service and starts them by service name: `start_emulator`, `start_emulators`)."""
 
 from __future__ import annotations
 
@@ -13,10 +16,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from writers.emulators.catalog import check_port_base, display_name, emulators_for, port_offsets, workload_for
 from writers.emulators.common import LOOPBACK, EmulatorError, log
 from writers.emulators.launch import Emulator, Launch
 from writers.emulators.ports import check_bind, check_port, connect_host
@@ -130,14 +132,14 @@ def _sweep_stale_workdirs() -> None:
 
 
 def _spawn(
-    service: str, chosen: Emulator, timeout: float, bind: str = LOOPBACK, port: int | None = None
+    service: str, shown: str, chosen: Emulator, timeout: float, bind: str = LOOPBACK, port: int | None = None
 ) -> RunningEmulator:
     """One attempt to start ``chosen``; raises EmulatorError (after cleaning up)."""
     name = chosen.name
     _sweep_stale_workdirs()
     workdir = Path(tempfile.mkdtemp(prefix=f"{_WORKDIR_PREFIX}{name}-"))
     log_path = workdir / "server.log"
-    emulator = RunningEmulator(service=service, name=name, endpoint="", workdir=workdir, bind=bind)
+    emulator = RunningEmulator(service=service, name=name, endpoint="", shown=shown, workdir=workdir, bind=bind)
     try:
         try:
             launch = chosen.launch(workdir, bind, port)
@@ -197,8 +199,7 @@ def _port_clash(error: EmulatorError) -> bool:
     return any(clue in text for clue in ("address already in use", "eaddrinuse", "port allocation failed"))
 
 
-def _choose(service: str, prefer: str | None) -> Emulator:
-    choices = emulators_for(service)
+def _choose(choices: Sequence[Emulator], service: str, shown: str, prefer: str | None) -> Emulator:
     if prefer is not None:
         name = prefer.lower()
         preferred = next((e for e in choices if e.name == name), None)
@@ -216,42 +217,42 @@ def _choose(service: str, prefer: str | None) -> Emulator:
             if reasons:
                 log.warning(
                     "%s: falling back to %s because %s",
-                    display_name(service), emulator.name, "; ".join(reasons),
+                    shown, emulator.name, "; ".join(reasons),
                 )  # fmt: skip
             return emulator
         reasons.append(f"{emulator.name} is unavailable ({reason})")
     raise EmulatorError(f"no emulator can run for {service}: {'; '.join(reasons)}")
 
 
-def start_emulator(
-    service: str,
+def start_one_of(
+    choices: Sequence[Emulator],
     *,
+    service: str,
+    shown: str,
     prefer: str | None = None,
     timeout: float = 30.0,
     bind: str = LOOPBACK,
     port: int | None = None,
 ) -> RunningEmulator:
-    """Start the best available emulator for ``service`` and wait until it answers.
+    """Start the best available of ``choices`` (most preferred first) for ``service``
+    (shown in the log as ``shown``: "DynamoDB") and wait until it answers.
 
-    ``prefer`` names one emulator for that service (``"moto"`` forces moto); without
-    it the fast one is used, falling back to moto, with a warning, when missing.
+    ``prefer`` names one of them (``"moto"`` forces moto); without it the first that can
+    run here is used, falling back to the next, with a warning, when one is missing.
     ``bind`` is the IPv4 address every server of the emulator listens on (default
     127.0.0.1; 0.0.0.0 means every interface, for a container only: the endpoint
     then names 127.0.0.1). ``port`` fixes the client-facing port (default: a free
     one); an emulator's internal ports are free picks either way.
     """
-    key = str(service).lower()
-    workload_for(key)
     bind = check_bind(bind)
     if port is not None:
         port = check_port(port)
-    chosen = _choose(key, prefer)
-    shown = display_name(key)
+    chosen = _choose(choices, service, shown, prefer)
     if chosen.warning:
         log.warning("%s: %s", shown, chosen.warning)
     for attempt in range(1, _PORT_RETRIES + 1):
         try:
-            emulator = _spawn(key, chosen, timeout, bind, port)
+            emulator = _spawn(service, shown, chosen, timeout, bind, port)
         except EmulatorError as error:
             if attempt < _PORT_RETRIES and _port_clash(error):
                 log.info("%s: port taken between choosing and binding, retrying", chosen.name)
@@ -263,40 +264,3 @@ def start_emulator(
             log.info("%s -> %s at %s (listening on %s)", shown, chosen.name, emulator.endpoint, bind)
         return emulator
     raise AssertionError("unreachable")
-
-
-def start_emulators(
-    services: Sequence[str],
-    *,
-    prefer: str | None = None,
-    timeout: float = 30.0,
-    bind: str = LOOPBACK,
-    port_base: int | None = None,
-) -> list[RunningEmulator]:
-    """Start one emulator per service; on any failure stop those already started.
-
-    With ``port_base`` N, each service listens on N + its offset (``port_offsets``:
-    DynamoDB on N, S3 on N + 1, ...), whichever of them are asked for.
-    """
-    keys = [str(service).lower() for service in services]
-    for key in keys:
-        workload_for(key)  # an unknown service: before anything starts
-    bind = check_bind(bind)
-    if port_base is not None:
-        port_base = check_port_base(port_base)
-    offsets = port_offsets()
-    started: list[RunningEmulator] = []
-    try:
-        for key in keys:
-            port = None if port_base is None else port_base + offsets[key]
-            started.append(start_emulator(key, prefer=prefer, timeout=timeout, bind=bind, port=port))
-    except BaseException:
-        for emulator in started:
-            emulator.stop()
-        raise
-    return started
-
-
-def banner(emulators: Iterable[RunningEmulator]) -> str:
-    """One line per emulator: ``DynamoDB -> dynalite at http://127.0.0.1:45123``."""
-    return "\n".join(f"{display_name(e.service)} -> {e.name} at {e.endpoint}" for e in emulators)

@@ -23,7 +23,7 @@ from writers.faults import ServiceFaults
 from writers.records import BookRecords, faker_pools
 from writers.target import Endpoint
 
-if TYPE_CHECKING:  # only named in annotations: the emulators and prices look services up in the registry
+if TYPE_CHECKING:  # only named in annotations
     from writers.emulators import Emulator
     from writers.pricing import Billing
 

@@ -15,13 +15,15 @@ the record; a part given up aborts the upload once no part is in flight any more
 Addressing: path-style (`/bucket/key`) on custom endpoints, virtual-hosted
 (`https://bucket.s3.<region>.amazonaws.com/key`) on AWS when the name allows it.
 
-One module per job: `sizes` (size notation and S3's limits), `options` (flags and their
-checks), `content` (bodies), `addressing` (where requests go), `calls`, `keys` (the
-stream of objects to write), `workload` (calls from records; the bucket), `service`
-(what S3 is to a boto3 client).
+One module per job, as every service: `service` (what S3 is to a client), `options`
+(flags and their checks), `sizes` (size notation and S3's limits), `content` (bodies),
+`addressing` (where requests go), `calls`, `keys` (the stream of objects to write),
+`billing`, `emulator` (SeaweedFS, moto), `faults` (its answers in the fault proxy),
+`workload` (calls from records; the bucket).
 """
 
 from writers.services.s3.addressing import BucketAddress, S3Target, address_for
+from writers.services.s3.billing import BILLING, S3Billing
 from writers.services.s3.calls import (
     AbortMultipartUpload,
     CompleteMultipartUpload,
@@ -33,6 +35,8 @@ from writers.services.s3.calls import (
     UploadPart,
 )
 from writers.services.s3.content import OFFSET_STEP, OFFSETS, Body, ContentBlock
+from writers.services.s3.emulator import EMULATORS
+from writers.services.s3.faults import S3Faults, bucket_of, error_answer
 from writers.services.s3.keys import ObjectRecords
 from writers.services.s3.options import S3Options
 from writers.services.s3.service import SERVICE
@@ -42,6 +46,8 @@ from writers.services.s3.workload import S3Workload
 WORKLOAD = S3Workload
 
 __all__ = [
+    "BILLING",
+    "EMULATORS",
     "OFFSETS",
     "OFFSET_STEP",
     "SERVICE",
@@ -59,13 +65,17 @@ __all__ = [
     "MultipartUpload",
     "ObjectRecords",
     "PutObject",
+    "S3Billing",
     "S3Call",
+    "S3Faults",
     "S3Options",
     "S3Target",
     "S3Workload",
     "TiB",
     "UploadPart",
     "address_for",
+    "bucket_of",
+    "error_answer",
     "format_size",
     "parse_distribution",
     "parse_size",
