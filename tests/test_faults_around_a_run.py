@@ -1,4 +1,4 @@
-"""Faults around a run (issue #7): the emulator killed and restarted mid-run, a worker
+"""Faults around a run: the emulator killed and restarted mid-run, a worker
 killed, an endpoint that refuses or never answers, wrong credentials against a
 signature-checking server, and bad input not covered by test_bad_input.py.
 
@@ -12,10 +12,8 @@ import csv
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +33,7 @@ from helpers import (
     run_locust,
     unique,
 )
+from helpers.raw_servers import Blackhole
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, free_ports, start_emulator
 from writers.services import SERVICES, WorkloadOptions
@@ -299,40 +298,6 @@ def test_unreachable_endpoint_without_provisioning_is_one_error_line_too(tmp_pat
     assert_no_traceback(result)
 
 
-class Blackhole:
-    """Accepts connections and reads whatever comes, never answers (a stuck server), but for
-    HEAD requests (the bucket check before the swarm), answered 200 at once."""
-
-    def __init__(self) -> None:
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
-        self.connections: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self.server.accept()
-            except OSError:
-                return
-            self.connections.append(connection)
-            threading.Thread(target=self._drain, args=(connection,), daemon=True).start()
-
-    @staticmethod
-    def _drain(connection: socket.socket) -> None:
-        try:
-            while data := connection.recv(65536):
-                if data.startswith(b"HEAD "):
-                    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        self.server.close()
-        for connection in self.connections:
-            connection.close()
-
-
 @pytest.fixture
 def blackhole() -> Iterator[Blackhole]:
     server = Blackhole()
@@ -480,7 +445,7 @@ def test_service_limits(tmp_path: Path, service: str, flags: list[str], flag: st
     assert len(lines) == 1 and flag in lines[0] and len(lines[0]) < 200, result.tail()
 
 
-# --------------------------------------------------------------------------- issue 18: the end of a run
+# --------------------------------------------------------------------------- the end of a run
 
 
 def sigterm_when(run: LocustProcess, text: str, after: float, timeout: float = 40) -> float:
@@ -576,7 +541,7 @@ def test_sigterm_to_a_master_with_two_workers_verifies_once(dynalite: RunningEmu
         assert "verify" not in worker.output and "Traceback" not in worker.output, worker.tail()
 
 
-# --------------------------------------------------------------------------- issue 18: errors that repeat
+# --------------------------------------------------------------------------- errors that repeat
 
 
 def test_a_table_keyed_otherwise_is_refused_before_the_swarm(dynalite: RunningEmulator, tmp_path: Path) -> None:
@@ -684,7 +649,7 @@ def test_a_dead_endpoint_ends_the_run_and_verify_says_it_could_not_run(tmp_path:
     assert result.summary["verdicts"].keys() >= {"5", "8"}
 
 
-# --------------------------------------------------------------------------- issue 18: a lost worker
+# --------------------------------------------------------------------------- a lost worker
 
 
 def distributed(tmp_path: Path, master_flags: list[str], workers: int) -> tuple[LocustProcess, list[LocustProcess]]:
@@ -755,7 +720,7 @@ def test_a_lost_worker_with_none_left_is_never_a_success(dynalite: RunningEmulat
     assert len(lines) == 1, result.tail()
 
 
-# --------------------------------------------------------------------------- issue 18: limits
+# --------------------------------------------------------------------------- limits
 
 
 def test_a_huge_records_per_task_stays_small_in_memory(dynalite: RunningEmulator, tmp_path: Path) -> None:

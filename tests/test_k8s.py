@@ -792,7 +792,9 @@ def test_local_overlay_runs_against_its_endpoint_settings(
         ports = [dynalite.port, *(s.getsockname()[1] for s in listeners)]
         hosts = {f"aws-emulators:{4566 + i}": f"127.0.0.1:{port}" for i, port in enumerate(ports)}
         job = master(docs)
-        for init in pod_spec(job).get("initContainers", []):
+        inits = pod_spec(job).get("initContainers", [])
+        assert inits, "the local overlay's master has no init container to wait for its endpoints"
+        for init in inits:
             pod = Pod(docs, job, init, tmp_path / init["name"], hosts=hosts)
             done = subprocess.run(pod.argv(), cwd=ROOT, env=pod.env(), capture_output=True, text=True, timeout=30)
             assert done.returncode == 0, done.stdout + done.stderr
