@@ -31,16 +31,13 @@ import boto3
 import pytest
 import yaml
 from botocore.config import Config as BotoConfig
-from helpers import SharedEmulators
+from helpers import LOCUST, SharedEmulators
 from prometheus_client.parser import text_string_to_metric_families
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK = ROOT / "scripts" / "k8s_check.sh"
-LOCUST = ROOT / ".venv" / "bin" / "locust"
-if not LOCUST.exists():
-    LOCUST = Path(sys.executable).parent / "locust"
 PYTHON = Path(sys.executable)
 
 OVERLAYS = ("base", "web", "headless", "local", "irsa")  # each one a run: master, workers, ...
