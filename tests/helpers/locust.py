@@ -293,19 +293,24 @@ class LocustCluster:
         env: Mapping[str, str] | None = None,
         headless: bool = True,
         credentials: bool = True,
+        worker_args: Sequence[str] = (),
+        worker_env: Mapping[str, str] | None = None,
+        port: int | None = None,
     ) -> LocustCluster:
-        """`--expect-workers` is the number of workers; `headless`, `credentials` as for `LocustProcess`."""
-        (port,) = free_ports(1)
+        """`--expect-workers` is the number of workers; `headless`, `credentials` as for
+        `LocustProcess`; the workers get `worker_args` and `worker_env` (else `env`) too;
+        the master listens on `port` (else a free one)."""
+        port = port or free_ports(1)[0]
         master = LocustProcess(
             locustfile,
             ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
              "--expect-workers", str(workers), *master_args],
             cwd / "master", env=env, headless=headless, credentials=credentials,
         )  # fmt: skip
-        worker_args = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
+        joining = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port), *worker_args]
         started = [
             LocustProcess(
-                locustfile, worker_args, cwd / f"worker-{i}", env=env, headless=False, credentials=credentials
+                locustfile, joining, cwd / f"worker-{i}", env=worker_env or env, headless=False, credentials=credentials
             )
             for i in range(1, workers + 1)
         ]
