@@ -174,6 +174,8 @@ def test_every_overlay_renders_and_validates(rendered: dict[str, list[dict[str, 
 
 def test_every_container_is_locked_down(rendered: dict[str, list[dict[str, Any]]]) -> None:
     for name, docs in rendered.items():
+        assert workloads(docs), name  # each overlay's pods are checked below
+        assert any(selects(MASTER_LABELS, pod_labels(w)) for w in workloads(docs)), name  # its /reports too
         for workload in workloads(docs):
             where = f"{name}: {workload['kind']}/{workload['metadata']['name']}"
             spec = pod_spec(workload)
@@ -409,9 +411,10 @@ def test_dockerfile_builds_the_image_the_manifests_use(rendered: dict[str, list[
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()}
     assert {".venv", "**/node_modules", "reports", ".git"} <= ignored
     # Every /app path a manifest names exists in the repository and is copied into the image.
-    for name, docs in rendered.items():
-        text = yaml.safe_dump_all(docs)
-        for path in set(re.findall(r"/app/([\w./-]+)", text)):
+    named = {name: set(re.findall(r"/app/([\w./-]+)", yaml.safe_dump_all(docs))) for name, docs in rendered.items()}
+    assert "locustfiles/dynamodb.py" in named["base"], named["base"]  # the paths were found (LOCUST_LOCUSTFILE)
+    for name, paths in named.items():
+        for path in paths:
             assert (ROOT / path).exists(), f"{name} names /app/{path}, missing from the repository"
             assert re.search(rf"^COPY .*\b{re.escape(path.split('/')[0])}/", dockerfile, re.M), path
 

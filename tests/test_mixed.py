@@ -303,6 +303,7 @@ def test_find_max_raises_both_rates_in_proportion_and_names_the_service_that_bre
     assert "first to break its objective: dynamodb" in run.output
     (page,) = (tmp_path / "reports").glob("*.html")
     assert '<b id="first-breach">dynamodb</b>' in page.read_text()
+    assert search["steps"], json.dumps(search, indent=1)
     for step in search["steps"]:  # every step: each service at half the run's rate
         assert step["by_service"]["dynamodb"]["rate"] == step["by_service"]["sqs"]["rate"] == round(step["rate"] / 2, 1)
 

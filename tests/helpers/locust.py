@@ -132,7 +132,8 @@ class LocustProcess:
     run in the reader thread (e.g. to change the proxy when the run reaches a point).
     `headless` adds --headless, no report and a --summary-json read back by `finish`;
     `credentials` adds the local emulators' keys to the environment; `prefix` runs the
-    command through another (e.g. `ip netns exec NAME`, which execs it: same process).
+    command through another (e.g. `ip netns exec NAME`, which execs it: same process);
+    `preexec_fn` runs in the child before Locust starts (e.g. to set a resource limit).
     It ends by `finish` (its own exit), `stop` (SIGTERM, as an operator) or `kill`.
     """
 
@@ -146,6 +147,7 @@ class LocustProcess:
         headless: bool = True,
         credentials: bool = True,
         prefix: Sequence[str] = (),
+        preexec_fn: Callable[[], object] | None = None,
     ) -> None:
         self.cwd = cwd
         self.cwd.mkdir(parents=True, exist_ok=True)
@@ -169,6 +171,7 @@ class LocustProcess:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,  # a hung run is killed with all it started
+            preexec_fn=preexec_fn,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
