@@ -33,13 +33,12 @@ from botocore.config import Config
 from helpers import (
     DYNAMODB_LOCUSTFILE,
     HEADLESS,
-    LOCUST,
     PROJECT_ROOT,
+    LocustProcess,
     RunLocust,
     SharedEmulators,
     headless_locust,
     legend_overlaps,
-    locust_env,
     require_chromium,
     stats_totals,
 )
@@ -550,17 +549,16 @@ def test_distributed_run_reports_rows_from_both_workers(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     (port,) = free_ports(1)
     args = [
-        str(LOCUST), "-f", str(DYNAMODB_LOCUSTFILE), "--headless", "--processes", "2", "-u", "2", "-r", "2",
+        "--headless", "--processes", "2", "-u", "2", "-r", "2",
         "-t", "30s", "--max-records", "2000", "--records-per-task", "50", "--target", "local",
         "--report-dir", str(reports), "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
         "--master-port", str(port), "GeventUser",
     ]  # fmt: skip
     started = time.monotonic()
-    result = subprocess.run(
-        args, cwd=tmp_path, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL,
-        env=locust_env({"AWS_SECRET_ACCESS_KEY": ENV_SECRET}),
-    )  # fmt: skip
-    output = result.stdout + result.stderr
+    secret = {"AWS_SECRET_ACCESS_KEY": ENV_SECRET}
+    run = LocustProcess(DYNAMODB_LOCUSTFILE, args, tmp_path, env=secret, headless=False, credentials=False)
+    result = run.finish(timeout=90)
+    output = result.output
     assert result.returncode == 0, output[-3000:]
     assert time.monotonic() - started < 60
     data, html, json_path = _reports(reports)
