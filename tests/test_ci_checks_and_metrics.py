@@ -31,6 +31,7 @@ from helpers import (
     PROJECT_ROOT,
     USER_CLASSES,
     FaultProxy,
+    LocustCluster,
     LocustProcess,
     LocustResult,
     SharedEmulators,
@@ -333,28 +334,24 @@ def test_metrics_port_and_checks_on_the_master_of_two_workers(dynalite: RunningE
     """The master scrapes and judges for both workers; the workers (with --otel) export their
     own figures, each labelled with its own worker id."""
     master_port, metrics_port = free_ports(2)
-    master = LocustProcess(
+    args = [
+        "-u", "2", "-r", "2", "-t", "8s", "--concurrency", "2", "--metrics-port", str(metrics_port),
+        "--metrics-host", "127.0.0.1", "--check-p99-ms", "0.001", "--check-error-ratio", "0", *dynamo(dynalite),
+        "GeventUser",
+    ]  # fmt: skip
+    with LocustCluster.on_loopback(
         locustfile("dynamodb"),
-        ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port),
-         "--expect-workers", "2", "-u", "2", "-r", "2", "-t", "8s", "--concurrency", "2",
-         "--metrics-port", str(metrics_port), "--metrics-host", "127.0.0.1", "--check-p99-ms", "0.001",
-         "--check-error-ratio", "0", *dynamo(dynalite), "GeventUser"],
-        tmp_path / "master",
-    )  # fmt: skip
-    worker_args = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port), "--otel"]
-    workers = [
-        LocustProcess(locustfile("dynamodb"), worker_args, tmp_path / f"worker-{i}", env=OTEL_CONSOLE, headless=False)
-        for i in (1, 2)
-    ]
-    try:
-        master.wait_for("All users spawned", timeout=40)
+        args,
+        tmp_path,
+        workers=2,
+        worker_args=["--otel"],
+        worker_env=OTEL_CONSOLE,
+        port=master_port,
+    ) as cluster:
+        cluster.master.wait_for("All users spawned", timeout=40)
         time.sleep(5)  # workers report every 3 s
         samples = scrape(metrics_port)
-        result = master.finish(timeout=40)
-        worker_results = [worker.finish(timeout=30) for worker in workers]
-    finally:
-        for process in (master, *workers):
-            process.kill()
+        result, worker_results = cluster.finish(timeout=40, workers_timeout=30)
 
     by_worker = samples["aws_load_worker_records_acked_total"]
     assert len(by_worker) == 2 and all(value > 0 for _, value in by_worker), by_worker

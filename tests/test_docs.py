@@ -139,6 +139,15 @@ def test_flag_reference_names_every_flag(flags_by_file: dict[Path, list[Group]])
         if f"`{option}`" not in page
     ]
     assert not missing, f"run scripts/flag_reference.py; missing from {FLAGS_PAGE.name}: {missing}"
+    # the flags were really read: every locustfile, each with its own and the common ones
+    read = {
+        path.stem: {option for group in groups for flag in group.flags for option in flag.options}
+        for path, groups in flags_by_file.items()
+    }
+    own = {"dynamodb": "--table", "s3": "--bucket", "sqs": "--queue", "kinesis": "--stream", "pipeline": "--pipeline"}
+    assert set(read) >= {*own, "mixed"}, sorted(read)
+    for name, options in read.items():
+        assert {"--target", "--rate", "--max-records", "--verify", own.get(name, "--target")} <= options, name
 
 
 def test_mkdocs_builds_strict(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Every attempt visible (issue 18): a request the server read and then dropped without
+"""Every attempt visible: a request the server read and then dropped without
 answering is exactly one network failure, retried by the driver where it shows, never
 sent again silently inside a transport.
 
@@ -6,8 +6,9 @@ The answer to a dropped request is unknown (the server may have done what it ask
 only a connection found closed *before* anything was sent on it may be replaced quietly.
 Two servers whose behaviour makes the right count known in advance:
 
-- a constructed one here: it reads every request in full on kept-alive connections and
-  closes the connection without a word on every Nth request (DynamoDB POST, S3 PUT);
+- a constructed one (helpers/raw_servers.py): it reads every request in full on kept-alive
+  connections and closes the connection without a word on every Nth request (DynamoDB
+  POST, S3 PUT);
 - scripts/fault_proxy.py with `--drop-rate` in front of the real emulators of all three
   services: its `dropped` counter says how many requests it read and dropped.
 
@@ -17,15 +18,12 @@ the requests the server read, and every record must be acknowledged in the end.
 
 from __future__ import annotations
 
-import hashlib
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from helpers import FaultProxy, SharedEmulators, drive
+from helpers.raw_servers import DropEveryNth
 
 from writers.calls import Attempt
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
@@ -53,83 +51,6 @@ def network_failures(attempts: list[Attempt]) -> int:
 
 
 # --------------------------------------------------------------------------- a constructed server
-
-
-class DropEveryNth:
-    """Reads each request in full (Content-Length or chunked body, `Expect: 100-continue`
-    honoured) on kept-alive connections; the Nth, 2Nth, ... request it reads is never
-    answered: the connection is closed instead. Others get a minimal valid answer: `{}`
-    to a POST (DynamoDB PutItem), an ETag to a PUT (S3 PutObject)."""
-
-    def __init__(self, every: int) -> None:
-        self.every = every
-        self.requests = 0
-        self.dropped = 0
-        self.connections = 0
-        self._lock = threading.Lock()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def close(self) -> None:
-        self.listener.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            with self._lock:
-                self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        reader = conn.makefile("rb")
-        with conn, reader:
-            while True:
-                try:
-                    request = self._read_request(conn, reader)
-                except (OSError, ValueError):
-                    return
-                if request is None:
-                    return
-                method, body = request
-                with self._lock:
-                    self.requests += 1
-                    drop = self.requests % self.every == 0
-                    self.dropped += drop
-                if drop:
-                    return  # read in full, never answered
-                if method == "PUT":
-                    etag = hashlib.md5(body).hexdigest()
-                    conn.sendall(f'HTTP/1.1 200 OK\r\nETag: "{etag}"\r\nContent-Length: 0\r\n\r\n'.encode())
-                else:
-                    conn.sendall(
-                        b"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: 2\r\n\r\n{}"
-                    )
-
-    @staticmethod
-    def _read_request(conn: socket.socket, reader: Any) -> tuple[str, bytes] | None:
-        line = reader.readline()
-        if not line:
-            return None
-        method = line.split(b" ", 1)[0].decode()
-        headers: dict[str, str] = {}
-        while (header := reader.readline()) not in (b"\r\n", b"\n", b""):
-            name, _, value = header.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
-        if headers.get("expect", "").lower() == "100-continue":
-            conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            chunks = []
-            while size := int(reader.readline().split(b";")[0], 16):
-                chunks.append(reader.read(size))
-                reader.readline()
-            while reader.readline() not in (b"\r\n", b"\n", b""):  # trailers
-                pass
-            return method, b"".join(chunks)
-        return method, reader.read(int(headers.get("content-length", "0")))
 
 
 @pytest.fixture

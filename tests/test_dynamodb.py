@@ -146,6 +146,7 @@ def test_get_item_of_written_item(dynamodb_endpoint: Endpoint, table: str, strat
     totals, attempts = drive(strategy, calls, dynamodb_endpoint)
 
     assert totals == Totals(calls=6, acked=0, retried_items=0, given_up_items=0, failures=0)  # reads ack nothing
+    assert len(attempts) == 6  # one each, every one checked below
     by_key = {r["isbn"]: r for r in records}
     for attempt in attempts:
         assert isinstance(attempt.call, GetItem)
@@ -440,6 +441,7 @@ def test_closed_port_is_a_network_error(strategy: str) -> None:
     totals, attempts = drive(make_strategy(strategy, endpoint, timeout=0.5), [call], policy=policy)
 
     assert totals == Totals(calls=2, acked=0, retried_items=1, given_up_items=1, failures=2)
+    assert len(attempts) == 2  # the call and its retry, both checked below
     for attempt in attempts:
         assert attempt.error is not None
         assert attempt.error.kind is FailureKind.NETWORK

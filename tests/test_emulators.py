@@ -498,62 +498,59 @@ def _no_probe_binds(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(emulator_ports, "ensure_free", lambda host, port: port)
 
 
-def test_wildcard_bind_reaches_every_launcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """--bind 0.0.0.0 (the k8s pod) goes to every server's own option; nothing is bound here."""
+EMULATORS = sorted(registry.all_emulators())
+
+
+@pytest.mark.parametrize("name", EMULATORS)
+def test_wildcard_bind_reaches_every_launcher(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--bind 0.0.0.0 (the k8s pod) goes to every server's own option; nothing is bound here.
+    One case per launcher: one that cannot run here is a skip with its reason, not a pass."""
+    # every emulator is checked below: a new one cannot pass without a check
+    assert name in {"dynalite", "moto", "fauxqs", "seaweedfs", "kinesalite"}, name
     _no_probe_binds(monkeypatch)
-    launches = {}
-    for name in registry.all_emulators():
-        if registry.why_unavailable(name) is None:
-            workdir = tmp_path / name
-            workdir.mkdir()
-            launches[name] = registry.find_emulator(name).launch(
-                workdir, "0.0.0.0", 4567 if name == "seaweedfs" else 4566
-            )
-    if "dynalite" in launches:
-        argv = launches["dynalite"].argv
+    why = registry.why_unavailable(name)
+    if why is not None:
+        pytest.skip(f"{name} cannot run here: {why}")
+    launch = registry.find_emulator(name).launch(tmp_path, "0.0.0.0", 4567 if name == "seaweedfs" else 4566)
+    if name == "dynalite":
+        argv = launch.argv
         assert argv[argv.index("--host") + 1] == "0.0.0.0" and argv[argv.index("--port") + 1] == "4566"
-    if "moto" in launches:
-        argv = launches["moto"].argv
+    elif name == "moto":
+        argv = launch.argv
         assert argv[argv.index("-H") + 1] == "0.0.0.0" and argv[argv.index("-p") + 1] == "4566"
-    if "fauxqs" in launches:
-        assert launches["fauxqs"].env == {emulators.BIND_ENV: "0.0.0.0"}
-        assert launches["fauxqs"].argv[-1] == "4566"
-    if "seaweedfs" in launches:
-        launch = launches["seaweedfs"]
+    elif name == "fauxqs":
+        assert launch.env == {emulators.BIND_ENV: "0.0.0.0"}
+        assert launch.argv[-1] == "4566"
+    elif name == "seaweedfs":
         # listens everywhere, but its parts reach each other on a connectable address
         assert "-ip.bind=0.0.0.0" in launch.argv and "-ip=127.0.0.1" in launch.argv
         assert launch.port == 4567 and "-s3.port=4567" in launch.argv and "-s3.port.grpc=14567" in launch.argv
         others = [a for a in launch.argv if a.startswith(("-master.port=", "-volume.port=", "-filer.port="))]
         assert len(others) == 3 and all(int(a.split("=")[1]) > 40000 for a in others), "free picks"
-    if "kinesalite" in launches:  # no host option: bound by the preload, told by its variable
-        launch = launches["kinesalite"]
+    else:  # kinesalite: no host option: bound by the preload, told by its variable
         assert launch.env == {emulators.BIND_ENV: "0.0.0.0"} and "--require" in launch.argv
         assert launch.argv[launch.argv.index("--port") + 1] == "4566"
-    if not launches:
-        pytest.skip("no emulator can run here")
-    # every emulator that launched was checked above: a new one cannot pass without a check
-    assert set(launches) <= {"dynalite", "moto", "fauxqs", "seaweedfs", "kinesalite"}, sorted(launches)
 
 
-def test_default_bind_is_loopback_everywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Never 0.0.0.0 unless asked: the default reaches every launcher as 127.0.0.1."""
+def test_start_functions_bind_loopback_by_default() -> None:
+    """Never 0.0.0.0 unless asked."""
     import inspect
 
     for function in (start_emulator, registry.start_emulators):
         assert inspect.signature(function).parameters["bind"].default == "127.0.0.1"
+
+
+@pytest.mark.parametrize("name", EMULATORS)
+def test_default_bind_is_loopback_everywhere(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default reaches every launcher as 127.0.0.1; one that cannot run here is a skip."""
     monkeypatch.setenv(emulators.BIND_ENV, "0.0.0.0")  # ignored: the launcher sets it
     _no_probe_binds(monkeypatch)
-    checked: list[str] = []
-    for name in registry.all_emulators():
-        if registry.why_unavailable(name) is None:
-            workdir = tmp_path / name
-            workdir.mkdir()
-            launch = registry.find_emulator(name).launch(workdir, emulators.LOOPBACK, None)
-            assert not any("0.0.0.0" in arg for arg in launch.argv), launch.argv
-            assert launch.env.get(emulators.BIND_ENV, "127.0.0.1") == "127.0.0.1"
-            checked.append(name)
-    if not checked:
-        pytest.skip("no emulator can run here")
+    why = registry.why_unavailable(name)
+    if why is not None:
+        pytest.skip(f"{name} cannot run here: {why}")
+    launch = registry.find_emulator(name).launch(tmp_path, emulators.LOOPBACK, None)
+    assert not any("0.0.0.0" in arg for arg in launch.argv), launch.argv
+    assert launch.env.get(emulators.BIND_ENV, "127.0.0.1") == "127.0.0.1"
 
 
 WILDCARD_FAKE_SERVER = """
@@ -711,10 +708,12 @@ def test_missing_node_and_weed_fall_back_to_moto(tmp_path: Path, monkeypatch: py
     assert registry.why_unavailable("dynalite") == "node is not on PATH"
     assert registry.why_unavailable("fauxqs") == "node is not on PATH"
     assert registry.why_unavailable("seaweedfs") is not None
-    if registry.why_unavailable("moto") is None:
-        assert available_emulators("dynamodb") == ["moto"]
-        assert available_emulators("s3") == ["moto"]
-        assert available_emulators("sqs") == ["moto"]
+    why_not_moto = registry.why_unavailable("moto")
+    if why_not_moto is not None:
+        pytest.skip(f"moto cannot run here: {why_not_moto}")
+    assert available_emulators("dynamodb") == ["moto"]
+    assert available_emulators("s3") == ["moto"]
+    assert available_emulators("sqs") == ["moto"]
 
 
 @pytest.mark.timeout(30)

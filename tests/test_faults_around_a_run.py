@@ -1,4 +1,4 @@
-"""Faults around a run (issue #7): the emulator killed and restarted mid-run, a worker
+"""Faults around a run: the emulator killed and restarted mid-run, a worker
 killed, an endpoint that refuses or never answers, wrong credentials against a
 signature-checking server, and bad input not covered by test_bad_input.py.
 
@@ -12,10 +12,8 @@ import csv
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +24,7 @@ from helpers import (
     CREDENTIALS,
     USER_CLASSES,
     FaultProxy,
+    LocustCluster,
     LocustProcess,
     LocustResult,
     SharedEmulators,
@@ -35,6 +34,7 @@ from helpers import (
     run_locust,
     unique,
 )
+from helpers.raw_servers import Blackhole
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator, free_ports
 from writers.services import SERVICES, WorkloadOptions, start_emulator
@@ -212,33 +212,21 @@ def test_threaded_strategy_closes_its_sockets_after_a_network_error(dynalite: Ru
 def test_worker_killed_mid_run(dynalite: RunningEmulator, tmp_path: Path) -> None:
     """Master and two workers on loopback; one worker is SIGKILLed ~5 s in. The master
     notices it is missing, keeps running with the other until -t ends, and exits 0."""
-    port = closed_port()
     summary = tmp_path / "master" / "summary.json"
-    master = LocustProcess(
-        locustfile("dynamodb"),
-        [
-            "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), "--expect-workers", "2",
-            "-u", "4", "-r", "4", "-t", "15s", "--records-per-task", "20", "--concurrency", "2",
-            "--target", dynalite.endpoint, "--table", unique("workers"), "--exit-code-on-error", "0",
-            "--csv", "stats", "--csv-full-history", "GeventUser", "AiohttpUser",
-        ],
-        tmp_path / "master",
-    )  # fmt: skip
-    worker_args = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
-    workers = [
-        LocustProcess(locustfile("dynamodb"), worker_args, tmp_path / f"worker-{i}", headless=False) for i in (1, 2)
-    ]
-    try:
+    args = [
+        "-u", "4", "-r", "4", "-t", "15s", "--records-per-task", "20", "--concurrency", "2",
+        "--target", dynalite.endpoint, "--table", unique("workers"), "--exit-code-on-error", "0",
+        "--csv", "stats", "--csv-full-history", "GeventUser", "AiohttpUser",
+    ]  # fmt: skip
+    with LocustCluster.on_loopback(locustfile("dynamodb"), args, tmp_path, workers=2) as cluster:
+        master = cluster.master
         spawned = master.wait_for("All users spawned", timeout=40)
         time.sleep(max(0.0, spawned + 5 - (time.monotonic() - master.started)))
-        victim, survivor = workers
+        victim, survivor = cluster.workers
         os.kill(victim.process.pid, signal.SIGKILL)
         killed_at = time.time()
         result = master.finish(timeout=60)
         survivor_result = survivor.finish(timeout=30)
-    finally:
-        for process in (master, *workers):
-            process.kill()
 
     assert result.returncode == 0, result.tail()
     assert_no_traceback(result)
@@ -297,40 +285,6 @@ def test_unreachable_endpoint_without_provisioning_is_one_error_line_too(tmp_pat
     assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0], result.tail()
     assert not [s for s in SWARM_STARTED if s in result.output], result.tail()
     assert_no_traceback(result)
-
-
-class Blackhole:
-    """Accepts connections and reads whatever comes, never answers (a stuck server), but for
-    HEAD requests (the bucket check before the swarm), answered 200 at once."""
-
-    def __init__(self) -> None:
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
-        self.connections: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self.server.accept()
-            except OSError:
-                return
-            self.connections.append(connection)
-            threading.Thread(target=self._drain, args=(connection,), daemon=True).start()
-
-    @staticmethod
-    def _drain(connection: socket.socket) -> None:
-        try:
-            while data := connection.recv(65536):
-                if data.startswith(b"HEAD "):
-                    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        self.server.close()
-        for connection in self.connections:
-            connection.close()
 
 
 @pytest.fixture
@@ -480,7 +434,7 @@ def test_service_limits(tmp_path: Path, service: str, flags: list[str], flag: st
     assert len(lines) == 1 and flag in lines[0] and len(lines[0]) < 200, result.tail()
 
 
-# --------------------------------------------------------------------------- issue 18: the end of a run
+# --------------------------------------------------------------------------- the end of a run
 
 
 def sigterm_when(run: LocustProcess, text: str, after: float, timeout: float = 40) -> float:
@@ -545,25 +499,13 @@ def test_sigterm_with_verify_reads_back_once_after_the_writers_stopped(tmp_path:
 
 
 def test_sigterm_to_a_master_with_two_workers_verifies_once(dynalite: RunningEmulator, tmp_path: Path) -> None:
-    port = closed_port()
-    master = LocustProcess(
-        locustfile("dynamodb"),
-        [
-            "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), "--expect-workers", "2",
-            "-u", "4", "-r", "4", "-t", "120s", "--concurrency", "2", "--target", dynalite.endpoint,
-            "--table", unique("sigterm-workers"), "--verify", "GeventUser", "ThreadedUser",
-        ],
-        tmp_path / "master",
-    )  # fmt: skip
-    worker_args = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
-    workers = [LocustProcess(locustfile("dynamodb"), worker_args, tmp_path / f"w{i}", headless=False) for i in (1, 2)]
-    try:
-        sigterm_when(master, "All users spawned", after=4)
-        result = master.finish(timeout=60)
-        worker_results = [worker.finish(timeout=30) for worker in workers]
-    finally:
-        for process in (master, *workers):
-            process.kill()
+    args = [
+        "-u", "4", "-r", "4", "-t", "120s", "--concurrency", "2", "--target", dynalite.endpoint,
+        "--table", unique("sigterm-workers"), "--verify", "GeventUser", "ThreadedUser",
+    ]  # fmt: skip
+    with LocustCluster.on_loopback(locustfile("dynamodb"), args, tmp_path, workers=2) as cluster:
+        sigterm_when(cluster.master, "All users spawned", after=4)
+        result, worker_results = cluster.finish(timeout=60, workers_timeout=30)
 
     assert result.returncode == 0, result.tail()
     assert_no_traceback(result)
@@ -576,7 +518,7 @@ def test_sigterm_to_a_master_with_two_workers_verifies_once(dynalite: RunningEmu
         assert "verify" not in worker.output and "Traceback" not in worker.output, worker.tail()
 
 
-# --------------------------------------------------------------------------- issue 18: errors that repeat
+# --------------------------------------------------------------------------- errors that repeat
 
 
 def test_a_table_keyed_otherwise_is_refused_before_the_swarm(dynalite: RunningEmulator, tmp_path: Path) -> None:
@@ -684,42 +626,29 @@ def test_a_dead_endpoint_ends_the_run_and_verify_says_it_could_not_run(tmp_path:
     assert result.summary["verdicts"].keys() >= {"5", "8"}
 
 
-# --------------------------------------------------------------------------- issue 18: a lost worker
+# --------------------------------------------------------------------------- a lost worker
 
 
-def distributed(tmp_path: Path, master_flags: list[str], workers: int) -> tuple[LocustProcess, list[LocustProcess]]:
-    port = closed_port()
-    master = LocustProcess(
-        locustfile("dynamodb"),
-        ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-         "--expect-workers", str(workers), *master_flags],
-        tmp_path / "master",
-    )  # fmt: skip
-    worker_args = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
-    return master, [
-        LocustProcess(locustfile("dynamodb"), worker_args, tmp_path / f"worker-{i}", headless=False)
-        for i in range(workers)
-    ]
+def distributed(tmp_path: Path, master_flags: list[str], workers: int) -> LocustCluster:
+    return LocustCluster.on_loopback(locustfile("dynamodb"), master_flags, tmp_path, workers=workers)
 
 
 def test_a_lost_workers_records_go_to_the_survivor(dynalite: RunningEmulator, tmp_path: Path) -> None:
     """--max-records 6000 over two workers; one is SIGKILLed after it wrote some: the master
     names it, hands its unwritten records to the other, and the run still reaches 6000."""
     records = 6000
-    master, workers = distributed(
+    cluster = distributed(
         tmp_path,
         ["-u", "2", "-r", "2", "-t", "90s", "--max-records", str(records), "--rate", "400", "--concurrency", "8",
          "--target", dynalite.endpoint, "--table", unique("lost-worker"), "GeventUser"],
         workers=2,
     )  # fmt: skip
-    try:
+    with cluster:
+        master = cluster.master
         master.wait_for("All users spawned", timeout=40)
         time.sleep(4)  # each worker has written ~800 of its 3000
-        os.kill(workers[0].process.pid, signal.SIGKILL)
+        os.kill(cluster.workers[0].process.pid, signal.SIGKILL)
         result = master.finish(timeout=80)
-    finally:
-        for process in (master, *workers):
-            process.kill()
 
     assert result.returncode == 0, result.tail()
     assert_no_traceback(result)
@@ -733,20 +662,18 @@ def test_a_lost_workers_records_go_to_the_survivor(dynalite: RunningEmulator, tm
 
 @pytest.mark.timeout(120)
 def test_a_lost_worker_with_none_left_is_never_a_success(dynalite: RunningEmulator, tmp_path: Path) -> None:
-    master, workers = distributed(
+    cluster = distributed(
         tmp_path,
         ["-u", "1", "-r", "1", "-t", "90s", "--max-records", "100000", "--rate", "200", "--target", dynalite.endpoint,
          "--table", unique("last-worker"), "GeventUser"],
         workers=1,
     )  # fmt: skip
-    try:
+    with cluster:
+        master = cluster.master
         master.wait_for("All users spawned", timeout=40)
         time.sleep(3)
-        os.kill(workers[0].process.pid, signal.SIGKILL)
+        os.kill(cluster.workers[0].process.pid, signal.SIGKILL)
         result = master.finish(timeout=90)  # missed heartbeats (~4 s), then 30 s of grace for a worker to come back
-    finally:
-        for process in (master, *workers):
-            process.kill()
 
     assert result.returncode == 6, result.tail()
     assert_no_traceback(result)
@@ -755,7 +682,7 @@ def test_a_lost_worker_with_none_left_is_never_a_success(dynalite: RunningEmulat
     assert len(lines) == 1, result.tail()
 
 
-# --------------------------------------------------------------------------- issue 18: limits
+# --------------------------------------------------------------------------- limits
 
 
 def test_a_huge_records_per_task_stays_small_in_memory(dynalite: RunningEmulator, tmp_path: Path) -> None:

@@ -8,101 +8,19 @@ from __future__ import annotations
 import datetime
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
+from helpers.raw_servers import SPLIT_BODY, FramingServer
 
 from writers.strategies.http11 import HttpClient, ProtocolError, Response
 from writers.strategies.multiplex import Exchange, Multiplexer
 
-ANSWERS = {
-    b"/length": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Amz-Id: a\r\n\r\nhello",
-    b"/chunked": (
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2;ext=1\r\nlo\r\n0\r\nX-T: 1\r\n\r\n"
-    ),
-    b"/close": b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end",
-    b"/head": b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n",
-    b"/error": b"HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\nx-amzn-query-error: Throttling\r\n\r\n{}",
-    b"/broken": b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nonly part",
-    b"/garbage": b"SSH-2.0-OpenSSH\r\n\r\n",
-}
-SPLIT_BODY = bytes(range(256)) * 400  # 100 KiB: more than a head may be, in the same read
-SPLIT_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(SPLIT_BODY) + SPLIT_BODY
-
-
-class Server:
-    """Answers each request by its path; after answering one, closes the connection when asked."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.connections = 0
-        self.requests: list[bytes] = []
-        self.close_after_next = False
-        self.closed = threading.Event()  # set each time the server closed a connection
-        self.tls: ssl.SSLContext | None = None  # set: speak TLS on new connections
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            if self.tls is not None:
-                try:
-                    conn = self.tls.wrap_socket(conn, server_side=True)
-                except (ssl.SSLError, OSError):  # a client that refused our certificate
-                    conn.close()
-                    continue
-            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
-
-    def handle(self, conn: socket.socket) -> None:
-        try:
-            self.serve_connection(conn)
-        finally:
-            conn.close()
-            self.closed.set()
-
-    def serve_connection(self, conn: socket.socket) -> None:
-        data = b""
-        while True:
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-            head, _, data = data.partition(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            while len(data) < length:
-                data += conn.recv(65536)
-            body, data = data[:length], data[length:]
-            self.requests.append(head + b"\r\n\r\n" + body)
-            # Read with the request: a test sets it before sending the request it is for,
-            # maybe while this thread is still finishing the previous answer.
-            close_after, self.close_after_next = self.close_after_next, False
-            path = head.split(b" ")[1].split(b"?")[0]
-            if path == b"/drop":  # read in full, never answered: the request may have been stored
-                return
-            if path == b"/split":  # the head in two writes, its end with a large body
-                conn.sendall(SPLIT_ANSWER[:20])
-                time.sleep(0.05)
-                conn.sendall(SPLIT_ANSWER[20:])
-            else:
-                conn.sendall(ANSWERS[path])
-            if path in (b"/close", b"/broken", b"/garbage") or close_after:
-                return
-
 
 @pytest.fixture
-def server() -> Iterator[Server]:
-    s = Server()
+def server() -> Iterator[FramingServer]:
+    s = FramingServer()
     yield s
     s.listener.close()
 
@@ -122,11 +40,11 @@ def request(http: HttpClient, method: str, target: str, headers: dict[str, str],
         mux.close()
 
 
-def client(server: Server, keep_alive: bool = True) -> HttpClient:
+def client(server: FramingServer, keep_alive: bool = True) -> HttpClient:
     return HttpClient(f"http://127.0.0.1:{server.port}", timeout=5, keep_alive=keep_alive)
 
 
-def test_every_framing_is_read(server: Server) -> None:
+def test_every_framing_is_read(server: FramingServer) -> None:
     http = client(server)
     answer = request(http, "POST", "/length", {"Host": "x", "X-Amz-Target": "T"}, b'{"a":1}')
     assert (answer.status, answer.body, answer.headers["x-amz-id"]) == (200, b"hello", "a")
@@ -139,11 +57,11 @@ def test_every_framing_is_read(server: Server) -> None:
     assert http.idle == []  # closed by the server: not kept
 
 
-def test_a_head_split_across_reads_then_a_large_body_is_read(server: Server) -> None:
+def test_a_head_split_across_reads_then_a_large_body_is_read(server: FramingServer) -> None:
     assert request(client(server), "GET", "/split", {}, b"").body == SPLIT_BODY
 
 
-def test_the_request_is_sent_as_given(server: Server) -> None:
+def test_the_request_is_sent_as_given(server: FramingServer) -> None:
     request(client(server), "PUT", "/length?x=1%2F", {"Host": "h:1", "Authorization": "AWS4 sig"}, b"body")
     sent = server.requests[0]
     assert sent.startswith(b"PUT /length?x=1%2F HTTP/1.1\r\n")
@@ -151,19 +69,19 @@ def test_the_request_is_sent_as_given(server: Server) -> None:
     assert b"\r\nContent-Length: 4\r\n" in sent and sent.endswith(b"\r\n\r\nbody")
 
 
-def test_a_large_body_is_sent_whole(server: Server) -> None:
+def test_a_large_body_is_sent_whole(server: FramingServer) -> None:
     body = memoryview(bytes(range(256)) * 4096)  # 1 MiB, as an S3 part would be
     request(client(server), "PUT", "/length", {}, body)
     assert server.requests[0].endswith(bytes(body))
 
 
-def closed_by_the_server(server: Server) -> None:
+def closed_by_the_server(server: FramingServer) -> None:
     """Until the server has closed a connection and its FIN has reached us (loopback)."""
     assert server.closed.wait(5)
     time.sleep(0.05)
 
 
-def test_a_connection_closed_while_idle_is_replaced_before_anything_is_sent(server: Server) -> None:
+def test_a_connection_closed_while_idle_is_replaced_before_anything_is_sent(server: FramingServer) -> None:
     http = client(server)
     server.close_after_next = True
     request(http, "GET", "/length", {}, b"")
@@ -172,7 +90,7 @@ def test_a_connection_closed_while_idle_is_replaced_before_anything_is_sent(serv
     assert server.connections == 2 and len(server.requests) == 2
 
 
-def test_a_request_dropped_after_it_was_sent_is_an_error_never_sent_again(server: Server) -> None:
+def test_a_request_dropped_after_it_was_sent_is_an_error_never_sent_again(server: FramingServer) -> None:
     """The server read the whole request on a kept-alive connection and closed it without
     answering: it may have done what was asked, so only the caller may decide to send it
     again (as a visible attempt of its own)."""
@@ -184,7 +102,7 @@ def test_a_request_dropped_after_it_was_sent_is_an_error_never_sent_again(server
     assert server.connections == 1 and http.idle == []
 
 
-def test_no_keep_alive_opens_a_connection_per_request(server: Server) -> None:
+def test_no_keep_alive_opens_a_connection_per_request(server: FramingServer) -> None:
     http = client(server, keep_alive=False)
     for _ in range(3):
         request(http, "GET", "/length", {}, b"")
@@ -192,7 +110,7 @@ def test_no_keep_alive_opens_a_connection_per_request(server: Server) -> None:
 
 
 @pytest.mark.parametrize("path", ["/broken", "/garbage"])
-def test_broken_answers_are_protocol_errors(server: Server, path: str) -> None:
+def test_broken_answers_are_protocol_errors(server: FramingServer, path: str) -> None:
     http = client(server)
     with pytest.raises(ProtocolError):
         request(http, "GET", path, {}, b"")
@@ -210,7 +128,7 @@ def test_refused_connection_is_an_os_error() -> None:
 # -- the multiplexer: many exchanges from one greenlet, TLS, timeouts, abandoning ------------
 
 
-def test_many_exchanges_in_flight_from_one_greenlet(server: Server) -> None:
+def test_many_exchanges_in_flight_from_one_greenlet(server: FramingServer) -> None:
     http = client(server)
     mux = Multiplexer(timeout=5)
     started = [mux.start(http.exchange("GET", "/length", {}, b""), n) for n in range(20)]
@@ -240,7 +158,7 @@ def test_a_silent_server_times_out_and_its_socket_is_closed() -> None:
         assert http.idle == [] and len(mux) == 0
 
 
-def test_collect_returns_empty_after_its_own_timeout(server: Server) -> None:
+def test_collect_returns_empty_after_its_own_timeout(server: FramingServer) -> None:
     with socket.create_server(("127.0.0.1", 0)) as silent:
         http = HttpClient(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=5)
         mux = Multiplexer(timeout=5)
@@ -293,7 +211,7 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     return str(cert_file), str(key_file)
 
 
-def test_https_is_spoken_over_the_same_client(server: Server, tls_files: tuple[str, str]) -> None:
+def test_https_is_spoken_over_the_same_client(server: FramingServer, tls_files: tuple[str, str]) -> None:
     cert_file, key_file = tls_files
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
@@ -316,7 +234,7 @@ def test_https_is_spoken_over_the_same_client(server: Server, tls_files: tuple[s
     http.close()
 
 
-def test_a_certificate_we_do_not_trust_is_refused(server: Server, tls_files: tuple[str, str]) -> None:
+def test_a_certificate_we_do_not_trust_is_refused(server: FramingServer, tls_files: tuple[str, str]) -> None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*tls_files)
     server.tls = context

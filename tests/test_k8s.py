@@ -31,16 +31,13 @@ import boto3
 import pytest
 import yaml
 from botocore.config import Config as BotoConfig
-from helpers import SharedEmulators
+from helpers import LOCUST, SharedEmulators
 from prometheus_client.parser import text_string_to_metric_families
 
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK = ROOT / "scripts" / "k8s_check.sh"
-LOCUST = ROOT / ".venv" / "bin" / "locust"
-if not LOCUST.exists():
-    LOCUST = Path(sys.executable).parent / "locust"
 PYTHON = Path(sys.executable)
 
 OVERLAYS = ("base", "web", "headless", "local", "irsa")  # each one a run: master, workers, ...
@@ -177,6 +174,8 @@ def test_every_overlay_renders_and_validates(rendered: dict[str, list[dict[str, 
 
 def test_every_container_is_locked_down(rendered: dict[str, list[dict[str, Any]]]) -> None:
     for name, docs in rendered.items():
+        assert workloads(docs), name  # each overlay's pods are checked below
+        assert any(selects(MASTER_LABELS, pod_labels(w)) for w in workloads(docs)), name  # its /reports too
         for workload in workloads(docs):
             where = f"{name}: {workload['kind']}/{workload['metadata']['name']}"
             spec = pod_spec(workload)
@@ -412,9 +411,10 @@ def test_dockerfile_builds_the_image_the_manifests_use(rendered: dict[str, list[
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()}
     assert {".venv", "**/node_modules", "reports", ".git"} <= ignored
     # Every /app path a manifest names exists in the repository and is copied into the image.
-    for name, docs in rendered.items():
-        text = yaml.safe_dump_all(docs)
-        for path in set(re.findall(r"/app/([\w./-]+)", text)):
+    named = {name: set(re.findall(r"/app/([\w./-]+)", yaml.safe_dump_all(docs))) for name, docs in rendered.items()}
+    assert "locustfiles/dynamodb.py" in named["base"], named["base"]  # the paths were found (LOCUST_LOCUSTFILE)
+    for name, paths in named.items():
+        for path in paths:
             assert (ROOT / path).exists(), f"{name} names /app/{path}, missing from the repository"
             assert re.search(rf"^COPY .*\b{re.escape(path.split('/')[0])}/", dockerfile, re.M), path
 
@@ -798,7 +798,9 @@ def test_local_overlay_runs_against_its_endpoint_settings(
         ports = [dynalite.port, *(s.getsockname()[1] for s in listeners)]
         hosts = {f"aws-emulators:{4566 + i}": f"127.0.0.1:{port}" for i, port in enumerate(ports)}
         job = master(docs)
-        for init in pod_spec(job).get("initContainers", []):
+        inits = pod_spec(job).get("initContainers", [])
+        assert inits, "the local overlay's master has no init container to wait for its endpoints"
+        for init in inits:
             pod = Pod(docs, job, init, tmp_path / init["name"], hosts=hosts)
             done = subprocess.run(pod.argv(), cwd=ROOT, env=pod.env(), capture_output=True, text=True, timeout=30)
             assert done.returncode == 0, done.stdout + done.stderr

@@ -7,30 +7,21 @@ p99 is 1,000 ms; averaging the workers' own p99s (10 and 1,000) would give 505 m
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import own_master_port
-
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import DYNAMODB_LOCUSTFILE, PROJECT_ROOT, LocustProcess, own_master_port
 
 pytestmark = pytest.mark.slow
 
 
 def test_two_workers_merge_to_the_percentiles_of_the_union(tmp_path: Path) -> None:
-    files = f"{ROOT / 'locustfiles' / 'dynamodb.py'},{ROOT / 'tests' / 'locustfiles' / 'synthetic_latency.py'}"
-    summary = tmp_path / "summary.json"
-    result = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "locust"), "-f", files, "--headless", "--processes", "2", "-u", "2", "-r", "2",
-         "-t", "6s", *own_master_port(), "--summary-json", str(summary), "--report-dir", "", "SyntheticLatencyUser"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=90,
-        env={**os.environ, "AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "test"},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    merged = json.loads(summary.read_text())["latency_ms"]["TEST known [synthetic]"]
+    files = f"{DYNAMODB_LOCUSTFILE},{PROJECT_ROOT / 'tests' / 'locustfiles' / 'synthetic_latency.py'}"
+    args = ["--processes", "2", "-u", "2", "-r", "2", "-t", "6s", *own_master_port(), "SyntheticLatencyUser"]
+    keys = {"AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "test"}
+    result = LocustProcess(files, args, tmp_path, env=keys, credentials=False).finish(90)  # --summary-json, no report
+    assert result.returncode == 0, result.output[-2000:]
+    merged = result.summary["latency_ms"]["TEST known [synthetic]"]
     assert merged["count"] == 1000  # both workers' histograms arrived
     assert merged["p50"] == 10.0 and merged["p90"] == 10.0
     assert merged["p99"] == 1000.0 and merged["max"] == 1000.0

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from helpers import USER_CLASSES, SharedEmulators, own_master_port, sigcheck_sink
+from helpers import (
+    DYNAMODB_LOCUSTFILE,
+    PROJECT_ROOT,
+    USER_CLASSES,
+    LocustProcess,
+    LocustResult,
+    SharedEmulators,
+    own_master_port,
+    sigcheck_sink,
+)
 
 from writers import young_gc
 from writers.emulators import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, RunningEmulator
@@ -19,31 +26,20 @@ from writers.services.dynamodb import SERVICE, DynamoDBWorkload
 from writers.strategies import STRATEGIES
 from writers.target import Endpoint
 
-ROOT = Path(__file__).resolve().parent.parent
-LOCUST = str(ROOT / ".venv" / "bin" / "locust")
 CPYTHON_GEN0_DEFAULT = 700
 
 pytestmark = pytest.mark.slow
 
 
-def locust(
-    args: list[str], cwd: Path, timeout: float = 120, plugins: tuple[str, ...] = (), **env: str
-) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, **env}
-    files = ",".join(
-        [str(ROOT / "locustfiles" / "dynamodb.py"), *(str(ROOT / "tests" / "locustfiles" / p) for p in plugins)]
-    )
-    command = [LOCUST, "-f", files, "--headless", *args]
-    return subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout)
+def locust(args: list[str], cwd: Path, timeout: float = 120, plugins: tuple[str, ...] = ()) -> LocustResult:
+    """A headless run of the DynamoDB locustfile (and test plugins) with the local keys, from `cwd`."""
+    files = ",".join([str(DYNAMODB_LOCUSTFILE), *(str(PROJECT_ROOT / "tests" / "locustfiles" / p) for p in plugins)])
+    return LocustProcess(files, ["--headless", *args], cwd, headless=False).finish(timeout)
 
 
 @pytest.fixture(scope="module")
 def dynalite(local: SharedEmulators) -> RunningEmulator:
     return local.get("dynamodb")
-
-
-def credentials() -> dict[str, str]:
-    return {"AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY}
 
 
 def test_five_user_classes_in_two_processes(dynalite: RunningEmulator, tmp_path: Path) -> None:
@@ -72,16 +68,15 @@ def test_five_user_classes_in_two_processes(dynalite: RunningEmulator, tmp_path:
             *USER_CLASSES,
         ],
         tmp_path,
-        **credentials(),
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
+    assert result.returncode == 0, result.output[-2000:]
+    assert "Traceback" not in result.output
     stats = {row["name"]: row for row in json.loads((tmp_path / "stats.json").read_text())}
     for strategy in STRATEGIES:
         row = stats[f"PutItem [{strategy}]"]
         assert row["num_requests"] > 0 and row["num_failures"] == 0
     assert sum(row["num_requests"] for row in stats.values()) == 1500
-    assert "acknowledged records: 1500" in result.stderr
+    assert "acknowledged records: 1500" in result.output
     endpoint = Endpoint(SERVICE, "us-east-1", dynalite.endpoint, LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY)
     assert len(DynamoDBWorkload(WorkloadOptions(table)).stored_keys(endpoint)) == 1500
 
@@ -93,10 +88,9 @@ def test_run_time_stop_is_clean_with_calls_in_flight(tmp_path: Path) -> None:
         result = locust(
             ["-u", "5", "-r", "5", "-t", "4s", "--target", url, "--no-provision", "--concurrency", "4", *USER_CLASSES],
             tmp_path,
-            **credentials(),
         )
         took = time.monotonic() - started
-    output = result.stderr + result.stdout
+    output = result.output
     assert result.returncode == 0, output[-2000:]
     for bad in ("Traceback", "destroyed loop", "Unclosed", "Task was destroyed", "dictionary changed size"):
         assert bad not in output
@@ -111,9 +105,8 @@ def test_users_relax_the_young_gc_while_writing(tmp_path: Path) -> None:
             ["-u", "3", "-r", "3", "-t", "2s", "--target", url, "--no-provision", "GeventUser"],
             tmp_path,
             plugins=("gc_probe.py",),
-            **credentials(),
         )
-    output = result.stderr + result.stdout
+    output = result.output
     assert result.returncode == 0, output[-2000:]
     probe = re.search(r"gc-probe: while writing (\d+)-(\d+), at exit (\d+)", output)
     assert probe, output[-2000:]

@@ -3,14 +3,13 @@ strategy, every service's flags, per-service rates and checks, bad input.
 
 The runs go to the local emulators the run starts itself (the default `--target local`),
 except where a service of known capacity is needed: there DynamoDB goes to a FIFO stub
-server (tests/stub_servers.py) through `--target aws` and AWS_ENDPOINT_URL_DYNAMODB,
+server (tests/helpers/stubs.py) through `--target aws` and AWS_ENDPOINT_URL_DYNAMODB,
 while SQS goes to a fauxqs the test starts.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from argparse import Namespace
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import LOCUST, PROJECT_ROOT, SharedEmulators, headless_locust, locust_env
+from helpers import PROJECT_ROOT, LocustCluster, LocustProcess, SharedEmulators, headless_locust
 from helpers.stubs import DelayServer, FifoServer
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -175,34 +174,9 @@ def achieved(data: dict[str, Any], service: str) -> float:
 def distributed(args: Sequence[str], tmp_path: Path, timeout: float) -> tuple[int, str, dict[str, Any]]:
     """A master and two worker processes on a free port of 127.0.0.1 (not Locust's default
     port: other runs on this machine must not join): the master's exit code, output, summary."""
-    port, summary = free_ports(1)[0], tmp_path / "summary.json"
-    base = [str(LOCUST), "-f", str(MIXED)]
-    master = subprocess.Popen(
-        [*base, "--headless", "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-         "--expect-workers", "2", "--summary-json", str(summary), "--report-dir", "", *args],
-        cwd=tmp_path, env=locust_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    workers = [
-        subprocess.Popen(
-            [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
-            cwd=tmp_path,
-            env=locust_env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(2)
-    ]
-    try:
-        output, _ = master.communicate(timeout=timeout)
-        for worker in workers:
-            worker.wait(30)
-    finally:
-        processes: list[subprocess.Popen[Any]] = [master, *workers]
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait(10)
-    return master.returncode, output, json.loads(summary.read_text()) if summary.exists() else {}
+    with LocustCluster.on_loopback(MIXED, args, tmp_path, workers=2, credentials=False) as cluster:
+        master, _ = cluster.finish(timeout, workers_timeout=30)
+    return master.returncode, master.output, master.summary
 
 
 def test_two_services_distributed_each_at_its_own_rate(tmp_path: Path) -> None:
@@ -330,6 +304,7 @@ def test_find_max_raises_both_rates_in_proportion_and_names_the_service_that_bre
     assert "first to break its objective: dynamodb" in run.output
     (page,) = (tmp_path / "reports").glob("*.html")
     assert '<b id="first-breach">dynamodb</b>' in page.read_text()
+    assert search["steps"], json.dumps(search, indent=1)
     for step in search["steps"]:  # every step: each service at half the run's rate
         assert step["by_service"]["dynamodb"]["rate"] == step["by_service"]["sqs"]["rate"] == round(step["rate"] / 2, 1)
 
@@ -364,20 +339,14 @@ def test_the_aws_tab_shows_each_service_and_keeps_the_parts_when_the_rate_change
     needs("dynamodb", "sqs")
     port, metrics_port = free_ports(2)
     base = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [str(LOCUST), "-f", str(MIXED), "--web-host", "127.0.0.1", "--web-port", str(port), "--report-dir", "",
-         "--metrics-port", str(metrics_port), "--metrics-host", "127.0.0.1", "DynamoDBGeventUser", "SQSGeventUser"],
-        cwd=tmp_path, env=locust_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    web = LocustProcess(
+        MIXED,
+        ["--web-host", "127.0.0.1", "--web-port", str(port), "--report-dir", "", "--metrics-port", str(metrics_port),
+         "--metrics-host", "127.0.0.1", "DynamoDBGeventUser", "SQSGeventUser"],
+        tmp_path, headless=False, credentials=False,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"{base}/aws/stats", timeout=5)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline and process.poll() is None, "the web UI did not start"
-                time.sleep(0.5)
+        web.wait_for_http(f"{base}/aws/stats", timeout=60)
         form = {"user_count": "2", "spawn_rate": "2", "host": "", "rate": "dynamodb=40,sqs=20",
                 "user_classes": ["DynamoDBGeventUser", "SQSGeventUser"]}  # fmt: skip
         started = requests.post(f"{base}/swarm", data=form, timeout=30).json()
@@ -389,8 +358,7 @@ def test_the_aws_tab_shows_each_service_and_keeps_the_parts_when_the_rate_change
         second_metrics = service_gauges(metrics_port)
         requests.get(f"{base}/stop", timeout=10)
     finally:
-        process.terminate()
-        output, _ = process.communicate(timeout=60)
+        output = web.stop(timeout=60).output
 
     assert started["success"] is True, started
     assert first["rate"]["target"] == 60 and first["rate"]["by_service"] == {"dynamodb": 40, "sqs": 20}, first["rate"]

@@ -9,11 +9,10 @@ Before, the summary was truncated to 0 bytes over the older good one, and the ex
 from __future__ import annotations
 
 import resource
-import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import CREDENTIALS, LOCUST, locust_env, locustfile
+from helpers import LocustProcess, locustfile
 from helpers.stubs import StubServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
@@ -31,16 +30,15 @@ def test_a_summary_and_a_report_the_disk_refuses_keep_the_older_file_and_exit_9(
     summary.write_bytes(older)
     stub = StubServer()
     try:
-        done = subprocess.run(
-            [str(LOCUST), "-f", str(locustfile("dynamodb")), "--headless", "-u", "1", "-r", "1", "-t", "3s",
-             "--rate", "50", "--target", stub.url, "--no-provision", "--table", "stub", "--summary-json",
-             str(summary), "--report-dir", str(reports), "GeventUser"],
-            cwd=tmp_path, env=locust_env(CREDENTIALS), preexec_fn=small_files, capture_output=True, text=True,
-            timeout=60,
-        )  # fmt: skip
+        args = ["--headless", "-u", "1", "-r", "1", "-t", "3s", "--rate", "50", "--target", stub.url,
+                "--no-provision", "--table", "stub", "--summary-json", str(summary), "--report-dir", str(reports),
+                "GeventUser"]  # fmt: skip
+        # run from a folder beside the files (the helper reads a summary.json in its own folder back)
+        run = LocustProcess(locustfile("dynamodb"), args, tmp_path / "run", headless=False, preexec_fn=small_files)
+        done = run.finish(timeout=60)
     finally:
         stub.close()
-    output = done.stdout + done.stderr
+    output = done.output
 
     assert summary.read_bytes() == older, output[-2000:]  # not truncated, not half-written
     assert not list(reports.iterdir()), list(reports.iterdir())  # no partial report, no temporary file

@@ -10,11 +10,7 @@ steps with known added latency (the record latency is their sum).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -26,12 +22,11 @@ import pytest
 import requests
 from helpers import (
     HEADLESS,
-    LOCUST,
     PROJECT_ROOT,
+    LocustProcess,
     LocustRun,
     SharedEmulators,
     headless_locust,
-    locust_env,
     own_master_port,
     require_chromium,
 )
@@ -128,27 +123,18 @@ def test_web_ui_start_refuses_a_bad_pipeline_and_takes_a_new_one(tmp_path: Path)
     """The web UI's Start: a repeated step is refused with its reason (no test starts); another
     pipeline than the command line's is written, its services alone."""
     port = free_ports(1)[0]
-    argv = [str(LOCUST), "-f", str(LOCUSTFILE), "--web-host", "127.0.0.1", "--web-port", str(port),
-            "--report-dir", "", *names()]  # fmt: skip
-    process = subprocess.Popen(argv, cwd=tmp_path, env=locust_env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    args = ["--web-host", "127.0.0.1", "--web-port", str(port), "--report-dir", "", *names()]
+    web = LocustProcess(LOCUSTFILE, args, tmp_path, headless=False, credentials=False)
     base = f"http://127.0.0.1:{port}"
     start = {"user_count": "1", "spawn_rate": "1", "user_classes": "GeventUser", "concurrency": "2"}
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{base}/aws/stats", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.3)
+        web.wait_for_http(f"{base}/aws/stats", timeout=60)
         refused = requests.post(f"{base}/swarm", data={**start, "pipeline": "s3,sqs,s3"}, timeout=10).json()
         started = requests.post(f"{base}/swarm", data={**start, "pipeline": "sqs,dynamodb"}, timeout=10).json()
         time.sleep(4)
         rows = requests.get(f"{base}/aws/stats", timeout=10).json()["rows"]
     finally:
-        process.terminate()
-        output, _ = process.communicate(timeout=60)
+        output = web.stop(timeout=60).output
     assert not refused["success"] and "s3 appears more than once" in refused["message"], refused
     assert started["success"], started
     assert {row["name"].split()[0] for row in rows if row["calls"]} == {"SQS", "DynamoDB"}, rows
@@ -406,14 +392,11 @@ def test_the_pipeline_row_in_the_aws_tab_the_metrics_and_the_report(
     )
     web_port, metrics_port = free_ports(2)
     reports = tmp_path / "reports"
-    argv = [str(LOCUST), "-f", str(LOCUSTFILE), "--autostart", "--processes", "2", *own_master_port(), "-u", "2",
-            "-r", "2", "-t", "10s", "--rate", "40", "--concurrency", "4", "--max-attempts", "1", "--target", "aws",
-            "--web-host", "127.0.0.1", "--web-port", str(web_port), "--metrics-port", str(metrics_port),
-            "--metrics-host", "127.0.0.1", "--report-dir", str(reports), *names(), "GeventUser"]  # fmt: skip
-    log = tmp_path / "locust.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(argv, cwd=tmp_path, env=locust_env(env), stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    args = ["--autostart", "--processes", "2", *own_master_port(), "-u", "2", "-r", "2", "-t", "10s", "--rate", "40",
+            "--concurrency", "4", "--max-attempts", "1", "--target", "aws", "--web-host", "127.0.0.1", "--web-port",
+            str(web_port), "--metrics-port", str(metrics_port), "--metrics-host", "127.0.0.1", "--report-dir",
+            str(reports), *names(), "GeventUser"]  # fmt: skip
+    web = LocustProcess(LOCUSTFILE, args, tmp_path, env=env, headless=False, credentials=False)
     base = f"http://127.0.0.1:{web_port}"
 
     def until(condition: Callable[[], Any], seconds: float, what: str) -> Any:
@@ -426,7 +409,7 @@ def test_the_pipeline_row_in_the_aws_tab_the_metrics_and_the_report(
             if found:
                 return found
             time.sleep(0.3)
-        pytest.fail(f"timed out waiting for {what}\n{log.read_text(errors='replace')[-3000:]}")
+        pytest.fail(f"timed out waiting for {what}\n{web.output()[-3000:]}")
 
     try:
         until(lambda: proxies["s3"].stats()["requests"] >= 10, 90, "records at S3")
@@ -453,13 +436,7 @@ def test_the_pipeline_row_in_the_aws_tab_the_metrics_and_the_report(
             finally:
                 browser.close()
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)  # its workers, if any is left
-    output = log.read_text(errors="replace")
+        output = web.stop(timeout=30).output  # then its workers, if any is left
     assert "Traceback" not in output, output[-3000:]
 
     # /aws/stats: the row the workers' counts add up to

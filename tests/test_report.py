@@ -12,13 +12,11 @@ whose timeline and charts (read back in an offline Chromium) must hold those fig
 from __future__ import annotations
 
 import argparse
-import http.server
 import json
 import math
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
@@ -27,7 +25,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -35,16 +33,16 @@ from botocore.config import Config
 from helpers import (
     DYNAMODB_LOCUSTFILE,
     HEADLESS,
-    LOCUST,
     PROJECT_ROOT,
+    LocustProcess,
     RunLocust,
     SharedEmulators,
     headless_locust,
     legend_overlaps,
-    locust_env,
     require_chromium,
     stats_totals,
 )
+from helpers.raw_servers import ReadOnlyBucket
 from helpers.stubs import PatternServer
 
 from writers import pricing
@@ -552,17 +550,16 @@ def test_distributed_run_reports_rows_from_both_workers(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     (port,) = free_ports(1)
     args = [
-        str(LOCUST), "-f", str(DYNAMODB_LOCUSTFILE), "--headless", "--processes", "2", "-u", "2", "-r", "2",
+        "--headless", "--processes", "2", "-u", "2", "-r", "2",
         "-t", "30s", "--max-records", "2000", "--records-per-task", "50", "--target", "local",
         "--report-dir", str(reports), "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
         "--master-port", str(port), "GeventUser",
     ]  # fmt: skip
     started = time.monotonic()
-    result = subprocess.run(
-        args, cwd=tmp_path, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL,
-        env=locust_env({"AWS_SECRET_ACCESS_KEY": ENV_SECRET}),
-    )  # fmt: skip
-    output = result.stdout + result.stderr
+    secret = {"AWS_SECRET_ACCESS_KEY": ENV_SECRET}
+    run = LocustProcess(DYNAMODB_LOCUSTFILE, args, tmp_path, env=secret, headless=False, credentials=False)
+    result = run.finish(timeout=90)
+    output = result.output
     assert result.returncode == 0, output[-3000:]
     assert time.monotonic() - started < 60
     data, html, json_path = _reports(reports)
@@ -775,47 +772,21 @@ def test_reports_and_summary_are_kept_in_s3(
     assert len(kept) == 1 and f"s3://{bucket}/nightly/run-1/" in kept[0], output[-2000:]
 
 
-class ReadOnlyBucket(http.server.BaseHTTPRequestHandler):
-    """An S3 stand-in where the bucket exists (HeadBucket: 200) and every write is refused
-    (PutObject: 403 AccessDenied): a role that may look at the bucket but not write to it."""
-
-    puts: ClassVar[list[str]] = []
-
-    def do_HEAD(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def do_PUT(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.puts.append(self.path)
-        body = b"<?xml version='1.0'?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
-        self.send_response(403)
-        self.send_header("Content-Type", "application/xml")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: Any) -> None:
-        pass
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_a_failed_upload_is_one_line_and_exit_9_after_the_result(run_locust: RunLocust) -> None:
     """The bucket is there before the swarm, the writes are refused at the end: the run's
     summary is printed and written all the same, then one error line, and exit 9."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ReadOnlyBucket)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    bucket = ReadOnlyBucket()
     try:
         run = run_locust(
             ["-u", "1", "-r", "1", "-t", "4s", "--target", "local", "--report-s3-uri", "s3://reports/runs/",
              "GeventUser"],
             timeout=60,
-            env={"AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{server.server_port}", **S3_KEYS},
+            env={"AWS_ENDPOINT_URL_S3": bucket.url, **S3_KEYS},
         )  # fmt: skip
     finally:
-        server.shutdown()
+        bucket.close()
     output: str = run.output  # type: ignore[attr-defined]
     assert run.returncode == 9, output[-3000:]
     errors = [line for line in output.splitlines() if "--report-s3-uri" in line]
@@ -823,7 +794,7 @@ def test_a_failed_upload_is_one_line_and_exit_9_after_the_result(run_locust: Run
     assert "could not upload aws-report-" in errors[0] and "Access Denied" in errors[0], errors
     assert "Traceback" not in output
     assert output.index("AWS summary:") < output.index(errors[0])  # the run's own result first
-    assert ReadOnlyBucket.puts and ReadOnlyBucket.puts[0].startswith("/reports/runs/aws-report-")
+    assert bucket.puts and bucket.puts[0].startswith("/reports/runs/aws-report-")
 
 
 @pytest.mark.slow

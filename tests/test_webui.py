@@ -13,10 +13,7 @@ of its own.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -28,10 +25,9 @@ import pytest
 from helpers import (
     DYNAMODB_LOCUSTFILE,
     HEADLESS,
-    LOCUST,
     PROJECT_ROOT,
+    LocustProcess,
     legend_overlaps,
-    locust_env,
     require_chromium,
 )
 from helpers.stubs import StubServer
@@ -54,10 +50,9 @@ MISSING_HOST = "no host attribute"  # Locust's warning on the start page when it
 
 @dataclass
 class WebRun:
-    process: subprocess.Popen[bytes]
+    locust: LocustProcess
     url: str
     reports: Path
-    log: Path
 
     def get(self, path: str) -> bytes:
         with urllib.request.urlopen(self.url + path, timeout=10) as response:
@@ -68,7 +63,11 @@ class WebRun:
         return json.loads(self.get(path))
 
     def output(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
+        return self.locust.output()[-4000:]
+
+    def stop(self) -> None:
+        """The master: SIGTERM, it quits its workers and writes what is due; then whatever is left of its group."""
+        self.locust.stop(timeout=30, must_exit=False)
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, run: WebRun | None = None) -> Any:
@@ -85,26 +84,12 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, run: WebRu
         time.sleep(0.5)
 
 
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)  # the master: it quits its workers and writes what is due
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # whatever is left of its group (workers, emulator)
-    except ProcessLookupError:
-        pass
-    process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def web_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebRun]:
     folder = tmp_path_factory.mktemp("webui")
     web_port, master_port = free_ports(2)
     args = [
-        str(LOCUST), "-f", str(DYNAMODB_LOCUSTFILE), "--autostart", "-u", "2", "-r", "2", "-t", "120s",
+        "--autostart", "-u", "2", "-r", "2", "-t", "120s",
         "--processes", "2", "--records-per-task", "20", "--concurrency", "2", "--target", "local",
         "--report-dir", str(folder / "reports"), "--web-host", "127.0.0.1", "--web-port", str(web_port),
         "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port), "--master-port", str(master_port),
@@ -113,25 +98,15 @@ def web_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebRun]:
     ]  # fmt: skip
     run = start_web_run(args, folder, web_port, {"AWS_SECRET_ACCESS_KEY": ENV_SECRET})
     try:
-        wait_for(lambda: run.get("/") and True, 60, "the web UI", run)
+        run.locust.wait_for_http(run.url + "/", timeout=60)
         yield run
     finally:
-        stop_process(run.process)
+        run.stop()
 
 
 def start_web_run(args: list[str], folder: Path, web_port: int, env: dict[str, str]) -> WebRun:
-    log = folder / "locust.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            args,
-            cwd=folder,
-            env=locust_env(env),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return WebRun(process, f"http://127.0.0.1:{web_port}", folder / "reports", log)
+    run = LocustProcess(DYNAMODB_LOCUSTFILE, args, folder, env=env, headless=False, credentials=False)
+    return WebRun(run, f"http://127.0.0.1:{web_port}", folder / "reports")
 
 
 def assert_no_secrets(*texts: str | bytes) -> None:
@@ -241,7 +216,7 @@ def need_browser() -> None:
 
 
 def emulator_endpoint(run: WebRun) -> str:
-    found = wait_for(lambda: EMULATOR_LINE.search(run.log.read_text(errors="replace")), 30, "the emulator's line", run)
+    found = wait_for(lambda: EMULATOR_LINE.search(run.locust.output()), 30, "the emulator's line", run)
     return str(found[1])
 
 
@@ -321,7 +296,7 @@ def test_report_is_written_when_the_test_stops(web_run: WebRun) -> None:
         assert response.status == 200
     # Written once the workers' last counts are in (a few seconds after the stop).
     reports = wait_for(lambda: sorted(web_run.reports.glob("aws-report-*.json")), 30, "the report", web_run)
-    stop_process(web_run.process)
+    web_run.stop()
     assert "Traceback" not in web_run.output(), web_run.output()
     assert len(sorted(web_run.reports.glob("aws-report-*.json"))) == 1  # quitting wrote no second one
     data = json.loads(reports[0].read_text())
@@ -344,14 +319,14 @@ def test_the_start_page_shows_the_target_as_host_and_a_typed_host_is_the_target(
 
     (web_port,) = free_ports(1)
     args = [
-        str(LOCUST), "-f", str(DYNAMODB_LOCUSTFILE), "-u", "1", "-r", "1", "--target", "local",
+        "-u", "1", "-r", "1", "--target", "local",
         "--report-dir", "", "--web-host", "127.0.0.1", "--web-port", str(web_port),
     ]  # fmt: skip
     stub = StubServer()
     run = start_web_run(args, tmp_path, web_port, {"AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
                                                    "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY})  # fmt: skip
     try:
-        wait_for(lambda: run.get("/") and True, 60, "the web UI", run)
+        run.locust.wait_for_http(run.url + "/", timeout=60)
         endpoint = emulator_endpoint(run)
         with sync_playwright() as playwright:
             browser, page = browser_page(playwright, 1400)
@@ -385,5 +360,5 @@ def test_the_start_page_shows_the_target_as_host_and_a_typed_host_is_the_target(
         assert rows and sum(row["calls"] for row in rows) <= stub.requests  # every call counted went to the stub
         assert "Traceback" not in run.output(), run.output()
     finally:
-        stop_process(run.process)
+        run.stop()
         stub.close()

@@ -4,9 +4,11 @@ from another test module or from conftest.py (tests/test_independent_tests.py ch
 - project: paths, the Locust command, the region, user classes, local credentials;
 - emulators: the session's shared emulators, `local_endpoint`, unique names, the sigcheck sink;
 - calls: `drive()`, calls through a strategy with test-speed retries;
-- locust: Locust as a subprocess (`headless_locust`, `LocustProcess`, `run_locust`);
+- locust: Locust as a subprocess (`headless_locust`, `LocustProcess`, `LocustCluster`, `run_locust`);
 - fault_proxy: the fault-injecting proxy as a subprocess (`FaultProxy`);
 - stubs: servers whose behaviour is known by construction (stalls, FIFO, delays, patterns);
+- raw_servers: servers on plain sockets (drops, silence, HTTP/1.1 framings, a read-only bucket);
+- echo_upstream: an aiohttp upstream for the fault proxy (echoes, streams, checks signatures);
 - sigcheck_server: a server that re-checks every signature (run as a subprocess);
 - netns: network namespaces as hosts;
 - browser: Chromium's path (or a skip) and chart geometry checks in a Playwright page.
@@ -26,6 +28,7 @@ from .fault_proxy import DEFAULTS, PROXY_SCRIPT, FaultProxy
 from .locust import (
     MAX_RECORDS_REACHED,
     VERIFY_LINE,
+    LocustCluster,
     LocustProcess,
     LocustResult,
     LocustRun,
@@ -67,6 +70,7 @@ __all__ = [
     "USER_CLASSES",
     "VERIFY_LINE",
     "FaultProxy",
+    "LocustCluster",
     "LocustProcess",
     "LocustResult",
     "LocustRun",

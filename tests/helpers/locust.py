@@ -1,7 +1,8 @@
 """Locust as a subprocess, the one way tests run it (`LocustProcess`: output read line by
-line as it comes, a hung run killed with all it started), the environment it gets, and two
-shorthands: `run_locust` (a service's locustfile, its --summary-json read back) and
-`headless_locust` (any locustfile, its --json-file read back)."""
+line as it comes, a web UI waited for, a run stopped as an operator would or killed with
+all it started), a master with its workers (`LocustCluster`), the environment they get,
+and two shorthands: `run_locust` (a service's locustfile, its --summary-json read back)
+and `headless_locust` (any locustfile, its --json-file read back)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import pytest
@@ -128,7 +131,10 @@ class LocustProcess:
     `wait_for(text)` blocks until a line containing `text` appears; `on_line` callbacks
     run in the reader thread (e.g. to change the proxy when the run reaches a point).
     `headless` adds --headless, no report and a --summary-json read back by `finish`;
-    `credentials` adds the local emulators' keys to the environment.
+    `credentials` adds the local emulators' keys to the environment; `prefix` runs the
+    command through another (e.g. `ip netns exec NAME`, which execs it: same process);
+    `preexec_fn` runs in the child before Locust starts (e.g. to set a resource limit).
+    It ends by `finish` (its own exit), `stop` (SIGTERM, as an operator) or `kill`.
     """
 
     def __init__(
@@ -140,15 +146,18 @@ class LocustProcess:
         on_line: Callable[[str], None] | None = None,
         headless: bool = True,
         credentials: bool = True,
+        prefix: Sequence[str] = (),
+        preexec_fn: Callable[[], object] | None = None,
     ) -> None:
         self.cwd = cwd
         self.cwd.mkdir(parents=True, exist_ok=True)
         self.summary_path = cwd / "summary.json"
-        argv = [str(LOCUST), "-f", str(locustfile)]
+        argv = [*prefix, str(LOCUST), "-f", str(locustfile)]
         if headless:
             argv += ["--headless", "--report-dir", "", "--summary-json", str(self.summary_path)]
         argv += list(args)
         self.argv = argv
+        self.args = list(args)  # what the test gave, for messages
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self._on_line = on_line
@@ -162,6 +171,7 @@ class LocustProcess:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,  # a hung run is killed with all it started
+            preexec_fn=preexec_fn,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -216,11 +226,116 @@ class LocustProcess:
         except subprocess.TimeoutExpired:
             self.kill()
             self._reader.join(5)
-            pytest.fail(f"{' '.join(self.argv[3:])} did not finish within {timeout} s:\n{self.output()[-3000:]}")
+            pytest.fail(f"{' '.join(self.args)} did not finish within {timeout} s:\n{self.output()[-3000:]}")
+        return self._result()
+
+    def stop(self, timeout: float = 30, must_exit: bool = True) -> LocustResult:
+        """Stop it as an operator would: SIGTERM to Locust itself (a master quits its workers
+        and writes what is due), `timeout` s to exit, then SIGKILL to whatever is left of its
+        group (workers, emulators). One still running after `timeout` fails the test when
+        `must_exit`."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        exited = self.process.poll() is not None
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(10)
+        if not exited and must_exit:
+            self._reader.join(5)
+            pytest.fail(f"{' '.join(self.args)} did not exit within {timeout} s of SIGTERM:\n{self.output()[-3000:]}")
+        return self._result()
+
+    def wait_for_http(self, url: str, timeout: float) -> float:
+        """Seconds since start when `url` first answered 200 (the web UI is up); fails the
+        test, with Locust's output, when Locust exits first or after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    if response.status == 200:
+                        return time.monotonic() - self.started
+            except OSError:  # not listening yet, or not ready to answer
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{url} did not answer within {timeout} s:\n{self.output()[-3000:]}")
+            time.sleep(0.3)
+
+    def _result(self) -> LocustResult:
         self._reader.join(10)
         elapsed = time.monotonic() - self.started
         summary = json.loads(self.summary_path.read_text()) if self.summary_path.exists() else {}
         return LocustResult(self.process.returncode, self.output(), elapsed, self.cwd, summary)
+
+
+class LocustCluster:
+    """A master and its workers, each a `LocustProcess`; as a context, whatever is still
+    running at the end is killed with all it started.
+
+    `LocustCluster.on_loopback(...)` starts them on a free port of 127.0.0.1 (not Locust's
+    default 5557: other runs on this machine must not join), each in a folder of its own
+    under `cwd` (master/, worker-1/, ...); `LocustCluster(master, workers)` takes processes
+    started otherwise (e.g. on network namespaces)."""
+
+    def __init__(self, master: LocustProcess, workers: Sequence[LocustProcess]) -> None:
+        self.master = master
+        self.workers = list(workers)
+
+    @classmethod
+    def on_loopback(
+        cls,
+        locustfile: str | Path,
+        master_args: Sequence[str],
+        cwd: Path,
+        workers: int = 2,
+        env: Mapping[str, str] | None = None,
+        headless: bool = True,
+        credentials: bool = True,
+        worker_args: Sequence[str] = (),
+        worker_env: Mapping[str, str] | None = None,
+        port: int | None = None,
+    ) -> LocustCluster:
+        """`--expect-workers` is the number of workers; `headless`, `credentials` as for
+        `LocustProcess`; the workers get `worker_args` and `worker_env` (else `env`) too;
+        the master listens on `port` (else a free one)."""
+        port = port or free_ports(1)[0]
+        master = LocustProcess(
+            locustfile,
+            ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+             "--expect-workers", str(workers), *master_args],
+            cwd / "master", env=env, headless=headless, credentials=credentials,
+        )  # fmt: skip
+        joining = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port), *worker_args]
+        started = [
+            LocustProcess(
+                locustfile, joining, cwd / f"worker-{i}", env=worker_env or env, headless=False, credentials=credentials
+            )
+            for i in range(1, workers + 1)
+        ]
+        return cls(master, started)
+
+    def finish(self, timeout: float, workers_timeout: float = 30) -> tuple[LocustResult, list[LocustResult]]:
+        """The master's exit within `timeout` s, then each worker's within `workers_timeout` s
+        more (the master tells them to quit); one still running fails the test."""
+        master = self.master.finish(timeout)
+        return master, [worker.finish(workers_timeout) for worker in self.workers]
+
+    def kill(self) -> None:
+        for process in (self.master, *self.workers):
+            process.kill()
+
+    def __enter__(self) -> LocustCluster:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.kill()
 
 
 def run_locust(

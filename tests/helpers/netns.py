@@ -41,12 +41,17 @@ class Network:
     namespaces: dict[str, str]  # host name -> namespace name
     processes: list[subprocess.Popen[str]] = field(default_factory=list)
 
+    def on_host(self, host: str) -> list[str]:
+        """The command prefix that runs a command on a host (`ip netns exec` execs it: one
+        process); one started so is the starter's to stop, not the network's."""
+        return ["ip", "netns", "exec", self.namespaces[host]]
+
     def start(
         self, host: str, command: list[str], env: Mapping[str, str] | None = None, **kw: Any
     ) -> subprocess.Popen[str]:
         """Run a command on a host; its output goes to pipes, it dies with the network."""
         process = subprocess.Popen(
-            ["ip", "netns", "exec", self.namespaces[host], *command],
+            [*self.on_host(host), *command],
             env={**os.environ, **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
