@@ -125,7 +125,7 @@ def test_ratios_pair_each_round_with_its_own_anchor_run() -> None:
     runs of it and must not count. Here the two disagree (1.0x paired, 1.5x of medians); a
     round whose anchor failed is left out."""
     cfg = {runner: bench_strategies.Config("cpu", "sqs", 1, runner) for runner in ("aiohttp", "FastHttpUser")}
-    rates = {"aiohttp": [100, 200, 300, 300], "FastHttpUser": [100, 200, 200, None]}
+    rates: dict[str, list[int | None]] = {"aiohttp": [100, 200, 300, 300], "FastHttpUser": [100, 200, 200, None]}
     runs = {
         cfg[runner]: [{"requests": r, "cpu": 1.0, "wall": 1.0} if r else {"error": "x"} for r in values]
         for runner, values in rates.items()

@@ -229,6 +229,7 @@ BAD_INPUT = [
 def test_bad_input_is_one_line_and_exit_2(
     args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    code: str | int | None
     try:
         code = compare.main(["--out", str(tmp_path / "o"), *args])
     except SystemExit as exc:  # argparse's own errors

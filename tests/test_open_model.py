@@ -276,7 +276,7 @@ def test_a_sender_waiting_at_rate_0_ends_when_told_to_look_and_fed_no_more() -> 
     server = SimulatedServer(clock, 4, lambda t: 0.001)
     schedule = Schedule(100, "uniform", random.Random(1), clock=clock)
     fed = calls(50)
-    draining = []
+    draining: list[bool] = []
 
     def feeder() -> Iterator[Call]:
         for index, call in enumerate(fed):

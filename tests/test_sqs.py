@@ -544,9 +544,12 @@ def test_good_options() -> None:
         options(queue="orders.fifo", sqs_mode="both", wait_seconds=9, message_groups=8), 10, 26214
     )
     assert read == SQSOptions("orders.fifo", 10, 26214, "both", 9, 10, 8)
-    assert read.fifo and hash(read) == hash(SQSOptions("orders.fifo", 10, 26214, "both", 9, 10, 8))
-    assert SQSWorkload.read_options(options(queue="a" * 75 + ".fifo"), 1, 0).fifo
-    assert SQSWorkload.read_options(options(wait_seconds=20), 1, 0).wait_seconds == 20  # produce: no long polls
+    assert isinstance(read, SQSOptions) and read.fifo
+    assert hash(read) == hash(SQSOptions("orders.fifo", 10, 26214, "both", 9, 10, 8))
+    long_name = SQSWorkload.read_options(options(queue="a" * 75 + ".fifo"), 1, 0)
+    assert isinstance(long_name, SQSOptions) and long_name.fifo
+    produce = SQSWorkload.read_options(options(wait_seconds=20), 1, 0)
+    assert isinstance(produce, SQSOptions) and produce.wait_seconds == 20  # produce: no long polls
     consume = SQSWorkload.read_options(options(sqs_mode="consume"), 1, 0)
     assert isinstance(SQSWorkload(consume).records(None, 0).take(2)[0], dict)
 
