@@ -335,7 +335,8 @@ def service_gauges(port: int) -> dict[str, dict[str, float]]:
 def test_the_aws_tab_shows_each_service_and_keeps_the_parts_when_the_rate_changes(tmp_path: Path) -> None:
     """The web UI with two classes named on the command line: the class picker's test with a
     per-service rate; the AWS tab's rate and /metrics show each service's part, and a new rate
-    from the tab keeps the proportions."""
+    from the tab keeps the proportions. After it, a Start with a bad per-service figure is
+    refused, and one that fails at its start is stopped (both once ran the last test's rate)."""
     needs("dynamodb", "sqs")
     port, metrics_port = free_ports(2)
     base = f"http://127.0.0.1:{port}"
@@ -356,9 +357,27 @@ def test_the_aws_tab_shows_each_service_and_keeps_the_parts_when_the_rate_change
         changed = requests.post(f"{base}/aws/rate", data={"rate": "90"}, timeout=10)
         second = requests.get(f"{base}/aws/stats", timeout=10).json()
         second_metrics = service_gauges(metrics_port)
-        requests.get(f"{base}/stop", timeout=10)
+        requests.post(f"{base}/stop", timeout=60)
+        stopped_at = wait_for_state(base, "stopped")
+        # a Start naming a service with no class in the run is refused, and nothing runs
+        refused = requests.post(f"{base}/swarm", data={**form, "rate": "s3=10,dynamodb=10"}, timeout=30).json()
+        time.sleep(1)
+        after_refusal = requests.get(f"{base}/stats/requests", timeout=10).json()
+        # a Start that passes the form's checks and fails at the test's start (its summary
+        # file is a folder) is stopped: no user writes with the last test's rate
+        failed = requests.post(f"{base}/swarm", data={**form, "summary_json": str(tmp_path)}, timeout=30).json()
+        failed_stopped_at = wait_for_state(base, "stopped", after=3)
+        after_failure = requests.get(f"{base}/stats/requests", timeout=10).json()
     finally:
         output = web.stop(timeout=60).output
+
+    assert stopped_at and failed_stopped_at, (stopped_at, failed_stopped_at, output[-3000:])
+    assert refused["success"] is False and "s3" in refused["message"] and "S3 user class" in refused["message"], refused
+    assert after_refusal["state"] == "stopped", after_refusal["state"]
+    assert failed["success"] is True, failed  # Locust's answer: the form's checks passed
+    assert "cannot start the test: --summary-json" in output, output[-3000:]
+    assert after_failure["state"] == "stopped" and after_failure["total_rps"] == 0, after_failure["state"]
+    assert sum(row["num_requests"] for row in after_failure["stats"]) == 0, after_failure["stats"]
 
     assert started["success"] is True, started
     assert first["rate"]["target"] == 60 and first["rate"]["by_service"] == {"dynamodb": 40, "sqs": 20}, first["rate"]
@@ -372,6 +391,17 @@ def test_the_aws_tab_shows_each_service_and_keeps_the_parts_when_the_rate_change
         assert 0 < first_metrics["achieved"][service] <= target * 1.1, first_metrics
     assert "weed" not in output and "kinesalite" not in output  # only the services of the classes named
     assert "Traceback" not in output, output[-3000:]
+
+
+def wait_for_state(base: str, state: str, after: float = 0.0, timeout: float = 30.0) -> bool:
+    """Whether the web UI's runner reaches `state` within `timeout` (looked at after `after` s)."""
+    time.sleep(after)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if requests.get(f"{base}/stats/requests", timeout=10).json()["state"] == state:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def test_a_service_slow_to_finish_does_not_lower_the_others_achieved_rate(
