@@ -48,16 +48,19 @@ class Drain:
         self.active = False
         self.writing = 0  # users inside a driver run (calls in flight, or about to be)
         self.by_service: Counter[str] = Counter()  # the same, per service they write (as Locust shows it)
+        self.entered: set[str] = set()  # the services this test's users wrote
         self.began = 0.0  # monotonic: when the drain began
         self.finished: dict[str, float] = {}  # service -> seconds after `began` its last user finished
 
     def reset(self) -> None:
         self.active = False
         self.finished = {}
+        self.entered = set()
 
     def enter(self, services: tuple[str, ...]) -> None:
         """A user starts a driver run, writing to these services."""
         self.writing += 1
+        self.entered.update(services)
         for service in services:
             self.by_service[service] += 1
 
@@ -72,11 +75,14 @@ class Drain:
         """Take no new records; wait until no user writes (or `seconds`). Users still writing."""
         self.active = True
         self.began = time.monotonic()
-        self.finished = {service: 0.0 for service, users in self.by_service.items() if not users}
+        self.finished = {service: 0.0 for service in self.entered if not self.by_service[service]}
         self.pace.look_now()  # a paced user waiting for its next start (or at rate 0, for a new rate) sees it now
         deadline = time.monotonic() + seconds
         while self.writing and time.monotonic() < deadline:
             gevent.sleep(POLL_SECONDS)
+        for service, users in self.by_service.items():  # still writing when the wait gave up: until now
+            if users:
+                self.finished.setdefault(service, time.monotonic() - self.began)
         return self.writing
 
 
@@ -168,12 +174,21 @@ class Drainer:
         deadline = time.monotonic() + seconds + MASTER_MARGIN_SECONDS
         while len(self._replies) < len(workers) and time.monotonic() < deadline:
             gevent.sleep(POLL_SECONDS)
-        # each service's last user on any worker (a worker's own clock counts from its DRAIN)
-        self.finished = {}
-        for reply in self._replies:
-            for service, after in (reply.get("finished") or {}).items():
-                self.finished[service] = max(self.finished.get(service, 0.0), float(after))
+        self.finished = latest_ends(self._replies, len(workers))
         if len(self._replies) < len(workers):
             logger.warning(
                 "%d of %d workers did not confirm their drain", len(workers) - len(self._replies), len(workers)
             )
+
+
+def latest_ends(replies: list[dict[str, Any]], workers: int) -> dict[str, float]:
+    """Each service's last user over the workers' DRAINED replies (seconds after each worker's
+    own DRAIN: no clocks compared); {} when a worker did not answer: no service's end is known,
+    each has the whole test's time."""
+    if len(replies) < workers:
+        return {}
+    ends: dict[str, float] = {}
+    for reply in replies:
+        for service, after in (reply.get("finished") or {}).items():
+            ends[service] = max(ends.get(service, 0.0), float(after))
+    return ends

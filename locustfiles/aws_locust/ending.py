@@ -180,12 +180,13 @@ class RunEnd:
         self.stop_services()
 
     def duration(self, service: str = "") -> float:
-        """The test's seconds; a service's (as Locust shows it) end when its last user finished
-        after the test stopped, not when another service's did (aws_locust.drain)."""
+        """The test's seconds; with several services, a service's (as Locust shows it) end when
+        its last user finished after the test stopped, not when another's did (aws_locust.drain)."""
         live, drainer = self.reports.live, self.parts.drainer
         if live is None:
             return 0.0
-        return live.duration(drainer.service_ends().get(service) if service and drainer is not None else None)
+        ends = drainer.service_ends() if service and drainer is not None else {}
+        return live.duration(ends.get(service) if len(ends) > 1 else None)  # one service: the test's time
 
     def figures(self, service: str = "") -> RunFigures:
         """The run's figures (`service`, a registry name: that service's calls alone)."""

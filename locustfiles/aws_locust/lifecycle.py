@@ -19,7 +19,7 @@ from typing import Any
 import gevent
 from locust import events
 from locust.env import Environment
-from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner
 
 from aws_locust import (
     checks,
@@ -77,6 +77,7 @@ class Lifecycle:
     def __init__(self) -> None:
         self.tally = AwsTally()
         self.verdicts = outcome.Verdicts()  # the run's, for its exit code (master or local process)
+        self.tests_started = 0  # tests this process began (a failed start stops its own test only)
         self.latency = LatencyHistograms()
         self.verifier = Verifier()
         self.hot = hotkeys.HotKeys()
@@ -147,7 +148,7 @@ class Lifecycle:
         runner = environment.runner
         distributor = parts.distributor = shares.attach(environment, parts.share, self.verdicts)
         if not isinstance(runner, MasterRunner):
-            warm_up(environment, runtimes=False)  # imports, before any test's clock starts
+            warm_up(environment, environment.user_classes, runtimes=False)  # imports, before any test's clock
         if isinstance(runner, WorkerRunner):
             worker_runner = runner
             runner.register_message(
@@ -206,8 +207,8 @@ class Lifecycle:
     def check_flags(self, options: Any, user_classes: list[Any]) -> None:
         """Every check of our flags before a test with these user classes starts (the web
         UI's Start): ConfigError, the first bad one."""
-        self.provisioning.read(options)
         used = mix.in_run(user_classes, options, self.workloads)
+        self.provisioning.read(options, used)
         self.check_named_in_run(read_rate_settings(options), checks.read_check_settings(options), used)
         for check in self.flag_checks:
             check(options)
@@ -239,9 +240,11 @@ class Lifecycle:
     def on_test_start(self, environment: Environment, **_: Any) -> None:
         runner = environment.runner
         if isinstance(runner, WorkerRunner):
-            warm_up(environment, runtimes=True)  # before the users start their schedules
-            self.listen_for_features(environment)
+            classes = self.run_classes(environment)  # the master's picks (a worker's own list holds every class)
+            warm_up(environment, classes, runtimes=True)  # before the users start their schedules
+            self.listen_for_features(environment, classes)
             return
+        self.tests_started += 1
         self.verdicts.clear()
         self.ending.check_results = None
         self.reports.test_started(environment)  # before the counts of a previous test are cleared
@@ -250,14 +253,13 @@ class Lifecycle:
         try:  # the web UI may have changed the flags since start-up
             self.prepare(environment)
         except (ConfigError, EmulatorError) as exc:
-            logger.error("cannot start the test: %s", exc)
+            self.verdicts.record(outcome.PERMANENT, f"cannot start the test: {exc}")
             assert runner is not None
-            self.parts.share.withdraw()  # no user of this process writes on the last test's part
-            gevent.spawn(stop_once_started, runner)
+            self.refuse_start(runner)
             return
         if not isinstance(runner, MasterRunner):
-            warm_up(environment, runtimes=True)  # before the test's clock and the users' schedules start
-            self.listen_for_features(environment)
+            warm_up(environment, environment.user_classes, runtimes=True)  # before the users' schedules start
+            self.listen_for_features(environment, environment.user_classes)
         parts = self.parts
         control, distributor = parts.control, parts.distributor
         assert options is not None and distributor and control and parts.knee and self.watchdog
@@ -267,10 +269,8 @@ class Lifecycle:
         self.targets.max_records = int(options.max_records or 0)
         control.start(rate, paced, shaped)  # the first target: sent with the parts, just below
         weights = mix.rate_weights(rate.by_service)  # several services with a rate each: each one's part
-        classes = mix.classes_by_service(environment.user_classes)
-        if self.reports.live is not None:
-            self.reports.live.clock_from_now()
-        distributor.start(self.targets.max_records or None, control.target, paced, rate.arrival, weights, classes)
+        by_class = mix.classes_by_service(environment.user_classes)
+        distributor.start(self.targets.max_records or None, control.target, paced, rate.arrival, weights, by_class)
         if rate.find_max:
             parts.knee.start(rate, weights)
         self.watchdog.start(read_settings(options, self.workloads[0]).abort_after if self.workloads else 0)
@@ -290,14 +290,34 @@ class Lifecycle:
         if self.reports.live is not None:
             self.reports.live.start_test()  # rate windows, timeline and run time from now
 
-    def listen_for_features(self, environment: Environment) -> None:
+    def run_classes(self, environment: Environment) -> list[Any]:
+        """A worker's user classes of this test: those writing the services of the master's
+        part (a worker's own list holds every class of the locustfile, not the run's picks)."""
+        services = set(self.parts.share.services)
+        if not services:
+            return list(environment.user_classes)
+        options = environment.parsed_options
+        writes = {c: {w.service.name for w in mix.workloads_of([c], options)} for c in environment.user_classes}
+        return [c for c, written in writes.items() if written & services]
+
+    def refuse_start(self, runner: Any) -> None:
+        """A test whose start failed: no user writes, and it is stopped once Locust has started it.
+        A distributed test's workers get a part of nothing (no records, no rate) for it."""
+        self.parts.share.withdraw()  # this process's users wait for a part that does not come
+        distributor = self.parts.distributor
+        if distributor is not None and isinstance(runner, MasterRunner):
+            distributor.start(0, 0.0, paced=True, nothing=True)
+        test = self.tests_started  # a stop of this test only, not of one started after it
+        gevent.spawn(stop_once_started, runner, lambda: test == self.tests_started)
+
+    def listen_for_features(self, environment: Environment, classes: list[Any]) -> None:
         """The request listeners of features this test uses, and no others: each one runs
         once per call (a feature that is off costs nothing per call)."""
         options = environment.parsed_options
         requests = environment.events.request
         listen(requests, self.verifier.on_request, bool(getattr(options, "verify", False)))
-        used = mix.in_run(environment.user_classes, options, self.workloads)  # not a service the run leaves out:
-        listen(requests, self.hot.on_request, any(tracks_keys(environment, w) for w in used))  # its runtime calls it
+        used = mix.in_run(classes, options, self.workloads)  # not a service the run leaves out: its runtime calls it
+        listen(requests, self.hot.on_request, any(tracks_keys(environment, w) for w in used))
 
     def on_test_stop(self, environment: Environment, **_: Any) -> None:
         for part in (self.parts.control, self.parts.knee, self.watchdog):
@@ -320,13 +340,17 @@ class Lifecycle:
 START_SECONDS = 60.0  # the most a test that cannot start is waited for before it is stopped anyway
 
 
-def stop_once_started(runner: Any) -> None:
+def stop_once_started(runner: Any, still_current: Callable[[], bool]) -> None:
     """Stop a test whose start failed. Locust goes on to spawn its users after test_start,
     whatever the listeners found, and `runner.stop()` inside the listener does nothing when
     the last test had stopped; so the stop comes from here, once the start has gone out
-    (a local runner: as its spawning begins; a master: once its spawn messages are sent)."""
+    (a local runner: as its spawning begins; a master: once its spawn messages are sent),
+    unless the test was stopped meanwhile or another one started."""
     deadline = time.monotonic() + START_SECONDS
     started = (STATE_RUNNING,) if isinstance(runner, MasterRunner) else (STATE_SPAWNING, STATE_RUNNING)
     while runner.state not in started and time.monotonic() < deadline:
+        if runner.state in (STATE_STOPPING, STATE_STOPPED) and time.monotonic() > deadline - START_SECONDS + 1:
+            return  # stopped by someone else (the state is STOPPED for a moment after the failed start)
         gevent.sleep(0.01)
-    runner.stop()
+    if still_current() and runner.state in started:
+        runner.stop()

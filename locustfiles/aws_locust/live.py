@@ -92,16 +92,6 @@ class LiveStats:
             self.stop_sampling()
             self.start_sampling()
 
-    def clock_from_now(self) -> None:
-        """The test's time starts now, after what its start did before any user could write
-        (checks, emulators, provisioning, warm-up: seconds against a slow service), so that
-        records/s are over the time the users had."""
-        now = time.monotonic()
-        self.started, self._started_mono = time.time(), now
-        self.snapshots = deque([(now, {})])
-        self.timeline.clear()
-        self._cached = None
-
     def stop_test(self, final_reports_pending: bool) -> None:
         """The test stopped; a master keeps sampling one more interval for the workers' last reports."""
         if self.started is None or self._stopped_mono is not None:

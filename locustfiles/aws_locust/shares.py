@@ -78,6 +78,7 @@ class ProcessShare:
         self.by_service: dict[str, float] = {}  # several services with a rate each: each one's part of `rate`
         self.paced = False
         self.arrival = "uniform"
+        self.services: tuple[str, ...] = ()  # the run's services: a worker prepares only theirs
         self.done_reported = False
         self.missed_reported = 0  # of pace.missed(): what the master was told already
         self.on_done: Callable[[int, int], None] | None = None  # (run, acked): tells the master (set by attach)
@@ -98,6 +99,7 @@ class ProcessShare:
         self.rate = rate
         self.by_service = {service: float(value) for service, value in (part.get("by_service") or {}).items()}
         self.paced, self.arrival = bool(part.get("paced")), str(part.get("arrival") or "uniform")
+        self.services = tuple(part.get("services") or ())  # the run's services (as Locust shows them)
         self.pace.set_share(rate, bool(part.get("resync")), self.by_service)
         self.assigned.set()
 
@@ -230,6 +232,8 @@ class Distributor:
                 "run": self.run, "limit": part.limit, "rate": sum(by_service.values()), "resync": resync,
                 "paced": self.paced, "arrival": self.arrival,
             }  # fmt: skip
+            if self.services:  # the run's services: a worker prepares only theirs
+                data["services"] = sorted(set(self.services.values()))
             if self.weights:  # several services with a rate each: each one's part of this worker's rate
                 data["by_service"] = by_service
             if worker == LOCAL:
@@ -247,17 +251,22 @@ class Distributor:
         arrival: str = "uniform",
         weights: dict[str, float] | None = None,
         services: dict[str, str] | None = None,
+        nothing: bool = False,
     ) -> None:
         """A new test: split the records and the rate over the workers there now, and send
         each its part (once: the first target of the test goes out with it). `weights`: each
         service's part of the rate (none: one rate for every user); `services`: the service
-        of each user class (aws_locust.mix.classes_by_service)."""
+        of each user class (aws_locust.mix.classes_by_service); `nothing`: a test that could
+        not start, whose users must write nothing (not even on the last test's part)."""
         self.run += 1
         self.max_records, self.rate, self.ended = max_records, rate, False
         self.paced, self.arrival = paced, arrival
         self.weights, self.services = dict(weights or {}), dict(services or {})
         workers = self.alive()
-        limits = split(max_records, len(workers)) if max_records else [None] * len(workers)
+        if nothing:
+            limits: list[int | None] = [0] * len(workers)
+        else:
+            limits = list(split(max_records, len(workers))) if max_records else [None] * len(workers)
         self.parts = {worker: WorkerPart(limit) for worker, limit in zip(workers, limits, strict=True)}
         self.missed_by_workers, self._all_lost_since = 0, None
         self.acked_by_worker.clear()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import Any, ClassVar
 
@@ -207,12 +207,12 @@ def user_classes(workload: type[Workload], prefix: str = "") -> dict[str, type[A
     return classes
 
 
-def warm_up(environment: Environment, runtimes: bool) -> None:
+def warm_up(environment: Environment, classes: Iterable[Any], runtimes: bool) -> None:
     """Make now what each user would otherwise make when it starts: its strategy's modules
     imported and (with `runtimes`) the process's runtime built (records source, endpoint).
     A paced user's schedule begins when the user does, so start-up spent inside a user is
     rate the run never offered (~0.5 s for aiohttp's imports alone, seconds on a busy machine)."""
-    for cls in environment.user_classes:
+    for cls in classes:
         if not (isinstance(cls, type) and issubclass(cls, AwsUser)) or cls.abstract:
             continue
         strategy_class(cls.strategy)
