@@ -50,6 +50,12 @@ def run_mixed(
     return run, data
 
 
+def endpoints(**urls: str) -> dict[str, str]:
+    """A run's environment with each service at its URL (`--target aws`: a stub's, an emulator's)."""
+    env = {f"AWS_ENDPOINT_URL_{service.upper()}": url for service, url in urls.items()}
+    return {**env, "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY}
+
+
 def needs(*services: str) -> None:
     for service in services:
         if not available_emulators(service):
@@ -244,12 +250,7 @@ def test_a_slow_service_misses_its_rate_and_its_check_the_other_keeps_both(
     fails the run (exit 4), the other's passes."""
     needs("sqs")
     sqs = local.get("sqs")
-    env = {
-        "AWS_ENDPOINT_URL_DYNAMODB": fifo.url,
-        "AWS_ENDPOINT_URL_SQS": sqs.endpoint,
-        "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
-    }
+    env = endpoints(dynamodb=fifo.url, sqs=sqs.endpoint)
     args = ["--target", "aws", "--table", "stub", "--queue", "mixed-fifo", "-u", "4", "-r", "4", "-t", "10s",
             "--concurrency", "4", "--rate", "dynamodb=200,sqs=60", "--check-min-rate", "dynamodb=150,sqs=45",
             "--check-given-up", "off", "DynamoDBGeventUser", "SQSGeventUser"]  # fmt: skip
@@ -283,12 +284,7 @@ def test_find_max_raises_both_rates_in_proportion_and_names_the_service_that_bre
     search starts at 180 and grows by 1.25 (one step below the knee, one above): from 50
     by doubling it took ~92 s here, from 180 ~48 s, to the same knee."""
     needs("sqs")
-    env = {
-        "AWS_ENDPOINT_URL_DYNAMODB": fifo.url,
-        "AWS_ENDPOINT_URL_SQS": local.get("sqs").endpoint,
-        "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
-    }
+    env = endpoints(dynamodb=fifo.url, sqs=local.get("sqs").endpoint)
     args = ["--target", "aws", "--table", "stub", "--queue", "mixed-knee", "-u", "2", "-r", "2", "--concurrency", "64",
             "--rate", "dynamodb=1,sqs=1", "--find-max", "--find-max-start", "180", "--find-max-growth", "1.25",
             "--step-time", "3s",
@@ -414,12 +410,7 @@ def test_a_service_slow_to_finish_does_not_lower_the_others_achieved_rate(
     needs("sqs")
     sqs = local.get("sqs")
     slow = DelayServer(3.0)
-    env = {
-        "AWS_ENDPOINT_URL_DYNAMODB": slow.url,
-        "AWS_ENDPOINT_URL_SQS": sqs.endpoint,
-        "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
-    }
+    env = endpoints(dynamodb=slow.url, sqs=sqs.endpoint)
     args = ["--target", "aws", "--table", "stub", "--queue", "mixed-drain", "-u", "2", "-r", "2", "-t", "8s",
             "--rate", "dynamodb=2,sqs=40", "--check-min-rate", "sqs=36", "--check-given-up", "off",
             "DynamoDBGeventUser", "SQSGeventUser"]  # fmt: skip
@@ -439,12 +430,7 @@ def test_a_run_calls_only_the_services_of_its_user_classes(tmp_path: Path) -> No
     run's start once prepared every service: real AWS calls for services the run left out,
     seconds of the run's time spent on them). Their endpoints point at a stub that counts."""
     dynamodb, others = DelayServer(0.0), DelayServer(0.0)
-    env = {
-        "AWS_ENDPOINT_URL_DYNAMODB": dynamodb.url,
-        **{f"AWS_ENDPOINT_URL_{name}": others.url for name in ("S3", "SQS", "KINESIS")},
-        "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
-    }
+    env = endpoints(dynamodb=dynamodb.url, s3=others.url, sqs=others.url, kinesis=others.url)
     args = ["--target", "aws", "--table", "stub", "-u", "1", "-r", "1", "-t", "3s", "--rate", "20",
             "DynamoDBGeventUser"]  # fmt: skip
     try:
