@@ -331,6 +331,13 @@ class Distributor:
             return
         self.ended = True
 
+    def on_users_spawned(self, **_: Any) -> None:
+        """Every worker has reported its users: the rate follows them now, not at the next tick
+        (until a worker reports, each service's rate is split evenly, and a worker with no user
+        of a service leaves its part of that service's rate unused: ~0.6 s of it per test)."""
+        if not self.ended:
+            self._send_all()
+
     def check_workers(self) -> None:
         runner = self._master
         if runner is None or self.ended:
@@ -441,5 +448,6 @@ def attach(environment: Environment, process: ProcessShare, verdicts: Verdicts) 
             DONE, lambda msg, **_: distributor.on_done(msg.node_id, msg.data["run"], msg.data["acked"])
         )
         environment.events.worker_report.add_listener(distributor.on_worker_report)
+        environment.events.spawning_complete.add_listener(distributor.on_users_spawned)
         runner.register_message(ASK, lambda msg, **_: distributor.on_part_asked(msg.node_id))
     return distributor
