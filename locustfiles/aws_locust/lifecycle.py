@@ -301,12 +301,10 @@ class Lifecycle:
         return [c for c, written in writes.items() if written & services]
 
     def refuse_start(self, runner: Any) -> None:
-        """A test whose start failed: no user writes, and it is stopped once Locust has started it.
-        A distributed test's workers get a part of nothing (no records, no rate) for it."""
-        self.parts.share.withdraw()  # this process's users wait for a part that does not come
-        distributor = self.parts.distributor
-        if distributor is not None and isinstance(runner, MasterRunner):
-            distributor.start(0, 0.0, paced=True, nothing=True)
+        """A test whose start failed: every process (the workers, or this one) gets a part of
+        nothing for it, not the last test's, and it is stopped once Locust has started it."""
+        if self.parts.distributor is not None:
+            self.parts.distributor.start(0, 0.0, nothing=True)
         test = self.tests_started  # a stop of this test only, not of one started after it
         gevent.spawn(stop_once_started, runner, lambda: test == self.tests_started)
 
@@ -346,10 +344,10 @@ def stop_once_started(runner: Any, still_current: Callable[[], bool]) -> None:
     the last test had stopped; so the stop comes from here, once the start has gone out
     (a local runner: as its spawning begins; a master: once its spawn messages are sent),
     unless the test was stopped meanwhile or another one started."""
-    deadline = time.monotonic() + START_SECONDS
+    began = time.monotonic()
     started = (STATE_RUNNING,) if isinstance(runner, MasterRunner) else (STATE_SPAWNING, STATE_RUNNING)
-    while runner.state not in started and time.monotonic() < deadline:
-        if runner.state in (STATE_STOPPING, STATE_STOPPED) and time.monotonic() > deadline - START_SECONDS + 1:
+    while runner.state not in started and time.monotonic() - began < START_SECONDS:
+        if runner.state in (STATE_STOPPING, STATE_STOPPED) and time.monotonic() - began > 1:
             return  # stopped by someone else (the state is STOPPED for a moment after the failed start)
         gevent.sleep(0.01)
     if still_current() and runner.state in started:

@@ -69,6 +69,13 @@ def read_pipeline(options: Any) -> tuple[str, ...]:
         raise ConfigError("--pipeline writes one record per call at each step: --batch must be 1")
     if parse_per_service("--rate", getattr(options, "rate", "")) is not None:
         raise ConfigError("--rate of a pipeline is its records/s through every step: one figure, not one per service")
+    return steps
+
+
+def check_pipeline(options: Any) -> tuple[str, ...]:
+    """`read_pipeline`, and each step's own flags read (once, where the flags are checked:
+    at start-up and the web UI's Start): a step must write the record it passes on."""
+    steps = read_pipeline(options)
     payload_bytes = int(getattr(options, "payload_bytes", 0) or 0)
     for step in steps:
         reading = workload_class(step).read_options(options, 1, payload_bytes).reading_flag()
@@ -401,7 +408,7 @@ def pipeline_users(module: str) -> dict[str, type[AwsUser]]:
         if options is None:
             return
         try:
-            steps = read_pipeline(options)
+            steps = check_pipeline(options)
         except ConfigError as exc:
             sys.stderr.write(f"error: {exc}\n")
             sys.exit(2)
@@ -451,7 +458,7 @@ def pipeline_users(module: str) -> dict[str, type[AwsUser]]:
     events.init.add_listener(on_init)
     events.test_start.add_listener(on_test_start)
     run = process_lifecycle()  # made after on_init is registered: the lifecycle's own init listener runs after it
-    run.flag_checks.append(read_pipeline)  # the web UI's Start refuses a bad --pipeline with its reason
+    run.flag_checks.append(check_pipeline)  # the web UI's Start refuses a bad --pipeline with its reason
 
     def after_lifecycle_init(environment: Environment, **_: Any) -> None:
         if tally.steps:

@@ -103,11 +103,6 @@ class ProcessShare:
         self.pace.set_share(rate, bool(part.get("resync")), self.by_service)
         self.assigned.set()
 
-    def withdraw(self) -> None:
-        """A test that could not start: the last test's part is no longer this process's."""
-        self.assigned.clear()
-        self._asked = False
-
     def wait_for_part(self, seconds: float = PART_WAIT_SECONDS) -> bool:
         """Users start: whether they pace their calls, and how many records they may write,
         come with the process's part. A worker has it before its first users, except one
