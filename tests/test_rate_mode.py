@@ -160,7 +160,11 @@ def knee_searches(tmp_path_factory: pytest.TempPathFactory) -> dict[str, LocustR
     (test_three_identical_knee_searches_agree_through_a_spike)."""
     folder = tmp_path_factory.mktemp("knees")
     fifo = StubProcess("FifoServer", capacity=300)
-    spiked = [StubProcess("FifoServer", capacity=300, spike_after=850, spike=0.4) for _ in range(3)]
+    # The stall at the 750th request: ~1.5 s into the 3 s step at 200/s (after 150 + 300 of the
+    # steps before), in its judged part (after the first second), and its queue (80 calls, gone
+    # at 100/s of spare capacity) drained ~0.3 s before the step ends. At the 850th, ~1 s before
+    # the end, the queue reached into the confirming step on a slow machine (p99 102 ms there).
+    spiked = [StubProcess("FifoServer", capacity=300, spike_after=750, spike=0.4) for _ in range(3)]
     stub = StubProcess("StubServer")
     proxy = FaultProxy(stub.url, "--capacity", "300", "--burst", "30", tmp_dir=folder)
     p99 = [*SEARCH, "--slo-p99-ms", "100", "GeventUser"]
@@ -265,7 +269,7 @@ def test_the_rate_changes_from_the_web_ui_during_a_test(stub: StubServer, tmp_pa
 
 @pytest.mark.timeout(200)
 def test_three_identical_knee_searches_agree_through_a_spike(knee_searches: dict[str, LocustResult]) -> None:
-    """A FIFO server of 300/s that, once, stalls 0.4 s (at its 850th request: in the judged
+    """A FIFO server of 300/s that, once, stalls 0.4 s (at its 750th request: in the judged
     part of the 200/s step). That step's p99 breaches; a search that believed it ended at
     ~190, far below the knee. Measured again over twice the time, the breach is not
     confirmed and the search goes on: three identical searches (at once: the shared
